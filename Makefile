@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: Apache-2.0
+# The two commands that matter:  make run   and   make test   (see README.rst).
+
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+export PIP_BREAK_SYSTEM_PACKAGES = 1
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+# Development builds count live native objects and treat C warnings as errors.
+BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
+APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind tshark
+APT_RUN_PACKAGES = libosip2-dev pkg-config
+
+.PHONY: all run test build deps deps-run deps-python examples wheel clean distclean annotate valgrind
+
+all: build
+
+# --- set-up: install only what is missing --------------------------------
+deps-run:
+	@missing=""; for p in $(APT_RUN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+deps: deps-run
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  for i in 1 2 3 4 5; do \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && break; \
+	    echo "apt-get failed (lock?), retrying"; sleep 5; \
+	  done; \
+	fi
+	@$(MAKE) --no-print-directory deps-python
+
+deps-python:
+	@$(PYTHON) -c "import Cython, pytest, pytest_timeout, mypy, auditwheel, build" 2>/dev/null || \
+	  $(PIP) install -q -r requirements-dev.txt
+
+# --- build -----------------------------------------------------------------
+build:
+	$(BUILD_ENV) $(PYTHON) setup.py -q build_ext --inplace -j 2
+
+annotate:
+	$(BUILD_ENV) EXOSIP2_ANNOTATE=1 $(PYTHON) setup.py -q build_ext --inplace --force -j 2
+
+examples: build
+	$(MAKE) -C examples/c
+
+# --- the README contract ----------------------------------------------------
+run: deps-run
+	@$(PYTHON) -c "import Cython" 2>/dev/null || $(PIP) install -q "Cython>=3.0" "setuptools>=64" wheel
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) -m exosip2 --version
+	$(PYTHON) -m exosip2 parse examples/invite.sip
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) -m pytest -v tests
+
+valgrind: build
+	PYTHONMALLOC=malloc valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+	  --suppressions=tests/valgrind-python.supp $(PYTHON) -m pytest -x -q tests -m "not peers"
+
+# --- distribution -----------------------------------------------------------
+wheel: deps
+	rm -rf dist wheelhouse
+	EXOSIP2_WERROR=1 $(PYTHON) -m build --wheel --no-isolation --outdir dist .
+	$(PYTHON) -m auditwheel repair --wheel-dir wheelhouse dist/*.whl
+	@ls -l wheelhouse
+
+clean:
+	rm -rf build dist wheelhouse *.egg-info .pytest_cache .mypy_cache
+	find exosip2 -name '*.so' -delete -o -name '*.c' -delete -o -name '*.html' -delete
+	-$(MAKE) -C examples/c clean 2>/dev/null
+
+distclean: clean

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* eXosip2 5.3 compatible API: out-of-dialog OPTIONS. */
+#ifndef EXOSIP2_EX_OPTIONS_H
+#define EXOSIP2_EX_OPTIONS_H
+
+#include <eXosip2/eX_setup.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EXOSIP2_EX_OPTIONS_H */

@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Errors raised by exosip2.
+
+Every negative return code of an oSIP2 or eXosip2 C function becomes an
+exception: one class per code of ``osipparser2/osip_port.h``, all deriving
+from :class:`OsipError`. Each class also derives from the builtin exception
+that fits its meaning (``OsipNoMem`` is a :class:`MemoryError`,
+``OsipTimeout`` a :class:`TimeoutError`, ``OsipBadParameter`` a
+:class:`ValueError`, …), so ordinary ``except`` clauses catch them too.
+The numeric code is kept in :attr:`OsipError.code`.
+"""
+
+__all__ = [
+    "OsipError", "MallocError", "OsipUnknownError", "OsipUndefinedError", "OsipBadParameter",
+    "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
+    "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights",
+    "OsipFileNotExists", "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec",
+    "OsipRetryLimit", "raise_if_osip_error", "error_class",
+]
+
+
+class OsipError(RuntimeError):
+    """Base class of every error reported by oSIP2 or eXosip2.
+
+    :attr:`code` holds the (negative) C return code, or ``None`` when the
+    error was detected in Python.
+    """
+
+    code = None
+
+    def __init__(self, *args, code=None):
+        super().__init__(*args)
+        if code is not None:
+            self.code = code
+
+
+class MallocError(OsipError, MemoryError):
+    """An eXosip context could not be allocated."""
+
+
+class OsipUnknownError(OsipError):
+    """A negative return code that oSIP2 does not define."""
+
+
+class OsipUndefinedError(OsipError):
+    """OSIP_UNDEFINED_ERROR (-1): a failure without a more precise cause."""
+    code = -1
+
+
+class OsipBadParameter(OsipError, ValueError):
+    """OSIP_BADPARAMETER (-2): an argument is missing or invalid."""
+    code = -2
+
+
+class OsipWrongState(OsipError):
+    """OSIP_WRONG_STATE (-3): the call, dialog or transaction is not in a state that allows this."""
+    code = -3
+
+
+class OsipNoMem(OsipError, MemoryError):
+    """OSIP_NOMEM (-4): out of memory."""
+    code = -4
+
+
+class OsipSyntaxError(OsipError, ValueError):
+    """OSIP_SYNTAXERROR (-5): a SIP message, header, URI or SDP body does not parse."""
+    code = -5
+
+
+class OsipNotFound(OsipError, LookupError):
+    """OSIP_NOTFOUND (-6): no such call, dialog, transaction, header or element."""
+    code = -6
+
+
+class OsipApiNotInitialized(OsipError):
+    """OSIP_API_NOT_INITIALIZED (-7): the context is not initialised (or already closed)."""
+    code = -7
+
+
+class OsipNoNetwork(OsipError, OSError):
+    """OSIP_NO_NETWORK (-10): no network, or the socket could not be used."""
+    code = -10
+
+
+class OsipPortBusy(OsipError, OSError):
+    """OSIP_PORT_BUSY (-11): the port is already in use."""
+    code = -11
+
+
+class OsipUnknownHost(OsipError, OSError):
+    """OSIP_UNKNOWN_HOST (-12): a host name did not resolve."""
+    code = -12
+
+
+class OsipDiskFull(OsipError, OSError):
+    """OSIP_DISK_FULL (-30)."""
+    code = -30
+
+
+class OsipNoRights(OsipError, PermissionError):
+    """OSIP_NO_RIGHTS (-31): permission denied."""
+    code = -31
+
+
+class OsipFileNotExists(OsipError, FileNotFoundError):
+    """OSIP_FILE_NOT_EXIST (-32)."""
+    code = -32
+
+
+class OsipTimeout(OsipError, TimeoutError):
+    """OSIP_TIMEOUT (-50)."""
+    code = -50
+
+
+class OsipTooMuchCall(OsipError):
+    """OSIP_TOOMUCHCALL (-51): the call limit is reached."""
+    code = -51
+
+
+class OsipWrongFormat(OsipError, ValueError):
+    """OSIP_WRONG_FORMAT (-52): a value has the wrong format."""
+    code = -52
+
+
+class OsipNoCommonCodec(OsipError):
+    """OSIP_NOCOMMONCODEC (-53): offer and answer share no codec."""
+    code = -53
+
+
+class OsipRetryLimit(OsipError):
+    """OSIP_RETRY_LIMIT (-60): a request was retried too many times."""
+    code = -60
+
+
+_BY_CODE = {cls.code: cls for cls in (
+    OsipUndefinedError, OsipBadParameter, OsipWrongState, OsipNoMem, OsipSyntaxError,
+    OsipNotFound, OsipApiNotInitialized, OsipNoNetwork, OsipPortBusy, OsipUnknownHost,
+    OsipDiskFull, OsipNoRights, OsipFileNotExists, OsipTimeout, OsipTooMuchCall,
+    OsipWrongFormat, OsipNoCommonCodec, OsipRetryLimit)}
+
+
+def error_class(int error_code):
+    """Return the OsipError subclass for a negative *error_code* (OsipUnknownError if undefined)."""
+    return _BY_CODE.get(error_code, OsipUnknownError)
+
+
+def raise_if_osip_error(error_code, message=None):
+    """Raise the matching :class:`OsipError` subclass if *error_code* is negative.
+
+    :param int error_code: the return value of an oSIP2/eXosip2 C function.
+    :param str message: the exception message (default: the class's meaning and the code).
+    :returns: *error_code* unchanged when it is not an error.
+    """
+    if not isinstance(error_code, int):
+        raise TypeError("error_code must be an int, not %s" % type(error_code).__name__)
+    if error_code >= 0:
+        return error_code
+    cls = _BY_CODE.get(error_code, OsipUnknownError)
+    if message is None:
+        message = "oSIP error %d (%s)" % (error_code, cls.__name__)
+    raise cls(message, code=error_code)
+
+
+cdef int check(int rc, const char *func) except -1:
+    if rc >= 0:
+        return rc
+    cls = _BY_CODE.get(rc, OsipUnknownError)
+    raise cls("%s() failed: error %d (%s)" % (func.decode("ascii", "replace"), rc, cls.__name__), code=rc)

@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: Apache-2.0
+
+from exosip2.includes.osip_parser cimport osip_message_t
+
+
+cdef class OsipMessage:
+    # The native message. Owned (freed in __dealloc__) when _owned is true;
+    # otherwise borrowed from _owner, which keeps it alive (e.g. an Event).
+    cdef osip_message_t *_ptr
+    cdef bint _owned
+    cdef object _owner
+    # Set once the message was handed to the C core (sent); further use raises.
+    cdef bint _consumed
+
+    @staticmethod
+    cdef OsipMessage from_ptr(osip_message_t *ptr, bint owned, object owner)
+
+    # Return the native pointer, raising if the message was handed over or freed.
+    cdef osip_message_t *_get(self) except NULL
+    # Give up ownership before a C call that takes the message; returns the pointer.
+    cdef osip_message_t *_steal(self) except NULL

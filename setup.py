@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Build script for exosip2.
+
+The eXosip2 5.3 C API that the binding wraps comes from one of two places:
+
+* by default, ``core/`` of this repository, built once as the shared library
+  ``exosip2/libexosip2core.so`` and found by every extension module through an
+  ``$ORIGIN`` rpath (so there is exactly one copy of it per process);
+* with ``EXOSIP2_SYSTEM=1``, an installed libeXosip2 (pkg-config ``eXosip2``,
+  falling back to ``-leXosip2``); no core/ is built.
+
+Environment switches (all default off):
+
+``EXOSIP2_SYSTEM=1``       link against an installed libeXosip2.
+``EXOSIP2_COUNT_LIVE=1``   count live native wrappers (``exosip2._debug``).
+``EXOSIP2_ANNOTATE=1``     write Cython's HTML annotation next to each .pyx.
+``EXOSIP2_TRACE=1``        build with ``CYTHON_TRACE`` (line tracing / coverage).
+``EXOSIP2_WERROR=1``       turn every C warning into an error.
+``EXOSIP2_SANITIZE=address`` build core/ and the modules with a sanitizer.
+"""
+
+import glob
+import os
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORE_NAME = "exosip2core"
+CORE_SONAME = "lib%s.so" % CORE_NAME
+
+
+def env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "yes", "true", "on")
+
+
+def pkg_config(package, fallback_libs):
+    """Return (cflags, libs) for *package*, or the fallback when pkg-config cannot tell."""
+    try:
+        cflags = subprocess.check_output(["pkg-config", "--cflags", package], text=True)
+        libs = subprocess.check_output(["pkg-config", "--libs", package], text=True)
+        return shlex.split(cflags), shlex.split(libs)
+    except (OSError, subprocess.CalledProcessError):
+        return [], list(fallback_libs)
+
+
+def pkg_version(package, default):
+    try:
+        return subprocess.check_output(["pkg-config", "--modversion", package], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return default
+
+
+SYSTEM = env_flag("EXOSIP2_SYSTEM")
+SANITIZE = os.environ.get("EXOSIP2_SANITIZE", "").strip()
+OSIP_CFLAGS, OSIP_LIBS = pkg_config("libosip2", ["-losipparser2", "-losip2"])
+OSIP_VERSION = pkg_version("libosip2", "unknown")
+
+WARN_FLAGS = ["-Wall", "-Wextra"]
+if env_flag("EXOSIP2_WERROR"):
+    WARN_FLAGS.append("-Werror")
+SAN_FLAGS = ["-fsanitize=%s" % SANITIZE, "-fno-omit-frame-pointer"] if SANITIZE else []
+
+CORE_CFLAGS = (
+    ["-std=gnu11", "-O2", "-g", "-fPIC", "-fvisibility=hidden", "-pthread"]
+    + WARN_FLAGS + SAN_FLAGS + OSIP_CFLAGS
+    + ["-DEXOSIP2_CORE_BUILD", "-DENABLE_TRACE"]
+)
+
+DEFINE_MACROS = [
+    ("EXOSIP2_OSIP_VERSION", '"%s"' % OSIP_VERSION),
+    ("EXOSIP2_COUNT_LIVE", "1" if env_flag("EXOSIP2_COUNT_LIVE") else "0"),
+    ("EXOSIP2_SYSTEM_LIBRARY", "1" if SYSTEM else "0"),
+]
+TRACE = env_flag("EXOSIP2_TRACE")
+if TRACE:
+    DEFINE_MACROS += [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
+
+
+class BuildExt(build_ext):
+    """build_ext that first builds core/ once as a shared library inside the package."""
+
+    def package_dir(self):
+        if self.inplace:
+            return os.path.join(HERE, "exosip2")
+        return os.path.join(os.path.abspath(self.build_lib), "exosip2")
+
+    def build_core(self, out_dir):
+        sources = sorted(glob.glob(os.path.join(HERE, "core", "src", "*.c")))
+        target = os.path.join(out_dir, CORE_SONAME)
+        deps = sources + glob.glob(os.path.join(HERE, "core", "src", "*.h")) + glob.glob(
+            os.path.join(HERE, "core", "include", "eXosip2", "*.h"))
+        if (not self.force and os.path.exists(target)
+                and os.path.getmtime(target) >= max(os.path.getmtime(p) for p in deps)):
+            return
+        obj_dir = os.path.join(os.path.abspath(self.build_temp), "core")
+        os.makedirs(obj_dir, exist_ok=True)
+        os.makedirs(out_dir, exist_ok=True)
+        include = ["-I" + os.path.join(HERE, "core", "include"), "-I" + os.path.join(HERE, "core", "src")]
+        cc = shlex.split(os.environ.get("CC", "cc"))
+
+        def compile_one(src):
+            obj = os.path.join(obj_dir, os.path.basename(src)[:-2] + ".o")
+            cmd = cc + CORE_CFLAGS + include + ["-c", src, "-o", obj]
+            print(" ".join(cmd))
+            subprocess.check_call(cmd)
+            return obj
+
+        jobs = max(1, int(self.parallel or os.cpu_count() or 1))
+        with ThreadPoolExecutor(jobs) as pool:
+            objects = list(pool.map(compile_one, sources))
+        cmd = (cc + ["-shared", "-pthread", "-Wl,-soname," + CORE_SONAME, "-Wl,--no-undefined", "-o", target]
+               + SAN_FLAGS + objects + OSIP_LIBS)
+        print(" ".join(cmd))
+        subprocess.check_call(cmd)
+
+    def run(self):
+        if not SYSTEM:
+            out_dir = self.package_dir()
+            self.build_core(out_dir)
+            for ext in self.extensions:
+                ext.library_dirs.append(out_dir)
+                ext.libraries.insert(0, CORE_NAME)
+                ext.runtime_library_dirs.append("$ORIGIN")
+        super().run()
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    if SYSTEM:
+        ex_cflags, ex_libs = pkg_config("eXosip2", ["-leXosip2"])
+        include_dirs = []
+    else:
+        ex_cflags, ex_libs = [], []
+        include_dirs = [os.path.join("core", "include")]
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("exosip2", "*.pyx"))):
+        name = "exosip2." + os.path.basename(pyx)[:-4]
+        exts.append(Extension(
+            name, [pyx],
+            include_dirs=include_dirs + [os.path.join("exosip2", "includes")],
+            define_macros=list(DEFINE_MACROS),
+            extra_compile_args=WARN_FLAGS + SAN_FLAGS + ex_cflags + OSIP_CFLAGS
+            + ["-Wno-unused-function", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+            extra_link_args=SAN_FLAGS + ex_libs + OSIP_LIBS,
+        ))
+    directives = {
+        "language_level": 3,
+        "binding": True,
+        "embedsignature": True,
+        "warn.unused": True,
+        "warn.unused_arg": False,
+        "warn.maybe_uninitialized": True,
+    }
+    if TRACE:
+        directives.update(linetrace=True)
+    return cythonize(
+        exts,
+        compiler_directives=directives,
+        annotate=env_flag("EXOSIP2_ANNOTATE"),
+        nthreads=0,
+        force="--force" in sys.argv,
+    )
+
+
+setup(
+    ext_modules=extensions(),
+    cmdclass={"build_ext": BuildExt},
+)
