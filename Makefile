@@ -65,7 +65,8 @@ valgrind: build
 # --- distribution -----------------------------------------------------------
 wheel: deps
 	rm -rf dist wheelhouse
-	EXOSIP2_WERROR=1 $(PYTHON) -m build --wheel --no-isolation --outdir dist .
+	# sdist first, then the wheel from the unpacked sdist: no stale in-place build can leak in.
+	EXOSIP2_WERROR=1 $(PYTHON) -m build --no-isolation --outdir dist .
 	$(PYTHON) -m auditwheel repair --wheel-dir wheelhouse dist/*.whl
 	@ls -l wheelhouse
 
