@@ -60,7 +60,7 @@ test: deps
 
 valgrind: build
 	PYTHONMALLOC=malloc valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-	  --suppressions=tests/valgrind-python.supp $(PYTHON) -m pytest -x -q tests -m "not peers"
+	  $(PYTHON) -m pytest -x -q tests -m "not peers"
 
 # --- distribution -----------------------------------------------------------
 wheel: deps

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The binary wheel: built from the sdist, repaired by auditwheel, installed
+outside the source tree, and still finding its one copy of the eXosip2 core
+and the grafted oSIP2 libraries."""
+
+import glob
+import os
+import subprocess
+import sys
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHECK = r"""
+import exosip2, os, sys
+from exosip2 import message, version
+assert os.path.dirname(exosip2.__file__).startswith(sys.argv[1]), exosip2.__file__
+msg = message.OsipMessage.parse(b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n"
+    b"From: <sip:b@127.0.0.1>;tag=1\r\nTo: <sip:a@127.0.0.1>\r\nCall-ID: w@h\r\nCSeq: 1 OPTIONS\r\n"
+    b"Content-Length: 0\r\n\r\n")
+assert msg.method == "OPTIONS"
+maps = open("/proc/self/maps").read()
+cores = {line.split()[-1] for line in maps.splitlines() if line.endswith("libexosip2core.so")}
+assert len(cores) == 1, cores
+print(version.get_library_version(), sorted(cores)[0])
+"""
+
+
+def test_wheel_builds_repairs_and_imports_outside_the_tree(tmp_path):
+    env = dict(os.environ, EXOSIP2_WERROR="1")
+    env.pop("EXOSIP2_COUNT_LIVE", None)
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), ROOT],
+                   check=True, env=env, timeout=600, capture_output=True)
+    wheels = glob.glob(str(dist / "*.whl"))
+    assert len(wheels) == 1
+    house = tmp_path / "wheelhouse"
+    subprocess.run([sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", str(house), wheels[0]],
+                   check=True, timeout=300, capture_output=True)
+    repaired = glob.glob(str(house / "*manylinux*.whl"))
+    assert len(repaired) == 1, os.listdir(house)
+    names = zipfile.ZipFile(repaired[0]).namelist()
+    assert "exosip2/libexosip2core.so" in names
+    assert any(n.startswith("exosip2.libs/libosipparser2") for n in names), names
+    assert not any(n.endswith(".pyx") or n.endswith(".c") for n in names)
+
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target),
+                    repaired[0]], check=True, timeout=300, capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", CHECK, str(target)], cwd=str(tmp_path),
+                          env=dict(os.environ, PYTHONPATH=str(target)), capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = proc.stdout.decode().split()
+    assert out[0] == "5.3.0"
+    assert out[1].startswith(str(target))
