@@ -14,6 +14,7 @@ Nothing here forks twice or uses process groups: each helper knows exactly one p
 """
 
 import csv
+import glob
 import os
 import re
 import shutil
@@ -195,13 +196,16 @@ class SippResult:
 
     def __init__(self, sipp, returncode):
         self.command = list(sipp.command)
+        self.transport = sipp.transport
         self.workdir = sipp.workdir
         self.returncode = returncode
         self.stdout = _read(sipp.stdout_path, 20000)
         self.stderr = _read(sipp.stderr_path, 20000)
         self.samples = read_stat_rows(sipp.stat_path)
         self.stats = self.samples[-1] if self.samples else {}
-        self.count_samples = read_stat_rows(sipp.counts_path) if sipp.trace_counts else []
+        # -trace_counts has no file-name option: SIPp writes <scenario>_<pid>_counts.csv in its cwd
+        counts = sorted(glob.glob(os.path.join(sipp.workdir, "*_counts.csv"))) if sipp.trace_counts else []
+        self.count_samples = read_stat_rows(counts[-1]) if counts else []
         self.counts = self.count_samples[-1] if self.count_samples else {}
         error_text = _read(sipp.error_path)
         self.errors = [line for line in error_text.splitlines()
@@ -298,7 +302,7 @@ class Sipp:
         os.makedirs(self.workdir, exist_ok=True)
         p = lambda suffix: os.path.join(self.workdir, "%s%s" % (self.name, suffix))  # noqa: E731
         self.stdout_path, self.stderr_path = p(".stdout"), p(".stderr")
-        self.stat_path, self.counts_path = p("_stat.csv"), p("_counts.csv")
+        self.stat_path = p("_stat.csv")
         self.error_path, self.screen_path, self.message_path = p("_errors.log"), p("_screen.log"), p("_messages.log")
 
         cmd = [sipp_binary()]
