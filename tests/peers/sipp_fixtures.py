@@ -96,6 +96,9 @@ def build_asan_uas(out_dir):
     examples/c/uas.c plus every other examples/c/*.c that is not a program (not uas.c, not uac.c),
     with -fsanitize=address, linked against that libexosip2core.so through an absolute rpath.
     """
+    main = os.path.join(EXAMPLES_C, "uas.c")
+    if not os.path.isfile(main):
+        raise PeerError("examples/c/uas.c is missing: the C example programs are not in this tree")
     lib_root = os.path.join(out_dir, "lib")
     env = dict(os.environ, EXOSIP2_SANITIZE="address")
     env.pop("EXOSIP2_WERROR", None)
@@ -104,9 +107,6 @@ def build_asan_uas(out_dir):
     core_dir = os.path.join(lib_root, "exosip2")
     if not os.path.isfile(os.path.join(core_dir, "libexosip2core.so")):
         raise PeerError("setup.py did not build %s/libexosip2core.so" % core_dir)
-    main = os.path.join(EXAMPLES_C, "uas.c")
-    if not os.path.isfile(main):
-        raise PeerError("examples/c/uas.c is missing")
     helpers = [p for p in sorted(glob.glob(os.path.join(EXAMPLES_C, "*.c")))
                if os.path.basename(p) not in ("uas.c", "uac.c")]
     cflags = shlex.split(_run(["pkg-config", "--cflags", "libosip2"]))
