@@ -18,7 +18,9 @@ from peers.sipp import PeerError, Program, Sipp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
-EXAMPLES_C = os.path.join(ROOT, "examples", "c")
+# EXOSIP2_EXAMPLES_C points the tests at uas/uac built elsewhere (for instance against an installed
+# libeXosip2, to compare core/ with it); that directory must have a Makefile too.
+EXAMPLES_C = os.environ.get("EXOSIP2_EXAMPLES_C") or os.path.join(ROOT, "examples", "c")
 
 
 def scenario(name):
