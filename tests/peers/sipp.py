@@ -80,9 +80,10 @@ def free_port(host=HOST):
     raise PeerError("no port free for both UDP and TCP on %s" % host)
 
 
-def _bound_ports(transport):
-    """Local ports bound on 127.0.0.1 / 0.0.0.0 (UDP) or listening (TCP), read from /proc/net."""
-    ports = set()
+def _bound_sockets(transport):
+    """``{port: {inode, …}}`` of sockets bound on 127.0.0.1 / 0.0.0.0 (UDP) or listening there
+    (TCP), read from /proc/net."""
+    found = {}
     path, state = ("/proc/net/udp", None) if transport == "udp" else ("/proc/net/tcp", "0A")
     try:
         with open(path) as f:
@@ -93,17 +94,36 @@ def _bound_ports(transport):
                 if state is not None and fields[3] != state:
                     continue
                 if addr in ("0100007F", "00000000"):
-                    ports.add(int(port, 16))
-    except OSError:
+                    found.setdefault(int(port, 16), set()).add(fields[9])
+    except (OSError, IndexError, ValueError):
         pass
-    return ports
+    return found
+
+
+def _socket_inodes(pid):
+    """Inodes of the sockets process *pid* holds open."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return inodes
+    for name in names:
+        try:
+            link = os.readlink(os.path.join(fd_dir, name))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
 
 
 def wait_port_bound(port, transport, proc, timeout=10.0, name="peer"):
-    """Wait until *port* is bound (UDP) or listening (TCP) while *proc* is still alive."""
+    """Wait until *proc* itself has *port* bound (UDP) or listening (TCP), while it is alive."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if port in _bound_ports(transport):
+        inodes = _bound_sockets(transport).get(port)
+        if inodes and inodes & _socket_inodes(proc.pid):
             return
         if proc.poll() is not None:
             raise PeerError("%s exited with %s before binding %s port %d" % (name, proc.returncode, transport, port))
@@ -291,6 +311,7 @@ class Sipp:
         if transport not in ("udp", "tcp"):
             raise ValueError("transport must be 'udp' or 'tcp', not %r" % (transport,))
         self.transport = transport
+        self._auto_port = port is None
         self.port = port if port is not None else free_port()
         self.timeout_s = timeout_s
         self.trace_counts = trace_counts
@@ -333,18 +354,36 @@ class Sipp:
 
     # -- lifetime ------------------------------------------------------------------------------
     def start(self, wait_bound=True):
-        """Start SIPp; with *wait_bound*, return once its port is bound (UDP) or listening (TCP)."""
+        """Start SIPp and wait (bounded) until its port is bound (UDP) or listening (TCP).
+
+        Another process may take a port between :func:`free_port` and SIPp's bind; SIPp then exits
+        254 at once, and a port chosen here is replaced and SIPp started again (twice at most). With
+        *wait_bound* false (a client), SIPp may also finish before the bind is seen: that is fine,
+        :meth:`wait` reports the outcome; a server (*wait_bound* true) must be bound.
+        """
         assert self.proc is None, "already started"
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(self.command, cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err)
-        if wait_bound:
+        for attempt in range(3):
+            with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+                self.proc = subprocess.Popen(self.command, cwd=self.workdir, stdin=subprocess.DEVNULL,
+                                             stdout=out, stderr=err)
             try:
                 wait_port_bound(self.port, self.transport, self.proc, name="sipp %s" % self.name)
+                return self
             except PeerError:
+                rc = self.proc.poll()
+                if rc == EXIT_PORT_IN_USE and self._auto_port and attempt < 2:
+                    self._set_port(free_port())
+                    continue
+                if rc is not None and not wait_bound:
+                    return self
                 self.stop()
                 raise PeerError("sipp %s did not start:\n%s" % (self.name, self.result.describe()))
         return self
+
+    def _set_port(self, port):
+        index = self.command.index("-p") + 1
+        self.command[index] = str(port)
+        self.port = port
 
     @property
     def pid(self):
