@@ -211,6 +211,24 @@ def parse_message_log(text):
     return [(t, d, "\n".join(lines).strip() + "\n") for t, d, lines in entries if d is not None]
 
 
+_ERROR_STAMP = re.compile(r"(?=\d{4}-\d\d-\d\d\t\d\d:\d\d:\d\d\.\d+\t)")
+
+
+def split_error_log(text):
+    """The events of a SIPp error log, one string each (SIPp does not always end them with a newline),
+    without the heading and without the harmless ones."""
+    events = []
+    for chunk in _ERROR_STAMP.split(text):
+        chunk = chunk.replace("The following events occurred:", "").strip()
+        if not chunk:
+            continue
+        first = chunk.splitlines()[0]
+        if any(h in first for h in HARMLESS_ERRORS):
+            continue
+        events.append(chunk)
+    return events
+
+
 class SippResult:
     """What one SIPp run left behind."""
 
@@ -228,9 +246,7 @@ class SippResult:
         self.count_samples = read_stat_rows(counts[-1]) if counts else []
         self.counts = self.count_samples[-1] if self.count_samples else {}
         error_text = _read(sipp.error_path)
-        self.errors = [line for line in error_text.splitlines()
-                       if line.strip() and not any(h in line for h in HARMLESS_ERRORS)
-                       and line.strip() != "The following events occurred:"]
+        self.errors = split_error_log(error_text)
         self.error_log = error_text
         self.screen = _read(sipp.screen_path, 20000)
         self.messages = parse_message_log(_read(sipp.message_path)) if sipp.trace_messages else []
