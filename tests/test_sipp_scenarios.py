@@ -78,3 +78,29 @@ def test_program_helper_reads_listening_and_stats_lines(program_factory, tmp_pat
     assert prog.transport == "udp" and prog.port > 0
     assert prog.stop() == 0
     assert prog.stats() == {"calls": 0, "answered": 0, "closed": 0}
+
+
+def test_cps_benchmark_runs_against_sipp_uas(tmp_path):
+    """benchmarks/cps.py end to end, briefly, on the ceiling target only: it climbs, measures, writes
+    JSON (the long run is not a test)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "cps.json"
+    proc = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "cps.py"), "--duration", "2",
+                           "--ladder", "50,100", "--targets", "sipp-uas", "--pause", "0", "--json", str(out)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    report = json.loads(out.read_text())
+    (target,) = report["targets"]
+    assert target["target"] == "sipp-uas"
+    assert target["highest_clean_cps"] == 100, proc.stdout
+    for step, rate in zip(target["steps"], (50, 100)):
+        assert step["rate"] == rate and step["clean"], step
+        assert step["successful"] == rate * 2 and step["failed"] == 0 and step["retransmissions"] == 0
+        assert step["rss_kib"] and all(kib > 0 for _, kib in step["rss_kib"])
+    assert "highest clean rate: 100 cps" in proc.stdout
