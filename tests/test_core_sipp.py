@@ -77,7 +77,6 @@ def test_uac_calls_sipp_uas(transport, c_examples, program_factory, sipp_factory
         reasons = result.failure_reasons()
         reasons.pop("FailedCall", None)
         assert set(reasons) <= {"FailedTcpClosed"}, result.describe()
-        assert result.successful + result.failed == CALLS, result.describe()
         assert not [e for e in result.errors if "nexpected" in e], result.describe()
 
 
