@@ -216,3 +216,16 @@ def run_bounded(argv, timeout, log_path=None, cwd=None):
         with open(log_path, "w") as f:
             f.write(text)
     return proc.returncode, text
+
+
+def wait_process(peer, timeout):
+    """Wait up to *timeout* seconds for *peer* (a :class:`PeerProcess`) to end; return its exit code.
+
+    On timeout the process is stopped by its pid and :class:`PeerError` is raised.
+    """
+    try:
+        return peer.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        peer.stop()
+        raise PeerError("%s (pid %d) still running after %.1f s:\n%s"
+                        % (peer.name, peer.pid, timeout, peer.log_tail()))

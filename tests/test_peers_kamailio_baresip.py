@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The real peers used by the registration and call tests, proven with SIPp.
+
+Kamailio (registrar and proxy with digest authentication) and baresip (a
+softphone driven over its TCP control socket) are started by fixtures on free
+ports; SIPp scenarios from tests/scenarios/ play the other side.  Each test is
+bounded and checks that nothing it started is left running.
+"""
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from peers import sipprobe
+from peers.kamailio import kamailio, kamailio_factory, kamailio_invite_auth  # noqa: F401 (fixtures)
+from peers.proc import LOOPBACK, PeerProcess, free_port, free_ports, pid_alive, require_binary, run_bounded, \
+    wait_process
+
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(60)]
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+SIPP_TIMEOUT = 15
+
+
+# --- SIPp, run by small local helpers ---------------------------------------------------------------------
+
+class Sipp:
+    """Builds SIPp command lines for one test; every run is bounded and kept in tmp_path."""
+
+    def __init__(self, workdir):
+        self.binary = require_binary("sipp", "sip-tester")
+        self.workdir = Path(workdir)
+        self.runs = 0
+
+    def argv(self, scenario, target, transport="udp", service=None, port=None, auth=None, keys=None,
+             duration_ms=None, timeout=SIPP_TIMEOUT):
+        self.runs += 1
+        name = "sipp-%d-%s" % (self.runs, Path(scenario).stem)
+        self.port = port or free_port()
+        argv = [self.binary, "-sf", SCENARIOS / scenario, "-i", LOOPBACK, "-p", self.port,
+                "-t", "u1" if transport == "udp" else "t1", "-m", "1",
+                "-timeout", "%ds" % timeout, "-timeout_error", "-nostdin", "-trace_err",
+                "-error_file", self.workdir / (name + "_errors.log"),
+                "-trace_msg", "-message_file", self.workdir / (name + "_messages.log"),
+                "-mp", free_ports(4)]
+        if service:
+            argv += ["-s", service]
+        if auth:
+            argv += ["-au", auth[0], "-ap", auth[1]]
+        for key, value in (keys or {}).items():
+            argv += ["-key", key, value]
+        if duration_ms is not None:
+            argv += ["-d", duration_ms]
+        if target:
+            argv.append("%s:%d" % target)
+        return name, [str(a) for a in argv]
+
+    def diagnostics(self, name):
+        parts = []
+        for suffix in ("_errors.log", "_messages.log"):
+            path = self.workdir / (name + suffix)
+            if path.exists():
+                parts.append("--- %s ---\n%s" % (path.name, path.read_text(errors="replace")[-4000:]))
+        return "\n".join(parts)
+
+    def run(self, scenario, target, **options):
+        """Run a UAC scenario to its end; return (exit code, output + logs)."""
+        timeout = options.get("timeout", SIPP_TIMEOUT)
+        name, argv = self.argv(scenario, target, **options)
+        rc, out = run_bounded(argv, timeout + 5, cwd=self.workdir)
+        return rc, out + "\n" + self.diagnostics(name)
+
+    def start(self, scenario, target=None, **options):
+        """Start a scenario (typically a UAS) in the background; return (PeerProcess, name)."""
+        name, argv = self.argv(scenario, target, **options)
+        proc = PeerProcess(argv, self.workdir / (name + ".out"), cwd=self.workdir, name=name)
+        proc.start()
+        return proc, name
+
+
+@pytest.fixture
+def sipp(tmp_path):
+    """Local SIPp runner; background SIPp processes are stopped and checked gone at teardown."""
+    runner = Sipp(tmp_path)
+    runner.started = []
+    original_start = runner.start
+
+    def start(*args, **kwargs):
+        proc, name = original_start(*args, **kwargs)
+        runner.started.append(proc)
+        return proc, name
+
+    runner.start = start
+    yield runner
+    for proc in runner.started:
+        proc.stop()
+        assert not pid_alive(proc.pid), "sipp pid %d still alive" % proc.pid
+
+
+def register(sipp, k, user, password, transport="udp", expires=60, contact_port=None, forbidden=False,
+             auth_user=None):
+    """REGISTER *user* at Kamailio *k* with SIPp; assert the expected outcome."""
+    port = free_port()
+    scenario = "kamailio_register_forbidden.xml" if forbidden else "kamailio_register.xml"
+    rc, log = sipp.run(scenario, (k.host, k.port), transport=transport, service=user, port=port,
+                       auth=(auth_user or user, password),
+                       keys={"expires": expires, "contact_port": contact_port or port})
+    assert rc == 0, "SIPp %s for %s failed (rc %d):\n%s\n--- kamailio ---\n%s" % (
+        scenario, user, rc, log[-6000:], k.process.log_tail())
+    return rc
+
+
+# --- Kamailio alone ---------------------------------------------------------------------------------------
+
+def test_kamailio_answers_options_on_udp_and_tcp(kamailio):
+    for proto in ("udp", "tcp"):
+        resp = sipprobe.request(kamailio.host, kamailio.port, proto, "OPTIONS", timeout=2)
+        assert resp.status == 200, (proto, resp)
+        assert resp.header("server") == "exosip2-test-registrar"
+    assert kamailio.count("OPTIONS", proto="udp") >= 2  # readiness probe + this one
+    assert kamailio.count("OPTIONS", proto="tcp") >= 2
+
+
+def test_kamailio_challenges_register_without_credentials(kamailio):
+    resp = sipprobe.request(kamailio.host, kamailio.port, "udp", "REGISTER", uri=kamailio.uri,
+                            from_uri=kamailio.aor("alice"), extra_headers=["Expires: 60"], timeout=2)
+    assert resp.status == 401
+    challenge = resp.header("www-authenticate")
+    assert challenge.startswith("Digest ") and 'realm="127.0.0.1"' in challenge and "nonce=" in challenge
+    assert "qop" not in challenge
+    assert kamailio.register_count("alice") == 1
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_register_with_right_password(kamailio, sipp, transport):
+    register(sipp, kamailio, "alice", "alicepw", transport=transport)
+    seen = kamailio.seen("REGISTER", user="alice")
+    assert [r.proto for r in seen] == [transport, transport]
+    assert kamailio.auth_results("alice") == ["1"]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_register_with_wrong_password_gets_403(kamailio, sipp, transport):
+    register(sipp, kamailio, "alice", "not-alicepw", transport=transport, forbidden=True)
+    # One unauthenticated REGISTER, one with the wrong credentials, nothing else.
+    assert kamailio.register_count("alice", proto=transport) == 2
+    assert kamailio.auth_results("alice") == ["-2"]
+
+
+def test_register_with_another_users_credentials_gets_403(kamailio, sipp):
+    register(sipp, kamailio, "alice", "bobpw", auth_user="bob", forbidden=True)
+    assert kamailio.auth_results("bob") == ["-8"]
+
+
+def test_register_unknown_user_gets_403(kamailio, sipp):
+    register(sipp, kamailio, "mallory", "guess", forbidden=True)
+    assert kamailio.auth_results("mallory") == ["unknown"]
+
+
+def test_register_with_qop_auth(kamailio_factory, sipp):
+    k = kamailio_factory(qop=True)
+    resp = sipprobe.request(k.host, k.port, "udp", "REGISTER", uri=k.uri, from_uri=k.aor("bob"), timeout=2)
+    assert 'qop="auth"' in resp.header("www-authenticate")
+    register(sipp, k, "bob", "bobpw", transport="tcp")
+    assert k.auth_results("bob") == ["1"]
+
+
+class _Answerer(threading.Thread):
+    """A UDP socket that answers the first request it gets with 200 and remembers it."""
+
+    def __init__(self, timeout):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.settimeout(timeout)
+        self.port = self.sock.getsockname()[1]
+        self.request = None
+
+    def run(self):
+        try:
+            data, addr = self.sock.recvfrom(65536)
+        except socket.timeout:
+            return
+        self.request = data
+        head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")
+        keep = [h for h in head[1:] if h.split(":", 1)[0].strip().lower() in ("via", "from", "call-id", "cseq")]
+        to = [h for h in head[1:] if h.split(":", 1)[0].strip().lower() == "to"][0]
+        reply = ["SIP/2.0 200 OK"] + keep + [to + ";tag=answerer", "Content-Length: 0"]
+        self.sock.sendto(("\r\n".join(reply) + "\r\n\r\n").encode(), addr)
+
+    def close(self):
+        self.join(5)
+        self.sock.close()
+
+
+def test_unregister_removes_the_binding(kamailio, sipp):
+    answerer = _Answerer(timeout=5)
+    answerer.start()
+    try:
+        register(sipp, kamailio, "bob", "bobpw", contact_port=answerer.port)
+        # While registered, a MESSAGE for bob reaches the registered contact.
+        resp = sipprobe.request(kamailio.host, kamailio.port, "udp", "MESSAGE", uri=kamailio.aor("bob"),
+                                from_uri=kamailio.aor("alice"), to_uri=kamailio.aor("bob"),
+                                extra_headers=["Content-Type: text/plain"], body=b"hello", timeout=5)
+    finally:
+        answerer.close()
+    assert resp.status == 200
+    assert answerer.request is not None and answerer.request.startswith(b"MESSAGE sip:bob@127.0.0.1:%d"
+                                                                        % answerer.port)
+    assert answerer.request.endswith(b"hello")
+
+    register(sipp, kamailio, "bob", "bobpw", expires=0, contact_port=answerer.port)
+    rc, log = sipp.run("kamailio_invite_not_found.xml", (kamailio.host, kamailio.port), service="bob")
+    assert rc == 0, log[-6000:]
+    # The 404 came from the lookup (sl absorbs the ACK for its own reply before the script sees it).
+    assert kamailio.count("INVITE", user="bob") == 1
