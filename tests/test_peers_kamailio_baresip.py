@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from peers import sipprobe
+from peers.baresip import baresip_factory  # noqa: F401 (fixture)
 from peers.kamailio import kamailio, kamailio_factory, kamailio_invite_auth  # noqa: F401 (fixtures)
 from peers.proc import LOOPBACK, PeerProcess, free_port, free_ports, pid_alive, require_binary, run_bounded, \
     wait_process
@@ -217,3 +218,112 @@ def test_unregister_removes_the_binding(kamailio, sipp):
     assert rc == 0, log[-6000:]
     # The 404 came from the lookup (sl absorbs the ACK for its own reply before the script sees it).
     assert kamailio.count("INVITE", user="bob") == 1
+
+
+# --- baresip through Kamailio -------------------------------------------------------------------------
+
+def _no_call_events(b):
+    return [t for t in b.ctrl.event_types() if t.startswith("CALL_")]
+
+
+def test_baresip_registers_and_unregisters_on_quit(kamailio, baresip_factory):
+    alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port))
+    alice.wait_registered(timeout=10)
+    assert kamailio.auth_results("alice") == ["1"]
+    assert kamailio.register_count("alice") == 2       # challenged, then authenticated
+    alice.stop()
+    assert not pid_alive(alice.pid)
+    # On quit baresip removes its binding (again challenged, then Expires: 0).
+    assert kamailio.wait_for("REGISTER", 4, timeout=3, user="alice") == 4
+
+
+def test_baresip_with_wrong_password_is_refused(kamailio, baresip_factory):
+    alice = baresip_factory("alice", "wrongpw", (kamailio.host, kamailio.port))
+    assert alice.wait_registration("ERR", timeout=10) == "ERR"
+    assert "403 Forbidden" in alice.log_tail()
+    # One challenge, one wrong answer, then baresip stops trying.
+    assert kamailio.auth_results("alice") == ["-2"]
+    assert kamailio.register_count("alice") == 2
+
+
+def test_baresip_calls_sipp_through_kamailio(kamailio, baresip_factory, sipp):
+    # SIPp answers for bob: one SIPp registers bob with a Contact on the port where a second one waits.
+    uas_port = free_port()
+    register(sipp, kamailio, "bob", "bobpw", contact_port=uas_port)
+    uas, uas_name = sipp.start("kamailio_uas.xml", service="bob", port=uas_port)
+
+    alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port))
+    alice.wait_registered(timeout=10)
+    assert alice.dial(kamailio.aor("bob"))["ok"]
+    established = alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=10)
+    assert established["direction"] == "outgoing"
+    assert established["peeruri"].startswith(kamailio.aor("bob"))
+    assert "CALL_RINGING" in alice.ctrl.event_types()
+    assert alice.hangup()["ok"]
+    closed = alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    assert closed["id"] == established["id"]
+    rc = wait_process(uas, timeout=10)
+    assert rc == 0, "SIPp UAS failed (rc %d):\n%s\n%s" % (rc, uas.log_tail(), sipp.diagnostics(uas_name))
+    # The call went through the proxy both ways: INVITE, ACK and BYE all logged by Kamailio.
+    assert kamailio.count("INVITE", user="bob") == 1
+    assert kamailio.count("ACK", user="bob") == 1
+    assert kamailio.count("BYE") == 1
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_sipp_calls_baresip_through_kamailio(kamailio, baresip_factory, sipp, transport):
+    alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port))
+    alice.wait_registered(timeout=10)
+    rc, log = sipp.run("kamailio_uac_call.xml", (kamailio.host, kamailio.port), transport=transport,
+                       service="alice", keys={"caller": "bob"}, duration_ms=500)
+    assert rc == 0, "SIPp UAC failed (rc %d):\n%s\n--- baresip ---\n%s" % (rc, log[-6000:], alice.log_tail())
+    established = alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=5)
+    assert established["direction"] == "incoming"
+    assert established["peeruri"].startswith("sip:bob@")
+    closed = alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    assert closed["id"] == established["id"]
+    assert [r.proto for r in kamailio.seen("INVITE", user="alice")] == [transport]
+    assert kamailio.count("BYE") == 1
+
+
+def test_sipp_calls_baresip_with_invite_auth(kamailio_invite_auth, baresip_factory, sipp):
+    k = kamailio_invite_auth
+    alice = baresip_factory("alice", "alicepw", (k.host, k.port))
+    alice.wait_registered(timeout=10)
+    rc, log = sipp.run("kamailio_uac_call_auth.xml", (k.host, k.port), service="alice", auth=("bob", "bobpw"),
+                       keys={"caller": "bob"}, duration_ms=300)
+    assert rc == 0, "SIPp UAC failed (rc %d):\n%s\n--- kamailio ---\n%s" % (rc, log[-6000:], k.process.log_tail())
+    alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=5)
+    alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    # The first INVITE drew the 407, the second passed with bob's credentials.
+    assert k.count("INVITE", user="alice") == 2
+    assert k.auth_results("bob") == ["1"]
+
+
+def test_sipp_call_without_credentials_gets_407(kamailio_invite_auth, baresip_factory, sipp):
+    k = kamailio_invite_auth
+    alice = baresip_factory("alice", "alicepw", (k.host, k.port))
+    alice.wait_registered(timeout=10)
+    rc, log = sipp.run("kamailio_uac_call.xml", (k.host, k.port), service="alice", keys={"caller": "bob"},
+                       duration_ms=0, timeout=5)
+    assert rc != 0, "an INVITE without credentials got through:\n%s" % log[-4000:]
+    assert "407" in log
+    assert _no_call_events(alice) == []
+
+
+def test_baresip_calls_baresip_with_invite_and_indialog_auth(kamailio_factory, baresip_factory):
+    k = kamailio_factory(invite_auth=True, indialog_auth=True, qop=True)
+    alice = baresip_factory("alice", "alicepw", (k.host, k.port))
+    bob = baresip_factory("bob", "bobpw", (k.host, k.port))
+    alice.wait_registered(timeout=10)
+    bob.wait_registered(timeout=10)
+    assert alice.dial(k.aor("bob"))["ok"]
+    out = alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=10)
+    inc = bob.ctrl.wait_event("CALL_ESTABLISHED", timeout=10)
+    assert out["id"] == inc["id"]
+    assert bob.hangup()["ok"]          # bob's BYE is challenged (407) and retried with his credentials
+    bob.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    assert k.count("INVITE", user="bob") == 2
+    assert k.count("BYE") == 2
+    assert "1" in k.auth_results("bob") and "1" in k.auth_results("alice")

@@ -259,23 +259,32 @@ class Baresip:
         """The text of the ``reginfo`` command."""
         return self.ctrl.command("reginfo").get("data", "")
 
-    def wait_registered(self, timeout=10.0):
-        """Wait for REGISTER_OK (seen as an event or in ``reginfo``); raise on failure."""
+    def registration_state(self):
+        """The account's state as ``reginfo`` shows it: ``"OK"``, ``"ERR"``, ``"zzz"`` (not yet) or None."""
+        return _reginfo_state(self.reginfo())
+
+    def wait_registration(self, wanted="OK", timeout=10.0):
+        """Poll ``reginfo`` until the account shows *wanted* (``"OK"`` or ``"ERR"``); return the state.
+
+        Raises :class:`PeerError` on timeout, or as soon as the opposite final state shows.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            for ev in self.ctrl.events:
-                if ev.get("type") == "REGISTER_OK":
-                    return ev
-                if ev.get("type") == "REGISTER_FAIL":
-                    raise PeerError("baresip registration failed: %r" % ev)
-            info = self.reginfo()
-            if _reginfo_ok(info):
-                return info
+            state = self.registration_state()
+            if state == wanted:
+                return state
+            if state in ("OK", "ERR"):
+                raise PeerError("baresip %s registration is %s, not %s\n%s"
+                                % (self.aor, state, wanted, self.log_tail()))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise PeerError("baresip %s not registered within %.1f s; reginfo=%r\n%s"
-                                % (self.aor, timeout, info, self.log_tail()))
-            self.ctrl._pump(min(remaining, 0.2))
+                raise PeerError("baresip %s registration not %s within %.1f s (state %r)\n%s"
+                                % (self.aor, wanted, timeout, state, self.log_tail()))
+            self.ctrl._pump(min(remaining, 0.1))
+
+    def wait_registered(self, timeout=10.0):
+        """Wait until the account is registered; raise if registration fails or takes too long."""
+        return self.wait_registration("OK", timeout)
 
     def dial(self, uri):
         return self.ctrl.command("dial", uri)
@@ -287,12 +296,13 @@ class Baresip:
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-def _reginfo_ok(text):
-    """True when a reginfo listing shows the account registered (the status word OK)."""
+def _reginfo_state(text):
+    """The status word of the first account in a ``reginfo`` listing (colours stripped), or None."""
     for line in _ANSI_RE.sub("", text).splitlines():
-        if "sip:" in line and re.search(r"\sOK\s", line + " "):
-            return True
-    return False
+        m = re.match(r"^\s*>?\s*(sip:\S+)\s+(OK|ERR|zzz)\b", line)
+        if m:
+            return m.group(2)
+    return None
 
 
 @pytest.fixture
