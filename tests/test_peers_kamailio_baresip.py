@@ -7,7 +7,6 @@ ports; SIPp scenarios from tests/scenarios/ play the other side.  Each test is
 bounded and checks that nothing it started is left running.
 """
 
-import os
 import socket
 import threading
 from pathlib import Path
@@ -17,10 +16,11 @@ import pytest
 from peers import sipprobe
 from peers.baresip import baresip_factory  # noqa: F401 (fixture)
 from peers.kamailio import kamailio, kamailio_factory, kamailio_invite_auth  # noqa: F401 (fixtures)
-from peers.proc import LOOPBACK, PeerProcess, free_port, free_ports, pid_alive, require_binary, run_bounded, \
-    wait_process
+from peers.kamailio import Kamailio
+from peers.proc import LOOPBACK, PeerError, PeerProcess, free_port, free_ports, pid_alive, require_binary, \
+    run_bounded, wait_process, wait_until
 
-pytestmark = [pytest.mark.peers, pytest.mark.timeout(60)]
+pytestmark = [pytest.mark.peers, pytest.mark.timeout(30)]
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SIPP_TIMEOUT = 15
@@ -220,9 +220,83 @@ def test_unregister_removes_the_binding(kamailio, sipp):
     assert kamailio.count("INVITE", user="bob") == 1
 
 
+def test_missing_peer_binary_fails_loudly():
+    with pytest.raises(PeerError, match=r"no-such-sip-peer is not installed.*apt-get install .*some-package"):
+        require_binary("no-such-sip-peer", "some-package")
+
+
+def test_kamailio_stop_leaves_no_process(kamailio_factory):
+    k = kamailio_factory()
+    pids = k.all_pids()
+    assert len(pids) >= 5                          # main, 2 UDP workers, 2 TCP workers and helpers
+    assert all(pid_alive(p) for p in pids)
+    assert k.stop() == 0
+    assert [p for p in pids if pid_alive(p)] == []
+    assert "peers-seen method=OPTIONS" in k.log_text()
+
+
+def test_second_kamailio_on_a_busy_port_fails_loudly(kamailio, tmp_path):
+    second = Kamailio(tmp_path / "second", port=kamailio.port)
+    with pytest.raises(PeerError, match="kamailio"):
+        second.start(timeout=5)
+    assert not second.running()
+    # The first one is unharmed.
+    assert kamailio.answers("udp") and kamailio.answers("tcp")
+
+
+def _register_once(k, user, authorization=None, proto="udp", cseq=1, call_id=None):
+    headers = ["Expires: 60"] + (["Authorization: " + authorization] if authorization else [])
+    return sipprobe.request(k.host, k.port, proto, "REGISTER", uri=k.uri, from_uri=k.aor(user),
+                            extra_headers=headers, timeout=2, cseq=cseq, call_id=call_id)
+
+
+def test_expired_nonce_gets_a_stale_challenge(kamailio_factory):
+    k = kamailio_factory(qop=True, nonce_expire=1)
+    first = _register_once(k, "alice")
+    assert first.status == 401 and "stale" not in first.header("www-authenticate")
+    auth = sipprobe.digest_credentials(first.header("www-authenticate"), "alice", "alicepw", "REGISTER", k.uri)
+    assert _register_once(k, "alice", auth, cseq=2).status == 200
+    # Once the nonce has expired, the same (right) credentials draw a fresh challenge marked stale.
+    ok = wait_until(lambda: _register_once(k, "alice", auth, cseq=3).status == 401, timeout=5, interval=0.25)
+    assert ok
+    again = _register_once(k, "alice", auth, cseq=4)
+    params = sipprobe.parse_challenge(again.header("www-authenticate"))
+    assert params["stale"] == "true" and params["qop"] == "auth"
+    assert params["nonce"] != sipprobe.parse_challenge(first.header("www-authenticate"))["nonce"]
+    assert "-4" in k.auth_results("alice")
+
+
+def test_invite_auth_challenges_message_from_local_users_only(kamailio_invite_auth):
+    k = kamailio_invite_auth
+    local = sipprobe.request(k.host, k.port, "udp", "MESSAGE", uri=k.aor("bob"), from_uri=k.aor("alice"),
+                             to_uri=k.aor("bob"), extra_headers=["Content-Type: text/plain"], body=b"hi",
+                             timeout=2)
+    assert local.status == 407
+    assert 'realm="127.0.0.1"' in local.header("proxy-authenticate")
+    auth = sipprobe.digest_credentials(local.header("proxy-authenticate"), "alice", "alicepw", "MESSAGE",
+                                       k.aor("bob"))
+    # Authenticated, the MESSAGE gets as far as the lookup: bob is not registered.
+    resp = sipprobe.request(k.host, k.port, "tcp", "MESSAGE", uri=k.aor("bob"), from_uri=k.aor("alice"),
+                            to_uri=k.aor("bob"), extra_headers=["Content-Type: text/plain",
+                                                                "Proxy-Authorization: " + auth],
+                            body=b"hi", timeout=2, cseq=2)
+    assert resp.status == 404
+    wrong = sipprobe.digest_credentials(local.header("proxy-authenticate"), "alice", "nope", "MESSAGE",
+                                        k.aor("bob"))
+    resp = sipprobe.request(k.host, k.port, "udp", "MESSAGE", uri=k.aor("bob"), from_uri=k.aor("alice"),
+                            to_uri=k.aor("bob"), extra_headers=["Proxy-Authorization: " + wrong],
+                            timeout=2, cseq=3)
+    assert resp.status == 403
+    # A request from another domain is not challenged.
+    foreign = sipprobe.request(k.host, k.port, "udp", "MESSAGE", uri=k.aor("bob"),
+                               from_uri="sip:carol@example.invalid", to_uri=k.aor("bob"), timeout=2)
+    assert foreign.status == 404
+    assert k.auth_results("alice") == ["1", "-2"]
+
+
 # --- baresip through Kamailio -------------------------------------------------------------------------
 
-def _no_call_events(b):
+def _call_events(b):
     return [t for t in b.ctrl.event_types() if t.startswith("CALL_")]
 
 
@@ -308,7 +382,7 @@ def test_sipp_call_without_credentials_gets_407(kamailio_invite_auth, baresip_fa
                        duration_ms=0, timeout=5)
     assert rc != 0, "an INVITE without credentials got through:\n%s" % log[-4000:]
     assert "407" in log
-    assert _no_call_events(alice) == []
+    assert _call_events(alice) == []
 
 
 def test_baresip_calls_baresip_with_invite_and_indialog_auth(kamailio_factory, baresip_factory):

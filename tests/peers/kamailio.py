@@ -98,6 +98,7 @@ request_route {
 
 	# Readiness probes and keep-alives: OPTIONS for the server itself.
 	if (is_method("OPTIONS") && uri == myself && $rU == $null) {
+		append_to_reply("X-Peer-Instance: @INSTANCE@\r\n");
 		sl_send_reply("200", "OK");
 		exit;
 	}
@@ -238,8 +239,16 @@ def find_module_dir():
 
 
 def render_config(port, users, host=LOOPBACK, realm=None, qop=False, min_expires=1,
-                  max_expires=3600, default_expires=3600, nonce_expire=300, module_dir=None):
-    """Return the text of a Kamailio configuration for *users* ({name: password})."""
+                  max_expires=3600, default_expires=3600, nonce_expire=300, module_dir=None,
+                  instance="test"):
+    """Return the text of a Kamailio configuration for *users* ({name: password}).
+
+    *instance* is echoed in an ``X-Peer-Instance`` header of the replies to
+    OPTIONS for the server itself, so a readiness probe can tell this instance
+    from another one answering on the same port.
+    """
+    if not re.match(r"^[A-Za-z0-9-]+$", instance):
+        raise ValueError("instance must be alphanumeric")
     lines = []
     for name, password in users.items():
         if not _NAME_RE.match(name):
@@ -261,6 +270,7 @@ def render_config(port, users, host=LOOPBACK, realm=None, qop=False, min_expires
         "@DEFAULT_EXPIRES@": str(int(default_expires)),
         "@NONCE_EXPIRE@": str(int(nonce_expire)),
         "@USERS@": "\n".join(lines) if lines else "\t$var(none) = 0;",
+        "@INSTANCE@": instance,
     }
     text = CONFIG_TEMPLATE
     for key, value in values.items():
@@ -301,13 +311,15 @@ class Kamailio:
         self.invite_auth = invite_auth
         self.indialog_auth = indialog_auth
         self.qop = qop
+        self.instance = os.urandom(8).hex()
         self.config_path = os.path.join(self.rundir, "kamailio.cfg")
         self.log_path = os.path.join(self.rundir, "kamailio.log")
         self.pid_path = os.path.join(self.rundir, "kamailio.pid")
         with open(self.config_path, "w") as f:
             f.write(render_config(self.port, self.users, host=host, realm=self.realm, qop=qop,
                                   min_expires=min_expires, max_expires=max_expires,
-                                  default_expires=default_expires, nonce_expire=nonce_expire))
+                                  default_expires=default_expires, nonce_expire=nonce_expire,
+                                  instance=self.instance))
         argv = [self.binary, "-f", self.config_path, "-DD", "-E", "-w", self.rundir, "-Y", self.rundir,
                 "-P", self.pid_path, "-m", "32", "-M", "8"]
         if invite_auth:
@@ -341,7 +353,7 @@ class Kamailio:
                                 % (self.process.returncode(), self.process.log_tail()))
             for proto in ready:
                 if not ready[proto]:
-                    ready[proto] = sipprobe.options_ok(self.host, self.port, proto, timeout=0.3)
+                    ready[proto] = self.answers(proto, timeout=0.3)
             if all(ready.values()):
                 self.workers = self.process.child_pids()
                 self.process.children = list(self.workers)
@@ -350,6 +362,14 @@ class Kamailio:
         self.stop()
         raise PeerError("kamailio on %s:%d not ready within %.1f s (udp=%s tcp=%s):\n%s"
                         % (self.host, self.port, timeout, ready["udp"], ready["tcp"], self.process.log_tail()))
+
+    def answers(self, proto, timeout=0.3):
+        """True when this very instance answers an OPTIONS over *proto* ("udp" or "tcp")."""
+        try:
+            resp = sipprobe.request(self.host, self.port, proto, "OPTIONS", timeout=timeout)
+        except (sipprobe.ProbeError, OSError):
+            return False
+        return resp.status == 200 and resp.header("x-peer-instance") == self.instance
 
     def stop(self):
         """Stop Kamailio by its own pid; return its exit code."""

@@ -152,3 +152,38 @@ def options_ok(host, port, proto, timeout=0.3):
         return request(host, port, proto, "OPTIONS", timeout=timeout).status == 200
     except (ProbeError, OSError):
         return False
+
+
+def parse_challenge(value):
+    """The parameters of a ``Digest`` WWW-/Proxy-Authenticate value, as a dict."""
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() != "digest":
+        raise ValueError("not a Digest challenge: %r" % value)
+    params = {}
+    for name, quoted, bare in re.findall(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))', rest):
+        params[name.lower()] = quoted if quoted or not bare else bare
+    return params
+
+
+def digest_credentials(challenge, user, password, method, uri, nc=1, cnonce=None):
+    """An Authorization value answering *challenge* (MD5, with qop=auth when offered)."""
+    import hashlib
+
+    def h(text):
+        return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+    p = parse_challenge(challenge)
+    ha1 = h("%s:%s:%s" % (user, p["realm"], password))
+    ha2 = h("%s:%s" % (method, uri))
+    fields = ['username="%s"' % user, 'realm="%s"' % p["realm"], 'nonce="%s"' % p["nonce"], 'uri="%s"' % uri]
+    if "auth" in [q.strip() for q in p.get("qop", "").split(",")]:
+        cnonce = cnonce or _token()
+        ncv = "%08x" % nc
+        digest = h(":".join([ha1, p["nonce"], ncv, cnonce, "auth", ha2]))
+        fields += ['response="%s"' % digest, "qop=auth", "nc=%s" % ncv, 'cnonce="%s"' % cnonce]
+    else:
+        fields.append('response="%s"' % h(":".join([ha1, p["nonce"], ha2])))
+    fields.append("algorithm=MD5")
+    if "opaque" in p:
+        fields.append('opaque="%s"' % p["opaque"])
+    return "Digest " + ", ".join(fields)
