@@ -9,6 +9,7 @@ bounded and checks that nothing it started is left running.
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -137,9 +138,13 @@ def test_kamailio_challenges_register_without_credentials(kamailio):
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_register_with_right_password(kamailio, sipp, transport):
-    register(sipp, kamailio, "alice", "alicepw", transport=transport)
+    before = time.time()
+    register(sipp, kamailio, "alice", "alicepw", transport=transport, expires=120)
     seen = kamailio.seen("REGISTER", user="alice")
     assert [r.proto for r in seen] == [transport, transport]
+    assert [r.expires for r in seen] == [120, 120]
+    assert [r.cseq for r in seen] == ["1", "2"]
+    assert before - 1 <= seen[0].time <= seen[1].time <= time.time() + 1
     assert kamailio.auth_results("alice") == ["1"]
 
 
@@ -214,6 +219,7 @@ def test_unregister_removes_the_binding(kamailio, sipp):
     assert answerer.request.endswith(b"hello")
 
     register(sipp, kamailio, "bob", "bobpw", expires=0, contact_port=answerer.port)
+    assert [r.expires for r in kamailio.seen("REGISTER", user="bob")] == [60, 60, 0, 0]
     rc, log = sipp.run("kamailio_invite_not_found.xml", (kamailio.host, kamailio.port), service="bob")
     assert rc == 0, log[-6000:]
     # The 404 came from the lookup (sl absorbs the ACK for its own reply before the script sees it).
@@ -309,6 +315,16 @@ def test_baresip_registers_and_unregisters_on_quit(kamailio, baresip_factory):
     assert not pid_alive(alice.pid)
     # On quit baresip removes its binding (again challenged, then Expires: 0).
     assert kamailio.wait_for("REGISTER", 4, timeout=3, user="alice") == 4
+
+
+def test_baresip_registers_over_tcp(kamailio, baresip_factory):
+    bob = baresip_factory("bob", "bobpw", (kamailio.host, kamailio.port), transport="tcp", regint=30)
+    bob.wait_registered(timeout=10)
+    seen = kamailio.seen("REGISTER", user="bob")
+    assert [r.proto for r in seen] == ["tcp", "tcp"]
+    # baresip asks for its interval in the Contact's expires parameter, and the registrar grants it.
+    assert [r.expires for r in seen] == [None, None]
+    assert "Expires 30s" in bob.reginfo()
 
 
 def test_baresip_with_wrong_password_is_refused(kamailio, baresip_factory):

@@ -85,7 +85,7 @@ event_route[htable:mod-init] {
 }
 
 request_route {
-	xlog("L_NOTICE", "peers-seen method=$rm proto=$pr src=$si:$sp ruri=$ru from=$fu to=$tu callid=$ci cseq=$cs\n");
+	xlog("L_NOTICE", "peers-seen method=$rm proto=$pr src=$si:$sp ruri=$ru from=$fu to=$tu callid=$ci cseq=$cs expires=$hdr(Expires) time=$TV(Sn)\n");
 
 	if (!mf_process_maxfwd_header("10")) {
 		sl_send_reply("483", "Too Many Hops");
@@ -279,17 +279,23 @@ def render_config(port, users, host=LOOPBACK, realm=None, qop=False, min_expires
 
 
 _SEEN_RE = re.compile(r"peers-seen method=(\S+) proto=(\S+) src=(\S+) ruri=(\S+) from=(\S+) to=(\S+) "
-                      r"callid=(\S+) cseq=(\S+)")
+                      r"callid=(\S+) cseq=(\S+) expires=(\S+) time=(\S+)")
 
 
 class SeenRequest:
-    """One request as Kamailio logged it on arrival."""
+    """One request as Kamailio logged it on arrival.
 
-    __slots__ = ("method", "proto", "source", "ruri", "from_uri", "to_uri", "call_id", "cseq")
+    ``expires`` is the Expires header as an int (None when absent); ``time`` the
+    arrival time in seconds since the epoch (comparable with ``time.time()``).
+    """
+
+    __slots__ = ("method", "proto", "source", "ruri", "from_uri", "to_uri", "call_id", "cseq", "expires", "time")
 
     def __init__(self, match):
         (self.method, self.proto, self.source, self.ruri, self.from_uri, self.to_uri,
-         self.call_id, self.cseq) = match.groups()
+         self.call_id, self.cseq, expires, when) = match.groups()
+        self.expires = int(expires) if expires.isdigit() else None
+        self.time = float(when)
 
     def __repr__(self):
         return "<%s %s %s from %s cseq %s>" % (self.method, self.proto, self.ruri, self.source, self.cseq)
