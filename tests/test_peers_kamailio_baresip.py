@@ -217,8 +217,12 @@ def test_unregister_removes_the_binding(kamailio, sipp):
     assert answerer.request is not None and answerer.request.startswith(b"MESSAGE sip:bob@127.0.0.1:%d"
                                                                         % answerer.port)
     assert answerer.request.endswith(b"hello")
+    [(contact, left)] = kamailio.bindings("bob")
+    assert contact == "sip:bob@127.0.0.1:%d;transport=UDP" % answerer.port
+    assert 55 <= left <= 60
 
     register(sipp, kamailio, "bob", "bobpw", expires=0, contact_port=answerer.port)
+    assert kamailio.bindings("bob") == []
     assert [r.expires for r in kamailio.seen("REGISTER", user="bob")] == [60, 60, 0, 0]
     rc, log = sipp.run("kamailio_invite_not_found.xml", (kamailio.host, kamailio.port), service="bob")
     assert rc == 0, log[-6000:]
@@ -229,6 +233,14 @@ def test_unregister_removes_the_binding(kamailio, sipp):
 def test_missing_peer_binary_fails_loudly():
     with pytest.raises(PeerError, match=r"no-such-sip-peer is not installed.*apt-get install .*some-package"):
         require_binary("no-such-sip-peer", "some-package")
+
+
+def test_short_registration_lapses(kamailio, sipp):
+    register(sipp, kamailio, "alice", "alicepw", expires=2)
+    [(contact, left)] = kamailio.bindings("alice")
+    assert 1 <= left <= 2
+    assert wait_until(lambda: kamailio.bindings("alice") == [], timeout=4, interval=0.2)
+    assert kamailio.bindings("bob") == []
 
 
 def test_kamailio_stop_leaves_no_process(kamailio_factory):
@@ -311,10 +323,14 @@ def test_baresip_registers_and_unregisters_on_quit(kamailio, baresip_factory):
     alice.wait_registered(timeout=10)
     assert kamailio.auth_results("alice") == ["1"]
     assert kamailio.register_count("alice") == 2       # challenged, then authenticated
+    [(contact, left)] = kamailio.bindings("alice")
+    assert contact.startswith("sip:alice") and contact.endswith(":%d" % alice.sip_port)
+    assert 55 <= left <= 60
     alice.stop()
     assert not pid_alive(alice.pid)
-    # On quit baresip removes its binding (again challenged, then Expires: 0).
+    # On quit baresip removes its binding (again challenged, then expires=0).
     assert kamailio.wait_for("REGISTER", 4, timeout=3, user="alice") == 4
+    assert wait_until(lambda: kamailio.bindings("alice") == [], timeout=2)
 
 
 def test_baresip_registers_over_tcp(kamailio, baresip_factory):

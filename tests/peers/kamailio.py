@@ -73,6 +73,7 @@ loadmodule "htable.so"
 modparam("tm", "fr_timer", 4000)
 modparam("tm", "fr_inv_timer", 15000)
 modparam("usrloc", "db_mode", 0)
+modparam("usrloc", "timer_interval", 5)
 modparam("registrar", "min_expires", @MIN_EXPIRES@)
 modparam("registrar", "max_expires", @MAX_EXPIRES@)
 modparam("registrar", "default_expires", @DEFAULT_EXPIRES@)
@@ -100,6 +101,13 @@ request_route {
 	if (is_method("OPTIONS") && uri == myself && $rU == $null) {
 		append_to_reply("X-Peer-Instance: @INSTANCE@\r\n");
 		sl_send_reply("200", "OK");
+		exit;
+	}
+
+	# Test hook: an OPTIONS for a local user carrying X-Peer-Lookup is answered
+	# here with that user's bindings, one X-Peer-Binding header each.
+	if (is_method("OPTIONS") && uri == myself && $rU != $null && is_present_hf("X-Peer-Lookup")) {
+		route(REPORT_BINDINGS);
 		exit;
 	}
 
@@ -217,6 +225,21 @@ route[LOCATION] {
 		sl_send_reply("404", "Not Found");
 		exit;
 	}
+}
+
+route[REPORT_BINDINGS] {
+	if (reg_fetch_contacts("location", "$ru", "peer")) {
+		$var(i) = 0;
+		while ($var(i) < $ulc(peer=>count)) {
+			$var(left) = $(ulc(peer=>expires)[$var(i)]) - $Ts;
+			if ($var(left) > 0) {
+				append_to_reply("X-Peer-Binding: <$(ulc(peer=>addr)[$var(i)])>;expires=$var(left)\r\n");
+			}
+			$var(i) = $var(i) + 1;
+		}
+		reg_free_contacts("peer");
+	}
+	sl_send_reply("200", "Bindings Reported");
 }
 
 route[FORWARD] {
@@ -403,6 +426,24 @@ class Kamailio:
 
     def log_text(self):
         return self.process.log_text()
+
+    def bindings(self, user, timeout=2.0):
+        """The registered contacts of *user*, as ``[(contact_uri, seconds_left), ...]``.
+
+        Asked of Kamailio itself (an OPTIONS with ``X-Peer-Lookup``, answered
+        from its location table), so it shows exactly what a lookup would use.
+        """
+        resp = sipprobe.request(self.host, self.port, "udp", "OPTIONS", uri=self.aor(user),
+                                to_uri=self.aor(user), extra_headers=["X-Peer-Lookup: 1"], timeout=timeout)
+        if resp.status != 200:
+            raise PeerError("binding lookup for %s failed: %r" % (user, resp))
+        out = []
+        for value in resp.headers.get("x-peer-binding", []):
+            m = re.match(r"<([^>]*)>;expires=(-?\d+)", value)
+            if not m:
+                raise PeerError("unexpected binding report %r" % value)
+            out.append((m.group(1), int(m.group(2))))
+        return out
 
     def seen(self, method=None, user=None, proto=None):
         """Requests Kamailio has logged, optionally filtered by method, To/R-URI user and transport."""
