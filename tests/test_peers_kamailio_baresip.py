@@ -36,6 +36,7 @@ class Sipp:
         self.binary = require_binary("sipp", "sip-tester")
         self.workdir = Path(workdir)
         self.runs = 0
+        self.started = []
 
     def argv(self, scenario, target, transport="udp", service=None, port=None, auth=None, keys=None,
              duration_ms=None, timeout=SIPP_TIMEOUT):
@@ -79,35 +80,27 @@ class Sipp:
         """Start a scenario (typically a UAS) in the background; return (PeerProcess, name)."""
         name, argv = self.argv(scenario, target, **options)
         proc = PeerProcess(argv, self.workdir / (name + ".out"), cwd=self.workdir, name=name)
+        self.started.append(proc)
         proc.start()
         return proc, name
 
 
 @pytest.fixture
-def sipp(tmp_path):
+def local_sipp(tmp_path):
     """Local SIPp runner; background SIPp processes are stopped and checked gone at teardown."""
     runner = Sipp(tmp_path)
-    runner.started = []
-    original_start = runner.start
-
-    def start(*args, **kwargs):
-        proc, name = original_start(*args, **kwargs)
-        runner.started.append(proc)
-        return proc, name
-
-    runner.start = start
     yield runner
     for proc in runner.started:
         proc.stop()
         assert not pid_alive(proc.pid), "sipp pid %d still alive" % proc.pid
 
 
-def register(sipp, k, user, password, transport="udp", expires=60, contact_port=None, forbidden=False,
+def register(runner, k, user, password, transport="udp", expires=60, contact_port=None, forbidden=False,
              auth_user=None):
     """REGISTER *user* at Kamailio *k* with SIPp; assert the expected outcome."""
     port = free_port()
     scenario = "kamailio_register_forbidden.xml" if forbidden else "kamailio_register.xml"
-    rc, log = sipp.run(scenario, (k.host, k.port), transport=transport, service=user, port=port,
+    rc, log = runner.run(scenario, (k.host, k.port), transport=transport, service=user, port=port,
                        auth=(auth_user or user, password),
                        keys={"expires": expires, "contact_port": contact_port or port})
     assert rc == 0, "SIPp %s for %s failed (rc %d):\n%s\n--- kamailio ---\n%s" % (
@@ -137,9 +130,9 @@ def test_kamailio_challenges_register_without_credentials(kamailio):
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_register_with_right_password(kamailio, sipp, transport):
+def test_register_with_right_password(kamailio, local_sipp, transport):
     before = time.time()
-    register(sipp, kamailio, "alice", "alicepw", transport=transport, expires=120)
+    register(local_sipp, kamailio, "alice", "alicepw", transport=transport, expires=120)
     seen = kamailio.seen("REGISTER", user="alice")
     assert [r.proto for r in seen] == [transport, transport]
     assert [r.expires for r in seen] == [120, 120]
@@ -149,28 +142,28 @@ def test_register_with_right_password(kamailio, sipp, transport):
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_register_with_wrong_password_gets_403(kamailio, sipp, transport):
-    register(sipp, kamailio, "alice", "not-alicepw", transport=transport, forbidden=True)
+def test_register_with_wrong_password_gets_403(kamailio, local_sipp, transport):
+    register(local_sipp, kamailio, "alice", "not-alicepw", transport=transport, forbidden=True)
     # One unauthenticated REGISTER, one with the wrong credentials, nothing else.
     assert kamailio.register_count("alice", proto=transport) == 2
     assert kamailio.auth_results("alice") == ["-2"]
 
 
-def test_register_with_another_users_credentials_gets_403(kamailio, sipp):
-    register(sipp, kamailio, "alice", "bobpw", auth_user="bob", forbidden=True)
+def test_register_with_another_users_credentials_gets_403(kamailio, local_sipp):
+    register(local_sipp, kamailio, "alice", "bobpw", auth_user="bob", forbidden=True)
     assert kamailio.auth_results("bob") == ["-8"]
 
 
-def test_register_unknown_user_gets_403(kamailio, sipp):
-    register(sipp, kamailio, "mallory", "guess", forbidden=True)
+def test_register_unknown_user_gets_403(kamailio, local_sipp):
+    register(local_sipp, kamailio, "mallory", "guess", forbidden=True)
     assert kamailio.auth_results("mallory") == ["unknown"]
 
 
-def test_register_with_qop_auth(kamailio_factory, sipp):
+def test_register_with_qop_auth(kamailio_factory, local_sipp):
     k = kamailio_factory(qop=True)
     resp = sipprobe.request(k.host, k.port, "udp", "REGISTER", uri=k.uri, from_uri=k.aor("bob"), timeout=2)
     assert 'qop="auth"' in resp.header("www-authenticate")
-    register(sipp, k, "bob", "bobpw", transport="tcp")
+    register(local_sipp, k, "bob", "bobpw", transport="tcp")
     assert k.auth_results("bob") == ["1"]
 
 
@@ -202,11 +195,11 @@ class _Answerer(threading.Thread):
         self.sock.close()
 
 
-def test_unregister_removes_the_binding(kamailio, sipp):
+def test_unregister_removes_the_binding(kamailio, local_sipp):
     answerer = _Answerer(timeout=5)
     answerer.start()
     try:
-        register(sipp, kamailio, "bob", "bobpw", contact_port=answerer.port)
+        register(local_sipp, kamailio, "bob", "bobpw", contact_port=answerer.port)
         # While registered, a MESSAGE for bob reaches the registered contact.
         resp = sipprobe.request(kamailio.host, kamailio.port, "udp", "MESSAGE", uri=kamailio.aor("bob"),
                                 from_uri=kamailio.aor("alice"), to_uri=kamailio.aor("bob"),
@@ -221,10 +214,10 @@ def test_unregister_removes_the_binding(kamailio, sipp):
     assert contact == "sip:bob@127.0.0.1:%d;transport=UDP" % answerer.port
     assert 55 <= left <= 60
 
-    register(sipp, kamailio, "bob", "bobpw", expires=0, contact_port=answerer.port)
+    register(local_sipp, kamailio, "bob", "bobpw", expires=0, contact_port=answerer.port)
     assert kamailio.bindings("bob") == []
     assert [r.expires for r in kamailio.seen("REGISTER", user="bob")] == [60, 60, 0, 0]
-    rc, log = sipp.run("kamailio_invite_not_found.xml", (kamailio.host, kamailio.port), service="bob")
+    rc, log = local_sipp.run("kamailio_invite_not_found.xml", (kamailio.host, kamailio.port), service="bob")
     assert rc == 0, log[-6000:]
     # The 404 came from the lookup (sl absorbs the ACK for its own reply before the script sees it).
     assert kamailio.count("INVITE", user="bob") == 1
@@ -235,8 +228,8 @@ def test_missing_peer_binary_fails_loudly():
         require_binary("no-such-sip-peer", "some-package")
 
 
-def test_short_registration_lapses(kamailio, sipp):
-    register(sipp, kamailio, "alice", "alicepw", expires=2)
+def test_short_registration_lapses(kamailio, local_sipp):
+    register(local_sipp, kamailio, "alice", "alicepw", expires=2)
     [(contact, left)] = kamailio.bindings("alice")
     assert 1 <= left <= 2
     assert wait_until(lambda: kamailio.bindings("alice") == [], timeout=4, interval=0.2)
@@ -352,11 +345,11 @@ def test_baresip_with_wrong_password_is_refused(kamailio, baresip_factory):
     assert kamailio.register_count("alice") == 2
 
 
-def test_baresip_calls_sipp_through_kamailio(kamailio, baresip_factory, sipp):
+def test_baresip_calls_sipp_through_kamailio(kamailio, baresip_factory, local_sipp):
     # SIPp answers for bob: one SIPp registers bob with a Contact on the port where a second one waits.
     uas_port = free_port()
-    register(sipp, kamailio, "bob", "bobpw", contact_port=uas_port)
-    uas, uas_name = sipp.start("kamailio_uas.xml", service="bob", port=uas_port)
+    register(local_sipp, kamailio, "bob", "bobpw", contact_port=uas_port)
+    uas, uas_name = local_sipp.start("kamailio_uas.xml", service="bob", port=uas_port)
 
     alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port))
     alice.wait_registered(timeout=10)
@@ -369,7 +362,7 @@ def test_baresip_calls_sipp_through_kamailio(kamailio, baresip_factory, sipp):
     closed = alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
     assert closed["id"] == established["id"]
     rc = wait_process(uas, timeout=10)
-    assert rc == 0, "SIPp UAS failed (rc %d):\n%s\n%s" % (rc, uas.log_tail(), sipp.diagnostics(uas_name))
+    assert rc == 0, "SIPp UAS failed (rc %d):\n%s\n%s" % (rc, uas.log_tail(), local_sipp.diagnostics(uas_name))
     # The call went through the proxy both ways: INVITE, ACK and BYE all logged by Kamailio.
     assert kamailio.count("INVITE", user="bob") == 1
     assert kamailio.count("ACK", user="bob") == 1
@@ -377,10 +370,10 @@ def test_baresip_calls_sipp_through_kamailio(kamailio, baresip_factory, sipp):
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_sipp_calls_baresip_through_kamailio(kamailio, baresip_factory, sipp, transport):
+def test_sipp_calls_baresip_through_kamailio(kamailio, baresip_factory, local_sipp, transport):
     alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port))
     alice.wait_registered(timeout=10)
-    rc, log = sipp.run("kamailio_uac_call.xml", (kamailio.host, kamailio.port), transport=transport,
+    rc, log = local_sipp.run("kamailio_uac_call.xml", (kamailio.host, kamailio.port), transport=transport,
                        service="alice", keys={"caller": "bob"}, duration_ms=500)
     assert rc == 0, "SIPp UAC failed (rc %d):\n%s\n--- baresip ---\n%s" % (rc, log[-6000:], alice.log_tail())
     established = alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=5)
@@ -392,12 +385,28 @@ def test_sipp_calls_baresip_through_kamailio(kamailio, baresip_factory, sipp, tr
     assert kamailio.count("BYE") == 1
 
 
-def test_sipp_calls_baresip_with_invite_auth(kamailio_invite_auth, baresip_factory, sipp):
+def test_baresip_answers_by_command(kamailio, baresip_factory, local_sipp):
+    alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port), answermode="manual")
+    alice.wait_registered(timeout=10)
+    caller, name = local_sipp.start("kamailio_uac_call.xml", (kamailio.host, kamailio.port), service="alice",
+                                    keys={"caller": "bob"}, duration_ms=200)
+    incoming = alice.ctrl.wait_event("CALL_INCOMING", timeout=5)
+    assert incoming["peeruri"].startswith("sip:bob@")
+    assert "CALL_ESTABLISHED" not in alice.ctrl.event_types()
+    assert alice.answer()["ok"]
+    established = alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=5)
+    assert established["id"] == incoming["id"]
+    alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    rc = wait_process(caller, timeout=10)
+    assert rc == 0, "SIPp UAC failed (rc %d):\n%s" % (rc, local_sipp.diagnostics(name))
+
+
+def test_sipp_calls_baresip_with_invite_auth(kamailio_invite_auth, baresip_factory, local_sipp):
     k = kamailio_invite_auth
     alice = baresip_factory("alice", "alicepw", (k.host, k.port))
     alice.wait_registered(timeout=10)
-    rc, log = sipp.run("kamailio_uac_call_auth.xml", (k.host, k.port), service="alice", auth=("bob", "bobpw"),
-                       keys={"caller": "bob"}, duration_ms=300)
+    rc, log = local_sipp.run("kamailio_uac_call_auth.xml", (k.host, k.port), service="alice",
+                             auth=("bob", "bobpw"), keys={"caller": "bob"}, duration_ms=300)
     assert rc == 0, "SIPp UAC failed (rc %d):\n%s\n--- kamailio ---\n%s" % (rc, log[-6000:], k.process.log_tail())
     alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=5)
     alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
@@ -406,11 +415,11 @@ def test_sipp_calls_baresip_with_invite_auth(kamailio_invite_auth, baresip_facto
     assert k.auth_results("bob") == ["1"]
 
 
-def test_sipp_call_without_credentials_gets_407(kamailio_invite_auth, baresip_factory, sipp):
+def test_sipp_call_without_credentials_gets_407(kamailio_invite_auth, baresip_factory, local_sipp):
     k = kamailio_invite_auth
     alice = baresip_factory("alice", "alicepw", (k.host, k.port))
     alice.wait_registered(timeout=10)
-    rc, log = sipp.run("kamailio_uac_call.xml", (k.host, k.port), service="alice", keys={"caller": "bob"},
+    rc, log = local_sipp.run("kamailio_uac_call.xml", (k.host, k.port), service="alice", keys={"caller": "bob"},
                        duration_ms=0, timeout=5)
     assert rc != 0, "an INVITE without credentials got through:\n%s" % log[-4000:]
     assert "407" in log

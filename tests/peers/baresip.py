@@ -292,6 +292,10 @@ class Baresip:
     def hangup(self):
         return self.ctrl.command("hangup")
 
+    def answer(self):
+        """Accept the ringing incoming call (for ``answermode=manual`` accounts)."""
+        return self.ctrl.command("accept")
+
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
