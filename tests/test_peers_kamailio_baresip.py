@@ -236,6 +236,18 @@ def test_short_registration_lapses(kamailio, local_sipp):
     assert kamailio.bindings("bob") == []
 
 
+@pytest.mark.parametrize("variant", [{}, {"invite_auth": True}, {"invite_auth": True, "indialog_auth": True},
+                                     {"qop": True, "users": {}}])
+def test_kamailio_config_variants_parse(tmp_path, variant):
+    Kamailio(tmp_path / "check", **variant).check_config()
+
+
+def test_kamailio_rejects_unsafe_passwords(tmp_path):
+    for bad in ('with"quote', "with space", "with$dollar", "back\\slash", ""):
+        with pytest.raises(ValueError):
+            Kamailio(tmp_path / "bad", users={"alice": bad})
+
+
 def test_kamailio_stop_leaves_no_process(kamailio_factory):
     k = kamailio_factory()
     pids = k.all_pids()

@@ -24,7 +24,7 @@ import time
 import pytest
 
 from . import sipprobe
-from .proc import LOOPBACK, PeerError, PeerProcess, free_port, pid_alive, require_binary, wait_until
+from .proc import LOOPBACK, PeerError, PeerProcess, free_port, pid_alive, require_binary, run_bounded, wait_until
 
 DEFAULT_USERS = {"alice": "alicepw", "bob": "bobpw"}
 
@@ -325,7 +325,13 @@ class SeenRequest:
 
 
 class Kamailio:
-    """A running Kamailio: ``host``, ``port``, ``users``, ``realm``, log parsing and stop()."""
+    """One Kamailio instance: ``host``, ``port``, ``users``, ``realm``, ``uri``, ``aor(user)``.
+
+    Created with its configuration written to *rundir*; :meth:`start` runs it
+    and waits until it answers, :meth:`stop` ends it by its pid.  What it saw
+    is read back with :meth:`seen`, :meth:`count`, :meth:`register_count`,
+    :meth:`auth_results`, and its location table with :meth:`bindings`.
+    """
 
     def __init__(self, rundir, users=None, host=LOOPBACK, port=None, invite_auth=False,
                  indialog_auth=False, qop=False, realm=None, min_expires=1, max_expires=3600,
@@ -350,24 +356,23 @@ class Kamailio:
                                   default_expires=default_expires, nonce_expire=nonce_expire,
                                   instance=self.instance))
         argv = [self.binary, "-f", self.config_path, "-DD", "-E", "-w", self.rundir, "-Y", self.rundir,
-                "-P", self.pid_path, "-m", "32", "-M", "8"]
-        if invite_auth:
-            argv += ["-A", "WITH_INVITE_AUTH"]
-        if indialog_auth:
-            argv += ["-A", "WITH_INDIALOG_AUTH"]
+                "-P", self.pid_path, "-m", "32", "-M", "8"] + self._defines()
         self.process = PeerProcess(argv, self.log_path, cwd=self.rundir, name="kamailio")
         self.workers = []
+
+    def _defines(self):
+        """The ``-A`` options selecting the configuration's variant."""
+        out = []
+        if self.invite_auth:
+            out += ["-A", "WITH_INVITE_AUTH"]
+        if self.indialog_auth:
+            out += ["-A", "WITH_INDIALOG_AUTH"]
+        return out
 
     # --- life cycle -----------------------------------------------------------
     def check_config(self, timeout=10.0):
         """Let Kamailio parse the configuration (``-c``) and raise on errors."""
-        from .proc import run_bounded
-        argv = [self.binary, "-c", "-f", self.config_path]
-        if self.invite_auth:
-            argv += ["-A", "WITH_INVITE_AUTH"]
-        if self.indialog_auth:
-            argv += ["-A", "WITH_INDIALOG_AUTH"]
-        rc, out = run_bounded(argv, timeout)
+        rc, out = run_bounded([self.binary, "-c", "-f", self.config_path] + self._defines(), timeout)
         if rc != 0:
             raise PeerError("kamailio rejects its configuration:\n%s" % out[-3000:])
 
