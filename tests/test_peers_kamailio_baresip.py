@@ -427,6 +427,27 @@ def test_sipp_calls_baresip_with_invite_auth(kamailio_invite_auth, baresip_facto
     assert k.auth_results("bob") == ["1"]
 
 
+def test_sipp_reinvite_and_bye_challenged_in_dialog(kamailio_factory, baresip_factory, local_sipp):
+    k = kamailio_factory(invite_auth=True, indialog_auth=True)
+    alice = baresip_factory("alice", "alicepw", (k.host, k.port))
+    alice.wait_registered(timeout=10)
+    rc, log = local_sipp.run("kamailio_uac_call_indialog_auth.xml", (k.host, k.port), service="alice",
+                             auth=("bob", "bobpw"), keys={"caller": "bob"}, duration_ms=200)
+    assert rc == 0, "SIPp UAC failed (rc %d):\n%s\n--- kamailio ---\n%s" % (rc, log[-8000:], k.process.log_tail())
+    established = alice.ctrl.wait_event("CALL_ESTABLISHED", timeout=5)
+    closed = alice.ctrl.wait_event("CALL_CLOSED", timeout=5)
+    assert closed["id"] == established["id"]
+    # INVITE, re-INVITE and BYE each came twice: without, then with credentials; every check passed.
+    assert k.count("INVITE", user="alice") == 4
+    assert k.count("BYE") == 2
+    assert k.auth_results("bob") == ["1", "1", "1"]
+    # Only the authenticated ones went on to baresip; the ACK of the re-INVITE's 407 stopped at the proxy.
+    sent = [(r.method, r.cseq, r.proto) for r in k.sent() if r.method in ("INVITE", "ACK", "BYE")]
+    assert sent == [("INVITE", "2", "udp"), ("ACK", "2", "udp"), ("INVITE", "4", "udp"), ("ACK", "4", "udp"),
+                    ("BYE", "6", "udp")]
+    assert {r.destination for r in k.sent("BYE")} == {"127.0.0.1:%d" % alice.sip_port}
+
+
 def test_sipp_call_without_credentials_gets_407(kamailio_invite_auth, baresip_factory, local_sipp):
     k = kamailio_invite_auth
     alice = baresip_factory("alice", "alicepw", (k.host, k.port))

@@ -191,13 +191,19 @@ route[REGISTRAR] {
 # the user table: a wrong password, an unknown user or credentials of another
 # user than the one in To (REGISTER) or From (others) get 403.
 route[CREDENTIALS] {
+	if (has_totag()) {
+		# Inside a dialog the To tag is the peer's, so a stateless reply could
+		# not be told apart from the peer's: answer statefully, and the ACK of
+		# a 407 to a re-INVITE then ends in that transaction.
+		t_newtran();
+	}
 	if ($au == $null) {
 		auth_challenge("@REALM@", "@FLAGS@");
 		exit;
 	}
 	if ($sht(users=>$au) == $null) {
 		xlog("L_NOTICE", "peers-auth user=$au result=unknown callid=$ci\n");
-		sl_send_reply("403", "Forbidden");
+		send_reply("403", "Forbidden");
 		exit;
 	}
 	pv_auth_check("@REALM@", "$sht(users=>$au)", "0", "1");
@@ -214,7 +220,7 @@ route[CREDENTIALS] {
 		exit;
 	}
 	if ($var(auth) < 0) {
-		sl_send_reply("403", "Forbidden");
+		send_reply("403", "Forbidden");
 		exit;
 	}
 	consume_credentials();
@@ -247,6 +253,13 @@ route[FORWARD] {
 		sl_reply_error();
 	}
 	exit;
+}
+
+# Every request that leaves the proxy, relayed or generated (ACK, CANCEL).
+onsend_route {
+	if (is_request()) {
+		xlog("L_NOTICE", "peers-sent method=$rm proto=$snd(proto) dst=$snd(ip):$snd(port) callid=$ci cseq=$cs\n");
+	}
 }
 '''
 
@@ -324,12 +337,29 @@ class SeenRequest:
         return "<%s %s %s from %s cseq %s>" % (self.method, self.proto, self.ruri, self.source, self.cseq)
 
 
+_SENT_RE = re.compile(r"peers-sent method=(\S+) proto=(\S+) dst=(\S+) callid=(\S+) cseq=(\S+)")
+_PROTO_NAMES = {"1": "udp", "2": "tcp", "3": "tls", "4": "sctp", "5": "ws", "6": "wss"}
+
+
+class SentRequest:
+    """One request as Kamailio logged it on leaving (relayed, or generated like a CANCEL or ACK)."""
+
+    __slots__ = ("method", "proto", "destination", "call_id", "cseq")
+
+    def __init__(self, match):
+        self.method, proto, self.destination, self.call_id, self.cseq = match.groups()
+        self.proto = _PROTO_NAMES.get(proto, proto)
+
+    def __repr__(self):
+        return "<sent %s %s to %s cseq %s>" % (self.method, self.proto, self.destination, self.cseq)
+
+
 class Kamailio:
     """One Kamailio instance: ``host``, ``port``, ``users``, ``realm``, ``uri``, ``aor(user)``.
 
     Created with its configuration written to *rundir*; :meth:`start` runs it
     and waits until it answers, :meth:`stop` ends it by its pid.  What it saw
-    is read back with :meth:`seen`, :meth:`count`, :meth:`register_count`,
+    is read back with :meth:`seen`, :meth:`sent`, :meth:`count`, :meth:`register_count`,
     :meth:`auth_results`, and its location table with :meth:`bindings`.
     """
 
@@ -461,6 +491,18 @@ class Kamailio:
                 continue
             if user is not None and not (req.to_uri.startswith("sip:%s@" % user)
                                          or req.ruri.startswith("sip:%s@" % user)):
+                continue
+            out.append(req)
+        return out
+
+    def sent(self, method=None, call_id=None):
+        """Requests Kamailio has sent on, optionally filtered by method and Call-ID."""
+        out = []
+        for m in _SENT_RE.finditer(self.log_text()):
+            req = SentRequest(m)
+            if method is not None and req.method != method:
+                continue
+            if call_id is not None and req.call_id != call_id:
                 continue
             out.append(req)
         return out
