@@ -397,6 +397,26 @@ def test_sipp_calls_baresip_through_kamailio(kamailio, baresip_factory, local_si
     assert kamailio.count("BYE") == 1
 
 
+def test_baresip_sends_message_with_proxy_auth(kamailio_invite_auth, baresip_factory, local_sipp):
+    k = kamailio_invite_auth
+    answerer = _Answerer(timeout=8)
+    answerer.start()
+    try:
+        register(local_sipp, k, "bob", "bobpw", contact_port=answerer.port)
+        alice = baresip_factory("alice", "alicepw", (k.host, k.port), contacts=[k.aor("bob")])
+        alice.wait_registered(timeout=10)
+        assert alice.message("hello bob")["ok"]
+        assert wait_until(lambda: answerer.request is not None, timeout=5)
+    finally:
+        answerer.close()
+    assert answerer.request.startswith(b"MESSAGE sip:bob@127.0.0.1:%d" % answerer.port)
+    assert answerer.request.endswith(b"hello bob")
+    # baresip answered the 407 for its MESSAGE with alice's credentials.
+    assert k.count("MESSAGE", user="bob") == 2
+    assert k.auth_results("alice") == ["1", "1"]   # REGISTER, then MESSAGE
+    assert len(k.sent("MESSAGE")) == 1
+
+
 def test_baresip_answers_by_command(kamailio, baresip_factory, local_sipp):
     alice = baresip_factory("alice", "alicepw", (kamailio.host, kamailio.port), answermode="manual")
     alice.wait_registered(timeout=10)

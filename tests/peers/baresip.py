@@ -162,8 +162,12 @@ class Baresip:
     """A running baresip with one account, controlled through :attr:`ctrl`."""
 
     def __init__(self, confdir, user, password, registrar, answermode="auto", regint=60,
-                 transport="udp", host=LOOPBACK, extra_account_params=""):
-        """*registrar* is ``(host, port)`` of the registrar; the account's domain is that address."""
+                 transport="udp", host=LOOPBACK, extra_account_params="", contacts=()):
+        """*registrar* is ``(host, port)`` of the registrar; the account's domain is that address.
+
+        *contacts* are SIP URIs written to the ``contacts`` file; the last one is
+        the current contact, the target of :meth:`message`.
+        """
         self.binary = require_binary("baresip", "baresip-core")
         self.module_dir = find_module_dir()
         self.confdir = str(confdir)
@@ -181,8 +185,9 @@ class Baresip:
         with open(os.path.join(self.confdir, "accounts"), "w") as f:
             f.write("<%s;transport=%s>;auth_pass=%s;answermode=%s;regint=%d%s\n"
                     % (self.aor, transport, password, answermode, regint, extra_account_params))
-        with open(os.path.join(self.confdir, "contacts"), "w"):
-            pass
+        with open(os.path.join(self.confdir, "contacts"), "w") as f:
+            for uri in contacts:
+                f.write("<%s>\n" % uri)
         self.process = PeerProcess([self.binary, "-f", self.confdir], self.log_path, cwd=self.confdir,
                                    name="baresip")
         self.ctrl = None
@@ -291,6 +296,10 @@ class Baresip:
 
     def hangup(self):
         return self.ctrl.command("hangup")
+
+    def message(self, text):
+        """Send a SIP MESSAGE with *text* to the current contact."""
+        return self.ctrl.command("message", text)
 
     def answer(self):
         """Accept the ringing incoming call (for ``answermode=manual`` accounts)."""
