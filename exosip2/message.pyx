@@ -488,6 +488,27 @@ cdef int _check_head_has_no_nul(const char *buf, Py_ssize_t n) except -1:
     raise OsipSyntaxError("NUL byte in the start line or headers of a SIP message", code=-5)
 
 
+cdef const char *_parsed_message_problem(osip_message_t *m) noexcept nogil:
+    """What oSIP2 accepts but a SIP message must not have, or NULL.
+
+    oSIP2 reads the status code with sscanf("%d"), so "4294967301" wraps
+    to 5, and it keeps a Content-Length such as "-999" while ignoring the
+    body; both are refused here.
+    """
+    cdef const char *v
+    if m.sip_method == NULL and not (100 <= m.status_code <= 699):
+        return "the status code is not in 100..699"
+    if m.content_length != NULL and m.content_length.value != NULL:
+        v = m.content_length.value
+        if v[0] == 0:
+            return "empty Content-Length"
+        while v[0] != 0:
+            if not (b'0' <= v[0] <= b'9'):
+                return "Content-Length is not a number"
+            v += 1
+    return NULL
+
+
 cdef inline str _kind_first(osip_message_t *m, int kind):
     cdef list values = _known_values(m, kind)
     return values[0] if values else None
@@ -590,15 +611,16 @@ cdef class OsipMessage:
         cdef osip_message_t *m = self._get()
         cdef char *s = NULL
         cdef size_t n = 0
-        cdef int rc = osip_message_to_str(m, &s, &n)
+        cdef int rc
         cdef bytes out
+        if m.sip_method == NULL and m.status_code == 0:
+            raise OsipWrongState("cannot serialise a message without a start line: set method and uri "
+                                 "(request) or status_code (response)")
+        if m.sip_method != NULL and m.req_uri == NULL:
+            raise OsipWrongState("cannot serialise a request without a request URI (set uri)")
+        rc = osip_message_to_str(m, &s, &n)
         if rc < 0 or s == NULL:
             osip_free(s)
-            if m.sip_method == NULL and m.status_code == 0:
-                raise OsipWrongState("cannot serialise a message without a start line: set method and uri "
-                                     "(request) or status_code (response)")
-            if m.sip_method != NULL and m.req_uri == NULL:
-                raise OsipWrongState("cannot serialise a request without a request URI (set uri)")
             check(rc if rc < 0 else OSIP_UNDEFINED_ERROR, b"osip_message_to_str")
         try:
             out = PyBytes_FromStringAndSize(s, n)
@@ -628,6 +650,7 @@ cdef class OsipMessage:
         cdef Py_ssize_t n
         cdef osip_message_t *p = NULL
         cdef int rc
+        cdef const char *reason
         cdef OsipMessage msg
         if isinstance(data, bytes):
             buf = <bytes>data
@@ -656,6 +679,10 @@ cdef class OsipMessage:
             osip_message_free(p)
             raise OsipSyntaxError("osip_message_parse() failed: not a valid SIP message (error %d)" % rc,
                                   code=-5)
+        reason = _parsed_message_problem(p)
+        if reason != NULL:
+            osip_message_free(p)
+            raise OsipSyntaxError("not a valid SIP message: %s" % reason.decode("ascii"), code=-5)
         msg._attach(p, True, None)
         return msg
 
@@ -1196,8 +1223,31 @@ def _unpickle(data):
     return OsipMessage.parse(data)
 
 
+cdef extern from *:
+    """
+    #include <osipparser2/osip_port.h>
+    /* oSIP2 5.3 sends its traces to stdout unless told otherwise: the first
+       trace of an unconfigured process enables FATAL..ERROR on stdout, so every
+       malformed packet would print a line. Route them to a sink instead, unless
+       someone already configured tracing (a level is on). */
+    static void exosip2_message_trace_sink(const char *fi, int li, osip_trace_level_t level,
+                                           const char *chfr, va_list ap) {
+      (void) fi; (void) li; (void) level; (void) chfr; (void) ap;
+    }
+    static void exosip2_message_quiet_osip_trace(void) {
+      int i;
+      for (i = 0; i < END_TRACE_LEVEL; i++)
+        if (osip_is_trace_level_activate((osip_trace_level_t) i))
+          return;
+      osip_trace_initialize_func(TRACE_LEVEL0, exosip2_message_trace_sink);
+    }
+    """
+    void exosip2_message_quiet_osip_trace() nogil
+
+
 def _init_parser():
     check(parser_init(), b"parser_init")
+    exosip2_message_quiet_osip_trace()
 
 
 _init_parser()
