@@ -50,7 +50,9 @@ from exosip2.includes.osip_port cimport (
 )
 from exosip2.includes.osip_uri cimport osip_uri_free, osip_uri_init, osip_uri_parse, osip_uri_t, osip_uri_to_str
 
+import bisect
 import collections
+import re
 
 from exosip2.error import OsipBadParameter, OsipNoMem, OsipSyntaxError, OsipWrongState
 
@@ -281,10 +283,6 @@ for _short, _long in _COMPACT_UNKNOWN.items():
     _UNKNOWN_ALIASES[_short] = _UNKNOWN_ALIASES[_long] = (_long.encode(), _short.encode())
 del _short, _long
 
-# RFC 3261 token characters (header names, methods).
-_TOKEN_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
-
-
 # --- conversions -------------------------------------------------------------------
 
 cdef inline str _decode(const char *s):
@@ -314,13 +312,22 @@ cdef bytes _text(object value, str what):
 cdef bytes _token(object value, str what):
     """A non-empty RFC 3261 token (a header name or a method)."""
     cdef bytes b = _to_bytes(value, what)
-    if not b:
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(b)
+    if n == 0:
         raise OsipBadParameter("%s must not be empty" % what)
-    cdef unsigned char c
-    for c in b:
-        if c not in _TOKEN_CHARS:
+    for i in range(n):
+        if not _is_token_char(p[i]):
             raise OsipBadParameter("%s is not a valid SIP token: %r" % (what, value))
     return b
+
+
+cdef inline bint _is_token_char(unsigned char c) noexcept nogil:
+    # RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
+    if (b'a' <= c <= b'z') or (b'A' <= c <= b'Z') or (b'0' <= c <= b'9'):
+        return True
+    return (c == b'-' or c == b'.' or c == b'!' or c == b'%' or c == b'*' or c == b'_' or c == b'+'
+            or c == b'`' or c == b"'" or c == b'~')
 
 
 cdef str _item_str(int kind, void *item):
@@ -509,6 +516,50 @@ cdef const char *_parsed_message_problem(osip_message_t *m) noexcept nogil:
     return NULL
 
 
+cdef extern from "<strings.h>" nogil:
+    int strncasecmp(const char *s1, const char *s2, size_t n)
+
+
+cdef bint _mentions_multipart(const char *buf, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n - 8):
+        if (buf[i] == b'm' or buf[i] == b'M') and strncasecmp(buf + i, "multipart", 9) == 0:
+            return True
+    return False
+
+
+_BLANK_LINE = re.compile(rb"\r\n\r\n|\n\r\n|\n\n|\r\r")
+_MIME_PART_START = re.compile(rb"\n--")
+_CONTENT_TYPE = re.compile(rb"content-type", re.IGNORECASE)
+
+
+cdef int _check_mime_part_headers(bytes data) except -1:
+    """Refuse a MIME part whose header block names Content-Type twice.
+
+    oSIP2 5.3 (osip_body_set_contenttype) overwrites the part's first
+    Content-Type without freeing it, so each such packet would leak memory.
+    The test over-approximates oSIP2's own part splitting: every "\n--" after
+    the message headers may start a part, whose headers end at the next
+    blank line; two "content-type" in that span are refused.
+    """
+    cdef Py_ssize_t start, d, end
+    m = _BLANK_LINE.search(data, len(data) - len(data.lstrip(b"\r\n")))
+    if m is None:
+        return 0
+    start = m.end()
+    blanks = [b.start() for b in _BLANK_LINE.finditer(data, start)]
+    types = [t.start() for t in _CONTENT_TYPE.finditer(data, start)]
+    if len(types) < 2:
+        return 0
+    for p in _MIME_PART_START.finditer(data, start - 1):
+        d = p.start()
+        i = bisect.bisect_right(blanks, d)
+        end = blanks[i] if i < len(blanks) else len(data)
+        if bisect.bisect_left(types, end) - bisect.bisect_left(types, d) >= 2:
+            raise OsipSyntaxError("a MIME part names Content-Type more than once", code=-5)
+    return 0
+
+
 cdef inline str _kind_first(osip_message_t *m, int kind):
     cdef list values = _known_values(m, kind)
     return values[0] if values else None
@@ -666,6 +717,8 @@ cdef class OsipMessage:
             raise OsipSyntaxError("empty input is not a SIP message", code=-5)
         ptr = PyBytes_AS_STRING(buf)
         _check_head_has_no_nul(ptr, n)
+        if _mentions_multipart(ptr, n):
+            _check_mime_part_headers(buf)
         if not issubclass(cls, OsipMessage):
             raise TypeError("%r is not an OsipMessage class" % (cls,))
         msg = cls.__new__(cls)

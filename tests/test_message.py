@@ -738,6 +738,25 @@ def test_nul_bytes():
     assert OsipMessage.parse(bytes(msg)).raw_bodies == msg.raw_bodies
 
 
+def test_mime_part_with_two_content_types_is_refused(no_leaks):
+    # oSIP2 5.3 leaks the first Content-Type of such a part; the binding refuses the message.
+    ok = load("messages", "invite_multipart.sip")
+    extra = b"Content-type: text/plain\r\n"
+    for marker in (b"--boundary42\r\nContent-Type: application/sdp\r\n",
+                   b"--boundary42\r\nContent-Type: application/resource-lists+xml\r\n"):
+        bad = ok.replace(marker, marker + extra).replace(b"Content-Length: 454", b"Content-Length: 480")
+        with pytest.raises(OsipSyntaxError, match="Content-Type more than once"):
+            OsipMessage.parse(bad)
+    glued = ok.replace(b"--boundary42\r\nContent-Type: application/sdp",
+                       b"--boundary42XContent-Type: application/sdp\r\nCONTENT-TYPE: a/b")
+    with pytest.raises(OsipSyntaxError, match="Content-Type more than once"):
+        OsipMessage.parse(glued)
+    # Several Content-Type lines in a part's *body* are fine.
+    inner = ok.replace(b"m=audio 49170 RTP/AVP 0\r\n", b"m=audio 49170 RTP/AVP 0\r\na=x:Content-Type\r\n"
+                       b"a=y:content-type\r\n").replace(b"Content-Length: 454", b"Content-Length: 494")
+    assert len(OsipMessage.parse(inner).bodies) == 2
+
+
 def test_every_truncation_of_a_message(no_leaks):
     base = load("messages", "invite_proxied.sip")
     for cut in range(len(base)):
