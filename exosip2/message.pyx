@@ -46,7 +46,7 @@ from exosip2.includes.osip_list cimport (
 )
 from exosip2.includes.osip_parser cimport *
 from exosip2.includes.osip_port cimport (
-    OSIP_BADPARAMETER, OSIP_UNDEFINED_ERROR, osip_free, osip_strcasecmp, osip_strdup,
+    OSIP_BADPARAMETER, OSIP_NOMEM, OSIP_UNDEFINED_ERROR, osip_free, osip_strcasecmp, osip_strdup,
 )
 from exosip2.includes.osip_uri cimport osip_uri_free, osip_uri_init, osip_uri_parse, osip_uri_t, osip_uri_to_str
 
@@ -267,8 +267,19 @@ _KNOWN = {
     "proxy-authentication-info": K_PROXY_AUTHENTICATION_INFO,
 }
 
-# The name handed to oSIP2's header dispatcher for each kind.
-_KIND_NAME = {kind: name for name, kind in _KNOWN.items() if len(name) > 1}
+# The canonical name of each kind (also handed to oSIP2's header dispatcher).
+_KIND_NAME = {
+    K_VIA: "Via", K_FROM: "From", K_TO: "To", K_CALL_ID: "Call-ID", K_CSEQ: "CSeq",
+    K_CONTACT: "Contact", K_ROUTE: "Route", K_RECORD_ROUTE: "Record-Route", K_ALLOW: "Allow",
+    K_CONTENT_TYPE: "Content-Type", K_CONTENT_LENGTH: "Content-Length",
+    K_CONTENT_ENCODING: "Content-Encoding", K_MIME_VERSION: "MIME-Version", K_ACCEPT: "Accept",
+    K_ACCEPT_ENCODING: "Accept-Encoding", K_ACCEPT_LANGUAGE: "Accept-Language",
+    K_ALERT_INFO: "Alert-Info", K_CALL_INFO: "Call-Info", K_ERROR_INFO: "Error-Info",
+    K_AUTHORIZATION: "Authorization", K_PROXY_AUTHORIZATION: "Proxy-Authorization",
+    K_WWW_AUTHENTICATE: "WWW-Authenticate", K_PROXY_AUTHENTICATE: "Proxy-Authenticate",
+    K_AUTHENTICATION_INFO: "Authentication-Info", K_PROXY_AUTHENTICATION_INFO: "Proxy-Authentication-Info",
+}
+assert set(_KIND_NAME) == set(_KNOWN.values())
 
 # Compact forms of headers oSIP2 keeps as unknown headers (RFC 3261, 3515,
 # 3841, 3892, 4028, 4474, 6665, 8224): both spellings name the same header.
@@ -332,7 +343,14 @@ cdef inline bint _is_token_char(unsigned char c) noexcept nogil:
 
 cdef str _item_str(int kind, void *item):
     cdef char *s = NULL
-    check(_item_to_str(kind, item, &s), b"osip_header_to_str")
+    cdef int rc = _item_to_str(kind, item, &s)
+    if rc < 0:
+        osip_free(s)
+        if rc == OSIP_NOMEM:
+            raise OsipNoMem("out of memory")
+        # A parsed value that oSIP2 cannot print back (hostile input).
+        raise OsipSyntaxError("a %s header of this message cannot be serialised (error %d)"
+                              % (_KIND_NAME.get(kind, "known"), rc), code=-5)
     try:
         return _decode(s) if s != NULL else ""
     finally:
@@ -432,6 +450,8 @@ cdef int _put_known(osip_message_t *m, int kind, bytes value, bint replace) exce
     cdef osip_list_t *ml
     cdef void *item
     cdef int rc
+    if kind == K_CONTENT_LENGTH and not value.strip().isdigit():
+        raise OsipSyntaxError("invalid Content-Length header value: %r" % (value,), code=-5)
     if not replace and _is_single(kind) and _slot(m, kind)[0] != NULL:
         raise OsipWrongState("the message already has a %s header; use set_header() to replace it"
                              % _KIND_NAME[kind])

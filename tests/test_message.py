@@ -487,9 +487,12 @@ def test_known_header_values_are_validated(no_leaks):
     msg = new_request()
     before = bytes(msg)
     for name, value in [("From", "<<garbage"), ("Via", "not a via"), ("Contact", ""), ("CSeq", "abc"),
+                        ("Content-Length", "12a"), ("l", "-1"),
                         ("Content-Type", "nosubtype"), ("To", ""), ("Call-ID", "")]:
         with pytest.raises(OsipSyntaxError, match="invalid"):
             msg.set_header(name, value)
+    with pytest.raises(OsipSyntaxError, match="invalid From header value"):
+        msg.from_ = "<<garbage"
     assert bytes(msg) == before
     with pytest.raises(OsipWrongState, match="set_header"):
         msg.add_header("From", "<sip:other@example.com>")
