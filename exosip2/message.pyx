@@ -612,6 +612,10 @@ cdef class OsipMessage:
         self._consumed = False
 
     def __init__(self, *args, **kwargs):
+        """Make an empty message (no arguments; see the class documentation).
+
+        :raises TypeError: for any argument, with a pointer-specific message for an int.
+        """
         cdef osip_message_t *p = NULL
         if args or kwargs:
             if len(args) == 1 and not kwargs and isinstance(args[0], int):
@@ -762,7 +766,10 @@ cdef class OsipMessage:
     def to_bytes(self):
         """The message as it goes on the wire (:class:`bytes`).
 
-        Content-Length is always recomputed from the bodies.
+        Content-Length is always recomputed from the bodies. Serialising keeps
+        the GIL: ``osip_message_to_str`` caches the text inside the message, so
+        two threads must not run it on one message at the same time (it costs
+        a few microseconds, and nothing when the message is unchanged).
 
         :raises OsipWrongState: when the message has no start line yet, or is consumed.
         """

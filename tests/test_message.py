@@ -183,6 +183,16 @@ def test_parse_wrong_types(bad):
         OsipMessage.parse(bad)
 
 
+def test_unencodable_str_is_a_value_error():
+    with pytest.raises(ValueError):
+        OsipMessage.parse("OPTIONS sip:a@b SIP/2.0\r\nX: \ud800\r\n\r\n")
+    msg = OsipMessage()
+    with pytest.raises(ValueError):
+        msg.set_header("X-Bad", "\ud800")
+    msg.set_header("X-Raw", "\udcff")          # surrogateescape: the octet 0xFF
+    assert msg.get_header("X-Raw") == "\udcff"
+
+
 def test_parse_subclass_returns_subclass(no_leaks):
     class Mine(OsipMessage):
         pass
