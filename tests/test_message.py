@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -867,6 +868,48 @@ def test_parse_releases_the_gil_for_big_inputs_and_is_thread_safe():
         t.join(60)
         assert not t.is_alive()
     assert errors == []
+
+
+def _largest_stall_during(action, attempts=5):
+    """Run action while another thread spins; return the smallest (over attempts) fraction
+    of action's duration for which the spinning thread could not run."""
+    stalls = []
+    stop = []
+    gaps = []
+
+    def spin():
+        last = time.perf_counter()
+        while not stop:
+            now = time.perf_counter()
+            if now - last > 0.001:
+                gaps.append((last, now))
+            last = now
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        time.sleep(0.02)
+        for _ in range(attempts):
+            t0 = time.perf_counter()
+            action()
+            t1 = time.perf_counter()
+            time.sleep(0.02)
+            worst = max([min(b, t1) - max(a, t0) for a, b in list(gaps) if b > t0 and a < t1] + [0.0])
+            stalls.append(worst / (t1 - t0))
+    finally:
+        stop.append(True)
+        spinner.join(10)
+    return min(stalls)
+
+
+def test_big_parse_lets_other_threads_run():
+    head = b"OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+    big = head + b"".join(b"X-H%d: v%d\r\n" % (i, i) for i in range(10000)) + b"l: 0\r\n\r\n"
+    # Parsing releases the GIL: the other thread keeps running during it.
+    assert _largest_stall_during(lambda: OsipMessage.parse(big)) < 0.5
+    # Copying keeps it (a contrast that shows the measurement works).
+    msg = OsipMessage.parse(big)
+    assert _largest_stall_during(msg.copy, attempts=2) > 0.5
 
 
 # --- memory ----------------------------------------------------------------------------
