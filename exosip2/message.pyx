@@ -452,6 +452,8 @@ cdef int _put_known(osip_message_t *m, int kind, bytes value, bint replace) exce
     cdef int rc
     if kind == K_CONTENT_LENGTH and not value.strip().isdigit():
         raise OsipSyntaxError("invalid Content-Length header value: %r" % (value,), code=-5)
+    if kind == K_CSEQ and not (value.split() or [b""])[0].isdigit():
+        raise OsipSyntaxError("invalid CSeq header value: %r" % (value,), code=-5)
     if not replace and _is_single(kind) and _slot(m, kind)[0] != NULL:
         raise OsipWrongState("the message already has a %s header; use set_header() to replace it"
                              % _KIND_NAME[kind])
@@ -718,7 +720,10 @@ cdef class OsipMessage:
 
         The parse runs with the GIL released for inputs of at least
         :data:`PARSE_NOGIL_THRESHOLD` bytes. oSIP2 is lenient: a start line
-        alone, or headers without the final empty line, parse.
+        alone, or headers without the final empty line, parse; a body is kept
+        only when the message has a Content-Type. On top of oSIP2 the binding
+        refuses status codes outside 100..699, a Content-Length that is not a
+        number and MIME parts that name Content-Type twice.
         """
         cdef bytes buf
         cdef const char *ptr
@@ -1137,7 +1142,7 @@ cdef class OsipMessage:
     @property
     def bodies(self):
         """The bodies (list of str; for a multipart message, one per part with
-        its part headers)."""
+        its part headers, which oSIP2 writes with lower-case names)."""
         return [b.decode("utf-8", "surrogateescape") for b in self.raw_bodies]
 
     @property

@@ -498,7 +498,7 @@ def test_known_header_values_are_validated(no_leaks):
     msg = new_request()
     before = bytes(msg)
     for name, value in [("From", "<<garbage"), ("Via", "not a via"), ("Contact", ""), ("CSeq", "abc"),
-                        ("Content-Length", "12a"), ("l", "-1"),
+                        ("Content-Length", "12a"), ("l", "-1"), ("CSeq", "x1 INVITE"), ("CSeq", " "),
                         ("Content-Type", "nosubtype"), ("To", ""), ("Call-ID", "")]:
         with pytest.raises(OsipSyntaxError, match="invalid"):
             msg.set_header(name, value)
