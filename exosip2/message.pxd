@@ -19,3 +19,7 @@ cdef class OsipMessage:
     cdef osip_message_t *_get(self) except NULL
     # Give up ownership before a C call that takes the message; returns the pointer.
     cdef osip_message_t *_steal(self) except NULL
+    # Make this (pointer-less) wrapper hold ptr; counts it as live.
+    cdef int _attach(self, osip_message_t *ptr, bint owned, object owner) except -1
+    # Serialise with osip_message_to_str (GIL held: oSIP2 caches the text in the message).
+    cdef bytes _serialise(self)

@@ -20,3 +20,6 @@ cdef extern from "osipparser2/osip_port.h" nogil:
         OSIP_PORT_BUSY
         OSIP_UNKNOWN_HOST
         OSIP_TIMEOUT
+
+cdef extern from "osipparser2/osip_port.h" nogil:
+    int osip_strcasecmp(const char *s1, const char *s2)
