@@ -13,6 +13,7 @@ cdef class SdpMessage:
     # Media wrappers handed out, by native address (a WeakValueDictionary, made on first use),
     # so that removing a media invalidates every wrapper of it.
     cdef object _media_wrappers
+    cdef object __weakref__
 
     @staticmethod
     cdef SdpMessage from_ptr(sdp_message_t *ptr, bint owned, object owner)

@@ -490,6 +490,8 @@ cdef str _validate(sdp_message_t *p):
     if (p.o_username == NULL or p.o_sess_id == NULL or p.o_sess_version == NULL or p.o_nettype == NULL
             or p.o_addrtype == NULL or p.o_addr == NULL):
         return "o= needs six fields"
+    if p.s_name == NULL:
+        return "s= (session name) is missing"
     node = p.t_descrs.node
     while node != NULL:
         t = <sdp_time_descr_t *>node.element
@@ -713,9 +715,16 @@ cdef class SdpMessage:
         return sdp
 
     def copy(self):
-        """Return an independent copy of this body."""
+        """Return an independent copy of this body.
+
+        :raises exosip2.error.OsipSyntaxError: the body is incomplete (as for :meth:`to_bytes`).
+        """
         cdef sdp_message_t *dest = NULL
-        check(sdp_message_clone(self._get(), &dest), b"sdp_message_clone")
+        cdef sdp_message_t *p = self._get()
+        problem = _incomplete(p)
+        if problem is not None:
+            raise OsipSyntaxError("cannot copy the SDP body: " + problem, code=_SYNTAX)
+        check(sdp_message_clone(p, &dest), b"sdp_message_clone")
         return SdpMessage.from_ptr(dest, True, None)
 
     def __copy__(self):
