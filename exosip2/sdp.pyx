@@ -13,6 +13,7 @@ and :data:`MAX_LINES` lines, must not contain NUL bytes, and numeric fields
 raises :class:`~exosip2.error.OsipSyntaxError` (a :class:`ValueError`).
 """
 
+cimport cython
 from libc.string cimport strlen, strcmp
 
 from exosip2.includes.sdp_message cimport *
@@ -147,6 +148,20 @@ cdef bint _digits(const char *p) noexcept:
             return False
         n += 1
     return True
+
+
+cdef long _port(const char *p) noexcept:
+    """The value of a port field, or -1 when it is not a number from 0 to 65535."""
+    cdef long value = 0
+    cdef Py_ssize_t n = 0
+    if p == NULL or p[0] == 0:
+        return -1
+    while p[n] != 0:
+        if p[n] < 48 or p[n] > 57 or n >= 5:
+            return -1
+        value = value * 10 + (p[n] - 48)
+        n += 1
+    return value if value <= 65535 else -1
 
 
 cdef object _int(const char *p):
@@ -507,7 +522,7 @@ cdef str _validate(sdp_message_t *p):
         m = <sdp_media_t *>node.element
         if m.m_media == NULL or m.m_proto == NULL:
             return "m= needs a media type, a port and a protocol"
-        if not _digits(m.m_port) or int(m.m_port) > 65535:
+        if _port(m.m_port) < 0:
             return "m= port must be a number from 0 to 65535"
         if m.m_number_of_port != NULL and not _digits(m.m_number_of_port):
             return "m= number of ports must be a decimal number"
@@ -571,6 +586,7 @@ cdef int _is_sdp(osip_content_type_t *ct) except -1:
 
 # --- the body ---------------------------------------------------------------------------------------
 
+@cython.no_gc_clear
 cdef class SdpMessage:
     """An SDP body (RFC 4566), owned by this object.
 
@@ -1135,7 +1151,7 @@ cdef class SdpMedia:
         raise TypeError("SdpMedia objects come from SdpMessage.media or SdpMessage.add_media()")
 
     cdef sdp_media_t *_get(self) except NULL:
-        if self._ptr == NULL:
+        if self._ptr == NULL or self._sdp is None:
             raise RuntimeError("this media section was removed from its SdpMessage")
         self._sdp._get()
         return self._ptr

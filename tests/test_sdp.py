@@ -771,6 +771,42 @@ def test_parse_releases_the_gil_and_is_thread_safe():
     assert failures == []
 
 
+def test_changes_while_another_thread_serialises_are_refused_not_raced():
+    # to_bytes() runs without the GIL; a change made meanwhile from another thread
+    # must raise RuntimeError instead of racing oSIP2's serialiser.
+    s = SdpMessage.parse(MINIMAL + b"a=x:1\r\n" * 3000)
+    outputs, refused, other = [], [], []
+    stop = threading.Event()
+
+    def serialise():
+        try:
+            for _ in range(15):
+                outputs.append(s.to_bytes())
+        finally:
+            stop.set()
+
+    def mutate():
+        while not stop.is_set():
+            try:
+                s.add_attribute("y", "2")
+                s.remove_attribute("y")
+            except RuntimeError as exc:
+                refused.append(str(exc))
+            except Exception as exc:  # pragma: no cover - reported below
+                other.append(repr(exc))
+
+    threads = [threading.Thread(target=serialise), threading.Thread(target=mutate)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    assert other == [] and len(outputs) == 15
+    assert all("serialised in another thread" in r for r in refused)
+    for out in outputs:
+        assert len(SdpMessage.parse(out).attributes) in (3000, 3001)
+
+
 # --- from a SIP message -------------------------------------------------------------------------------
 
 def test_from_message_reads_the_sdp_body():
