@@ -577,6 +577,15 @@ cdef sdp_message_t *_parse_new(object data) except NULL:
     return p
 
 
+cdef SdpMessage _adopt(sdp_message_t *p):
+    """Wrap a fresh body as an owned SdpMessage, freeing it if even the wrapper cannot be made."""
+    try:
+        return SdpMessage.from_ptr(p, True, None)
+    except BaseException:
+        sdp_message_free(p)
+        raise
+
+
 cdef int _is_sdp(osip_content_type_t *ct) except -1:
     if ct == NULL or ct.type == NULL or ct.subtype == NULL:
         return False
@@ -669,7 +678,7 @@ cdef class SdpMessage:
         :raises exosip2.error.OsipSyntaxError: *data* is empty, too large (:data:`MAX_SIZE`,
             :data:`MAX_LINES`), contains NUL bytes, or is not a valid SDP body.
         """
-        return SdpMessage.from_ptr(_parse_new(data), True, None)
+        return _adopt(_parse_new(data))
 
     @staticmethod
     def from_message(OsipMessage msg not None):
@@ -703,7 +712,7 @@ cdef class SdpMessage:
             chosen = first
         if chosen == NULL or chosen.body == NULL:
             raise OsipNotFound("the SIP message has no body", code=-6)
-        return SdpMessage.from_ptr(_parse_new(chosen.body[:chosen.length]), True, None)
+        return _adopt(_parse_new(chosen.body[:chosen.length]))
 
     @staticmethod
     def create(address, *, session_name="-", username="-", session_id=None, session_version=None):
@@ -741,7 +750,7 @@ cdef class SdpMessage:
         if problem is not None:
             raise OsipSyntaxError("cannot copy the SDP body: " + problem, code=_SYNTAX)
         check(sdp_message_clone(p, &dest), b"sdp_message_clone")
-        return SdpMessage.from_ptr(dest, True, None)
+        return _adopt(dest)
 
     def __copy__(self):
         return self.copy()
