@@ -11,6 +11,11 @@ Parsing is stricter than oSIP2 alone: the body must fit :data:`MAX_SIZE` bytes
 and :data:`MAX_LINES` lines, must not contain NUL bytes, and numeric fields
 (version, ports, times, bandwidths) must be decimal numbers. Anything else
 raises :class:`~exosip2.error.OsipSyntaxError` (a :class:`ValueError`).
+
+Serialising writes CRLF line endings and the line order of RFC 4566, so a
+body that already follows it (as real offers and answers do) comes back byte
+for byte; lines the binding does not expose (r=, z=, k=) are kept as they were.
+Every body that parses serialises into one that parses again to the same fields.
 """
 
 cimport cython
@@ -48,6 +53,8 @@ cdef Py_ssize_t _MAX_LINES = MAX_LINES
 # Longest decimal number accepted in a numeric field (NTP times need 10 to 20 digits).
 cdef Py_ssize_t _MAX_DIGITS = 20
 cdef int _SYNTAX = -5
+# Largest value of a numeric field (20 digits at most, as the parser requires).
+_U64 = 2 ** 64 - 1
 
 Origin = _namedtuple("Origin", "username session_id session_version network_type address_type address")
 Origin.__doc__ = """The o= line: who made the session and where (all fields are str)."""
@@ -360,7 +367,7 @@ cdef tuple _bandwidth_args(object bwtype, object value):
     cdef bytes t = _encode(bwtype, "bandwidth type", False)
     if b":" in t:
         raise ValueError("bandwidth type must not contain ':': %r" % (bwtype,))
-    return t, _number(value, "bandwidth", None)
+    return t, _number(value, "bandwidth", _U64)
 
 
 cdef int _add_bandwidth(osip_list_t *li, bytes bwtype, bytes value) except -1:
@@ -818,7 +825,7 @@ cdef class SdpMessage:
 
     @version.setter
     def version(self, value):
-        cdef bytes raw = None if value is None else _number(value, "version", None)
+        cdef bytes raw = None if value is None else _number(value, "version", _U64)
         _set(&self._mut().v_version, raw)
 
     @property
@@ -969,7 +976,7 @@ cdef class SdpMessage:
     @times.setter
     def times(self, values):
         cdef sdp_message_t *p
-        args = [(_number(a, "start time", None), _number(b, "stop time", None))
+        args = [(_number(a, "start time", _U64), _number(b, "stop time", _U64))
                 for a, b in _pairs(values, "times")]
         p = self._mut()
         _clear(&p.t_descrs, _free_time)
@@ -978,8 +985,8 @@ cdef class SdpMessage:
 
     def add_time(self, start=0, stop=0):
         """Append a ``t=<start> <stop>`` line (NTP seconds; ``0 0`` is a permanent session)."""
-        cdef bytes a = _number(start, "start time", None)
-        cdef bytes b = _number(stop, "stop time", None)
+        cdef bytes a = _number(start, "start time", _U64)
+        cdef bytes b = _number(stop, "stop time", _U64)
         _add_time(self._mut(), a, b)
 
     @property
@@ -1065,7 +1072,7 @@ cdef class SdpMessage:
         t = _encode(media_type, "media type", False)
         pt = _number(port, "port", 65535)
         proto = _encode(protocol, "protocol", False)
-        nb = None if number_of_ports is None else _number(number_of_ports, "number of ports", None)
+        nb = None if number_of_ports is None else _number(number_of_ports, "number of ports", _U64)
         fmts = [_format(f) for f in _sequence(formats, "formats")]
         p = self._mut()
         check(sdp_media_init(&m), b"sdp_media_init")
@@ -1222,7 +1229,7 @@ cdef class SdpMedia:
 
     @number_of_ports.setter
     def number_of_ports(self, value):
-        cdef bytes raw = None if value is None else _number(value, "number of ports", None)
+        cdef bytes raw = None if value is None else _number(value, "number of ports", _U64)
         _set(&self._mut().m_number_of_port, raw)
 
     @property
@@ -1430,9 +1437,9 @@ cdef class SdpMedia:
         enc = _encode(encoding, "encoding", False)
         if b"/" in enc:
             raise ValueError("encoding must not contain '/': %r" % (encoding,))
-        rtpmap = pt + b" " + enc + b"/" + _number(clock_rate, "clock rate", None)
+        rtpmap = pt + b" " + enc + b"/" + _number(clock_rate, "clock rate", _U64)
         if channels is not None:
-            rtpmap += b"/" + _number(channels, "channels", None)
+            rtpmap += b"/" + _number(channels, "channels", _U64)
         params = None if fmtp is None else pt + b" " + _encode(fmtp, "fmtp", True)
         m = self._mut()
         _add_string(&m.m_payloads, pt)

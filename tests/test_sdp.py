@@ -309,6 +309,18 @@ def test_media_setters_round_trip():
     assert video.number_of_ports is None and audio.connections == []
 
 
+def test_largest_numbers_still_parse_back():
+    s = SdpMessage.parse(MINIMAL)
+    s.add_time(2 ** 64 - 1, 2 ** 64 - 1)
+    s.add_bandwidth("TIAS", 2 ** 64 - 1)
+    s.add_media("audio", 65535, "RTP/AVP", [127], number_of_ports=2 ** 64 - 1)
+    again = SdpMessage.parse(bytes(s))
+    assert again.times[-1] == (2 ** 64 - 1, 2 ** 64 - 1)
+    assert again.bandwidths == [("TIAS", 2 ** 64 - 1)]
+    assert again.media[0].port == 65535 and again.media[0].number_of_ports == 2 ** 64 - 1
+    assert fields(again) == fields(s)
+
+
 def test_remove_format_drops_its_rtpmap_and_fmtp():
     s = SdpMessage.parse(load("audio_offer.sdp"))
     audio = s.media[0]
@@ -340,6 +352,9 @@ def test_remove_format_drops_its_rtpmap_and_fmtp():
     ("bandwidths", [("AS:1", 5)], ValueError),
     ("bandwidths", [("AS",)], ValueError),
     ("times", [(0, "later")], ValueError),
+    ("times", [(0, 2 ** 64)], ValueError),
+    ("version", 2 ** 64, ValueError),
+    ("bandwidths", [("AS", "1" * 21)], ValueError),
     ("attributes", [("a:b", "c")], ValueError),
     ("attributes", [("flag", "")], ValueError),
     ("direction", "sideways", ValueError),
