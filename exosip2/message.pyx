@@ -38,11 +38,11 @@ from libc.string cimport memchr, strlen
 
 from exosip2._debug cimport COUNT_LIVE, LIVE_MESSAGE, live_add
 from exosip2.error cimport check
-from exosip2.includes.osip_body cimport osip_body_t, osip_body_to_str
+from exosip2.includes.osip_body cimport osip_body_free, osip_body_t, osip_body_to_str
 from exosip2.includes.osip_headers cimport *
 from exosip2.includes.osip_list cimport (
     osip_list_add, osip_list_get, osip_list_get_first, osip_list_get_next, osip_list_iterator_remove,
-    osip_list_iterator_t, osip_list_remove, osip_list_size, osip_list_t,
+    osip_list_iterator_t, osip_list_remove, osip_list_size, osip_list_special_free, osip_list_t,
 )
 from exosip2.includes.osip_parser cimport *
 from exosip2.includes.osip_port cimport (
@@ -1179,6 +1179,34 @@ cdef class OsipMessage:
         cdef bytes b = _to_bytes(val, "body")
         if not b:
             raise OsipBadParameter("a body must not be empty")
+        check(osip_message_set_body(m, PyBytes_AS_STRING(b), <size_t>PyBytes_GET_SIZE(b)),
+              b"osip_message_set_body")
+        osip_message_force_update(m)
+
+    def clear_bodies(self):
+        """Remove every body; the Content-Length written on serialisation becomes 0.
+
+        The Content-Type header is left alone: set or remove it as the new
+        content requires.
+        """
+        cdef osip_message_t *m = self._get()
+        osip_list_special_free(&m.bodies, <void (*)(void *) noexcept nogil>osip_body_free)
+        osip_message_force_update(m)
+
+    def set_body(self, val, content_type=None):
+        """Replace every body with *val* (str or bytes), e.g. an edited SDP.
+
+        When *content_type* is given it becomes the Content-Type header. The
+        arguments are checked before anything changes, so a bad one leaves the
+        message as it was.
+        """
+        cdef osip_message_t *m = self._get()
+        cdef bytes b = _to_bytes(val, "body")
+        if not b:
+            raise OsipBadParameter("a body must not be empty")
+        if content_type is not None:
+            self.content_type = content_type
+        osip_list_special_free(&m.bodies, <void (*)(void *) noexcept nogil>osip_body_free)
         check(osip_message_set_body(m, PyBytes_AS_STRING(b), <size_t>PyBytes_GET_SIZE(b)),
               b"osip_message_set_body")
         osip_message_force_update(m)

@@ -942,3 +942,28 @@ def test_parse_free_cycles_keep_rss_flat(no_leaks):
     gc.collect()
     grown = _rss_bytes() - before
     assert grown < 2 * 1024 * 1024, "RSS grew by %d bytes over 100000 cycles" % grown
+
+
+def test_set_body_replaces_every_body_and_clear_bodies_empties(no_leaks):
+    msg = OsipMessage.parse(open(os.path.join(os.path.dirname(__file__), "..", "examples", "invite.sip"), "rb").read())
+    assert len(msg.bodies) == 1
+    msg.set_body(b"v=0\r\n", content_type="application/sdp")
+    assert msg.raw_bodies == [b"v=0\r\n"]
+    again = OsipMessage.parse(bytes(msg))
+    assert again.raw_bodies == [b"v=0\r\n"]
+    assert again.content_length == 5
+    msg.clear_bodies()
+    assert msg.bodies == []
+    assert OsipMessage.parse(bytes(msg)).content_length == 0
+
+
+def test_set_body_checks_arguments_before_changing_anything(no_leaks):
+    msg = OsipMessage.parse(open(os.path.join(os.path.dirname(__file__), "..", "examples", "invite.sip"), "rb").read())
+    before = bytes(msg)
+    with pytest.raises(TypeError):
+        msg.set_body(12)
+    with pytest.raises(OsipError):
+        msg.set_body(b"")
+    with pytest.raises(OsipError):
+        msg.set_body(b"x", content_type="bad\r\nvalue")
+    assert bytes(msg) == before

@@ -15,6 +15,7 @@ cdef extern from "osipparser2/osip_list.h" nogil:
     int osip_list_add(osip_list_t *li, void *element, int pos)
     void *osip_list_get(const osip_list_t *li, int pos)
     int osip_list_remove(osip_list_t *li, int pos)
+    void osip_list_special_free(osip_list_t *li, void (*free_func)(void *))
     void *osip_list_get_first(const osip_list_t *li, osip_list_iterator_t *it)
     void *osip_list_get_next(osip_list_iterator_t *it)
     void *osip_list_iterator_remove(osip_list_iterator_t *it)
