@@ -224,6 +224,13 @@ int main(int argc, char **argv)
   }
   printf("uas: calls=%ld answered=%ld closed=%ld\n", calls, answered, closed_calls);
   fflush(stdout);
+  {
+    struct eXosip_stats st;
+    memset(&st, 0, sizeof(st));
+    if (eXosip_set_option(ctx, EXOSIP_OPT_GET_STATISTICS, &st) == 0)
+      fprintf(stderr, "uas: live transactions=%d calls=%d dropped=%d\n", st.allocated_transactions,
+              st.allocated_calls, st.reserved1[0]);
+  }
   eXosip_quit(ctx);
   free(pend);
   return 0;
