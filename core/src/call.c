@@ -396,6 +396,11 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
         free(dlg->remote_sdp);
         dlg->remote_sdp = sdp;
       }
+      sdp = req != NULL ? ex_body_string(req) : NULL; /* our offer in the INVITE */
+      if (sdp != NULL) {
+        free(dlg->local_sdp);
+        dlg->local_sdp = sdp;
+      }
     }
     ex_event_emit(ctx, EXOSIP_CALL_ANSWERED, call, dlg, w->tid, req, resp, NULL);
     return;
