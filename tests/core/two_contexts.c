@@ -91,6 +91,22 @@ int main(int argc, char **argv)
            proto == IPPROTO_TCP ? ";transport=tcp" : "");
   snprintf(from, sizeof(from), v6 ? "sip:b@[%s]:%d" : "sip:b@%s:%d", ip, pb);
 
+  /* a masqueraded address is what Via and Contact advertise */
+  eXosip_masquerade_contact(a, "192.0.2.7", 5099);
+  eXosip_lock(a);
+  CHECK(eXosip_message_build_request(a, &m, "SUBSCRIBE", from, to, NULL) == 0);
+  if (m != NULL) {
+    osip_via_t *via = NULL;
+    osip_contact_t *contact = NULL;
+    osip_message_get_via(m, 0, &via);
+    osip_message_get_contact(m, 0, &contact);
+    CHECK(via != NULL && strcmp(via->host, "192.0.2.7") == 0 && strcmp(via->port, "5099") == 0);
+    CHECK(contact != NULL && strcmp(contact->url->host, "192.0.2.7") == 0);
+    osip_message_free(m);
+  }
+  eXosip_unlock(a);
+  eXosip_masquerade_contact(a, NULL, 0);
+
   /* OPTIONS outside any dialog */
   eXosip_lock(b);
   CHECK(eXosip_options_build_request(b, &m, to, from, NULL) == 0);
