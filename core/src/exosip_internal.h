@@ -121,6 +121,10 @@ struct ex_tx {
   char *retired;
   size_t retired_len;
   struct ex_dest retired_dest;
+  /* Transactions that ended (or can retire) are only queued while the context lock is held,
+   * and freed when the outermost holder unlocks: callers may keep using w and its messages. */
+  struct ex_tx *reap_next;
+  int reap_queued;
 };
 
 /* ---- dialogs and calls ---- */
@@ -184,6 +188,8 @@ struct eXosip_t {
   pthread_t thread;
   int thread_started;
   volatile int stopping;
+  int lock_depth;           /* nesting of the context lock by its current owner */
+  struct ex_tx *reap_head;  /* see struct ex_tx */
   uint64_t sleep_until; /* the deadline the thread sleeps towards, 0 when awake */
 
   /* transports */
@@ -272,6 +278,7 @@ int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg);
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid);
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w);
 void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w);
+void ex_tx_reap(struct eXosip_t *ctx);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 char *ex_client_key(const osip_message_t *msg);

@@ -369,6 +369,15 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
     ex_arm(ctx, &w->timer, due);
 }
 
+static void queue_reap(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  if (w->reap_queued)
+    return;
+  w->reap_queued = 1;
+  w->reap_next = ctx->reap_head;
+  ctx->reap_head = w;
+}
+
 void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
 {
   int cb;
@@ -382,15 +391,29 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   if (cb >= 0)
     ex_tu_after(ctx, w, cb);
   if (w->killed) {
-    tx_destroy(ctx, w);
-  } else if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0
-             && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)
-                  == IPPROTO_UDP) {
-    tx_retire(ctx, w);
-    if (w->tr != NULL)
-      tx_rearm(ctx, w);
+    ex_heap_remove(&ctx->heap, &w->timer);
+    queue_reap(ctx, w);
   } else {
     tx_rearm(ctx, w);
+    if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0)
+      queue_reap(ctx, w);
+  }
+}
+
+void ex_tx_reap(struct eXosip_t *ctx)
+{
+  while (ctx->reap_head != NULL) {
+    struct ex_tx *w = ctx->reap_head;
+    ctx->reap_head = w->reap_next;
+    w->reap_next = NULL;
+    w->reap_queued = 0;
+    if (w->killed) {
+      tx_destroy(ctx, w);
+    } else if (w->tr != NULL && w->kind == NIST && w->tr->state == NIST_COMPLETED
+               && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)
+                    == IPPROTO_UDP) {
+      tx_retire(ctx, w);
+    }
   }
 }
 
@@ -415,7 +438,8 @@ int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid)
 {
   struct ex_tx *w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
-  return w != NULL && w->tr != NULL ? w : NULL; /* a retired transaction has nothing left to do */
+  /* a retired or ended transaction has nothing left to do */
+  return w != NULL && w->tr != NULL && !w->killed ? w : NULL;
 }
 
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
@@ -424,23 +448,22 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
   uint64_t now = ex_now_us();
   int i;
   if (w->tr == NULL) { /* a retired transaction reached Timer J */
-    tx_destroy(ctx, w);
+    w->killed = 1;
+    queue_reap(ctx, w);
     return;
   }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {
     if (tv_us(p.at[i]) <= now) {
       osip_event_t *evt = osip_malloc(sizeof(*evt));
-      int tid = w->tid;
       if (evt == NULL)
         break;
       memset(evt, 0, sizeof(*evt));
       evt->type = p.type[i];
-      evt->transactionid = tid;
+      evt->transactionid = w->tid;
       ex_tx_execute(ctx, w, evt);
       /* a state machine that ignored the timeout must not make us spin on it */
-      w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
-      if (w != NULL && w->timer.idx >= 0 && w->timer.due <= now)
+      if (!w->killed && w->timer.idx >= 0 && w->timer.due <= now)
         ex_arm(ctx, &w->timer, now + 50000);
       return;
     }
@@ -464,6 +487,7 @@ static void free_one(void *val, void *arg)
 
 void ex_tx_free_all(struct eXosip_t *ctx)
 {
+  ctx->reap_head = NULL;
   ex_hmap_foreach(&ctx->tx_by_tid, free_one, NULL);
   ex_hmap_destroy(&ctx->tx_by_tid);
   ex_hmap_destroy(&ctx->tx_by_key);

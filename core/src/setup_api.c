@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Context life cycle, options, listening sockets and the I/O thread. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,13 @@
 void ex_ctx_lock(struct eXosip_t *ctx)
 {
   pthread_mutex_lock(&ctx->lock);
+  ctx->lock_depth++;
 }
 
 void ex_ctx_unlock(struct eXosip_t *ctx)
 {
+  if (--ctx->lock_depth == 0 && ctx->reap_head != NULL)
+    ex_tx_reap(ctx);
   pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -68,16 +72,24 @@ void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *p
   *port = ctx->masq_ip[0] && ctx->masq_port > 0 ? ctx->masq_port : p;
 }
 
-/* oSIP2's parser reports every malformed packet on stderr: a flood of garbage would become a
- * flood of log lines. Its trace levels are process-wide; they are silenced once, and a program
- * that wants them back calls TRACE_INITIALIZE/osip_trace_enable_level after eXosip_init. */
+/* oSIP2's parser reports every malformed packet on stdout: a flood of garbage would become a
+ * flood of log lines. Its trace settings are process-wide; they are pointed once at a sink with
+ * every level off (disabling levels alone does not stop the default output of this build). A
+ * program that wants the traces calls osip_trace_initialize* itself after eXosip_init. */
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
+static void trace_sink(const char *fi, int li, osip_trace_level_t level, const char *chfr, va_list ap)
+{
+  (void) fi;
+  (void) li;
+  (void) level;
+  (void) chfr;
+  (void) ap;
+}
 
 static void quiet_osip_trace(void)
 {
-  int level;
-  for (level = 0; level < END_TRACE_LEVEL; level++)
-    osip_trace_disable_level((osip_trace_level_t) level);
+  osip_trace_initialize_func(OSIP_FATAL, trace_sink);
 }
 
 EXOSIP_API struct eXosip_t *eXosip_malloc(void)
@@ -334,14 +346,16 @@ EXOSIP_API int eXosip_lock(struct eXosip_t *excontext)
 {
   if (excontext == NULL || !excontext->initialized)
     return OSIP_BADPARAMETER;
-  return pthread_mutex_lock(&excontext->lock) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+  ex_ctx_lock(excontext);
+  return OSIP_SUCCESS;
 }
 
 EXOSIP_API int eXosip_unlock(struct eXosip_t *excontext)
 {
-  if (excontext == NULL || !excontext->initialized)
+  if (excontext == NULL || !excontext->initialized || excontext->lock_depth <= 0)
     return OSIP_BADPARAMETER;
-  return pthread_mutex_unlock(&excontext->lock) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+  ex_ctx_unlock(excontext);
+  return OSIP_SUCCESS;
 }
 
 static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
