@@ -230,6 +230,9 @@ struct eXosip_t {
   struct ex_heap heap;
   int next_cid, next_did;
 
+  /* host names resolved for this context: positive and negative answers, for a minute */
+  struct ex_hmap dns_cache;
+
   /* statistics */
   unsigned long total_tx, total_calls, dropped, conns_closed;
   uint64_t start_us;
@@ -253,6 +256,7 @@ int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 #define EX_TAG_TCP_LISTEN 3
 
 /* transport.c / udp.c / tcp.c */
+void ex_dns_cache_clear(struct eXosip_t *ctx);
 int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto, struct ex_dest *out);
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
