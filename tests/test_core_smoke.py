@@ -227,3 +227,23 @@ def test_tcp_oversized_header_closes_connection(uas):
         assert closed
     out, err = u.stop()
     assert "dropped=" in err
+
+
+def test_tcp_excess_connections_are_closed(uas, tmp_path):
+    u = uas("-t", "tcp")
+    socks = []
+    try:
+        for _ in range(1100):
+            socks.append(socket.create_connection(("127.0.0.1", u.port), timeout=5))
+        time.sleep(0.5)
+        # the oldest connections were closed to stay within the limit; service goes on
+        res = run_sipp(["-sn", "uac", "-t", "t1", "127.0.0.1:%d" % u.port, "-m", "10", "-r", "50"], tmp_path)
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(0.2)
+    out, err = u.stop()
+    assert res.returncode == 0, res.stderr
+    assert totals(out) == (10, 10, 10)
+    closed = int(re.search(r"closed_connections=(\d+)", err).group(1))
+    assert closed >= 1100 - 1024

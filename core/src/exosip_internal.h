@@ -206,6 +206,8 @@ struct eXosip_t {
   struct ex_hmap conns_by_addr;
   struct ex_conn *conns; /* list, most recently active first */
   int nconns;
+  int max_conns;   /* EX_MAX_TCP_CONNS, or less when the descriptor limit is lower */
+  int reserve_fd;  /* kept open to accept-and-close when descriptors run out */
   struct ex_timer sweep;
 
   /* options */

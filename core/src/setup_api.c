@@ -99,6 +99,7 @@ EXOSIP_API struct eXosip_t *eXosip_malloc(void)
     return NULL;
   ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
   ctx->udp_fd = ctx->tcp_fd = -1;
+  ctx->reserve_fd = -1;
   return ctx;
 }
 
