@@ -593,10 +593,15 @@ EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
 
 EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je)
 {
-  if (excontext == NULL || je == NULL)
+  int code;
+  if (excontext == NULL || je == NULL || je->response == NULL)
     return OSIP_BADPARAMETER;
-  /* No credentials or redirections are handled: there is no action to take. */
-  return OSIP_WRONG_STATE;
+  code = je->response->status_code;
+  if (code == 401 || code == 407)
+    return OSIP_NOTFOUND; /* no credentials are kept: nothing to retry with */
+  if (code >= 300 && code < 400)
+    return OSIP_UNDEFINED_ERROR; /* redirections are left to the program */
+  return OSIP_BADPARAMETER; /* no default action for this event */
 }
 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
