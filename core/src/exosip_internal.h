@@ -111,6 +111,7 @@ struct ex_tx {
   int last_cb;     /* last oSIP2 message callback type seen during execute, -1 none */
   int killed;      /* oSIP2 reported the transaction terminated */
   int executing;
+  uint64_t created;  /* us; a non-INVITE request nobody answers is closed after 64*T1 */
   long conn_id;    /* for server transactions over TCP: the connection of the request */
   struct sockaddr_storage src;
   socklen_t srclen;

@@ -217,6 +217,7 @@ int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *reques
   w->timer.kind = EX_TIMER_TX;
   w->timer.owner = w;
   w->last_cb = -1;
+  w->created = ex_now_us();
   osip_transaction_set_your_instance(tr, w);
   if (ex_hmap_put_str(&ctx->tx_by_key, w->key, w) != OSIP_SUCCESS
       || ex_hmap_put_int(&ctx->tx_by_tid, w->tid, w) != OSIP_SUCCESS) {
@@ -352,6 +353,13 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
   ex_arm(ctx, &w->timer, due);
 }
 
+/* A non-INVITE request the program has not answered finally (yet). */
+static int unanswered_nist(const struct ex_tx *w)
+{
+  return w->kind == NIST && w->tr != NULL
+         && (w->tr->state == NIST_TRYING || w->tr->state == NIST_PROCEEDING || w->tr->state == NIST_PRE_TRYING);
+}
+
 static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
 {
   struct pending p;
@@ -363,6 +371,8 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
     if (t < due)
       due = t;
   }
+  if (unanswered_nist(w))
+    due = w->created + 64ULL * EX_T1 * 1000ULL;
   if (due == UINT64_MAX)
     ex_heap_remove(&ctx->heap, &w->timer);
   else
@@ -450,6 +460,20 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
   if (w->tr == NULL) { /* a retired transaction reached Timer J */
     w->killed = 1;
     queue_reap(ctx, w);
+    return;
+  }
+  if (unanswered_nist(w) && now >= w->created + 64ULL * EX_T1 * 1000ULL) {
+    /* the client gave up long ago (Timer F): close the transaction instead of keeping it forever */
+    osip_message_t *resp = NULL;
+    if (w->tr->orig_request != NULL
+        && ex_build_response(ctx, w->tr->orig_request, 500, NULL, 0, &resp) == OSIP_SUCCESS) {
+      osip_message_set_header(resp, "Retry-After", "5");
+      ex_tx_send(ctx, w, resp);
+    } else {
+      w->killed = 1;
+      ex_heap_remove(&ctx->heap, &w->timer);
+      queue_reap(ctx, w);
+    }
     return;
   }
   pending_timers(w->tr, &p);
