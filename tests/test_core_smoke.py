@@ -289,3 +289,27 @@ def test_raw_requests_get_the_rfc3261_answers(uas):
         assert ask("OPTIONS", "opt1") == 200            # a retransmission gets the same answer again
     out, err = u.stop()
     assert totals(out) == (0, 0, 0)
+
+
+def test_uas_under_valgrind(programs, tmp_path):
+    """200 SIPp calls through uas under memcheck: no errors, no definite leaks."""
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind is part of `make deps`"
+    proc = subprocess.Popen([valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
+                             "--errors-for-leak-kinds=definite", programs[0], "-q", "-p", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        port = int(re.search(r":(\d+)$", line.strip()).group(1))
+        res = run_sipp(["-sn", "uac", "127.0.0.1:%d" % port, "-m", "200", "-r", "50"], tmp_path, timeout=90)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+    assert res.returncode == 0, res.stderr
+    assert proc.returncode == 0, err[-4000:]
+    assert totals(out) == (200, 200, 200)
