@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* eXosip2 5.3 compatible API: SUBSCRIBE and NOTIFY. */
+/* eXosip2 5.3 compatible API: subscription states (used by eXosip_call_build_notify). */
 #ifndef EXOSIP2_EX_SUBSCRIBE_H
 #define EXOSIP2_EX_SUBSCRIBE_H
 
@@ -8,6 +8,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* States of a subscription (the Subscription-State header), numbered as in eXosip2 5.3. */
+enum eXosip_ss {
+  EXOSIP_SUBCRSTATE_UNKNOWN,    /* 0 */
+  EXOSIP_SUBCRSTATE_PENDING,    /* 1 */
+  EXOSIP_SUBCRSTATE_ACTIVE,     /* 2 */
+  EXOSIP_SUBCRSTATE_TERMINATED  /* 3 */
+};
 
 #ifdef __cplusplus
 }
