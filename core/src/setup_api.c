@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "exosip_internal.h"
+#include "regauth.h" /* hooks: registrations and authentication */
 
 #define TAG_WAKE 1
 #define TAG_UDP 2
@@ -287,6 +288,9 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_call_free_all(ctx);
     ex_tx_free_all(ctx);
     ex_tcp_close_all(ctx);
+    ex_register_free_all(ctx); /* hook: registrations, pending retries, credentials */
+    ex_retry_free_all(ctx);
+    ex_auth_free_all(ctx);
     ex_ctx_unlock(ctx);
     ex_event_queue_destroy(ctx);
     osip_release(ctx->osip);
@@ -571,6 +575,12 @@ EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t 
 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
 {
-  /* Retransmissions and timeouts run on the I/O thread; no registrations to refresh. */
-  (void) excontext;
+  /* Retransmissions and timeouts run on the I/O thread. Here: registrations refreshed before they
+   * lapse, and requests answered again after a challenge, redirection or 422 (register.c, retry.c). */
+  if (excontext == NULL || !excontext->initialized)
+    return;
+  ex_ctx_lock(excontext);
+  ex_register_automatic(excontext);
+  ex_retry_automatic(excontext);
+  ex_ctx_unlock(excontext);
 }
