@@ -183,6 +183,9 @@ int ex_register_build_initial(struct eXosip_t *ctx, const char *from, const char
     osip_uri_free(ruri);
     goto cleanup;
   }
+  if (m->req_uri != NULL)
+    osip_uri_free(m->req_uri); /* the To URI put there by the builder */
+  m->req_uri = NULL;
   osip_message_set_uri(m, ruri);
   if (contact != NULL && contact[0] != '\0')
     rc = osip_message_set_contact(m, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;

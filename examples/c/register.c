@@ -29,6 +29,10 @@
 
 #include <eXosip2/eXosip.h>
 
+/* How long a challenge may stay unanswered before the registration counts as failed: the credentials
+ * (if any match) go out at the next eXosip_automatic_action, and the answer follows in a moment. */
+#define CHALLENGE_WAIT_MS 4000
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -99,7 +103,8 @@ int main(int argc, char **argv)
   const char *addr = "127.0.0.1", *aor, *user = NULL, *password = NULL, *realm = NULL, *from = NULL;
   int port = 0, proto = IPPROTO_UDP, opt, family, expires = 3600, rid, rc, last_ok = 0, done = 0;
   long exit_after = 0;
-  long long deadline = 0;
+  long long deadline = 0, challenged_at = 0;
+  int challenged_status = 0;
   char proxy[512], user_buf[128];
   osip_message_t *reg = NULL;
 
@@ -194,9 +199,23 @@ int main(int argc, char **argv)
   while (!stop_requested && !done && (deadline == 0 || now_ms() < deadline)) {
     eXosip_event_t *je = eXosip_event_wait(ctx, 0, 200);
     if (je != NULL) {
-      if (handle_event(je, rid, expires, &last_ok) == 0)
+      int status = je->response != NULL ? je->response->status_code : 0;
+      int r = handle_event(je, rid, expires, &last_ok);
+      if (r == 0) {
         done = 1;
+      } else if (r < 0 && je->rid == rid && (status == 401 || status == 407)) {
+        challenged_at = now_ms();
+        challenged_status = status;
+      } else if (r > 0) {
+        challenged_at = 0;
+      }
       eXosip_event_free(je);
+    }
+    if (challenged_at != 0 && now_ms() - challenged_at > CHALLENGE_WAIT_MS) {
+      /* nothing followed the challenge: no credentials answer it */
+      printf("register: failure status=%d\n", challenged_status);
+      last_ok = 0;
+      done = 1;
     }
     eXosip_lock(ctx);
     eXosip_automatic_action(ctx);

@@ -1,0 +1,240 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Registration and digest authentication in core/, against a real Kamailio registrar.
+
+examples/c/register (public eXosip2 API only) registers, answers the 401 challenge, refreshes
+before the binding lapses and removes it with Expires: 0 on SIGTERM. What went over the wire is
+read back from Kamailio's own log (REGISTER count, Expires values, arrival times, credential
+checks) and its location table (``bindings``).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from peers import sipprobe
+from peers.kamailio import kamailio, kamailio_factory  # noqa: F401 (fixtures)
+from peers.proc import PeerError, wait_until
+
+pytestmark = pytest.mark.peers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES_C = os.path.join(ROOT, "examples", "c")
+
+
+@pytest.fixture(scope="session")
+def register_program():
+    """examples/c/register, built with ``make -C examples/c`` once per session."""
+    proc = subprocess.run(["make", "-C", EXAMPLES_C, "register"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise PeerError("make -C examples/c register failed:\n%s" % proc.stdout[-4000:])
+    path = os.path.join(EXAMPLES_C, "register")
+    assert os.access(path, os.X_OK), path
+    return path
+
+
+class Running:
+    """A program whose stdout lines are collected by a thread; stopped by its pid at teardown."""
+
+    def __init__(self, argv):
+        self.argv = argv
+        self.lines = []
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.stderr = ""
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append((time.time(), line.rstrip("\n")))
+
+    def wait_line(self, pattern, timeout, count=1):
+        """Wait (bounded) until *count* lines match *pattern*; return the matching lines."""
+        rx = re.compile(pattern)
+        ok = wait_until(lambda: len(self.matching(rx)) >= count or self.proc.poll() is not None, timeout)
+        found = self.matching(rx)
+        if len(found) < count:
+            # the process may have exited just after printing
+            self._reader.join(timeout=2)
+            found = self.matching(rx)
+        assert ok and len(found) >= count, "no %d lines %r within %.1f s: %s" % (count, pattern, timeout,
+                                                                                 self.describe())
+        return found
+
+    def matching(self, rx):
+        return [(t, line) for t, line in list(self.lines) if rx.search(line)]
+
+    def wait(self, timeout):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError("%s did not exit within %.0f s: %s" % (self.argv[0], timeout, self.describe()))
+        self._reader.join(timeout=5)
+        self.stderr = self.proc.stderr.read()
+        return rc
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def describe(self):
+        return "%s\nstdout:\n%s\nstderr:\n%s" % (" ".join(self.argv), "\n".join(l for _, l in self.lines),
+                                                 self.stderr)
+
+
+@pytest.fixture
+def run_register(register_program):
+    started = []
+
+    def start(aor, *args, wrapper=()):
+        prog = Running(list(wrapper) + [register_program, "-a", "127.0.0.1", "-p", "0"] + list(args) + [aor])
+        started.append(prog)
+        return prog
+
+    yield start
+    for prog in started:
+        prog.stop()
+
+
+def registers(k, user="alice"):
+    return k.seen("REGISTER", user=user)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_register_right_password_then_unregister(transport, kamailio, run_register):  # noqa: F811
+    prog = run_register(kamailio.aor("alice"), "-t", transport, "-e", "60", "-w", "alicepw")
+    prog.wait_line(r"^register: success expires=60$", timeout=10)
+    bound = kamailio.bindings("alice")
+    assert len(bound) == 1, bound
+    contact, left = bound[0]
+    assert contact.startswith("sip:alice@127.0.0.1:") and 50 <= left <= 60, bound
+    assert ("transport=tcp" in contact) == (transport == "tcp"), contact
+    # the first REGISTER is challenged, the second carries credentials that Kamailio accepts
+    seen = registers(kamailio)
+    assert len(seen) == 2, seen
+    assert all(r.proto.lower() == transport for r in seen), seen
+    assert kamailio.auth_results("alice") == ["1"]
+
+    prog.signal(signal.SIGTERM)
+    assert prog.wait(timeout=15) == 0, prog.describe()
+    prog.wait_line(r"^register: unregistered$", timeout=1)
+    assert kamailio.bindings("alice") == []
+    seen = registers(kamailio)
+    # the removal carries credentials of the remembered challenge: no new 401
+    assert len(seen) == 3, seen
+    assert seen[-1].expires == 0, seen
+    assert kamailio.auth_results("alice") == ["1", "1"]
+    # nobody is registered as alice any more: the proxy answers an INVITE to her with 404
+    resp = sipprobe.request(kamailio.host, kamailio.port, "udp", "INVITE", uri=kamailio.aor("alice"),
+                            to_uri=kamailio.aor("alice"), timeout=3)
+    assert resp.status == 404, resp
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_wrong_password_fails_with_403_after_exactly_two_registers(transport, kamailio, run_register):  # noqa: F811
+    prog = run_register(kamailio.aor("alice"), "-t", transport, "-e", "60", "-w", "not-the-password")
+    assert prog.wait(timeout=15) == 1, prog.describe()
+    prog.wait_line(r"^register: failure status=403$", timeout=1)
+    assert not prog.matching(re.compile("success")), prog.describe()
+    assert kamailio.auth_results("alice") == ["-2"]  # one wrong-password check
+    # give a looping client the time to send more: there must be nothing after the 403
+    time.sleep(1.5)
+    seen = registers(kamailio)
+    assert len(seen) == 2, seen
+    assert [int(r.cseq) for r in seen] == [1, 2], seen
+    assert kamailio.bindings("alice") == []
+
+
+def test_unknown_realm_credentials_are_not_sent(kamailio, run_register):  # noqa: F811
+    # credentials bound to another realm cannot answer the registrar's challenge: one REGISTER only
+    prog = run_register(kamailio.aor("alice"), "-e", "60", "-w", "alicepw", "-r", "elsewhere.example")
+    assert prog.wait(timeout=15) == 1, prog.describe()
+    prog.wait_line(r"^register: challenge status=401$", timeout=1)
+    time.sleep(1.0)
+    assert len(registers(kamailio)) == 1
+    assert kamailio.auth_results("alice") == []
+
+
+def test_realm_matched_credentials_register(kamailio, run_register):  # noqa: F811
+    prog = run_register(kamailio.aor("alice"), "-e", "60", "-w", "alicepw", "-r", kamailio.realm, "-x", "1")
+    assert prog.wait(timeout=15) == 0, prog.describe()
+    prog.wait_line(r"^register: success expires=60$", timeout=1)
+    prog.wait_line(r"^register: unregistered$", timeout=1)
+    assert kamailio.auth_results("alice") == ["1", "1"]
+
+
+@pytest.mark.parametrize("qop", [False, True])
+def test_short_expires_is_refreshed_before_it_lapses(qop, kamailio_factory, run_register):  # noqa: F811
+    k = kamailio_factory(qop=qop, min_expires=1)
+    prog = run_register(k.aor("alice"), "-e", "5", "-w", "alicepw", "-x", "12")
+    prog.wait_line(r"^register: success expires=5$", timeout=10)
+    # the binding must never lapse while the program runs: look it up a few times on the way
+    samples = []
+    end = time.monotonic() + 9
+    while time.monotonic() < end:
+        samples.append(k.bindings("alice"))
+        time.sleep(0.7)
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    assert all(len(s) == 1 for s in samples), samples
+    assert k.bindings("alice") == []
+
+    seen = registers(k)
+    refreshes = [r for r in seen if r.expires == 5]
+    times = [r.time for r in refreshes]
+    # 1 challenged + 1 accepted, then a refresh every ~3 s (5 s minus a 2 s margin), then Expires: 0
+    assert seen[-1].expires == 0, seen
+    assert 2 + 3 <= len(refreshes) <= 2 + 4, seen
+    gaps = [b - a for a, b in zip(times[1:], times[2:])]
+    assert all(2.0 <= g <= 4.5 for g in gaps), gaps
+    # the refreshes reuse the challenge's nonce: Kamailio checked each one and accepted it
+    assert set(k.auth_results("alice")) == {"1"}, k.auth_results("alice")
+    assert len(seen) == len(refreshes) + 1
+
+
+def test_stale_nonce_is_answered_again(kamailio_factory, run_register):  # noqa: F811
+    # nonces live 2 s, refreshes come every 3 s: each refresh meets "stale=true" and answers it once
+    k = kamailio_factory(qop=True, min_expires=1, nonce_expire=2)
+    prog = run_register(k.aor("alice"), "-e", "5", "-w", "alicepw", "-x", "8")
+    prog.wait_line(r"^register: success expires=5$", timeout=10)
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    results = k.auth_results("alice")
+    assert "-4" in results or "-6" in results, results  # a stale nonce was presented ...
+    assert results.count("1") >= 3, results  # ... and the fresh one accepted each time
+    seen = registers(k)
+    assert len(seen) <= 2 + 2 * 3 + 2, seen  # never more than one retry per refresh
+    assert len(prog.wait_line(r"^register: success expires=5$", timeout=1, count=3)) >= 3
+    assert k.bindings("alice") == []
+
+
+def test_valgrind_register_refresh_unregister(kamailio_factory, run_register, tmp_path):  # noqa: F811
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise PeerError("valgrind is not installed (`make deps` installs it)")
+    k = kamailio_factory(qop=True, min_expires=1)
+    log = tmp_path / "valgrind.log"
+    wrapper = [valgrind, "--tool=memcheck", "--leak-check=full", "--errors-for-leak-kinds=definite",
+               "--show-leak-kinds=definite", "--num-callers=30", "--log-file=%s" % log]
+    prog = run_register(k.aor("alice"), "-e", "4", "-w", "alicepw", "-x", "6", wrapper=wrapper)
+    rc = prog.wait(timeout=60)
+    report = log.read_text(errors="replace")
+    assert rc == 0, "%s\n%s" % (prog.describe(), report[-6000:])
+    assert len(prog.matching(re.compile(r"^register: success expires=4$"))) >= 2, prog.describe()
+    prog.wait_line(r"^register: unregistered$", timeout=1)
+    assert re.search(r"ERROR SUMMARY: 0 errors", report), report[-6000:]
+    lost = re.search(r"definitely lost: ([\d,]+) bytes", report)
+    assert lost is None or lost.group(1) == "0", report[-6000:]
+    assert k.bindings("alice") == []
