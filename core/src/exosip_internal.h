@@ -115,6 +115,12 @@ struct ex_tx {
   struct sockaddr_storage src;
   socklen_t srclen;
   int is_cancel_of_call; /* a CANCEL we sent: no events for its answers */
+  /* A completed non-INVITE server transaction over UDP is retired: its oSIP2 transaction
+   * (about 20 KB, most of it an embedded SRV record) is freed and only the final answer is
+   * kept, to answer retransmissions until Timer J. tr is NULL then. */
+  char *retired;
+  size_t retired_len;
+  struct ex_dest retired_dest;
 };
 
 /* ---- dialogs and calls ---- */
@@ -274,6 +280,7 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt);
 int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg);
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid);
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w);
+void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 char *ex_client_key(const osip_message_t *msg);

@@ -69,6 +69,18 @@ void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *p
   *port = ctx->masq_ip[0] && ctx->masq_port > 0 ? ctx->masq_port : p;
 }
 
+/* oSIP2's parser reports every malformed packet on stderr: a flood of garbage would become a
+ * flood of log lines. Its trace levels are process-wide; they are silenced once, and a program
+ * that wants them back calls TRACE_INITIALIZE/osip_trace_enable_level after eXosip_init. */
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
+static void quiet_osip_trace(void)
+{
+  int level;
+  for (level = 0; level < END_TRACE_LEVEL; level++)
+    osip_trace_disable_level((osip_trace_level_t) level);
+}
+
 EXOSIP_API struct eXosip_t *eXosip_malloc(void)
 {
   struct eXosip_t *ctx = calloc(1, sizeof(*ctx));
@@ -139,6 +151,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
       goto cleanup;
     }
   }
+  pthread_once(&quiet_once, quiet_osip_trace);
   rc = ex_osip_setup(ctx);
   if (rc != OSIP_SUCCESS)
     goto cleanup;

@@ -28,7 +28,7 @@ int eXosip_unlock(struct eXosip_t *excontext);
 
 /* Option identifiers for eXosip_set_option (values as in eXosip2 5.3). */
 #define EXOSIP_OPT_BASE_OPTION 0
-/* int *: seconds between keep-alive datagrams (stored; see README of core/). */
+/* int *: seconds between keep-alive datagrams (accepted and stored; this core sends none yet). */
 #define EXOSIP_OPT_UDP_KEEP_ALIVE (EXOSIP_OPT_BASE_OPTION + 1)
 /* int *: 1 (default) puts ";rport" in the Via of outgoing requests, 0 leaves it out. */
 #define EXOSIP_OPT_USE_RPORT (EXOSIP_OPT_BASE_OPTION + 7)
