@@ -18,7 +18,7 @@ import time
 import pytest
 
 from peers import sipprobe
-from peers.kamailio import kamailio, kamailio_factory  # noqa: F401 (fixtures)
+from peers.kamailio import kamailio, kamailio_factory, kamailio_invite_auth  # noqa: F401 (fixtures)
 from peers.proc import PeerError, wait_until
 
 pytestmark = pytest.mark.peers
@@ -238,3 +238,54 @@ def test_valgrind_register_refresh_unregister(kamailio_factory, run_register, tm
     lost = re.search(r"definitely lost: ([\d,]+) bytes", report)
     assert lost is None or lost.group(1) == "0", report[-6000:]
     assert k.bindings("alice") == []
+
+
+# --- INVITE, re-INVITE, MESSAGE and BYE challenged with 407 by the proxy -------------------------
+
+def _osip_flags():
+    out = subprocess.run(["pkg-config", "--cflags", "--libs", "libosip2"], capture_output=True, text=True,
+                         check=True, timeout=30)
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def auth_call(tmp_path_factory):
+    """tests/core/auth_call.c compiled against core/ (public eXosip2 API only)."""
+    lib_dir = os.path.join(ROOT, "exosip2")
+    assert os.path.exists(os.path.join(lib_dir, "libexosip2core.so")), "run `make build` first"
+    exe = str(tmp_path_factory.mktemp("auth") / "auth_call")
+    cmd = ["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
+           "-I" + os.path.join(ROOT, "core", "include"), os.path.join(ROOT, "tests", "core", "auth_call.c"),
+           "-o", exe, "-L" + lib_dir, "-lexosip2core", "-Wl,-rpath," + lib_dir] + _osip_flags()
+    subprocess.run(cmd, check=True, timeout=120)
+    return exe
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_call_through_proxy_answers_each_407_once(transport, kamailio_factory, auth_call):  # noqa: F811
+    k = kamailio_factory(invite_auth=True, indialog_auth=True)
+    res = subprocess.run([auth_call, k.host, str(k.port), transport], capture_output=True, text=True, timeout=90)
+    assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr)
+    assert "invite_407=1 reinvite_407=1 message_407=1 bye_407=1 answered=2" in res.stdout, res.stdout
+    # on the wire: every request of alice twice (refused, then with credentials), in one call
+    from_alice = [r for r in k.seen() if r.from_uri.startswith("sip:alice@")]
+    methods = [r.method for r in from_alice if r.method != "ACK"]
+    assert methods == ["INVITE"] * 4 + ["MESSAGE"] * 2 + ["BYE"] * 2, from_alice
+    assert len({r.call_id for r in from_alice if r.method in ("INVITE", "BYE")}) == 1, from_alice
+    cseqs = [int(r.cseq) for r in from_alice if r.method in ("INVITE", "BYE")]
+    assert cseqs == sorted(set(cseqs)), cseqs  # each new request takes the next CSeq
+    # the credentials were checked and accepted: bob's REGISTER and removal, and alice's four requests
+    assert k.auth_results("alice") == ["1"] * 4, k.auth_results()
+    assert k.bindings("bob") == []
+
+
+def test_wrong_password_for_an_invite_is_not_retried_twice(kamailio_invite_auth, auth_call):  # noqa: F811
+    k = kamailio_invite_auth
+    res = subprocess.run([auth_call, k.host, str(k.port), "udp", "wrong"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr)
+    assert "invite_407=1 forbidden=1" in res.stdout, res.stdout
+    invites = k.seen("INVITE")
+    assert len(invites) == 2, invites  # refused with 407, then 403 for the wrong password: no third
+    assert [int(r.cseq) for r in invites] == [20, 21], invites
+    assert k.auth_results("alice") == ["-2"]
