@@ -238,6 +238,7 @@ struct eXosip_t {
   struct ex_reg *regs;
   int next_rid;
   struct ex_retry *retries;
+  struct ex_retry *retried; /* requests already sent again (tid, rounds): bounds the retries */
 };
 
 /* context helpers (setup_api.c) */

@@ -38,6 +38,8 @@ struct ex_retry {
   osip_message_t *request;   /* copy of the refused request */
   osip_message_t *response;  /* copy of the refusal */
   int cid, did;
+  int tid;    /* the refused transaction (in `retried`: the transaction that carried the retry) */
+  int rounds; /* how many times this request has been sent again already */
   struct ex_retry *next;
 };
 
@@ -61,6 +63,8 @@ void ex_auth_free_all(struct eXosip_t *ctx);
 int ex_register_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cbtype);
 /* The refresh and challenge work of eXosip_automatic_action. */
 void ex_register_automatic(struct eXosip_t *ctx);
+/* eXosip_default_action for a registration event: answer its pending challenge (or 423) now. */
+int ex_register_retry_now(struct eXosip_t *ctx, int rid);
 struct ex_reg *ex_reg_by_rid(struct eXosip_t *ctx, int rid);
 /* The first REGISTER of a new registration; returns its rid. */
 int ex_register_build_initial(struct eXosip_t *ctx, const char *from, const char *proxy, const char *contact,
@@ -78,6 +82,8 @@ int ex_request_new_branch(struct eXosip_t *ctx, osip_message_t *msg);
  * eXosip_automatic_action will send the request again (the caller then keeps the call alive). */
 int ex_retry_note(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *response);
 void ex_retry_automatic(struct eXosip_t *ctx);
+/* eXosip_default_action for one event: send again the request refused in transaction tid. */
+int ex_retry_now(struct eXosip_t *ctx, int tid);
 void ex_retry_free_all(struct eXosip_t *ctx);
 
 #endif /* EXOSIP2_CORE_REGAUTH_H */

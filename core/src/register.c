@@ -413,6 +413,25 @@ static void resend(struct eXosip_t *ctx, struct ex_reg *r, int expires, int with
     ex_register_send(ctx, r, m, !with_challenge);
 }
 
+int ex_register_retry_now(struct eXosip_t *ctx, int rid)
+{
+  struct ex_reg *r = ex_reg_by_rid(ctx, rid);
+  if (r == NULL || in_flight(ctx, r))
+    return OSIP_NOTFOUND;
+  if (r->retry_auth) {
+    r->retry_auth = 0;
+    resend(ctx, r, r->expires, 1);
+    return OSIP_SUCCESS;
+  }
+  if (r->retry_interval > 0) {
+    int e = r->retry_interval;
+    r->retry_interval = 0;
+    resend(ctx, r, e, 0);
+    return OSIP_SUCCESS;
+  }
+  return OSIP_NOTFOUND;
+}
+
 void ex_register_automatic(struct eXosip_t *ctx)
 {
   struct ex_reg *r;

@@ -13,6 +13,10 @@
 
 /* Redirections followed per request: CSeq numbers of new requests start at 20 (msgbuild.c). */
 #define EX_MAX_REDIRECT_CSEQ 30
+/* Times one request is sent again at most (stale challenges, several proxies, redirections). */
+#define EX_MAX_ROUNDS 4
+/* Transactions remembered in `retried`; the oldest are forgotten first. */
+#define EX_MAX_RETRIED 256
 
 static void retry_free(struct ex_retry *r)
 {
@@ -29,6 +33,51 @@ void ex_retry_free_all(struct eXosip_t *ctx)
     struct ex_retry *r = ctx->retries;
     ctx->retries = r->next;
     retry_free(r);
+  }
+  while (ctx->retried != NULL) {
+    struct ex_retry *r = ctx->retried;
+    ctx->retried = r->next;
+    retry_free(r);
+  }
+}
+
+/* The rounds already done for the request of transaction tid (and forget it). */
+static int take_rounds(struct eXosip_t *ctx, int tid)
+{
+  struct ex_retry **pp;
+  for (pp = &ctx->retried; *pp != NULL; pp = &(*pp)->next) {
+    if ((*pp)->tid == tid) {
+      struct ex_retry *r = *pp;
+      int rounds = r->rounds;
+      *pp = r->next;
+      retry_free(r);
+      return rounds;
+    }
+  }
+  return 0;
+}
+
+static void remember_rounds(struct eXosip_t *ctx, int tid, int rounds)
+{
+  struct ex_retry *r = calloc(1, sizeof(*r)), **pp;
+  int n = 0;
+  if (r == NULL)
+    return;
+  r->tid = tid;
+  r->rounds = rounds;
+  r->next = ctx->retried;
+  ctx->retried = r;
+  for (pp = &ctx->retried; *pp != NULL; pp = &(*pp)->next) {
+    if (++n > EX_MAX_RETRIED) {
+      struct ex_retry *old = *pp;
+      *pp = NULL;
+      while (old != NULL) {
+        struct ex_retry *next = old->next;
+        retry_free(old);
+        old = next;
+      }
+      break;
+    }
   }
 }
 
@@ -83,15 +132,19 @@ int ex_retry_note(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
 {
   const osip_message_t *req = w->tr->orig_request;
   struct ex_retry *r, **tail;
+  int rounds;
   if (req == NULL || response == NULL || response->status_code < 300 || req->sip_method == NULL)
     return 0;
   if (MSG_IS_REGISTER(req) || MSG_IS_CANCEL(req) || MSG_IS_ACK(req) || w->is_cancel_of_call)
     return 0;
-  if (!worth_retrying(ctx, req, response))
+  rounds = take_rounds(ctx, w->tid);
+  if (rounds >= EX_MAX_ROUNDS || !worth_retrying(ctx, req, response))
     return 0;
   r = calloc(1, sizeof(*r));
   if (r == NULL)
     return 0;
+  r->tid = w->tid;
+  r->rounds = rounds + 1;
   if (osip_message_clone(req, &r->request) != 0 || osip_message_clone(response, &r->response) != 0) {
     retry_free(r);
     return 0;
@@ -192,6 +245,7 @@ static void send_again(struct eXosip_t *ctx, struct ex_retry *r)
         call->inv_cseq = cseq_of(req);
         call->final_received = 0;
       }
+      remember_rounds(ctx, w->tid, r->rounds);
       ex_tx_send(ctx, w, req);
       return;
     }
@@ -211,4 +265,19 @@ void ex_retry_automatic(struct eXosip_t *ctx)
     send_again(ctx, r);
     retry_free(r);
   }
+}
+
+int ex_retry_now(struct eXosip_t *ctx, int tid)
+{
+  struct ex_retry **pp;
+  for (pp = &ctx->retries; *pp != NULL; pp = &(*pp)->next) {
+    if ((*pp)->tid == tid) {
+      struct ex_retry *r = *pp;
+      *pp = r->next;
+      send_again(ctx, r);
+      retry_free(r);
+      return OSIP_SUCCESS;
+    }
+  }
+  return OSIP_NOTFOUND;
 }

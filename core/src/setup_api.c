@@ -580,10 +580,17 @@ EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
 
 EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je)
 {
+  int rc;
   if (excontext == NULL || je == NULL)
     return OSIP_BADPARAMETER;
-  /* No credentials or redirections are handled: there is no action to take. */
-  return OSIP_WRONG_STATE;
+  if (!excontext->initialized)
+    return OSIP_WRONG_STATE;
+  /* hook (register.c, retry.c): the request refused by this event's challenge, redirection, 422 or
+   * 423 goes out again now when it can; otherwise there is no action to take */
+  ex_ctx_lock(excontext);
+  rc = je->rid > 0 ? ex_register_retry_now(excontext, je->rid) : ex_retry_now(excontext, je->tid);
+  ex_ctx_unlock(excontext);
+  return rc == OSIP_SUCCESS ? OSIP_SUCCESS : OSIP_WRONG_STATE;
 }
 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
