@@ -289,3 +289,154 @@ def test_wrong_password_for_an_invite_is_not_retried_twice(kamailio_invite_auth,
     assert len(invites) == 2, invites  # refused with 407, then 403 for the wrong password: no third
     assert [int(r.cseq) for r in invites] == [20, 21], invites
     assert k.auth_results("alice") == ["-2"]
+
+
+# --- a scripted registrar on 127.0.0.1: answers the registrar in the suite does not give ----------
+
+class ScriptedRegistrar:
+    """A UDP SIP peer that answers the n-th REGISTER with ``script(n, request_text)`` (a status line
+    plus extra header lines); it records every REGISTER it receives. Stopped at teardown."""
+
+    def __init__(self, script):
+        import socket
+        self.script = script
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.requests = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _headers(text):
+        head = text.split("\r\n\r\n", 1)[0].split("\r\n")
+        out = []
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            out.append((name.strip().lower(), value.strip()))
+        return out
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except OSError:
+                continue
+            text = data.decode("utf-8", "replace")
+            if not text.startswith("REGISTER "):
+                continue
+            self.requests.append((time.time(), text))
+            status, extra = self.script(len(self.requests), text)
+            keep = [(n, v) for n, v in self._headers(text) if n in ("via", "v", "from", "f", "call-id", "i",
+                                                                   "cseq", "to", "t")]
+            lines = ["SIP/2.0 %s" % status]
+            for name, value in keep:
+                if name in ("to", "t") and ";tag=" not in value:
+                    value += ";tag=scripted"
+                lines.append("%s: %s" % (name, value))
+            lines += list(extra) + ["Content-Length: 0", "", ""]
+            self.sock.sendto("\r\n".join(lines).encode(), peer)
+
+    def header(self, n, name):
+        for hname, value in self._headers(self.requests[n][1]):
+            if hname == name:
+                return value
+        return None
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def scripted_registrar():
+    made = []
+
+    def make(script):
+        reg = ScriptedRegistrar(script)
+        made.append(reg)
+        return reg
+
+    yield make
+    for reg in made:
+        reg.close()
+
+
+def test_endless_stale_challenges_are_answered_a_bounded_number_of_times(scripted_registrar, run_register):
+    def script(n, text):
+        return "401 Unauthorized", ['WWW-Authenticate: Digest realm="scripted", nonce="n%d", stale=true' % n]
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "pw")
+    assert prog.wait(timeout=20) == 1, prog.describe()
+    prog.wait_line(r"^register: failure status=401$", timeout=1)
+    time.sleep(0.5)
+    # the first REGISTER, then at most three answers to stale challenges
+    assert 2 <= len(reg.requests) <= 4, [t for t, _ in reg.requests]
+    assert 'nonce="n1"' in reg.header(1, "authorization")
+
+
+def test_challenges_we_cannot_answer_are_not_answered(scripted_registrar, run_register):
+    def script(n, text):
+        return "401 Unauthorized", ['WWW-Authenticate: Basic realm="scripted"',
+                                    'WWW-Authenticate: Digest realm="scripted", nonce="x", algorithm=SHA-512']
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "pw")
+    assert prog.wait(timeout=20) == 1, prog.describe()
+    assert len(reg.requests) == 1
+
+
+def test_interval_too_brief_is_retried_with_min_expires(scripted_registrar, run_register):
+    def script(n, text):
+        if n == 1:
+            return "423 Interval Too Brief", ["Min-Expires: 120"]
+        expires = re.search(r"(?im)^expires:\s*(\d+)", text).group(1)
+        return "200 OK", ["Contact: <sip:alice@127.0.0.1>;expires=%s" % expires, "Expires: %s" % expires]
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "30", "-x", "2")
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    assert reg.header(0, "expires") == "30"
+    assert reg.header(1, "expires") == "120"
+    prog.wait_line(r"^register: success expires=120$", timeout=1)
+    assert reg.header(len(reg.requests) - 1, "expires") == "0"
+
+
+def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
+    """The credentials sent are checked here, by the MD5 arithmetic of RFC 2617 (qop=auth)."""
+    import hashlib
+
+    def md5(s):
+        return hashlib.md5(s.encode()).hexdigest()
+
+    def params(value):
+        out = {}
+        for k, v in re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|[^,\s]+)', value):
+            out[k] = re.sub(r"\\(.)", r"\1", v[1:-1]) if v.startswith('"') else v
+        return out
+
+    verdicts = []
+
+    def script(n, text):
+        auth = [v for name, v in ScriptedRegistrar._headers(text) if name == "authorization"]
+        if not auth:
+            return "401 Unauthorized", ['WWW-Authenticate: Digest realm="scripted", nonce="abc\\"def", '
+                                        'opaque="op", qop="auth-int,auth", algorithm=MD5']
+        p = params(auth[0])
+        ha1 = md5("alice:scripted:s3cret")
+        ha2 = md5("REGISTER:%s" % p["uri"])
+        expect = md5(":".join([ha1, p["nonce"], p["nc"], p["cnonce"], "auth", ha2]))
+        verdicts.append((p["response"] == expect, p))
+        return ("200 OK" if p["response"] == expect else "403 Forbidden"), []
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "s3cret", "-x", "1")
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    ok, p = verdicts[0]
+    assert ok, p
+    assert p["qop"] == "auth" and p["opaque"] == "op" and re.match(r"^[0-9a-f]{8}$", p["nc"]), p
+    assert p["username"] == "alice" and p["realm"] == "scripted", p

@@ -12,6 +12,7 @@
  *
  *   register: success expires=N
  *   register: challenge status=401
+ *   register: interval too brief status=423
  *   register: failure status=403
  *   register: unregistered
  *
@@ -88,6 +89,10 @@ static int handle_event(eXosip_event_t *je, int rid, int expires, int *last_ok)
     if (status == 401 || status == 407) {
       printf("register: challenge status=%d\n", status);
       return -1; /* eXosip_automatic_action answers it when it can; a final failure follows if not */
+    }
+    if (status == 423) {
+      printf("register: interval too brief status=423\n");
+      return -1; /* eXosip_automatic_action asks again with the registrar's Min-Expires */
     }
     printf("register: failure status=%d\n", status);
     *last_ok = 0;
@@ -203,7 +208,7 @@ int main(int argc, char **argv)
       int r = handle_event(je, rid, expires, &last_ok);
       if (r == 0) {
         done = 1;
-      } else if (r < 0 && je->rid == rid && (status == 401 || status == 407)) {
+      } else if (r < 0 && je->rid == rid && (status == 401 || status == 407 || status == 423)) {
         challenged_at = now_ms();
         challenged_status = status;
       } else if (r > 0) {
