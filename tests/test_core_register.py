@@ -248,17 +248,37 @@ def _osip_flags():
     return out.stdout.split()
 
 
-@pytest.fixture(scope="module")
-def auth_call(tmp_path_factory):
-    """tests/core/auth_call.c compiled against core/ (public eXosip2 API only)."""
+def _compile(tmp_path_factory, name):
+    """tests/core/NAME.c compiled against core/ (public eXosip2 API only)."""
     lib_dir = os.path.join(ROOT, "exosip2")
     assert os.path.exists(os.path.join(lib_dir, "libexosip2core.so")), "run `make build` first"
-    exe = str(tmp_path_factory.mktemp("auth") / "auth_call")
+    exe = str(tmp_path_factory.mktemp(name) / name)
     cmd = ["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
-           "-I" + os.path.join(ROOT, "core", "include"), os.path.join(ROOT, "tests", "core", "auth_call.c"),
+           "-I" + os.path.join(ROOT, "core", "include"), os.path.join(ROOT, "tests", "core", name + ".c"),
            "-o", exe, "-L" + lib_dir, "-lexosip2core", "-Wl,-rpath," + lib_dir] + _osip_flags()
     subprocess.run(cmd, check=True, timeout=120)
     return exe
+
+
+@pytest.fixture(scope="module")
+def auth_call(tmp_path_factory):
+    return _compile(tmp_path_factory, "auth_call")
+
+
+@pytest.fixture(scope="module")
+def retry_call(tmp_path_factory):
+    return _compile(tmp_path_factory, "retry_call")
+
+
+VALGRIND = ["--tool=memcheck", "-q", "--error-exitcode=3", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--num-callers=30"]
+
+
+def _valgrind():
+    path = shutil.which("valgrind")
+    if path is None:
+        raise PeerError("valgrind is not installed (`make deps` installs it)")
+    return path
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -440,3 +460,27 @@ def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
     assert ok, p
     assert p["qop"] == "auth" and p["opaque"] == "op" and re.match(r"^[0-9a-f]{8}$", p["nc"]), p
     assert p["username"] == "alice" and p["realm"] == "scripted", p
+
+
+def test_call_through_proxy_auth_under_valgrind(kamailio_factory, auth_call):  # noqa: F811
+    k = kamailio_factory(invite_auth=True, indialog_auth=True, qop=True)
+    res = subprocess.run([_valgrind()] + VALGRIND + [auth_call, k.host, str(k.port), "udp"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
+    assert "all checks passed" in res.stdout
+    assert k.auth_results("alice") == ["1"] * 4
+
+
+# --- a 302 and a 422 answered by eXosip_automatic_action, in one call -----------------------------
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_redirect_and_session_interval_too_small_are_retried(transport, retry_call):
+    res = subprocess.run([retry_call, transport], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr)
+    assert "invites=3 redirected=1 refused_422=1 answered=1 session_expires=1800" in res.stdout, res.stdout
+
+
+def test_redirect_and_422_under_valgrind(retry_call):
+    res = subprocess.run([_valgrind()] + VALGRIND + [retry_call, "udp"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
+    assert "all checks passed" in res.stdout
