@@ -74,6 +74,8 @@ int ex_register_build_next(struct eXosip_t *ctx, struct ex_reg *r, int expires, 
 /* Send msg (always taken) for r; preemptive: it may carry credentials of an older challenge. */
 int ex_register_send(struct eXosip_t *ctx, struct ex_reg *r, osip_message_t *msg, int preemptive);
 void ex_register_free_all(struct eXosip_t *ctx);
+/* The registration counters of EXOSIP_OPT_GET_STATISTICS. */
+void ex_register_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours);
 /* A new Via branch on the top Via of a request copied for sending again. */
 int ex_request_new_branch(struct eXosip_t *ctx, osip_message_t *msg);
 

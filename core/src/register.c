@@ -42,6 +42,17 @@ static void reg_free(struct ex_reg *r)
   free(r);
 }
 
+void ex_register_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours)
+{
+  const struct ex_reg *r;
+  int n = 0;
+  for (r = ctx->regs; r != NULL; r = r->next)
+    n++;
+  st->allocated_registrations = n;
+  /* rids are handed out in sequence from 1: next_rid - 1 registrations were created */
+  st->average_registrations = (float) ((double) (ctx->next_rid > 0 ? ctx->next_rid - 1 : 0) / hours);
+}
+
 void ex_register_free_all(struct eXosip_t *ctx)
 {
   while (ctx->regs != NULL) {

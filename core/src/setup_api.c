@@ -360,6 +360,7 @@ static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
   st->average_calls = (float) ((double) ctx->total_calls / hours);
   st->reserved1[0] = (int) ctx->dropped;
   st->reserved1[1] = (int) ctx->conns_closed;
+  ex_register_stats(ctx, st, hours); /* hook (register.c) */
 }
 
 EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value)

@@ -266,6 +266,25 @@ int main(int argc, char **argv)
   CHECK(eXosip_register_send_register(bob, rid, m) == 0);
   eXosip_unlock(bob);
   run_until(&st.bob_registered, 2, 5000, "bob's unregistration");
+  {
+    /* the registration is counted until it is removed */
+    struct eXosip_stats stats;
+    CHECK(eXosip_set_option(bob, EXOSIP_OPT_GET_STATISTICS, &stats) == 0);
+    CHECK(stats.allocated_registrations == 1 && stats.average_registrations > 0);
+    eXosip_lock(bob);
+    CHECK(eXosip_register_remove(bob, rid) == 0);
+    CHECK(eXosip_register_remove(bob, rid) == OSIP_NOTFOUND);
+    CHECK(eXosip_register_build_register(bob, rid, 60, &m) == OSIP_NOTFOUND && m == NULL);
+    eXosip_unlock(bob);
+    CHECK(eXosip_set_option(bob, EXOSIP_OPT_GET_STATISTICS, &stats) == 0);
+    CHECK(stats.allocated_registrations == 0);
+    /* credentials: removal by user and realm, then clearing */
+    CHECK(eXosip_remove_authentication_info(alice, "alice", "other.realm") == OSIP_NOTFOUND);
+    CHECK(eXosip_remove_authentication_info(alice, "alice", NULL) == 0);
+    CHECK(eXosip_add_authentication_info(alice, "alice", NULL, NULL, NULL, NULL) == OSIP_BADPARAMETER);
+    CHECK(eXosip_add_authentication_info(alice, "alice", NULL, NULL, "0123", NULL) == OSIP_BADPARAMETER);
+    CHECK(eXosip_clear_authentication_info(bob) == 0);
+  }
 
   printf("invite_407=%d reinvite_407=%d message_407=%d bye_407=%d answered=%d\n", st.invite_407,
          st.reinvite_407, st.message_407, st.bye_407, st.answered);
