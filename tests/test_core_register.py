@@ -288,16 +288,16 @@ def test_call_through_proxy_answers_each_407_once(transport, kamailio_factory, a
     k = kamailio_factory(invite_auth=True, indialog_auth=True)
     res = subprocess.run([auth_call, k.host, str(k.port), transport], capture_output=True, text=True, timeout=90)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr)
-    assert "invite_407=1 reinvite_407=1 message_407=1 bye_407=1 answered=2" in res.stdout, res.stdout
+    assert "invite_407=1 reinvite_407=1 info_407=1 message_407=1 bye_407=1 answered=2" in res.stdout, res.stdout
     # on the wire: every request of alice twice (refused, then with credentials), in one call
     from_alice = [r for r in k.seen() if r.from_uri.startswith("sip:alice@")]
     methods = [r.method for r in from_alice if r.method != "ACK"]
-    assert methods == ["INVITE"] * 4 + ["MESSAGE"] * 2 + ["BYE"] * 2, from_alice
-    assert len({r.call_id for r in from_alice if r.method in ("INVITE", "BYE")}) == 1, from_alice
-    cseqs = [int(r.cseq) for r in from_alice if r.method in ("INVITE", "BYE")]
+    assert methods == ["INVITE"] * 4 + ["INFO"] * 2 + ["MESSAGE"] * 2 + ["BYE"] * 2, from_alice
+    assert len({r.call_id for r in from_alice if r.method in ("INVITE", "INFO", "BYE")}) == 1, from_alice
+    cseqs = [int(r.cseq) for r in from_alice if r.method in ("INVITE", "INFO", "BYE")]
     assert cseqs == sorted(set(cseqs)), cseqs  # each new request takes the next CSeq
-    # the credentials were checked and accepted: bob's REGISTER and removal, and alice's four requests
-    assert k.auth_results("alice") == ["1"] * 4, k.auth_results()
+    # the credentials were checked and accepted for each of alice's five requests
+    assert k.auth_results("alice") == ["1"] * 5, k.auth_results()
     assert k.bindings("bob") == []
 
 
@@ -478,7 +478,7 @@ def test_call_through_proxy_auth_under_valgrind(kamailio_factory, auth_call):  #
                          text=True, timeout=120)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
     assert "all checks passed" in res.stdout
-    assert k.auth_results("alice") == ["1"] * 4
+    assert k.auth_results("alice") == ["1"] * 5
 
 
 # --- a 302 and a 422 answered by eXosip_automatic_action, in one call -----------------------------
