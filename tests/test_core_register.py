@@ -428,7 +428,8 @@ def test_interval_too_brief_is_retried_with_min_expires(scripted_registrar, run_
     assert reg.header(len(reg.requests) - 1, "expires") == "0"
 
 
-def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
+@pytest.mark.parametrize("secret", ["password", "ha1", "HA1"])
+def test_digest_answer_matches_rfc2617(secret, scripted_registrar, run_register):
     """The credentials sent are checked here, by the MD5 arithmetic of RFC 2617 (qop=auth)."""
     import hashlib
 
@@ -460,7 +461,10 @@ def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
 
     reg = scripted_registrar(script)
     # Expires 2: refreshed after 1 s with the remembered challenge, its nonce count going up
-    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-w", "s3cret", "-x", "3")
+    ha1 = md5("alice:scripted:s3cret")
+    given = {"password": ["-w", "s3cret"], "ha1": ["-H", ha1, "-r", "scripted"],
+             "HA1": ["-H", ha1.upper(), "-r", "scripted"]}[secret]
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-x", "3", *given)
     assert prog.wait(timeout=20) == 0, prog.describe()
     assert len(verdicts) >= 3, verdicts  # the answer to the challenge, a refresh or more, the removal
     assert all(ok for ok, _ in verdicts), verdicts
