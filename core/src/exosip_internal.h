@@ -130,6 +130,9 @@ struct ex_tx {
 
 /* ---- dialogs and calls ---- */
 struct ex_call;
+struct ex_cred; /* regauth.h */
+struct ex_reg;
+struct ex_retry;
 
 struct ex_dialog {
   int did;
@@ -241,6 +244,13 @@ struct eXosip_t {
   uint64_t start_us;
 
   unsigned int rand_state;
+
+  /* registrations and authentication (register.c, auth.c, retry.c) */
+  struct ex_cred *creds;
+  struct ex_reg *regs;
+  int next_rid;
+  struct ex_retry *retries;
+  struct ex_retry *retried; /* requests already sent again (tid, rounds): bounds the retries */
 };
 
 /* context helpers (setup_api.c) */
@@ -294,6 +304,9 @@ char *ex_client_key(const osip_message_t *msg);
 int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                   int tid, const osip_message_t *request, const osip_message_t *response,
                   const osip_message_t *ack);
+int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
+                      struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
+                      const osip_message_t *response, const osip_message_t *ack);
 void ex_event_queue_destroy(struct eXosip_t *ctx);
 
 /* msgbuild.c */

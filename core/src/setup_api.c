@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "exosip_internal.h"
+#include "regauth.h" /* hooks: registrations and authentication */
 
 #define TAG_WAKE 1
 #define TAG_UDP 2
@@ -314,6 +315,9 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_call_free_all(ctx);
     ex_tx_free_all(ctx);
     ex_tcp_close_all(ctx);
+    ex_register_free_all(ctx); /* hook: registrations, pending retries, credentials */
+    ex_retry_free_all(ctx);
+    ex_auth_free_all(ctx);
     ex_ctx_unlock(ctx);
     ex_event_queue_destroy(ctx);
     osip_release(ctx->osip);
@@ -373,6 +377,7 @@ static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
   st->average_calls = (float) ((double) ctx->total_calls / hours);
   st->reserved1[0] = (int) ctx->dropped;
   st->reserved1[1] = (int) ctx->conns_closed;
+  ex_register_stats(ctx, st, hours); /* hook (register.c) */
 }
 
 EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value)
@@ -593,19 +598,34 @@ EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
 
 EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je)
 {
-  int code;
+  int code, rc;
   if (excontext == NULL || je == NULL || je->response == NULL)
     return OSIP_BADPARAMETER;
+  if (!excontext->initialized)
+    return OSIP_WRONG_STATE;
+  /* hook (register.c, retry.c): the request refused by this event's challenge, redirection, 422 or
+   * 423 goes out again now when it can */
+  ex_ctx_lock(excontext);
+  rc = je->rid > 0 ? ex_register_retry_now(excontext, je->rid) : ex_retry_now(excontext, je->tid);
+  ex_ctx_unlock(excontext);
+  if (rc == OSIP_SUCCESS)
+    return OSIP_SUCCESS;
   code = je->response->status_code;
   if (code == 401 || code == 407)
-    return OSIP_NOTFOUND; /* no credentials are kept: nothing to retry with */
+    return OSIP_NOTFOUND; /* no credentials answer this challenge (or they were refused already) */
   if (code >= 300 && code < 400)
-    return OSIP_UNDEFINED_ERROR; /* redirections are left to the program */
+    return OSIP_UNDEFINED_ERROR; /* no usable new target */
   return OSIP_BADPARAMETER; /* no default action for this event */
 }
 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
 {
-  /* Retransmissions and timeouts run on the I/O thread; no registrations to refresh. */
-  (void) excontext;
+  /* Retransmissions and timeouts run on the I/O thread. Here: registrations refreshed before they
+   * lapse, and requests answered again after a challenge, redirection or 422 (register.c, retry.c). */
+  if (excontext == NULL || !excontext->initialized)
+    return;
+  ex_ctx_lock(excontext);
+  ex_register_automatic(excontext);
+  ex_retry_automatic(excontext);
+  ex_ctx_unlock(excontext);
 }
