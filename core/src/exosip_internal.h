@@ -3,6 +3,12 @@
 #ifndef EXOSIP2_CORE_INTERNAL_H
 #define EXOSIP2_CORE_INTERNAL_H
 
+#include <pthread.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
 #include <eXosip2/eXosip.h>
 
 /* Symbols of the public API are exported; everything else stays hidden (-fvisibility=hidden). */
@@ -10,5 +16,305 @@
 
 /* The eXosip2 API release this core follows. */
 #define EXOSIP_CORE_API_VERSION "5.3.0"
+
+/* RFC 3261 timer values, in milliseconds. */
+#define EX_T1 500
+#define EX_T2 4000
+
+/* Limits on what a peer may send us. */
+#define EX_MAX_DATAGRAM 65535
+#define EX_MAX_HEADER_BYTES (32 * 1024)
+#define EX_MAX_BODY_BYTES (64 * 1024)
+#define EX_MAX_TCP_CONNS 1024
+#define EX_TCP_IDLE_MS (64 * 1000)
+
+/* ---- hash map: string or integer keys, chained buckets, grows by doubling ---- */
+struct ex_hnode {
+  struct ex_hnode *next;
+  uint64_t hash;
+  char *skey; /* owned copy; NULL for an integer key */
+  long ikey;
+  void *val;
+};
+
+struct ex_hmap {
+  struct ex_hnode **buckets;
+  size_t nbuckets;
+  size_t count;
+};
+
+int ex_hmap_init(struct ex_hmap *m, size_t nbuckets);
+void ex_hmap_destroy(struct ex_hmap *m);
+void *ex_hmap_get_str(const struct ex_hmap *m, const char *key);
+int ex_hmap_put_str(struct ex_hmap *m, const char *key, void *val);
+void *ex_hmap_del_str(struct ex_hmap *m, const char *key);
+void *ex_hmap_get_int(const struct ex_hmap *m, long key);
+int ex_hmap_put_int(struct ex_hmap *m, long key, void *val);
+void *ex_hmap_del_int(struct ex_hmap *m, long key);
+/* Visit every value (the callback must not modify the map). */
+void ex_hmap_foreach(struct ex_hmap *m, void (*fn)(void *val, void *arg), void *arg);
+
+/* ---- timer heap ---- */
+enum ex_timer_kind { EX_TIMER_TX, EX_TIMER_2XX, EX_TIMER_SWEEP };
+
+struct ex_timer {
+  uint64_t due;  /* monotonic microseconds */
+  int idx;       /* position in the heap, -1 when not armed */
+  int kind;      /* enum ex_timer_kind */
+  void *owner;
+};
+
+struct ex_heap {
+  struct ex_timer **v;
+  int n, cap;
+};
+
+uint64_t ex_now_us(void);
+int ex_heap_set(struct ex_heap *h, struct ex_timer *t, uint64_t due);
+void ex_heap_remove(struct ex_heap *h, struct ex_timer *t);
+struct ex_timer *ex_heap_top(const struct ex_heap *h);
+void ex_heap_destroy(struct ex_heap *h);
+
+/* ---- where a message goes ---- */
+struct ex_dest {
+  int proto; /* IPPROTO_UDP or IPPROTO_TCP */
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  long conn_id; /* an existing TCP connection to use first, or 0 */
+};
+
+/* ---- TCP connection ---- */
+struct ex_conn {
+  long id; /* serial number (also its epoll tag), never reused */
+  int fd;
+  int connecting;
+  struct sockaddr_storage peer;
+  socklen_t peerlen;
+  char *in;
+  size_t inlen, incap;
+  char *out;
+  size_t outlen, outcap;
+  uint64_t last_active;
+  char addrkey[80]; /* "ip|port" of the peer, for reuse by outgoing requests */
+  struct ex_conn *prev, *next;
+};
+
+/* ---- transaction wrapper: one per oSIP2 transaction ---- */
+struct ex_tx {
+  struct eXosip_t *ctx;
+  osip_transaction_t *tr;
+  int tid;
+  osip_fsm_type_t kind;
+  char *key;       /* our index key (RFC 3261 17.1.3 / 17.2.3) */
+  struct ex_timer timer;
+  int cid, did;    /* the call and dialog it belongs to, 0 when none */
+  int last_cb;     /* last oSIP2 message callback type seen during execute, -1 none */
+  int killed;      /* oSIP2 reported the transaction terminated */
+  int executing;
+  long conn_id;    /* for server transactions over TCP: the connection of the request */
+  struct sockaddr_storage src;
+  socklen_t srclen;
+  int is_cancel_of_call; /* a CANCEL we sent: no events for its answers */
+};
+
+/* ---- dialogs and calls ---- */
+struct ex_call;
+
+struct ex_dialog {
+  int did;
+  struct ex_call *call;
+  osip_dialog_t *d;
+  char *key;                 /* Call-ID|local tag|remote tag */
+  struct ex_dialog *next;    /* in the call */
+  /* UAS: 2xx retransmitted until the ACK */
+  char *resp2xx;
+  size_t resp2xx_len;
+  struct ex_dest resp2xx_dest;
+  struct ex_timer t2xx;
+  int t2xx_interval;         /* ms */
+  uint64_t t2xx_give_up;     /* us */
+  int ack_pending;
+  int inv_tid;               /* the INVITE transaction being answered (UAS) or answered (UAC) */
+  int inv_cseq;
+  /* UAC: the ACK last sent, replayed when the 2xx comes again */
+  char *ack_buf;
+  size_t ack_len;
+  struct ex_dest ack_dest;
+  int ack_cseq;
+  /* bodies of the latest offer/answer, for the SDP helpers */
+  char *local_sdp;
+  char *remote_sdp;
+};
+
+struct ex_call {
+  int cid;
+  void *reference;
+  int incoming;
+  int inv_tid;        /* the initial INVITE transaction */
+  int final_sent;     /* UAS: a final answer was sent to the initial INVITE */
+  int final_received; /* UAC: a final answer arrived */
+  int released;
+  char *srv_key;      /* UAS: Call-ID|From tag, to recognise a late retransmitted INVITE */
+  int inv_cseq;
+  char *local_tag;    /* UAS: the To tag of our answers */
+  struct ex_dialog *dialogs;
+};
+
+/* ---- events ---- */
+struct ex_event {
+  eXosip_event_t ev; /* first: the public pointer is the address of this struct */
+  struct ex_event *next;
+};
+
+/* ---- the context ---- */
+struct eXosip_t {
+  pthread_mutex_t lock; /* recursive: API functions take it, and so may the caller */
+  osip_t *osip;
+  int initialized;
+
+  /* I/O thread */
+  int epfd;
+  int wake_fd;
+  pthread_t thread;
+  int thread_started;
+  volatile int stopping;
+  uint64_t sleep_until; /* the deadline the thread sleeps towards, 0 when awake */
+
+  /* transports */
+  int udp_fd, udp_family;
+  int tcp_fd, tcp_family;
+  char local_ip[64];   /* the address written in Via and Contact */
+  int udp_port, tcp_port;
+  int default_proto;   /* transport of the first listen: used for requests we build */
+  char masq_ip[64];
+  int masq_port;
+  struct ex_hmap conns_by_id;
+  long next_conn_id;
+  void *udp_rx; /* receive buffers of the UDP socket */
+  struct ex_hmap conns_by_addr;
+  struct ex_conn *conns; /* list, most recently active first */
+  int nconns;
+  struct ex_timer sweep;
+
+  /* options */
+  char *user_agent;
+  int keepalive, use_rport, ipv6, autoanswer_bye;
+  CbSipCallback cbsip;
+
+  /* events */
+  pthread_mutex_t evlock;
+  pthread_cond_t evcond;
+  struct ex_event *evhead, *evtail;
+  int evcount;
+  int ev_fd;      /* eventfd: readable while events wait */
+  int ev_signaled;
+  int wakeups;
+
+  /* indices */
+  struct ex_hmap tx_by_key, tx_by_tid;
+  struct ex_hmap calls_by_cid, calls_by_srvkey;
+  struct ex_hmap dialogs_by_did, dialogs_by_key;
+  struct ex_hmap dialogs_by_invtid; /* INVITE transaction id -> dialog, for eXosip_call_build_ack */
+  struct ex_heap heap;
+  int next_cid, next_did;
+
+  /* statistics */
+  unsigned long total_tx, total_calls, dropped, conns_closed;
+  uint64_t start_us;
+
+  unsigned int rand_state;
+};
+
+/* context helpers (setup_api.c) */
+void ex_ctx_lock(struct eXosip_t *ctx);
+void ex_ctx_unlock(struct eXosip_t *ctx);
+void ex_wake_io(struct eXosip_t *ctx, uint64_t due);
+/* Arm (or move) a timer and wake the I/O thread when it must wake earlier. */
+int ex_arm(struct eXosip_t *ctx, struct ex_timer *t, uint64_t due);
+void ex_random_token(struct eXosip_t *ctx, char *buf, size_t size);
+/* The host and port we advertise for proto (masquerade applied). */
+void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *port);
+
+int ex_epoll_add(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
+int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
+#define EX_TAG_UDP 2
+#define EX_TAG_TCP_LISTEN 3
+
+/* transport.c / udp.c / tcp.c */
+int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto, struct ex_dest *out);
+int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
+int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
+int ex_proto_of_message(const osip_message_t *msg);
+void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
+                 socklen_t srclen, long conn_id);
+/* Bind fd; returns the bound port or a negative code. */
+int ex_bind_socket(int fd, const char *addr, int port, int family);
+int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
+int ex_udp_read(struct eXosip_t *ctx);
+int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
+void ex_tcp_accept(struct eXosip_t *ctx);
+void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);
+int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
+void ex_tcp_sweep(struct eXosip_t *ctx);
+void ex_tcp_close_all(struct eXosip_t *ctx);
+
+/* osip_glue.c: transactions */
+int ex_osip_setup(struct eXosip_t *ctx);
+int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *request, struct ex_tx **out);
+void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt);
+int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg);
+struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid);
+void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w);
+void ex_tx_free_all(struct eXosip_t *ctx);
+char *ex_server_key(const osip_message_t *req, const char *method_override);
+char *ex_client_key(const osip_message_t *msg);
+
+/* event.c */
+int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
+                  int tid, const osip_message_t *request, const osip_message_t *response,
+                  const osip_message_t *ack);
+void ex_event_queue_destroy(struct eXosip_t *ctx);
+
+/* msgbuild.c */
+int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
+                         const char *route, osip_message_t **out);
+int ex_build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, const char *method,
+                               osip_message_t **out);
+int ex_build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
+                      int with_contact, osip_message_t **out);
+int ex_add_via(struct eXosip_t *ctx, osip_message_t *msg, int proto);
+int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, int proto);
+void ex_set_user_agent_header(struct eXosip_t *ctx, osip_message_t *msg);
+const char *ex_to_tag(const osip_message_t *msg);
+/* The whole Call-ID value (oSIP2 splits it at '@'), written into buf. */
+const char *ex_callid(const osip_message_t *msg, char *buf, size_t size);
+const char *ex_from_tag(const osip_message_t *msg);
+char *ex_body_string(const osip_message_t *msg);
+
+/* dialog.c and call.c */
+int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, struct ex_dialog **out);
+struct ex_dialog *ex_dialog_by_did(struct eXosip_t *ctx, int did);
+struct ex_dialog *ex_dialog_lookup(struct eXosip_t *ctx, const char *callid, const char *local_tag,
+                                   const char *remote_tag);
+void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
+void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *resp2xx,
+                         const struct ex_tx *ist);
+void ex_dialog_stop_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg);
+void ex_dialog_2xx_fire(struct eXosip_t *ctx, struct ex_dialog *dlg);
+int ex_call_new(struct eXosip_t *ctx, struct ex_call **out);
+struct ex_call *ex_call_by_cid(struct eXosip_t *ctx, int cid);
+void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit);
+void ex_call_free_all(struct eXosip_t *ctx);
+int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *reason);
+int ex_request_dest(struct eXosip_t *ctx, const osip_message_t *req, struct ex_dest *dest);
+void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const struct sockaddr *src,
+                       socklen_t srclen, long conn_id);
+void ex_handle_response(struct eXosip_t *ctx, osip_event_t *evt);
+void ex_tu_after(struct eXosip_t *ctx, struct ex_tx *w, int cbtype);
+
+/* answers shared by call_api.c, message_api.c, options_api.c */
+int ex_answer_build(struct eXosip_t *ctx, int tid, int status, osip_message_t **answer);
+int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *answer);
+int ex_request_send_out(struct eXosip_t *ctx, osip_message_t *msg);
 
 #endif /* EXOSIP2_CORE_INTERNAL_H */

@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* eXosip2 5.3 compatible API: out-of-dialog MESSAGE. */
+/* eXosip2 5.3 compatible API: requests outside of any dialog (MESSAGE and others). */
 #ifndef EXOSIP2_EX_MESSAGE_H
 #define EXOSIP2_EX_MESSAGE_H
 
+#include <osipparser2/osip_parser.h>
 #include <eXosip2/eX_setup.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Build a request of `method` (e.g. "MESSAGE") to `to` from `from` (route may be NULL). */
+int eXosip_message_build_request(struct eXosip_t *excontext, osip_message_t **message, const char *method,
+                                 const char *to, const char *from, const char *route);
+/* Send it: returns the transaction id (> 0); the message is always taken. */
+int eXosip_message_send_request(struct eXosip_t *excontext, osip_message_t *message);
+/* Build and send the answer to the incoming request of transaction tid. */
+int eXosip_message_build_answer(struct eXosip_t *excontext, int tid, int status, osip_message_t **answer);
+int eXosip_message_send_answer(struct eXosip_t *excontext, int tid, int status, osip_message_t *answer);
 
 #ifdef __cplusplus
 }

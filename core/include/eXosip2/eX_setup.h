@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* eXosip2 5.3 compatible API: context set-up, configuration and version. */
+/* eXosip2 5.3 compatible API: context set-up, configuration, transports and version. */
 #ifndef EXOSIP2_EX_SETUP_H
 #define EXOSIP2_EX_SETUP_H
+
+#include <stddef.h>
+#include <osipparser2/osip_message.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -10,8 +13,97 @@ extern "C" {
 /* An eXosip context: opaque; every API call takes one. */
 struct eXosip_t;
 
-/* The eXosip2 API version this library implements, as "MAJOR.MINOR.PATCH". */
+/* Create a context (not yet started); NULL when out of memory. */
+struct eXosip_t *eXosip_malloc(void);
+
+/* Prepare a context: oSIP2 state, event queue and the I/O thread. 0 or a negative OSIP_* code. */
+int eXosip_init(struct eXosip_t *excontext);
+
+/* Stop the I/O thread, close every socket and free the context and all it owns. */
+void eXosip_quit(struct eXosip_t *excontext);
+
+/* The context lock: hold it around build/send calls, as eXosip2 programs do. */
+int eXosip_lock(struct eXosip_t *excontext);
+int eXosip_unlock(struct eXosip_t *excontext);
+
+/* Option identifiers for eXosip_set_option (values as in eXosip2 5.3). */
+#define EXOSIP_OPT_BASE_OPTION 0
+/* int *: seconds between keep-alive datagrams (stored; see README of core/). */
+#define EXOSIP_OPT_UDP_KEEP_ALIVE (EXOSIP_OPT_BASE_OPTION + 1)
+/* int *: 1 (default) puts ";rport" in the Via of outgoing requests, 0 leaves it out. */
+#define EXOSIP_OPT_USE_RPORT (EXOSIP_OPT_BASE_OPTION + 7)
+/* const char *: the User-Agent header value (NULL: no User-Agent header). */
+#define EXOSIP_OPT_SET_HEADER_USER_AGENT (EXOSIP_OPT_BASE_OPTION + 17)
+/* int *: 1 (default) answers an incoming BYE with 200 at once; 0 leaves the answer to the program. */
+#define EXOSIP_OPT_ENABLE_AUTOANSWERBYE (EXOSIP_OPT_BASE_OPTION + 19)
+/* int *: 1 prefers IPv6 when guessing addresses and resolving names. */
+#define EXOSIP_OPT_ENABLE_IPV6 (EXOSIP_OPT_BASE_OPTION + 20)
+/* struct eXosip_stats *: filled with the counters of the context. */
+#define EXOSIP_OPT_GET_STATISTICS (EXOSIP_OPT_BASE_OPTION + 2000)
+
+/*
+ * Counters of a context, laid out as eXosip2 5.3 lays them out.
+ * allocated_*: objects alive now; average_*: new objects per hour since start.
+ * reserved1[0] counts received datagrams or stream messages that were dropped as
+ * malformed or oversized; reserved1[1] counts TCP connections closed for abuse or idleness.
+ */
+struct eXosip_stats {
+  int allocated_transactions;
+  float average_transactions;
+  int allocated_registrations;
+  float average_registrations;
+  int allocated_calls;
+  float average_calls;
+  int allocated_publications;
+  float average_publications;
+  int allocated_subscriptions;
+  float average_subscriptions;
+  int allocated_insubscriptions;
+  float average_insubscriptions;
+  int reserved1[20];
+};
+
+/* Set one EXOSIP_OPT_* option; value points to the type given beside each option. */
+int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value);
+
+/*
+ * Open a listening socket. transport: IPPROTO_UDP or IPPROTO_TCP; addr: the address to bind
+ * (NULL or "0.0.0.0"/"::" for all); port: 0 binds an ephemeral port; family: AF_INET or AF_INET6;
+ * secure: must be 0 (no TLS). Starts the I/O thread on first use.
+ */
+int eXosip_listen_addr(struct eXosip_t *excontext, int transport, const char *addr, int port, int family,
+                       int secure);
+
+/* The value of the User-Agent header put in every message built by the context. */
+void eXosip_set_user_agent(struct eXosip_t *excontext, const char *user_agent);
+
+/* The API version this library implements, as "MAJOR.MINOR.PATCH". */
 const char *eXosip_get_version(void);
+
+/* Observer of every SIP message sent (received = 0) or received (received = 1). */
+typedef void (*CbSipCallback)(osip_message_t *msg, int received);
+
+/* Install (or, with NULL, remove) the message observer. Called from the I/O thread. */
+int eXosip_set_cbsip_message(struct eXosip_t *excontext, CbSipCallback cbsipCallback);
+
+/* Advertise public_address:port in Via and Contact instead of the local address (NULL resets). */
+void eXosip_masquerade_contact(struct eXosip_t *excontext, const char *public_address, int port);
+
+/*
+ * A port on which both a UDP and a TCP socket can be bound right now: free_port itself when it is
+ * free, else one chosen by the system (free_port = 0 always lets the system choose).
+ * transport tells which protocol the caller means to use first. Returns the port or a negative code.
+ */
+int eXosip_find_free_port(struct eXosip_t *excontext, int free_port, int transport);
+
+/* Make a pending eXosip_event_wait return at once. */
+void eXosip_wakeup_event(struct eXosip_t *excontext);
+
+/* Set the transport ("UDP" or "TCP") named in the top Via of a message built but not yet sent. */
+int eXosip_transport_set(osip_message_t *msg, const char *transport);
+
+/* The local address that reaches the default route for family (AF_INET or AF_INET6). */
+int eXosip_guess_localip(struct eXosip_t *excontext, int family, char *address, int size);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Public API of calls (eX_call.h), and the answer helpers shared with MESSAGE and OPTIONS. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosip_internal.h"
+
+#define API_ENTER(ctx)                                                                                     \
+  do {                                                                                                     \
+    if ((ctx) == NULL || !(ctx)->initialized)                                                              \
+      return OSIP_BADPARAMETER;                                                                            \
+    ex_ctx_lock(ctx);                                                                                      \
+  } while (0)
+
+static struct ex_call *call_of(struct eXosip_t *ctx, int cid, int did, struct ex_dialog **dlg_out)
+{
+  struct ex_dialog *dlg = ex_dialog_by_did(ctx, did);
+  struct ex_call *call = cid > 0 ? ex_call_by_cid(ctx, cid) : NULL;
+  if (call == NULL && dlg != NULL)
+    call = dlg->call;
+  if (dlg != NULL && call != NULL && dlg->call != call)
+    dlg = NULL;
+  if (dlg_out != NULL)
+    *dlg_out = dlg;
+  return call;
+}
+
+EXOSIP_API int eXosip_call_set_reference(struct eXosip_t *excontext, int id, void *reference)
+{
+  struct ex_call *call;
+  int rc = OSIP_NOTFOUND;
+  API_ENTER(excontext);
+  call = ex_call_by_cid(excontext, id);
+  if (call == NULL) {
+    struct ex_dialog *dlg = ex_dialog_by_did(excontext, id);
+    call = dlg != NULL ? dlg->call : NULL;
+  }
+  if (call != NULL) {
+    call->reference = reference;
+    rc = OSIP_SUCCESS;
+  }
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API void *eXosip_call_get_reference(struct eXosip_t *excontext, int cid)
+{
+  struct ex_call *call;
+  void *ref = NULL;
+  if (excontext == NULL || !excontext->initialized)
+    return NULL;
+  ex_ctx_lock(excontext);
+  call = ex_call_by_cid(excontext, cid);
+  if (call != NULL)
+    ref = call->reference;
+  ex_ctx_unlock(excontext);
+  return ref;
+}
+
+EXOSIP_API int eXosip_call_build_initial_invite(struct eXosip_t *excontext, osip_message_t **invite,
+                                                const char *to, const char *from, const char *route,
+                                                const char *subject)
+{
+  int rc;
+  if (invite == NULL)
+    return OSIP_BADPARAMETER;
+  *invite = NULL;
+  API_ENTER(excontext);
+  rc = ex_build_request_out(excontext, "INVITE", to, from, route, invite);
+  if (rc == OSIP_SUCCESS && subject != NULL && subject[0] != '\0')
+    osip_message_set_subject(*invite, subject);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_send_initial_invite(struct eXosip_t *excontext, osip_message_t *invite)
+{
+  struct ex_call *call = NULL;
+  struct ex_tx *w = NULL;
+  int rc, cid;
+  if (excontext == NULL || !excontext->initialized) {
+    osip_message_free(invite);
+    return OSIP_BADPARAMETER;
+  }
+  if (invite == NULL)
+    return OSIP_BADPARAMETER;
+  if (!MSG_IS_INVITE(invite) || ex_to_tag(invite) != NULL) {
+    osip_message_free(invite);
+    return OSIP_BADPARAMETER;
+  }
+  ex_ctx_lock(excontext);
+  rc = ex_call_new(excontext, &call);
+  if (rc != OSIP_SUCCESS) {
+    osip_message_free(invite);
+    goto cleanup;
+  }
+  rc = ex_tx_new(excontext, ICT, invite, &w);
+  if (rc != OSIP_SUCCESS) {
+    osip_message_free(invite);
+    ex_call_release(excontext, call, 0);
+    goto cleanup;
+  }
+  call->inv_tid = w->tid;
+  call->inv_cseq = invite->cseq != NULL && invite->cseq->number ? atoi(invite->cseq->number) : 0;
+  w->cid = call->cid;
+  cid = call->cid;
+  ex_tx_send(excontext, w, invite);
+  rc = cid;
+cleanup:
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_build_request(struct eXosip_t *excontext, int did, const char *method,
+                                         osip_message_t **request)
+{
+  struct ex_dialog *dlg;
+  int rc;
+  if (request == NULL)
+    return OSIP_BADPARAMETER;
+  *request = NULL;
+  if (method == NULL || method[0] == '\0' || strcmp(method, "ACK") == 0 || strcmp(method, "CANCEL") == 0)
+    return OSIP_BADPARAMETER;
+  API_ENTER(excontext);
+  dlg = ex_dialog_by_did(excontext, did);
+  if (dlg == NULL || dlg->d == NULL || dlg->d->state == DIALOG_CLOSE) {
+    rc = OSIP_NOTFOUND;
+  } else if (dlg->d->state != DIALOG_CONFIRMED && strcmp(method, "UPDATE") != 0
+             && strcmp(method, "INFO") != 0 && strcmp(method, "PRACK") != 0) {
+    rc = OSIP_WRONG_STATE;
+  } else {
+    rc = ex_build_request_in_dialog(excontext, dlg, method, request);
+  }
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_build_info(struct eXosip_t *excontext, int did, osip_message_t **request)
+{
+  return eXosip_call_build_request(excontext, did, "INFO", request);
+}
+
+EXOSIP_API int eXosip_call_build_options(struct eXosip_t *excontext, int did, osip_message_t **request)
+{
+  return eXosip_call_build_request(excontext, did, "OPTIONS", request);
+}
+
+EXOSIP_API int eXosip_call_build_update(struct eXosip_t *excontext, int did, osip_message_t **request)
+{
+  return eXosip_call_build_request(excontext, did, "UPDATE", request);
+}
+
+EXOSIP_API int eXosip_call_build_refer(struct eXosip_t *excontext, int did, const char *refer_to,
+                                       osip_message_t **request)
+{
+  int rc;
+  if (refer_to == NULL || refer_to[0] == '\0')
+    return OSIP_BADPARAMETER;
+  rc = eXosip_call_build_request(excontext, did, "REFER", request);
+  if (rc == OSIP_SUCCESS)
+    osip_message_set_header(*request, "Refer-To", refer_to);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_build_notify(struct eXosip_t *excontext, int did, int subscription_status,
+                                        osip_message_t **request)
+{
+  const char *state;
+  int rc;
+  switch (subscription_status) {
+  case EXOSIP_SUBCRSTATE_PENDING: state = "pending"; break;
+  case EXOSIP_SUBCRSTATE_ACTIVE: state = "active"; break;
+  case EXOSIP_SUBCRSTATE_TERMINATED: state = "terminated;reason=noresource"; break;
+  default: return OSIP_BADPARAMETER;
+  }
+  rc = eXosip_call_build_request(excontext, did, "NOTIFY", request);
+  if (rc == OSIP_SUCCESS)
+    osip_message_set_header(*request, "Subscription-State", state);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_send_request(struct eXosip_t *excontext, int did, osip_message_t *request)
+{
+  struct ex_dialog *dlg;
+  struct ex_tx *w = NULL;
+  int rc, is_invite;
+  if (excontext == NULL || !excontext->initialized) {
+    osip_message_free(request);
+    return OSIP_BADPARAMETER;
+  }
+  if (request == NULL)
+    return OSIP_BADPARAMETER;
+  if (!MSG_IS_REQUEST(request) || request->sip_method == NULL || MSG_IS_ACK(request)) {
+    osip_message_free(request);
+    return OSIP_BADPARAMETER;
+  }
+  is_invite = MSG_IS_INVITE(request);
+  ex_ctx_lock(excontext);
+  dlg = ex_dialog_by_did(excontext, did);
+  if (dlg == NULL || dlg->call == NULL) {
+    osip_message_free(request);
+    rc = OSIP_NOTFOUND;
+    goto cleanup;
+  }
+  rc = ex_tx_new(excontext, is_invite ? ICT : NICT, request, &w);
+  if (rc != OSIP_SUCCESS) {
+    osip_message_free(request);
+    goto cleanup;
+  }
+  w->cid = dlg->call->cid;
+  w->did = dlg->did;
+  if (is_invite) {
+    char *sdp = ex_body_string(request);
+    if (sdp != NULL) {
+      free(dlg->local_sdp);
+      dlg->local_sdp = sdp;
+    }
+  }
+  if (MSG_IS_BYE(request)) {
+    ex_dialog_stop_2xx(excontext, dlg);
+    osip_dialog_set_state(dlg->d, DIALOG_CLOSE);
+  }
+  rc = w->tid;
+  ex_tx_send(excontext, w, request);
+cleanup:
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+/* The dialog whose INVITE transaction is tid (or, for programs written for 4.x, the dialog tid). */
+static struct ex_dialog *dialog_for_ack(struct eXosip_t *ctx, int tid)
+{
+  struct ex_dialog *dlg = ex_hmap_get_int(&ctx->dialogs_by_invtid, tid);
+  if (dlg == NULL) {
+    struct ex_tx *w = ex_tx_by_tid(ctx, tid);
+    if (w != NULL && w->kind == ICT)
+      dlg = ex_dialog_by_did(ctx, w->did);
+  }
+  return dlg;
+}
+
+EXOSIP_API int eXosip_call_build_ack(struct eXosip_t *excontext, int tid, osip_message_t **ack)
+{
+  struct ex_dialog *dlg;
+  int rc;
+  if (ack == NULL)
+    return OSIP_BADPARAMETER;
+  *ack = NULL;
+  API_ENTER(excontext);
+  dlg = dialog_for_ack(excontext, tid);
+  if (dlg == NULL)
+    rc = OSIP_NOTFOUND;
+  else
+    rc = ex_build_request_in_dialog(excontext, dlg, "ACK", ack);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_send_ack(struct eXosip_t *excontext, int tid, osip_message_t *ack)
+{
+  struct ex_dialog *dlg;
+  struct ex_dest dest;
+  char *buf = NULL;
+  size_t len = 0;
+  int rc;
+  if (excontext == NULL || !excontext->initialized) {
+    osip_message_free(ack);
+    return OSIP_BADPARAMETER;
+  }
+  ex_ctx_lock(excontext);
+  dlg = dialog_for_ack(excontext, tid);
+  if (dlg == NULL) {
+    osip_message_free(ack);
+    rc = OSIP_NOTFOUND;
+    goto cleanup;
+  }
+  if (ack == NULL) {
+    rc = ex_build_request_in_dialog(excontext, dlg, "ACK", &ack);
+    if (rc != OSIP_SUCCESS)
+      goto cleanup;
+  }
+  if (!MSG_IS_ACK(ack)) {
+    osip_message_free(ack);
+    rc = OSIP_BADPARAMETER;
+    goto cleanup;
+  }
+  rc = ex_request_dest(excontext, ack, &dest);
+  if (rc == OSIP_SUCCESS && (osip_message_to_str(ack, &buf, &len) != 0 || buf == NULL))
+    rc = OSIP_SYNTAXERROR;
+  if (rc == OSIP_SUCCESS) {
+    char *copy = malloc(len);
+    if (excontext->cbsip != NULL)
+      excontext->cbsip(ack, 0);
+    rc = ex_send_raw(excontext, &dest, buf, len);
+    if (copy != NULL) { /* kept to answer a retransmitted 2xx */
+      memcpy(copy, buf, len);
+      free(dlg->ack_buf);
+      dlg->ack_buf = copy;
+      dlg->ack_len = len;
+      dlg->ack_dest = dest;
+      dlg->ack_cseq = ack->cseq != NULL && ack->cseq->number ? atoi(ack->cseq->number) : 0;
+    }
+    {
+      char *sdp = ex_body_string(ack);
+      if (sdp != NULL) {
+        free(dlg->local_sdp);
+        dlg->local_sdp = sdp;
+      }
+    }
+    osip_free(buf);
+  }
+  osip_message_free(ack);
+cleanup:
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+int ex_answer_build(struct eXosip_t *ctx, int tid, int status, osip_message_t **answer)
+{
+  struct ex_tx *w;
+  osip_message_t *req;
+  const char *tag = NULL;
+  char fresh[16];
+  struct ex_dialog *dlg;
+  int contact;
+
+  *answer = NULL;
+  if (status < 101 || status > 699)
+    return OSIP_BADPARAMETER;
+  w = ex_tx_by_tid(ctx, tid);
+  if (w == NULL || (w->kind != IST && w->kind != NIST) || w->tr->orig_request == NULL)
+    return OSIP_NOTFOUND;
+  req = w->tr->orig_request;
+  dlg = ex_dialog_by_did(ctx, w->did);
+  if (ex_to_tag(req) == NULL) {
+    if (dlg != NULL && dlg->d != NULL && dlg->d->local_tag != NULL) {
+      tag = dlg->d->local_tag;
+    } else {
+      struct ex_call *call = ex_call_by_cid(ctx, w->cid);
+      if (call != NULL && call->local_tag != NULL) {
+        tag = call->local_tag;
+      } else {
+        ex_random_token(ctx, fresh, sizeof(fresh));
+        tag = fresh;
+      }
+    }
+  }
+  contact = status < 300 && (MSG_IS_INVITE(req) || MSG_IS_UPDATE(req) || MSG_IS_SUBSCRIBE(req)
+                             || MSG_IS_REFER(req) || MSG_IS_NOTIFY(req));
+  return ex_build_response(ctx, req, status, tag, contact, answer);
+}
+
+int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *answer)
+{
+  struct ex_tx *w = ex_tx_by_tid(ctx, tid);
+  osip_message_t *req;
+  struct ex_call *call;
+  struct ex_dialog *dlg;
+  int code, rc;
+
+  if (w == NULL || (w->kind != IST && w->kind != NIST) || w->tr->orig_request == NULL) {
+    osip_message_free(answer);
+    return OSIP_NOTFOUND;
+  }
+  req = w->tr->orig_request;
+  if (answer == NULL) {
+    if (w->kind == IST && status >= 200 && status < 300)
+      return OSIP_BADPARAMETER; /* a 2xx to INVITE needs a body the program builds */
+    rc = ex_answer_build(ctx, tid, status, &answer);
+    if (rc != OSIP_SUCCESS)
+      return rc;
+  }
+  if (!MSG_IS_RESPONSE(answer)) {
+    osip_message_free(answer);
+    return OSIP_BADPARAMETER;
+  }
+  code = answer->status_code;
+  if ((w->kind == IST && w->tr->state != IST_PRE_PROCEEDING && w->tr->state != IST_PROCEEDING)
+      || (w->kind == NIST && w->tr->state != NIST_PRE_TRYING && w->tr->state != NIST_TRYING
+          && w->tr->state != NIST_PROCEEDING)) {
+    osip_message_free(answer);
+    return OSIP_WRONG_STATE; /* already answered finally */
+  }
+  call = ex_call_by_cid(ctx, w->cid);
+  dlg = ex_dialog_by_did(ctx, w->did);
+  if (w->kind == IST) {
+    int initial = call != NULL && call->inv_tid == w->tid;
+    if (code >= 200 && code < 300 && dlg != NULL) {
+      char *sdp = ex_body_string(answer);
+      if (sdp != NULL) {
+        free(dlg->local_sdp);
+        dlg->local_sdp = sdp;
+      }
+      osip_dialog_set_state(dlg->d, DIALOG_CONFIRMED);
+      dlg->inv_tid = w->tid;
+      dlg->inv_cseq = req->cseq != NULL && req->cseq->number ? atoi(req->cseq->number) : 0;
+      ex_dialog_start_2xx(ctx, dlg, answer, w);
+    }
+    if (initial && code >= 200)
+      call->final_sent = 1;
+    ex_tx_send(ctx, w, answer);
+    if (initial && code >= 300)
+      ex_call_release(ctx, call, 1);
+    return OSIP_SUCCESS;
+  }
+  ex_tx_send(ctx, w, answer);
+  if (code >= 200 && call != NULL && MSG_IS_BYE(req))
+    ex_call_release(ctx, call, 1);
+  return OSIP_SUCCESS;
+}
+
+int ex_request_send_out(struct eXosip_t *ctx, osip_message_t *msg)
+{
+  struct ex_tx *w = NULL;
+  int rc;
+  if (!MSG_IS_REQUEST(msg) || msg->sip_method == NULL || MSG_IS_INVITE(msg) || MSG_IS_ACK(msg)
+      || MSG_IS_CANCEL(msg)) {
+    osip_message_free(msg);
+    return OSIP_BADPARAMETER;
+  }
+  rc = ex_tx_new(ctx, NICT, msg, &w);
+  if (rc != OSIP_SUCCESS) {
+    osip_message_free(msg);
+    return rc;
+  }
+  rc = w->tid;
+  ex_tx_send(ctx, w, msg);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_build_answer(struct eXosip_t *excontext, int tid, int status,
+                                        osip_message_t **answer)
+{
+  int rc;
+  if (answer == NULL)
+    return OSIP_BADPARAMETER;
+  *answer = NULL;
+  API_ENTER(excontext);
+  rc = ex_answer_build(excontext, tid, status, answer);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_send_answer(struct eXosip_t *excontext, int tid, int status,
+                                       osip_message_t *answer)
+{
+  int rc;
+  if (excontext == NULL || !excontext->initialized) {
+    osip_message_free(answer);
+    return OSIP_BADPARAMETER;
+  }
+  ex_ctx_lock(excontext);
+  rc = ex_answer_send(excontext, tid, status, answer);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+static int send_cancel(struct eXosip_t *ctx, struct ex_call *call, const char *reason)
+{
+  struct ex_tx *ict = ex_tx_by_tid(ctx, call->inv_tid), *w = NULL;
+  osip_message_t *inv, *cancel = NULL;
+  osip_via_t *via = NULL;
+  int rc;
+  if (ict == NULL || ict->kind != ICT || ict->tr->orig_request == NULL)
+    return OSIP_NOTFOUND;
+  inv = ict->tr->orig_request;
+  if (osip_message_init(&cancel) != 0)
+    return OSIP_NOMEM;
+  osip_message_set_method(cancel, osip_strdup("CANCEL"));
+  osip_message_set_version(cancel, osip_strdup("SIP/2.0"));
+  osip_message_set_status_code(cancel, 0);
+  rc = OSIP_NOMEM;
+  {
+    osip_uri_t *ruri = NULL;
+    char cseq[64];
+    if (osip_uri_clone(inv->req_uri, &ruri) != 0)
+      goto cleanup;
+    osip_message_set_uri(cancel, ruri);
+    if (osip_from_clone(inv->from, &cancel->from) != 0 || osip_to_clone(inv->to, &cancel->to) != 0
+        || osip_call_id_clone(inv->call_id, &cancel->call_id) != 0)
+      goto cleanup;
+    snprintf(cseq, sizeof(cseq), "%s CANCEL", inv->cseq->number);
+    osip_message_set_cseq(cancel, cseq);
+    osip_message_get_via(inv, 0, &via);
+    if (via == NULL)
+      goto cleanup;
+    {
+      osip_via_t *copy = NULL;
+      if (osip_via_clone(via, &copy) != 0)
+        goto cleanup;
+      osip_list_add(&cancel->vias, copy, -1);
+    }
+    {
+      int pos;
+      for (pos = 0; pos < osip_list_size(&inv->routes); pos++) {
+        osip_route_t *r = osip_list_get(&inv->routes, pos), *copy = NULL;
+        if (osip_route_clone(r, &copy) != 0)
+          goto cleanup;
+        osip_list_add(&cancel->routes, copy, -1);
+      }
+    }
+  }
+  osip_message_set_max_forwards(cancel, "70");
+  if (reason != NULL && reason[0] != '\0')
+    osip_message_set_header(cancel, "Reason", reason);
+  ex_set_user_agent_header(ctx, cancel);
+  rc = ex_tx_new(ctx, NICT, cancel, &w);
+  if (rc != OSIP_SUCCESS)
+    goto cleanup;
+  w->cid = call->cid;
+  w->is_cancel_of_call = 1;
+  ex_tx_send(ctx, w, cancel);
+  return OSIP_SUCCESS;
+cleanup:
+  osip_message_free(cancel);
+  return rc;
+}
+
+static int terminate(struct eXosip_t *ctx, int cid, int did, const char *reason)
+{
+  struct ex_dialog *dlg = NULL;
+  struct ex_call *call = call_of(ctx, cid, did, &dlg);
+  if (call == NULL || call->released)
+    return OSIP_NOTFOUND;
+  if (call->incoming && !call->final_sent) {
+    struct ex_tx *ist = ex_tx_by_tid(ctx, call->inv_tid);
+    osip_message_t *resp = NULL;
+    call->final_sent = 1;
+    if (ist != NULL && ist->kind == IST && ist->tr->state == IST_PROCEEDING
+        && ex_build_response(ctx, ist->tr->orig_request, 603, call->local_tag, 0, &resp) == OSIP_SUCCESS) {
+      if (reason != NULL && reason[0] != '\0')
+        osip_message_set_header(resp, "Reason", reason);
+      ex_tx_send(ctx, ist, resp);
+    }
+    ex_call_release(ctx, call, 1);
+    return OSIP_SUCCESS;
+  }
+  if (!call->incoming && !call->final_received)
+    return send_cancel(ctx, call, reason);
+  if (dlg == NULL) {
+    struct ex_dialog *d;
+    for (d = call->dialogs; d != NULL; d = d->next)
+      if (d->d != NULL && d->d->state == DIALOG_CONFIRMED) {
+        dlg = d;
+        break;
+      }
+  }
+  if (dlg == NULL || dlg->d == NULL || dlg->d->state != DIALOG_CONFIRMED) {
+    ex_call_release(ctx, call, 1);
+    return OSIP_SUCCESS;
+  }
+  return ex_send_bye(ctx, call, dlg, reason);
+}
+
+EXOSIP_API int eXosip_call_terminate(struct eXosip_t *excontext, int cid, int did)
+{
+  int rc;
+  API_ENTER(excontext);
+  rc = terminate(excontext, cid, did, NULL);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_terminate_with_reason(struct eXosip_t *excontext, int cid, int did,
+                                                 const char *reason)
+{
+  int rc;
+  API_ENTER(excontext);
+  rc = terminate(excontext, cid, did, reason);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+/* Escape the characters of a Replaces value that cannot stand in a URI header. */
+static size_t escape_into(char *out, size_t size, const char *s)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char) *s;
+    int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || strchr("-_.!~*'()[]/:+$", c) != NULL;
+    if (plain) {
+      if (n + 1 < size)
+        out[n] = (char) c;
+      n++;
+    } else {
+      if (n + 3 < size) {
+        out[n] = '%';
+        out[n + 1] = hex[c >> 4];
+        out[n + 2] = hex[c & 15];
+      }
+      n += 3;
+    }
+  }
+  if (size > 0)
+    out[n < size ? n : size - 1] = '\0';
+  return n;
+}
+
+EXOSIP_API int eXosip_call_get_referto(struct eXosip_t *excontext, int did, char *refer_to, size_t refer_to_len)
+{
+  struct ex_dialog *dlg;
+  char *uri = NULL, replaces[1024], escaped[3072];
+  int rc = OSIP_SUCCESS;
+  if (refer_to == NULL || refer_to_len == 0)
+    return OSIP_BADPARAMETER;
+  API_ENTER(excontext);
+  dlg = ex_dialog_by_did(excontext, did);
+  if (dlg == NULL || dlg->d == NULL || dlg->d->remote_uri == NULL) {
+    rc = OSIP_NOTFOUND;
+    goto cleanup;
+  }
+  if (osip_uri_to_str(dlg->d->remote_uri->url, &uri) != 0 || uri == NULL) {
+    rc = OSIP_SYNTAXERROR;
+    goto cleanup;
+  }
+  snprintf(replaces, sizeof(replaces), "%s;to-tag=%s;from-tag=%s", dlg->d->call_id,
+           dlg->d->remote_tag ? dlg->d->remote_tag : "", dlg->d->local_tag ? dlg->d->local_tag : "");
+  escape_into(escaped, sizeof(escaped), replaces);
+  if ((size_t) snprintf(refer_to, refer_to_len, "<%s?Replaces=%s>", uri, escaped) >= refer_to_len)
+    rc = OSIP_BADPARAMETER;
+  osip_free(uri);
+cleanup:
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+/* Decode %XX escapes in place. */
+static void unescape(char *s)
+{
+  char *w = s;
+  for (; *s; s++) {
+    if (s[0] == '%' && s[1] && s[2]) {
+      char hex[3] = {s[1], s[2], 0};
+      *w++ = (char) strtol(hex, NULL, 16);
+      s += 2;
+    } else {
+      *w++ = *s;
+    }
+  }
+  *w = '\0';
+}
+
+EXOSIP_API int eXosip_call_find_by_replaces(struct eXosip_t *excontext, char *replaces)
+{
+  char buf[1024], *callid, *p, *to_tag = NULL, *from_tag = NULL;
+  struct ex_dialog *dlg;
+  int rc = OSIP_NOTFOUND;
+  if (replaces == NULL)
+    return OSIP_BADPARAMETER;
+  snprintf(buf, sizeof(buf), "%s", replaces);
+  unescape(buf);
+  callid = buf;
+  while (*callid == ' ')
+    callid++;
+  p = strchr(callid, ';');
+  if (p == NULL)
+    return OSIP_BADPARAMETER;
+  *p++ = '\0';
+  while (p != NULL && *p) {
+    char *next = strchr(p, ';');
+    if (next != NULL)
+      *next++ = '\0';
+    while (*p == ' ')
+      p++;
+    if (osip_strncasecmp(p, "to-tag=", 7) == 0)
+      to_tag = p + 7;
+    else if (osip_strncasecmp(p, "from-tag=", 9) == 0)
+      from_tag = p + 9;
+    p = next;
+  }
+  if (to_tag == NULL || from_tag == NULL)
+    return OSIP_BADPARAMETER;
+  API_ENTER(excontext);
+  /* to-tag names our side of the dialog, from-tag the peer's */
+  dlg = ex_dialog_lookup(excontext, callid, to_tag, from_tag);
+  if (dlg != NULL && dlg->call != NULL)
+    rc = dlg->call->cid;
+  ex_ctx_unlock(excontext);
+  return rc;
+}

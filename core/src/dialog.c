@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Dialogs (on oSIP2's osip_dialog_t) and calls: creation, hash indices, 2xx retransmission. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosip_internal.h"
+
+static char *dialog_key(const char *callid, const char *local_tag, const char *remote_tag)
+{
+  size_t n;
+  char *key;
+  if (callid == NULL)
+    return NULL;
+  if (local_tag == NULL)
+    local_tag = "";
+  if (remote_tag == NULL)
+    remote_tag = "";
+  n = strlen(callid) + strlen(local_tag) + strlen(remote_tag) + 3;
+  key = malloc(n);
+  if (key != NULL)
+    snprintf(key, n, "%s|%s|%s", callid, local_tag, remote_tag);
+  return key;
+}
+
+int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, struct ex_dialog **out)
+{
+  struct ex_dialog *dlg = calloc(1, sizeof(*dlg));
+  *out = NULL;
+  if (dlg == NULL)
+    return OSIP_NOMEM;
+  dlg->key = dialog_key(d->call_id, d->local_tag, d->remote_tag);
+  if (dlg->key == NULL) {
+    free(dlg);
+    return OSIP_NOMEM;
+  }
+  dlg->did = ctx->next_did++;
+  dlg->call = call;
+  dlg->d = d;
+  dlg->t2xx.idx = -1;
+  dlg->t2xx.kind = EX_TIMER_2XX;
+  dlg->t2xx.owner = dlg;
+  if (ex_hmap_put_int(&ctx->dialogs_by_did, dlg->did, dlg) != OSIP_SUCCESS
+      || ex_hmap_put_str(&ctx->dialogs_by_key, dlg->key, dlg) != OSIP_SUCCESS) {
+    ex_hmap_del_int(&ctx->dialogs_by_did, dlg->did);
+    free(dlg->key);
+    free(dlg);
+    return OSIP_NOMEM;
+  }
+  dlg->next = call->dialogs;
+  call->dialogs = dlg;
+  *out = dlg;
+  return OSIP_SUCCESS;
+}
+
+struct ex_dialog *ex_dialog_by_did(struct eXosip_t *ctx, int did)
+{
+  return did > 0 ? ex_hmap_get_int(&ctx->dialogs_by_did, did) : NULL;
+}
+
+struct ex_dialog *ex_dialog_lookup(struct eXosip_t *ctx, const char *callid, const char *local_tag,
+                                   const char *remote_tag)
+{
+  char *key = dialog_key(callid, local_tag, remote_tag);
+  struct ex_dialog *dlg = key != NULL ? ex_hmap_get_str(&ctx->dialogs_by_key, key) : NULL;
+  free(key);
+  return dlg;
+}
+
+void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
+{
+  ex_heap_remove(&ctx->heap, &dlg->t2xx);
+  ex_hmap_del_int(&ctx->dialogs_by_did, dlg->did);
+  if (ex_hmap_get_str(&ctx->dialogs_by_key, dlg->key) == dlg)
+    ex_hmap_del_str(&ctx->dialogs_by_key, dlg->key);
+  if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, dlg->inv_tid) == dlg)
+    ex_hmap_del_int(&ctx->dialogs_by_invtid, dlg->inv_tid);
+  if (dlg->d != NULL)
+    osip_dialog_free(dlg->d);
+  free(dlg->key);
+  free(dlg->resp2xx);
+  free(dlg->ack_buf);
+  free(dlg->local_sdp);
+  free(dlg->remote_sdp);
+  free(dlg);
+}
+
+void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *resp2xx,
+                         const struct ex_tx *ist)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  int proto = ex_proto_of_message(resp2xx);
+  uint64_t now = ex_now_us();
+
+  ex_dialog_stop_2xx(ctx, dlg);
+  if (osip_message_to_str((osip_message_t *) resp2xx, &buf, &len) != 0 || buf == NULL)
+    return;
+  dlg->resp2xx = malloc(len);
+  if (dlg->resp2xx == NULL) {
+    osip_free(buf);
+    return;
+  }
+  memcpy(dlg->resp2xx, buf, len);
+  dlg->resp2xx_len = len;
+  osip_free(buf);
+  memset(&dlg->resp2xx_dest, 0, sizeof(dlg->resp2xx_dest));
+  if (proto == IPPROTO_TCP) {
+    dlg->resp2xx_dest.proto = IPPROTO_TCP;
+    dlg->resp2xx_dest.conn_id = ist->conn_id;
+    memcpy(&dlg->resp2xx_dest.sa, &ist->src, ist->srclen);
+    dlg->resp2xx_dest.salen = ist->srclen;
+  } else {
+    char *host = NULL;
+    int port = 5060;
+    osip_response_get_destination((osip_message_t *) resp2xx, &host, &port);
+    if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, &dlg->resp2xx_dest) != OSIP_SUCCESS) {
+      memcpy(&dlg->resp2xx_dest.sa, &ist->src, ist->srclen);
+      dlg->resp2xx_dest.salen = ist->srclen;
+      dlg->resp2xx_dest.proto = IPPROTO_UDP;
+    }
+    osip_free(host);
+  }
+  dlg->ack_pending = 1;
+  dlg->t2xx_interval = proto == IPPROTO_TCP ? 0 : EX_T1;
+  dlg->t2xx_give_up = now + 64ULL * EX_T1 * 1000ULL;
+  ex_arm(ctx, &dlg->t2xx, proto == IPPROTO_TCP ? dlg->t2xx_give_up : now + (uint64_t) EX_T1 * 1000ULL);
+}
+
+void ex_dialog_stop_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg)
+{
+  ex_heap_remove(&ctx->heap, &dlg->t2xx);
+  dlg->ack_pending = 0;
+  /* the serialized 2xx is kept: a late retransmitted INVITE is answered with it */
+}
+
+void ex_dialog_2xx_fire(struct eXosip_t *ctx, struct ex_dialog *dlg)
+{
+  uint64_t now = ex_now_us();
+  if (!dlg->ack_pending || dlg->resp2xx == NULL)
+    return;
+  if (now >= dlg->t2xx_give_up) {
+    /* no ACK within 64*T1: the session is ended with a BYE (RFC 3261 13.3.1.4) */
+    dlg->ack_pending = 0;
+    ex_send_bye(ctx, dlg->call, dlg, NULL);
+    return;
+  }
+  ex_send_raw(ctx, &dlg->resp2xx_dest, dlg->resp2xx, dlg->resp2xx_len);
+  dlg->t2xx_interval *= 2;
+  if (dlg->t2xx_interval > EX_T2)
+    dlg->t2xx_interval = EX_T2;
+  {
+    uint64_t next = now + (uint64_t) dlg->t2xx_interval * 1000ULL;
+    if (next > dlg->t2xx_give_up)
+      next = dlg->t2xx_give_up;
+    ex_arm(ctx, &dlg->t2xx, next);
+  }
+}
+
+int ex_call_new(struct eXosip_t *ctx, struct ex_call **out)
+{
+  struct ex_call *call = calloc(1, sizeof(*call));
+  *out = NULL;
+  if (call == NULL)
+    return OSIP_NOMEM;
+  call->cid = ctx->next_cid++;
+  if (ex_hmap_put_int(&ctx->calls_by_cid, call->cid, call) != OSIP_SUCCESS) {
+    free(call);
+    return OSIP_NOMEM;
+  }
+  ctx->total_calls++;
+  *out = call;
+  return OSIP_SUCCESS;
+}
+
+struct ex_call *ex_call_by_cid(struct eXosip_t *ctx, int cid)
+{
+  return cid > 0 ? ex_hmap_get_int(&ctx->calls_by_cid, cid) : NULL;
+}
+
+void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit)
+{
+  if (call == NULL || call->released)
+    return;
+  call->released = 1;
+  if (emit)
+    ex_event_emit(ctx, EXOSIP_CALL_RELEASED, call, call->dialogs, 0, NULL, NULL, NULL);
+  while (call->dialogs != NULL) {
+    struct ex_dialog *d = call->dialogs;
+    call->dialogs = d->next;
+    ex_dialog_free(ctx, d);
+  }
+  if (call->srv_key != NULL) {
+    if (ex_hmap_get_str(&ctx->calls_by_srvkey, call->srv_key) == call)
+      ex_hmap_del_str(&ctx->calls_by_srvkey, call->srv_key);
+    free(call->srv_key);
+  }
+  ex_hmap_del_int(&ctx->calls_by_cid, call->cid);
+  free(call->local_tag);
+  free(call);
+}
+
+static void release_one(void *val, void *arg)
+{
+  struct ex_call *call = val;
+  struct eXosip_t *ctx = arg;
+  while (call->dialogs != NULL) {
+    struct ex_dialog *d = call->dialogs;
+    call->dialogs = d->next;
+    ex_dialog_free(ctx, d);
+  }
+  free(call->srv_key);
+  free(call->local_tag);
+  free(call);
+}
+
+void ex_call_free_all(struct eXosip_t *ctx)
+{
+  ex_hmap_foreach(&ctx->calls_by_cid, release_one, ctx);
+  ex_hmap_destroy(&ctx->calls_by_cid);
+  ex_hmap_init(&ctx->calls_by_cid, 16);
+}

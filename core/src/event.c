@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The event FIFO: filled by the I/O thread and the API, drained by eXosip_event_wait/get. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+
+#include "exosip_internal.h"
+
+static const char *event_text(eXosip_event_type_t type)
+{
+  switch (type) {
+  case EXOSIP_CALL_INVITE: return "New call received";
+  case EXOSIP_CALL_REINVITE: return "INVITE within call received";
+  case EXOSIP_CALL_NOANSWER: return "No answer for call";
+  case EXOSIP_CALL_PROCEEDING: return "Call is being processed";
+  case EXOSIP_CALL_RINGING: return "Remote party is ringing";
+  case EXOSIP_CALL_ANSWERED: return "Call answered";
+  case EXOSIP_CALL_REDIRECTED: return "Call redirected";
+  case EXOSIP_CALL_REQUESTFAILURE: return "Call failed (4xx)";
+  case EXOSIP_CALL_SERVERFAILURE: return "Call failed (5xx)";
+  case EXOSIP_CALL_GLOBALFAILURE: return "Call failed (6xx)";
+  case EXOSIP_CALL_ACK: return "ACK received";
+  case EXOSIP_CALL_CANCELLED: return "Call cancelled by the caller";
+  case EXOSIP_CALL_MESSAGE_NEW: return "New request within call";
+  case EXOSIP_CALL_MESSAGE_PROCEEDING: return "Request within call is being processed";
+  case EXOSIP_CALL_MESSAGE_ANSWERED: return "Request within call answered";
+  case EXOSIP_CALL_MESSAGE_REDIRECTED: return "Request within call redirected";
+  case EXOSIP_CALL_MESSAGE_REQUESTFAILURE: return "Request within call failed (4xx)";
+  case EXOSIP_CALL_MESSAGE_SERVERFAILURE: return "Request within call failed (5xx)";
+  case EXOSIP_CALL_MESSAGE_GLOBALFAILURE: return "Request within call failed (6xx)";
+  case EXOSIP_CALL_CLOSED: return "Call closed by the remote party";
+  case EXOSIP_CALL_RELEASED: return "Call context released";
+  case EXOSIP_MESSAGE_NEW: return "New request outside of calls";
+  case EXOSIP_MESSAGE_PROCEEDING: return "Request is being processed";
+  case EXOSIP_MESSAGE_ANSWERED: return "Request answered";
+  case EXOSIP_MESSAGE_REDIRECTED: return "Request redirected";
+  case EXOSIP_MESSAGE_REQUESTFAILURE: return "Request failed (4xx)";
+  case EXOSIP_MESSAGE_SERVERFAILURE: return "Request failed (5xx)";
+  case EXOSIP_MESSAGE_GLOBALFAILURE: return "Request failed (6xx)";
+  default: return "Event";
+  }
+}
+
+static osip_message_t *copy_of(const osip_message_t *m)
+{
+  osip_message_t *c = NULL;
+  if (m == NULL)
+    return NULL;
+  if (osip_message_clone(m, &c) != 0)
+    return NULL;
+  return c;
+}
+
+/* Called with the context lock held. */
+int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
+                  int tid, const osip_message_t *request, const osip_message_t *response,
+                  const osip_message_t *ack)
+{
+  struct ex_event *e = calloc(1, sizeof(*e));
+  eXosip_event_t *je;
+  int was_empty;
+
+  if (e == NULL)
+    return OSIP_NOMEM;
+  je = &e->ev;
+  je->type = type;
+  je->tid = tid;
+  if (call != NULL) {
+    je->cid = call->cid;
+    je->external_reference = call->reference;
+  }
+  if (dlg != NULL)
+    je->did = dlg->did;
+  je->request = copy_of(request);
+  je->response = copy_of(response);
+  je->ack = copy_of(ack);
+  if (response != NULL && response->reason_phrase != NULL)
+    snprintf(je->textinfo, sizeof(je->textinfo), "%s", response->reason_phrase);
+  else
+    snprintf(je->textinfo, sizeof(je->textinfo), "%s", event_text(type));
+
+  pthread_mutex_lock(&ctx->evlock);
+  was_empty = ctx->evhead == NULL;
+  if (ctx->evtail != NULL)
+    ctx->evtail->next = e;
+  else
+    ctx->evhead = e;
+  ctx->evtail = e;
+  ctx->evcount++;
+  if (was_empty && !ctx->ev_signaled && ctx->ev_fd >= 0) {
+    uint64_t one = 1;
+    if (write(ctx->ev_fd, &one, sizeof(one)) == (ssize_t) sizeof(one))
+      ctx->ev_signaled = 1;
+  }
+  pthread_cond_signal(&ctx->evcond);
+  pthread_mutex_unlock(&ctx->evlock);
+  return OSIP_SUCCESS;
+}
+
+/* Take the head of the queue; evlock held. */
+static eXosip_event_t *pop_locked(struct eXosip_t *ctx)
+{
+  struct ex_event *e = ctx->evhead;
+  if (e == NULL)
+    return NULL;
+  ctx->evhead = e->next;
+  if (ctx->evhead == NULL) {
+    ctx->evtail = NULL;
+    if (ctx->ev_signaled && ctx->ev_fd >= 0) {
+      uint64_t v;
+      if (read(ctx->ev_fd, &v, sizeof(v)) == (ssize_t) sizeof(v))
+        ctx->ev_signaled = 0;
+    }
+  }
+  ctx->evcount--;
+  e->next = NULL;
+  return &e->ev;
+}
+
+EXOSIP_API void eXosip_event_free(eXosip_event_t *je)
+{
+  if (je == NULL)
+    return;
+  if (je->request != NULL)
+    osip_message_free(je->request);
+  if (je->response != NULL)
+    osip_message_free(je->response);
+  if (je->ack != NULL)
+    osip_message_free(je->ack);
+  free((struct ex_event *) je);
+}
+
+static eXosip_event_t *wait_for(struct eXosip_t *ctx, const struct timespec *deadline)
+{
+  eXosip_event_t *je = NULL;
+  int wakeups;
+
+  if (ctx == NULL || !ctx->initialized)
+    return NULL;
+  pthread_mutex_lock(&ctx->evlock);
+  wakeups = ctx->wakeups;
+  for (;;) {
+    je = pop_locked(ctx);
+    if (je != NULL || ctx->stopping || ctx->wakeups != wakeups)
+      break;
+    if (deadline == NULL) {
+      pthread_cond_wait(&ctx->evcond, &ctx->evlock);
+    } else if (pthread_cond_timedwait(&ctx->evcond, &ctx->evlock, deadline) == ETIMEDOUT) {
+      je = pop_locked(ctx);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&ctx->evlock);
+  return je;
+}
+
+EXOSIP_API eXosip_event_t *eXosip_event_wait(struct eXosip_t *excontext, int tv_s, int tv_ms)
+{
+  struct timespec ts;
+  long long ns;
+
+  if (tv_s < 0)
+    tv_s = 0;
+  if (tv_ms < 0)
+    tv_ms = 0;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ns = (long long) ts.tv_nsec + (long long) tv_ms * 1000000LL;
+  ts.tv_sec += tv_s + (time_t) (ns / 1000000000LL);
+  ts.tv_nsec = (long) (ns % 1000000000LL);
+  return wait_for(excontext, &ts);
+}
+
+EXOSIP_API eXosip_event_t *eXosip_event_get(struct eXosip_t *excontext)
+{
+  return wait_for(excontext, NULL);
+}
+
+EXOSIP_API int eXosip_event_geteventsocket(struct eXosip_t *excontext)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return OSIP_BADPARAMETER;
+  return excontext->ev_fd;
+}
+
+EXOSIP_API void eXosip_wakeup_event(struct eXosip_t *excontext)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return;
+  pthread_mutex_lock(&excontext->evlock);
+  excontext->wakeups++;
+  pthread_cond_broadcast(&excontext->evcond);
+  pthread_mutex_unlock(&excontext->evlock);
+}
+
+void ex_event_queue_destroy(struct eXosip_t *ctx)
+{
+  eXosip_event_t *je;
+  pthread_mutex_lock(&ctx->evlock);
+  while ((je = pop_locked(ctx)) != NULL)
+    eXosip_event_free(je);
+  pthread_mutex_unlock(&ctx->evlock);
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Building SIP requests (new and in-dialog) and responses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosip_internal.h"
+
+static const char *tag_of(osip_list_t *params)
+{
+  osip_generic_param_t *p = NULL;
+  osip_generic_param_get_byname(params, "tag", &p);
+  return p != NULL ? p->gvalue : NULL;
+}
+
+const char *ex_to_tag(const osip_message_t *msg)
+{
+  return msg->to != NULL ? tag_of(&msg->to->gen_params) : NULL;
+}
+
+const char *ex_from_tag(const osip_message_t *msg)
+{
+  return msg->from != NULL ? tag_of(&msg->from->gen_params) : NULL;
+}
+
+const char *ex_callid(const osip_message_t *msg, char *buf, size_t size)
+{
+  const osip_call_id_t *c = msg->call_id;
+  if (c == NULL || c->number == NULL) {
+    buf[0] = '\0';
+    return buf;
+  }
+  if (c->host != NULL)
+    snprintf(buf, size, "%s@%s", c->number, c->host);
+  else
+    snprintf(buf, size, "%s", c->number);
+  return buf;
+}
+
+char *ex_body_string(const osip_message_t *msg)
+{
+  osip_body_t *body = osip_list_get(&msg->bodies, 0);
+  char *s = NULL;
+  size_t len = 0;
+  if (body == NULL || body->body == NULL)
+    return NULL;
+  if (osip_body_to_str(body, &s, &len) != 0)
+    return NULL;
+  return s;
+}
+
+static const char *proto_name(int proto)
+{
+  return proto == IPPROTO_TCP ? "TCP" : "UDP";
+}
+
+static int host_needs_brackets(const char *host)
+{
+  return strchr(host, ':') != NULL && host[0] != '[';
+}
+
+int ex_add_via(struct eXosip_t *ctx, osip_message_t *msg, int proto)
+{
+  char branch[24], via[256];
+  const char *host;
+  int port;
+  ex_local_contact(ctx, proto, &host, &port);
+  ex_random_token(ctx, branch, sizeof(branch));
+  snprintf(via, sizeof(via), "SIP/2.0/%s %s%s%s:%d%s;branch=z9hG4bK%s", proto_name(proto),
+           host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
+           ctx->use_rport ? ";rport" : "", branch);
+  return osip_message_set_via(msg, via) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
+}
+
+int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, int proto)
+{
+  char contact[512];
+  const char *host;
+  int port;
+  ex_local_contact(ctx, proto, &host, &port);
+  snprintf(contact, sizeof(contact), "<sip:%s%s%s%s%s:%d%s>", user != NULL ? user : "", user != NULL ? "@" : "",
+           host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
+           proto == IPPROTO_TCP ? ";transport=tcp" : "");
+  return osip_message_set_contact(msg, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
+}
+
+void ex_set_user_agent_header(struct eXosip_t *ctx, osip_message_t *msg)
+{
+  if (ctx->user_agent != NULL && ctx->user_agent[0] != '\0')
+    osip_message_set_user_agent(msg, ctx->user_agent);
+}
+
+static int wants_contact(const char *method)
+{
+  return strcmp(method, "INVITE") == 0 || strcmp(method, "UPDATE") == 0 || strcmp(method, "REFER") == 0
+         || strcmp(method, "SUBSCRIBE") == 0 || strcmp(method, "NOTIFY") == 0;
+}
+
+static const char *allow_value = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE";
+
+int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
+                         const char *route, osip_message_t **out)
+{
+  osip_message_t *m = NULL;
+  osip_uri_t *ruri = NULL;
+  char tag[16], callid[64], cseq[64];
+  int rc = OSIP_SYNTAXERROR;
+  const char *host;
+  int port;
+  int proto = ctx->default_proto;
+
+  *out = NULL;
+  if (method == NULL || to == NULL || from == NULL || method[0] == '\0')
+    return OSIP_BADPARAMETER;
+  if (osip_message_init(&m) != 0)
+    return OSIP_NOMEM;
+  osip_message_set_method(m, osip_strdup(method));
+  osip_message_set_version(m, osip_strdup("SIP/2.0"));
+  osip_message_set_status_code(m, 0);
+  if (osip_message_set_to(m, to) != 0 || m->to == NULL || m->to->url == NULL)
+    goto cleanup;
+  if (osip_message_set_from(m, from) != 0 || m->from == NULL || m->from->url == NULL)
+    goto cleanup;
+  if (osip_uri_clone(m->to->url, &ruri) != 0)
+    goto cleanup;
+  osip_message_set_uri(m, ruri);
+  if (route != NULL && route[0] != '\0' && osip_message_set_route(m, route) != 0)
+    goto cleanup;
+  if (m->to->url->scheme == NULL)
+    goto cleanup;
+  if (ex_from_tag(m) == NULL) {
+    ex_random_token(ctx, tag, sizeof(tag));
+    osip_from_set_tag(m->from, osip_strdup(tag));
+  }
+  ex_local_contact(ctx, proto, &host, &port);
+  ex_random_token(ctx, callid, 24);
+  snprintf(callid + strlen(callid), sizeof(callid) - strlen(callid), "@%s", host);
+  osip_message_set_call_id(m, callid);
+  snprintf(cseq, sizeof(cseq), "20 %s", method);
+  osip_message_set_cseq(m, cseq);
+  osip_message_set_max_forwards(m, "70");
+  rc = ex_add_via(ctx, m, proto);
+  if (rc != OSIP_SUCCESS)
+    goto cleanup;
+  if (wants_contact(method)) {
+    rc = ex_set_contact(ctx, m, m->from->url->username, proto);
+    if (rc != OSIP_SUCCESS)
+      goto cleanup;
+  }
+  if (strcmp(method, "INVITE") == 0)
+    osip_message_set_allow(m, allow_value);
+  ex_set_user_agent_header(ctx, m);
+  *out = m;
+  return OSIP_SUCCESS;
+
+cleanup:
+  osip_message_free(m);
+  return rc;
+}
+
+static int set_tag_param(osip_list_t *params, const char *tag)
+{
+  if (tag == NULL || tag_of(params) != NULL)
+    return OSIP_SUCCESS;
+  return osip_generic_param_add(params, osip_strdup("tag"), osip_strdup(tag)) == 0 ? OSIP_SUCCESS : OSIP_NOMEM;
+}
+
+int ex_build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, const char *method,
+                               osip_message_t **out)
+{
+  osip_dialog_t *d = dlg->d;
+  osip_message_t *m = NULL;
+  osip_uri_t *ruri = NULL;
+  char cseq[64];
+  int rc = OSIP_SYNTAXERROR, pos, proto;
+
+  *out = NULL;
+  if (osip_message_init(&m) != 0)
+    return OSIP_NOMEM;
+  osip_message_set_method(m, osip_strdup(method));
+  osip_message_set_version(m, osip_strdup("SIP/2.0"));
+  osip_message_set_status_code(m, 0);
+  if (d->remote_contact_uri != NULL && d->remote_contact_uri->url != NULL)
+    rc = osip_uri_clone(d->remote_contact_uri->url, &ruri);
+  else
+    rc = osip_uri_clone(d->remote_uri->url, &ruri);
+  if (rc != 0)
+    goto cleanup;
+  osip_message_set_uri(m, ruri);
+  for (pos = 0; pos < osip_list_size(&d->route_set); pos++) {
+    osip_route_t *r = osip_list_get(&d->route_set, pos), *copy = NULL;
+    if (osip_route_clone(r, &copy) != 0)
+      goto cleanup;
+    osip_list_add(&m->routes, copy, -1);
+  }
+  if (osip_from_clone(d->local_uri, &m->from) != 0 || osip_to_clone(d->remote_uri, &m->to) != 0)
+    goto cleanup;
+  if (set_tag_param(&m->from->gen_params, d->local_tag) != OSIP_SUCCESS
+      || set_tag_param(&m->to->gen_params, d->remote_tag) != OSIP_SUCCESS)
+    goto cleanup;
+  osip_message_set_call_id(m, d->call_id);
+  if (strcmp(method, "ACK") == 0) {
+    snprintf(cseq, sizeof(cseq), "%d ACK", dlg->inv_cseq);
+  } else {
+    d->local_cseq++;
+    snprintf(cseq, sizeof(cseq), "%d %s", d->local_cseq, method);
+  }
+  osip_message_set_cseq(m, cseq);
+  osip_message_set_max_forwards(m, "70");
+  proto = ctx->default_proto;
+  if (ruri->username == NULL) {
+    /* keep the transport of the remote target */
+  }
+  {
+    osip_uri_param_t *tp = NULL;
+    osip_uri_uparam_get_byname(ruri, "transport", &tp);
+    if (tp != NULL && tp->gvalue != NULL)
+      proto = osip_strcasecmp(tp->gvalue, "tcp") == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+  }
+  rc = ex_add_via(ctx, m, proto);
+  if (rc != OSIP_SUCCESS)
+    goto cleanup;
+  if (wants_contact(method)) {
+    rc = ex_set_contact(ctx, m, d->local_uri->url != NULL ? d->local_uri->url->username : NULL, proto);
+    if (rc != OSIP_SUCCESS)
+      goto cleanup;
+  }
+  if (strcmp(method, "INVITE") == 0 || strcmp(method, "UPDATE") == 0)
+    osip_message_set_allow(m, allow_value);
+  ex_set_user_agent_header(ctx, m);
+  *out = m;
+  return OSIP_SUCCESS;
+
+cleanup:
+  osip_message_free(m);
+  return rc;
+}
+
+int ex_build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
+                      int with_contact, osip_message_t **out)
+{
+  osip_message_t *m = NULL;
+  const char *reason;
+  int pos, rc = OSIP_NOMEM;
+
+  *out = NULL;
+  if (status < 100 || status > 699)
+    return OSIP_BADPARAMETER;
+  if (osip_message_init(&m) != 0)
+    return OSIP_NOMEM;
+  osip_message_set_version(m, osip_strdup("SIP/2.0"));
+  osip_message_set_status_code(m, status);
+  reason = osip_message_get_reason(status);
+  osip_message_set_reason_phrase(m, osip_strdup(reason != NULL ? reason : "Unknown"));
+  for (pos = 0; pos < osip_list_size(&req->vias); pos++) {
+    osip_via_t *v = osip_list_get(&req->vias, pos), *copy = NULL;
+    if (osip_via_clone(v, &copy) != 0)
+      goto cleanup;
+    osip_list_add(&m->vias, copy, -1);
+  }
+  if (osip_from_clone(req->from, &m->from) != 0 || osip_to_clone(req->to, &m->to) != 0
+      || osip_call_id_clone(req->call_id, &m->call_id) != 0 || osip_cseq_clone(req->cseq, &m->cseq) != 0)
+    goto cleanup;
+  if (status > 100 && to_tag != NULL && set_tag_param(&m->to->gen_params, to_tag) != OSIP_SUCCESS)
+    goto cleanup;
+  if (status > 100 && status < 300 && req->sip_method != NULL
+      && (strcmp(req->sip_method, "INVITE") == 0 || strcmp(req->sip_method, "SUBSCRIBE") == 0)) {
+    for (pos = 0; pos < osip_list_size(&req->record_routes); pos++) {
+      osip_record_route_t *r = osip_list_get(&req->record_routes, pos), *copy = NULL;
+      if (osip_record_route_clone(r, &copy) != 0)
+        goto cleanup;
+      osip_list_add(&m->record_routes, copy, -1);
+    }
+  }
+  if (with_contact) {
+    const char *user = req->req_uri != NULL ? req->req_uri->username : NULL;
+    int proto = IPPROTO_UDP;
+    osip_via_t *via = osip_list_get(&req->vias, 0);
+    if (via != NULL && via->protocol != NULL && osip_strcasecmp(via->protocol, "TCP") == 0)
+      proto = IPPROTO_TCP;
+    rc = ex_set_contact(ctx, m, user, proto);
+    if (rc != OSIP_SUCCESS)
+      goto cleanup;
+  }
+  if (status >= 200 && status < 300 && req->sip_method != NULL && strcmp(req->sip_method, "INVITE") == 0)
+    osip_message_set_allow(m, allow_value);
+  ex_set_user_agent_header(ctx, m);
+  *out = m;
+  return OSIP_SUCCESS;
+
+cleanup:
+  osip_message_free(m);
+  return rc;
+}

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The bridge to oSIP2's transaction state machines.
+ *
+ * oSIP2 keeps every transaction in a linked list per kind and walks those lists to
+ * find a transaction or run its timers. We never use the walkers: each transaction
+ * is taken off oSIP2's list right after it is created (the list then never holds
+ * more than one element), indexed in our hash table by its RFC 3261 matching key,
+ * and its deadlines (kept by oSIP2 in the ict/ist/nict/nist context) are mirrored
+ * in our timer heap. A due timer becomes a TIMEOUT_* event executed on that one
+ * transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosip_internal.h"
+
+static osip_list_t *osip_list_of(osip_t *osip, osip_fsm_type_t kind)
+{
+  switch (kind) {
+  case ICT: return &osip->osip_ict_transactions;
+  case IST: return &osip->osip_ist_transactions;
+  case NICT: return &osip->osip_nict_transactions;
+  default: return &osip->osip_nist_transactions;
+  }
+}
+
+static struct ex_tx *tx_of(osip_transaction_t *tr)
+{
+  return tr != NULL ? (struct ex_tx *) osip_transaction_get_your_instance(tr) : NULL;
+}
+
+static void cb_message(int type, osip_transaction_t *tr, osip_message_t *sip)
+{
+  struct ex_tx *w = tx_of(tr);
+  (void) sip;
+  if (w != NULL)
+    w->last_cb = type;
+}
+
+static void cb_kill(int type, osip_transaction_t *tr)
+{
+  struct ex_tx *w = tx_of(tr);
+  (void) type;
+  if (w != NULL)
+    w->killed = 1;
+}
+
+static void cb_transport_error(int type, osip_transaction_t *tr, int error)
+{
+  struct ex_tx *w = tx_of(tr);
+  (void) type;
+  (void) error;
+  if (w != NULL && w->last_cb < 0) {
+    /* a client transaction that cannot send behaves as if nobody answered */
+    if (w->kind == ICT)
+      w->last_cb = OSIP_ICT_STATUS_TIMEOUT;
+    else if (w->kind == NICT)
+      w->last_cb = OSIP_NICT_STATUS_TIMEOUT;
+  }
+}
+
+static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int port, int out_socket)
+{
+  struct ex_tx *w = tx_of(tr);
+  struct eXosip_t *ctx;
+  struct ex_dest dest;
+  int proto, rc;
+  (void) out_socket;
+
+  if (w == NULL)
+    return -1;
+  ctx = w->ctx;
+  proto = ex_proto_of_message(sip);
+  if (proto == IPPROTO_TCP && w->conn_id > 0 && (w->kind == IST || w->kind == NIST)) {
+    /* answers go back on the connection of the request */
+    memset(&dest, 0, sizeof(dest));
+    dest.proto = IPPROTO_TCP;
+    dest.conn_id = w->conn_id;
+    memcpy(&dest.sa, &w->src, w->srclen);
+    dest.salen = w->srclen;
+  } else if (ex_dest_resolve(ctx, host, port, proto, &dest) != OSIP_SUCCESS) {
+    return -1;
+  }
+  rc = ex_send_message(ctx, sip, &dest);
+  return rc == OSIP_SUCCESS ? 0 : -1;
+}
+
+int ex_osip_setup(struct eXosip_t *ctx)
+{
+  int i;
+  if (osip_init(&ctx->osip) != 0)
+    return OSIP_NOMEM;
+  osip_set_application_context(ctx->osip, ctx);
+  osip_set_cb_send_message(ctx->osip, cb_send);
+  for (i = OSIP_ICT_STATUS_1XX_RECEIVED; i <= OSIP_ICT_STATUS_3456XX_RECEIVED_AGAIN; i++)
+    osip_set_message_callback(ctx->osip, i, cb_message);
+  for (i = OSIP_NICT_STATUS_1XX_RECEIVED; i <= OSIP_NICT_STATUS_3456XX_RECEIVED_AGAIN; i++)
+    osip_set_message_callback(ctx->osip, i, cb_message);
+  osip_set_message_callback(ctx->osip, OSIP_ICT_STATUS_TIMEOUT, cb_message);
+  osip_set_message_callback(ctx->osip, OSIP_NICT_STATUS_TIMEOUT, cb_message);
+  for (i = 0; i < OSIP_KILL_CALLBACK_COUNT; i++)
+    osip_set_kill_transaction_callback(ctx->osip, i, cb_kill);
+  for (i = 0; i < OSIP_TRANSPORT_ERROR_CALLBACK_COUNT; i++)
+    osip_set_transport_error_callback(ctx->osip, i, cb_transport_error);
+  return OSIP_SUCCESS;
+}
+
+static const char *via_branch(const osip_via_t *via)
+{
+  osip_generic_param_t *b = NULL;
+  if (via == NULL)
+    return NULL;
+  osip_via_param_get_byname((osip_via_t *) via, "branch", &b);
+  return b != NULL ? b->gvalue : NULL;
+}
+
+/* RFC 3261 17.2.3: branch, sent-by and method (ACK counts as INVITE). Caller frees. */
+char *ex_server_key(const osip_message_t *req, const char *method_override)
+{
+  osip_via_t *via = osip_list_get(&req->vias, 0);
+  const char *branch = via_branch(via);
+  const char *method = method_override != NULL ? method_override : req->sip_method;
+  const char *host = via != NULL && via->host != NULL ? via->host : "";
+  const char *port = via != NULL && via->port != NULL ? via->port : "5060";
+  char *key;
+  size_t n;
+  if (method == NULL)
+    return NULL;
+  if (strcmp(method, "ACK") == 0)
+    method = "INVITE";
+  if (branch != NULL && strncmp(branch, "z9hG4bK", 7) == 0) {
+    n = strlen(branch) + strlen(host) + strlen(port) + strlen(method) + 8;
+    key = malloc(n);
+    if (key != NULL)
+      snprintf(key, n, "S|%s|%s:%s|%s", branch, host, port, method);
+    return key;
+  }
+  {
+    /* pre-RFC 3261 peers: Call-ID, From tag, CSeq number and top Via stand in for the branch */
+    char cidbuf[512];
+    const char *callid = ex_callid(req, cidbuf, sizeof(cidbuf));
+    const char *ftag = ex_from_tag(req);
+    const char *cseq = req->cseq != NULL && req->cseq->number ? req->cseq->number : "";
+    if (ftag == NULL)
+      ftag = "";
+    n = strlen(callid) + strlen(ftag) + strlen(cseq) + strlen(host) + strlen(port) + strlen(method) + 16;
+    key = malloc(n);
+    if (key != NULL)
+      snprintf(key, n, "S2|%s|%s|%s|%s:%s|%s", callid, ftag, cseq, host, port, method);
+    return key;
+  }
+}
+
+/* RFC 3261 17.1.3: the branch of our top Via and the CSeq method. Caller frees. */
+char *ex_client_key(const osip_message_t *msg)
+{
+  osip_via_t *via = osip_list_get(&msg->vias, 0);
+  const char *branch = via_branch(via);
+  const char *method = msg->cseq != NULL ? msg->cseq->method : NULL;
+  char *key;
+  size_t n;
+  if (branch == NULL || method == NULL)
+    return NULL;
+  n = strlen(branch) + strlen(method) + 4;
+  key = malloc(n);
+  if (key != NULL)
+    snprintf(key, n, "C|%s|%s", branch, method);
+  return key;
+}
+
+int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *request, struct ex_tx **out)
+{
+  osip_transaction_t *tr = NULL;
+  struct ex_tx *w = NULL;
+  osip_list_t *list;
+  int rc;
+
+  *out = NULL;
+  w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return OSIP_NOMEM;
+  w->key = (kind == ICT || kind == NICT) ? ex_client_key(request) : ex_server_key(request, NULL);
+  if (w->key == NULL) {
+    rc = OSIP_SYNTAXERROR;
+    goto cleanup;
+  }
+  if (ex_hmap_get_str(&ctx->tx_by_key, w->key) != NULL) {
+    rc = OSIP_WRONG_STATE; /* a transaction with this key exists */
+    goto cleanup;
+  }
+  rc = osip_transaction_init(&tr, kind, ctx->osip, request);
+  if (rc != 0 || tr == NULL) {
+    rc = rc != 0 ? rc : OSIP_NOMEM;
+    tr = NULL;
+    goto cleanup;
+  }
+  /* take it off oSIP2's list at once: it is at the head of a one-element list */
+  list = osip_list_of(ctx->osip, kind);
+  {
+    int pos = 0;
+    osip_list_iterator_t it;
+    osip_transaction_t *t = osip_list_get_first(list, &it);
+    while (t != NULL && t != tr) {
+      t = osip_list_get_next(&it);
+      pos++;
+    }
+    if (t == tr)
+      osip_list_remove(list, pos);
+  }
+  w->ctx = ctx;
+  w->tr = tr;
+  w->tid = tr->transactionid;
+  w->kind = kind;
+  w->timer.idx = -1;
+  w->timer.kind = EX_TIMER_TX;
+  w->timer.owner = w;
+  w->last_cb = -1;
+  osip_transaction_set_your_instance(tr, w);
+  if (ex_hmap_put_str(&ctx->tx_by_key, w->key, w) != OSIP_SUCCESS
+      || ex_hmap_put_int(&ctx->tx_by_tid, w->tid, w) != OSIP_SUCCESS) {
+    ex_hmap_del_str(&ctx->tx_by_key, w->key);
+    rc = OSIP_NOMEM;
+    goto cleanup;
+  }
+  ctx->total_tx++;
+  *out = w;
+  return OSIP_SUCCESS;
+
+cleanup:
+  if (tr != NULL)
+    osip_transaction_free2(tr);
+  if (w != NULL) {
+    free(w->key);
+    free(w);
+  }
+  return rc;
+}
+
+static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  ex_heap_remove(&ctx->heap, &w->timer);
+  if (ex_hmap_get_str(&ctx->tx_by_key, w->key) == w)
+    ex_hmap_del_str(&ctx->tx_by_key, w->key);
+  ex_hmap_del_int(&ctx->tx_by_tid, w->tid);
+  osip_transaction_set_your_instance(w->tr, NULL);
+  osip_transaction_free2(w->tr);
+  free(w->key);
+  free(w);
+}
+
+static uint64_t tv_us(const struct timeval *tv)
+{
+  return (uint64_t) tv->tv_sec * 1000000ULL + (uint64_t) tv->tv_usec;
+}
+
+/* The timers that can fire in the transaction's present state. */
+struct pending {
+  int n;
+  type_t type[3];
+  const struct timeval *at[3];
+};
+
+static void add_pending(struct pending *p, type_t type, const struct timeval *tv)
+{
+  if (tv->tv_sec == -1 || (tv->tv_sec == 0 && tv->tv_usec == 0))
+    return;
+  p->type[p->n] = type;
+  p->at[p->n] = tv;
+  p->n++;
+}
+
+static void pending_timers(const osip_transaction_t *tr, struct pending *p)
+{
+  p->n = 0;
+  switch (tr->ctx_type) {
+  case ICT:
+    if (tr->ict_context == NULL)
+      break;
+    if (tr->state == ICT_CALLING) {
+      add_pending(p, TIMEOUT_B, &tr->ict_context->timer_b_start);
+      add_pending(p, TIMEOUT_A, &tr->ict_context->timer_a_start);
+    } else if (tr->state == ICT_COMPLETED) {
+      add_pending(p, TIMEOUT_D, &tr->ict_context->timer_d_start);
+    }
+    break;
+  case IST:
+    if (tr->ist_context == NULL)
+      break;
+    if (tr->state == IST_COMPLETED) {
+      add_pending(p, TIMEOUT_H, &tr->ist_context->timer_h_start);
+      add_pending(p, TIMEOUT_G, &tr->ist_context->timer_g_start);
+    } else if (tr->state == IST_CONFIRMED) {
+      add_pending(p, TIMEOUT_I, &tr->ist_context->timer_i_start);
+    }
+    break;
+  case NICT:
+    if (tr->nict_context == NULL)
+      break;
+    if (tr->state == NICT_TRYING || tr->state == NICT_PROCEEDING) {
+      add_pending(p, TIMEOUT_F, &tr->nict_context->timer_f_start);
+      add_pending(p, TIMEOUT_E, &tr->nict_context->timer_e_start);
+    } else if (tr->state == NICT_COMPLETED) {
+      add_pending(p, TIMEOUT_K, &tr->nict_context->timer_k_start);
+    }
+    break;
+  case NIST:
+    if (tr->nist_context != NULL && tr->state == NIST_COMPLETED)
+      add_pending(p, TIMEOUT_J, &tr->nist_context->timer_j_start);
+    break;
+  }
+}
+
+static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct pending p;
+  uint64_t due = UINT64_MAX;
+  int i;
+  pending_timers(w->tr, &p);
+  for (i = 0; i < p.n; i++) {
+    uint64_t t = tv_us(p.at[i]);
+    if (t < due)
+      due = t;
+  }
+  if (due == UINT64_MAX)
+    ex_heap_remove(&ctx->heap, &w->timer);
+  else
+    ex_arm(ctx, &w->timer, due);
+}
+
+void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
+{
+  int cb;
+  evt->transactionid = w->tid;
+  w->last_cb = -1;
+  w->executing = 1;
+  osip_transaction_execute(w->tr, evt);
+  w->executing = 0;
+  cb = w->last_cb;
+  w->last_cb = -1;
+  if (cb >= 0)
+    ex_tu_after(ctx, w, cb);
+  if (w->killed)
+    tx_destroy(ctx, w);
+  else
+    tx_rearm(ctx, w);
+}
+
+int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
+{
+  osip_event_t *evt = osip_new_outgoing_sipmessage(msg);
+  if (evt == NULL) {
+    osip_message_free(msg);
+    return OSIP_NOMEM;
+  }
+  ex_tx_execute(ctx, w, evt);
+  return OSIP_SUCCESS;
+}
+
+struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid)
+{
+  return ex_hmap_get_int(&ctx->tx_by_tid, tid);
+}
+
+void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct pending p;
+  uint64_t now = ex_now_us();
+  int i;
+  pending_timers(w->tr, &p);
+  for (i = 0; i < p.n; i++) {
+    if (tv_us(p.at[i]) <= now) {
+      osip_event_t *evt = osip_malloc(sizeof(*evt));
+      int tid = w->tid;
+      if (evt == NULL)
+        break;
+      memset(evt, 0, sizeof(*evt));
+      evt->type = p.type[i];
+      evt->transactionid = tid;
+      ex_tx_execute(ctx, w, evt);
+      /* a state machine that ignored the timeout must not make us spin on it */
+      w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
+      if (w != NULL && w->timer.idx >= 0 && w->timer.due <= now)
+        ex_arm(ctx, &w->timer, now + 50000);
+      return;
+    }
+  }
+  tx_rearm(ctx, w);
+}
+
+static void free_one(void *val, void *arg)
+{
+  struct ex_tx *w = val;
+  (void) arg;
+  w->timer.idx = -1;
+  osip_transaction_set_your_instance(w->tr, NULL);
+  osip_transaction_free2(w->tr);
+  free(w->key);
+  free(w);
+}
+
+void ex_tx_free_all(struct eXosip_t *ctx)
+{
+  ex_hmap_foreach(&ctx->tx_by_tid, free_one, NULL);
+  ex_hmap_destroy(&ctx->tx_by_tid);
+  ex_hmap_destroy(&ctx->tx_by_key);
+  ex_hmap_init(&ctx->tx_by_tid, 16);
+  ex_hmap_init(&ctx->tx_by_key, 16);
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* SDP helpers: the offer/answer bodies of a call, and lookups in a parsed SDP. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "exosip_internal.h"
+
+static sdp_message_t *parse_sdp(const char *text)
+{
+  sdp_message_t *sdp = NULL;
+  if (text == NULL)
+    return NULL;
+  if (sdp_message_init(&sdp) != 0)
+    return NULL;
+  if (sdp_message_parse(sdp, text) != 0) {
+    sdp_message_free(sdp);
+    return NULL;
+  }
+  return sdp;
+}
+
+static sdp_message_t *dialog_sdp(struct eXosip_t *ctx, int did, int remote)
+{
+  struct ex_dialog *dlg;
+  sdp_message_t *sdp = NULL;
+  if (ctx == NULL || !ctx->initialized)
+    return NULL;
+  ex_ctx_lock(ctx);
+  dlg = ex_dialog_by_did(ctx, did);
+  if (dlg != NULL)
+    sdp = parse_sdp(remote ? dlg->remote_sdp : dlg->local_sdp);
+  ex_ctx_unlock(ctx);
+  return sdp;
+}
+
+EXOSIP_API sdp_message_t *eXosip_get_remote_sdp(struct eXosip_t *excontext, int did)
+{
+  return dialog_sdp(excontext, did, 1);
+}
+
+EXOSIP_API sdp_message_t *eXosip_get_local_sdp(struct eXosip_t *excontext, int did)
+{
+  return dialog_sdp(excontext, did, 0);
+}
+
+EXOSIP_API sdp_message_t *eXosip_get_sdp_info(osip_message_t *message)
+{
+  osip_content_type_t *ct;
+  int pos;
+  if (message == NULL)
+    return NULL;
+  ct = osip_message_get_content_type(message);
+  if (ct != NULL && ct->type != NULL && ct->subtype != NULL
+      && !(osip_strcasecmp(ct->type, "application") == 0 && osip_strcasecmp(ct->subtype, "sdp") == 0)
+      && osip_strcasecmp(ct->type, "multipart") != 0)
+    return NULL;
+  for (pos = 0; pos < osip_list_size(&message->bodies); pos++) {
+    osip_body_t *body = osip_list_get(&message->bodies, pos);
+    sdp_message_t *sdp;
+    if (body == NULL || body->body == NULL)
+      continue;
+    if (body->content_type != NULL && body->content_type->subtype != NULL
+        && osip_strcasecmp(body->content_type->subtype, "sdp") != 0)
+      continue;
+    sdp = parse_sdp(body->body);
+    if (sdp != NULL)
+      return sdp;
+  }
+  return NULL;
+}
+
+EXOSIP_API sdp_media_t *eXosip_get_media(sdp_message_t *sdp, const char *media)
+{
+  int pos;
+  if (sdp == NULL || media == NULL)
+    return NULL;
+  for (pos = 0; pos < osip_list_size(&sdp->m_medias); pos++) {
+    sdp_media_t *m = osip_list_get(&sdp->m_medias, pos);
+    if (m != NULL && m->m_media != NULL && osip_strcasecmp(m->m_media, media) == 0)
+      return m;
+  }
+  return NULL;
+}
+
+EXOSIP_API sdp_media_t *eXosip_get_audio_media(sdp_message_t *sdp)
+{
+  return eXosip_get_media(sdp, "audio");
+}
+
+EXOSIP_API sdp_media_t *eXosip_get_video_media(sdp_message_t *sdp)
+{
+  return eXosip_get_media(sdp, "video");
+}
+
+EXOSIP_API sdp_connection_t *eXosip_get_connection(sdp_message_t *sdp, const char *media)
+{
+  sdp_media_t *m = eXosip_get_media(sdp, media);
+  sdp_connection_t *c;
+  if (m == NULL)
+    return NULL;
+  c = osip_list_get(&m->c_connections, 0);
+  if (c != NULL)
+    return c;
+  return sdp->c_connection;
+}

@@ -1,0 +1,576 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Context life cycle, options, listening sockets and the I/O thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include "exosip_internal.h"
+
+#define TAG_WAKE 1
+#define TAG_UDP 2
+#define TAG_TCP_LISTEN 3
+
+void ex_ctx_lock(struct eXosip_t *ctx)
+{
+  pthread_mutex_lock(&ctx->lock);
+}
+
+void ex_ctx_unlock(struct eXosip_t *ctx)
+{
+  pthread_mutex_unlock(&ctx->lock);
+}
+
+void ex_wake_io(struct eXosip_t *ctx, uint64_t due)
+{
+  if (ctx->sleep_until != 0 && due < ctx->sleep_until && ctx->wake_fd >= 0) {
+    uint64_t one = 1;
+    ctx->sleep_until = 0; /* one wake-up is enough until the thread sleeps again */
+    if (write(ctx->wake_fd, &one, sizeof(one)) < 0) {
+      /* the counter is saturated: the thread is being woken anyway */
+    }
+  }
+}
+
+int ex_arm(struct eXosip_t *ctx, struct ex_timer *t, uint64_t due)
+{
+  int rc = ex_heap_set(&ctx->heap, t, due);
+  if (rc == OSIP_SUCCESS)
+    ex_wake_io(ctx, due);
+  return rc;
+}
+
+void ex_random_token(struct eXosip_t *ctx, char *buf, size_t size)
+{
+  static const char alphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  size_t i;
+  if (size == 0)
+    return;
+  for (i = 0; i + 1 < size; i++)
+    buf[i] = alphabet[rand_r(&ctx->rand_state) % (sizeof(alphabet) - 1)];
+  buf[size - 1] = '\0';
+}
+
+void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *port)
+{
+  int p = proto == IPPROTO_TCP ? ctx->tcp_port : ctx->udp_port;
+  if (p <= 0)
+    p = ctx->udp_port > 0 ? ctx->udp_port : ctx->tcp_port;
+  *host = ctx->masq_ip[0] ? ctx->masq_ip : ctx->local_ip;
+  *port = ctx->masq_ip[0] && ctx->masq_port > 0 ? ctx->masq_port : p;
+}
+
+EXOSIP_API struct eXosip_t *eXosip_malloc(void)
+{
+  struct eXosip_t *ctx = calloc(1, sizeof(*ctx));
+  if (ctx == NULL)
+    return NULL;
+  ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
+  ctx->udp_fd = ctx->tcp_fd = -1;
+  return ctx;
+}
+
+EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
+{
+  struct eXosip_t *ctx = excontext;
+  pthread_mutexattr_t ma;
+  pthread_condattr_t ca;
+  int rc = OSIP_NOMEM;
+
+  if (ctx == NULL)
+    return OSIP_BADPARAMETER;
+  if (ctx->initialized)
+    return OSIP_WRONG_STATE;
+
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&ctx->lock, &ma);
+  pthread_mutexattr_destroy(&ma);
+  pthread_mutex_init(&ctx->evlock, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&ctx->evcond, &ca);
+  pthread_condattr_destroy(&ca);
+
+  ctx->use_rport = 1;
+  ctx->autoanswer_bye = 1;
+  ctx->default_proto = IPPROTO_UDP;
+  ctx->next_cid = 1;
+  ctx->next_did = 1;
+  ctx->next_conn_id = 16; /* below are the fixed epoll tags */
+  ctx->sweep.idx = -1;
+  ctx->sweep.kind = EX_TIMER_SWEEP;
+  ctx->sweep.owner = ctx;
+  ctx->start_us = ex_now_us();
+  ctx->rand_state = (unsigned int) (ctx->start_us ^ (uintptr_t) ctx ^ (unsigned int) getpid());
+  snprintf(ctx->local_ip, sizeof(ctx->local_ip), "127.0.0.1");
+  ctx->user_agent = strdup("exosip2/" EXOSIP_CORE_API_VERSION);
+
+  if (ex_hmap_init(&ctx->tx_by_key, 1024) || ex_hmap_init(&ctx->tx_by_tid, 1024)
+      || ex_hmap_init(&ctx->calls_by_cid, 1024) || ex_hmap_init(&ctx->calls_by_srvkey, 1024)
+      || ex_hmap_init(&ctx->dialogs_by_did, 1024) || ex_hmap_init(&ctx->dialogs_by_key, 1024)
+      || ex_hmap_init(&ctx->dialogs_by_invtid, 1024)
+      || ex_hmap_init(&ctx->conns_by_id, 64) || ex_hmap_init(&ctx->conns_by_addr, 64))
+    goto cleanup;
+
+  ctx->epfd = epoll_create1(EPOLL_CLOEXEC);
+  ctx->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ctx->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (ctx->epfd < 0 || ctx->wake_fd < 0 || ctx->ev_fd < 0) {
+    rc = OSIP_UNDEFINED_ERROR;
+    goto cleanup;
+  }
+  {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u64 = TAG_WAKE;
+    if (epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, ctx->wake_fd, &ev) != 0) {
+      rc = OSIP_UNDEFINED_ERROR;
+      goto cleanup;
+    }
+  }
+  rc = ex_osip_setup(ctx);
+  if (rc != OSIP_SUCCESS)
+    goto cleanup;
+  ctx->initialized = 1;
+  return OSIP_SUCCESS;
+
+cleanup:
+  if (ctx->epfd >= 0)
+    close(ctx->epfd);
+  if (ctx->wake_fd >= 0)
+    close(ctx->wake_fd);
+  if (ctx->ev_fd >= 0)
+    close(ctx->ev_fd);
+  ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
+  ex_hmap_destroy(&ctx->tx_by_key);
+  ex_hmap_destroy(&ctx->tx_by_tid);
+  ex_hmap_destroy(&ctx->calls_by_cid);
+  ex_hmap_destroy(&ctx->calls_by_srvkey);
+  ex_hmap_destroy(&ctx->dialogs_by_did);
+  ex_hmap_destroy(&ctx->dialogs_by_key);
+  ex_hmap_destroy(&ctx->dialogs_by_invtid);
+  ex_hmap_destroy(&ctx->conns_by_id);
+  ex_hmap_destroy(&ctx->conns_by_addr);
+  free(ctx->user_agent);
+  ctx->user_agent = NULL;
+  pthread_cond_destroy(&ctx->evcond);
+  pthread_mutex_destroy(&ctx->evlock);
+  pthread_mutex_destroy(&ctx->lock);
+  return rc;
+}
+
+static void run_timers(struct eXosip_t *ctx)
+{
+  uint64_t now = ex_now_us();
+  struct ex_timer *t;
+  int budget = 4096; /* never starve the sockets */
+  while (budget-- > 0 && (t = ex_heap_top(&ctx->heap)) != NULL && t->due <= now) {
+    ex_heap_remove(&ctx->heap, t);
+    switch (t->kind) {
+    case EX_TIMER_TX:
+      ex_tx_timer_fire(ctx, (struct ex_tx *) t->owner);
+      break;
+    case EX_TIMER_2XX:
+      ex_dialog_2xx_fire(ctx, (struct ex_dialog *) t->owner);
+      break;
+    case EX_TIMER_SWEEP:
+      ex_tcp_sweep(ctx);
+      break;
+    default:
+      break;
+    }
+  }
+}
+
+static void *io_thread(void *arg)
+{
+  struct eXosip_t *ctx = arg;
+  struct epoll_event evs[64];
+
+  while (!ctx->stopping) {
+    int timeout_ms = 1000, n, i;
+    struct ex_timer *top;
+
+    ex_ctx_lock(ctx);
+    top = ex_heap_top(&ctx->heap);
+    if (top != NULL) {
+      uint64_t now = ex_now_us();
+      if (top->due <= now)
+        timeout_ms = 0;
+      else if (top->due - now < 1000000ULL)
+        timeout_ms = (int) ((top->due - now + 999) / 1000);
+    }
+    ctx->sleep_until = timeout_ms == 0 ? 0 : ex_now_us() + (uint64_t) timeout_ms * 1000ULL;
+    ex_ctx_unlock(ctx);
+
+    n = epoll_wait(ctx->epfd, evs, 64, timeout_ms);
+
+    ex_ctx_lock(ctx);
+    ctx->sleep_until = 0;
+    for (i = 0; i < n && !ctx->stopping; i++) {
+      uint64_t tag = evs[i].data.u64;
+      if (tag == TAG_WAKE) {
+        uint64_t v;
+        if (read(ctx->wake_fd, &v, sizeof(v)) < 0) {
+          /* nothing pending: another wake-up consumed it */
+        }
+      } else if (tag == TAG_UDP) {
+        ex_udp_read(ctx);
+      } else if (tag == TAG_TCP_LISTEN) {
+        ex_tcp_accept(ctx);
+      } else {
+        ex_tcp_event(ctx, (long) tag, evs[i].events);
+      }
+    }
+    run_timers(ctx);
+    ex_ctx_unlock(ctx);
+  }
+  return NULL;
+}
+
+static int start_thread(struct eXosip_t *ctx)
+{
+  if (ctx->thread_started)
+    return OSIP_SUCCESS;
+  if (pthread_create(&ctx->thread, NULL, io_thread, ctx) != 0)
+    return OSIP_UNDEFINED_ERROR;
+  ctx->thread_started = 1;
+  return OSIP_SUCCESS;
+}
+
+int ex_epoll_add(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag)
+{
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.events = events;
+  ev.data.u64 = tag;
+  return epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+}
+
+int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag)
+{
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.events = events;
+  ev.data.u64 = tag;
+  return epoll_ctl(ctx->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+}
+
+EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
+{
+  struct eXosip_t *ctx = excontext;
+  if (ctx == NULL)
+    return;
+  if (ctx->initialized) {
+    ctx->stopping = 1;
+    if (ctx->thread_started) {
+      uint64_t one = 1;
+      if (write(ctx->wake_fd, &one, sizeof(one)) < 0) {
+        /* the thread checks `stopping` within a second anyway */
+      }
+      pthread_join(ctx->thread, NULL);
+      ctx->thread_started = 0;
+    }
+    eXosip_wakeup_event(ctx);
+    ex_ctx_lock(ctx);
+    ex_heap_destroy(&ctx->heap);
+    ex_call_free_all(ctx);
+    ex_tx_free_all(ctx);
+    ex_tcp_close_all(ctx);
+    ex_ctx_unlock(ctx);
+    ex_event_queue_destroy(ctx);
+    osip_release(ctx->osip);
+    ctx->osip = NULL;
+    if (ctx->udp_fd >= 0)
+      close(ctx->udp_fd);
+    free(ctx->udp_rx);
+    if (ctx->tcp_fd >= 0)
+      close(ctx->tcp_fd);
+    close(ctx->epfd);
+    close(ctx->wake_fd);
+    close(ctx->ev_fd);
+    ex_hmap_destroy(&ctx->tx_by_key);
+    ex_hmap_destroy(&ctx->tx_by_tid);
+    ex_hmap_destroy(&ctx->calls_by_cid);
+    ex_hmap_destroy(&ctx->calls_by_srvkey);
+    ex_hmap_destroy(&ctx->dialogs_by_did);
+    ex_hmap_destroy(&ctx->dialogs_by_key);
+    ex_hmap_destroy(&ctx->dialogs_by_invtid);
+  ex_hmap_destroy(&ctx->dialogs_by_invtid);
+    ex_hmap_destroy(&ctx->conns_by_id);
+    ex_hmap_destroy(&ctx->conns_by_addr);
+    pthread_cond_destroy(&ctx->evcond);
+    pthread_mutex_destroy(&ctx->evlock);
+    pthread_mutex_destroy(&ctx->lock);
+  }
+  free(ctx->user_agent);
+  free(ctx);
+}
+
+EXOSIP_API int eXosip_lock(struct eXosip_t *excontext)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return OSIP_BADPARAMETER;
+  return pthread_mutex_lock(&excontext->lock) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+}
+
+EXOSIP_API int eXosip_unlock(struct eXosip_t *excontext)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return OSIP_BADPARAMETER;
+  return pthread_mutex_unlock(&excontext->lock) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+}
+
+static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
+{
+  double hours = (double) (ex_now_us() - ctx->start_us) / 3600e6;
+  if (hours < 1.0 / 3600.0)
+    hours = 1.0 / 3600.0;
+  memset(st, 0, sizeof(*st));
+  st->allocated_transactions = (int) ctx->tx_by_tid.count;
+  st->average_transactions = (float) ((double) ctx->total_tx / hours);
+  st->allocated_calls = (int) ctx->calls_by_cid.count;
+  st->average_calls = (float) ((double) ctx->total_calls / hours);
+  st->reserved1[0] = (int) ctx->dropped;
+  st->reserved1[1] = (int) ctx->conns_closed;
+}
+
+EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value)
+{
+  struct eXosip_t *ctx = excontext;
+  int rc = OSIP_SUCCESS;
+
+  if (ctx == NULL || !ctx->initialized)
+    return OSIP_BADPARAMETER;
+  ex_ctx_lock(ctx);
+  switch (opt) {
+  case EXOSIP_OPT_UDP_KEEP_ALIVE:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      ctx->keepalive = *(const int *) value;
+    break;
+  case EXOSIP_OPT_USE_RPORT:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      ctx->use_rport = *(const int *) value != 0;
+    break;
+  case EXOSIP_OPT_ENABLE_IPV6:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      ctx->ipv6 = *(const int *) value != 0;
+    break;
+  case EXOSIP_OPT_ENABLE_AUTOANSWERBYE:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      ctx->autoanswer_bye = *(const int *) value != 0;
+    break;
+  case EXOSIP_OPT_SET_HEADER_USER_AGENT:
+    free(ctx->user_agent);
+    ctx->user_agent = value != NULL ? strdup((const char *) value) : NULL;
+    break;
+  case EXOSIP_OPT_GET_STATISTICS:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      fill_stats(ctx, (struct eXosip_stats *) (uintptr_t) value);
+    break;
+  default:
+    rc = OSIP_BADPARAMETER;
+    break;
+  }
+  ex_ctx_unlock(ctx);
+  return rc;
+}
+
+EXOSIP_API void eXosip_set_user_agent(struct eXosip_t *excontext, const char *user_agent)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return;
+  ex_ctx_lock(excontext);
+  free(excontext->user_agent);
+  excontext->user_agent = user_agent != NULL ? strdup(user_agent) : NULL;
+  ex_ctx_unlock(excontext);
+}
+
+EXOSIP_API int eXosip_set_cbsip_message(struct eXosip_t *excontext, CbSipCallback cbsipCallback)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return OSIP_BADPARAMETER;
+  ex_ctx_lock(excontext);
+  excontext->cbsip = cbsipCallback;
+  ex_ctx_unlock(excontext);
+  return OSIP_SUCCESS;
+}
+
+EXOSIP_API void eXosip_masquerade_contact(struct eXosip_t *excontext, const char *public_address, int port)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return;
+  ex_ctx_lock(excontext);
+  if (public_address == NULL || public_address[0] == '\0') {
+    excontext->masq_ip[0] = '\0';
+    excontext->masq_port = 0;
+  } else {
+    snprintf(excontext->masq_ip, sizeof(excontext->masq_ip), "%s", public_address);
+    excontext->masq_port = port;
+  }
+  ex_ctx_unlock(excontext);
+}
+
+EXOSIP_API int eXosip_guess_localip(struct eXosip_t *excontext, int family, char *address, int size)
+{
+  int fd, rc = OSIP_SUCCESS;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  (void) excontext;
+
+  if (address == NULL || size <= 0)
+    return OSIP_BADPARAMETER;
+  if (family != AF_INET6)
+    family = AF_INET;
+  fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  memset(&ss, 0, sizeof(ss));
+  if (family == AF_INET) {
+    struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(9);
+    inet_pton(AF_INET, "192.0.2.1", &sin->sin_addr); /* TEST-NET-1: never contacted */
+    len = sizeof(*sin);
+  } else {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(9);
+    inet_pton(AF_INET6, "2001:db8::1", &sin6->sin6_addr);
+    len = sizeof(*sin6);
+  }
+  if (fd < 0 || connect(fd, (struct sockaddr *) &ss, len) != 0) {
+    snprintf(address, (size_t) size, "%s", family == AF_INET ? "127.0.0.1" : "::1");
+    rc = OSIP_NO_NETWORK;
+    goto cleanup;
+  }
+  len = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *) &ss, &len) != 0) {
+    snprintf(address, (size_t) size, "%s", family == AF_INET ? "127.0.0.1" : "::1");
+    rc = OSIP_NO_NETWORK;
+    goto cleanup;
+  }
+  if (family == AF_INET)
+    inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, address, (socklen_t) size);
+  else
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, address, (socklen_t) size);
+cleanup:
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
+/* Bind a throw-away socket of type on port; the bound port or -1. */
+static int try_bind(int type, int port)
+{
+  struct sockaddr_in sin;
+  socklen_t len = sizeof(sin);
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), result = -1;
+  if (fd < 0)
+    return -1;
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t) port);
+  if (bind(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0
+      && getsockname(fd, (struct sockaddr *) &sin, &len) == 0)
+    result = ntohs(sin.sin_port);
+  close(fd);
+  return result;
+}
+
+EXOSIP_API int eXosip_find_free_port(struct eXosip_t *excontext, int free_port, int transport)
+{
+  int attempt;
+  int first = transport == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+  int other = transport == IPPROTO_TCP ? SOCK_DGRAM : SOCK_STREAM;
+  (void) excontext;
+
+  if (free_port > 0 && free_port < 65536 && try_bind(first, free_port) == free_port
+      && try_bind(other, free_port) == free_port)
+    return free_port;
+  for (attempt = 0; attempt < 16; attempt++) {
+    int port = try_bind(first, 0);
+    if (port > 0 && try_bind(other, port) == port)
+      return port;
+  }
+  return OSIP_UNDEFINED_ERROR;
+}
+
+EXOSIP_API int eXosip_listen_addr(struct eXosip_t *excontext, int transport, const char *addr, int port,
+                                  int family, int secure)
+{
+  struct eXosip_t *ctx = excontext;
+  int rc;
+  int any;
+
+  if (ctx == NULL || !ctx->initialized)
+    return OSIP_BADPARAMETER;
+  if (secure != 0 || (transport != IPPROTO_UDP && transport != IPPROTO_TCP) || port < 0 || port > 65535)
+    return OSIP_BADPARAMETER;
+  if (family != AF_INET && family != AF_INET6)
+    family = ctx->ipv6 ? AF_INET6 : AF_INET;
+  ex_ctx_lock(ctx);
+  if (transport == IPPROTO_UDP)
+    rc = ex_udp_open(ctx, addr, port, family);
+  else
+    rc = ex_tcp_open(ctx, addr, port, family);
+  if (rc == OSIP_SUCCESS) {
+    any = addr == NULL || addr[0] == '\0' || strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+    if (any)
+      eXosip_guess_localip(ctx, family, ctx->local_ip, sizeof(ctx->local_ip));
+    else
+      snprintf(ctx->local_ip, sizeof(ctx->local_ip), "%s", addr);
+    if ((transport == IPPROTO_UDP ? ctx->tcp_fd : ctx->udp_fd) < 0)
+      ctx->default_proto = transport;
+    rc = start_thread(ctx);
+  }
+  ex_ctx_unlock(ctx);
+  return rc;
+}
+
+EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
+{
+  osip_via_t *via = NULL;
+  if (msg == NULL || transport == NULL)
+    return OSIP_BADPARAMETER;
+  if (osip_strcasecmp(transport, "UDP") != 0 && osip_strcasecmp(transport, "TCP") != 0)
+    return OSIP_BADPARAMETER;
+  if (osip_message_get_via(msg, 0, &via) < 0 || via == NULL)
+    return OSIP_SYNTAXERROR;
+  osip_free(via->protocol);
+  via->protocol = osip_strdup(osip_strcasecmp(transport, "TCP") == 0 ? "TCP" : "UDP");
+  osip_message_force_update(msg);
+  return OSIP_SUCCESS;
+}
+
+EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je)
+{
+  if (excontext == NULL || je == NULL)
+    return OSIP_BADPARAMETER;
+  /* No credentials or redirections are handled: there is no action to take. */
+  return OSIP_WRONG_STATE;
+}
+
+EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
+{
+  /* Retransmissions and timeouts run on the I/O thread; no registrations to refresh. */
+  (void) excontext;
+}

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Transport-independent part: resolving destinations, sending, and the entry point of received messages. */
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include "exosip_internal.h"
+
+int ex_proto_of_message(const osip_message_t *msg)
+{
+  osip_via_t *via = osip_list_get(&msg->vias, 0);
+  if (via != NULL && via->protocol != NULL && osip_strcasecmp(via->protocol, "TCP") == 0)
+    return IPPROTO_TCP;
+  return IPPROTO_UDP;
+}
+
+int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto, struct ex_dest *out)
+{
+  char buf[256];
+  size_t n;
+  memset(out, 0, sizeof(*out));
+  out->proto = proto;
+  if (host == NULL || host[0] == '\0')
+    return OSIP_BADPARAMETER;
+  if (port <= 0 || port > 65535)
+    port = 5060;
+  n = strlen(host);
+  if (host[0] == '[' && n > 2 && host[n - 1] == ']') { /* bracketed IPv6 reference */
+    snprintf(buf, sizeof(buf), "%.*s", (int) (n - 2), host + 1);
+  } else {
+    snprintf(buf, sizeof(buf), "%s", host);
+  }
+  {
+    struct sockaddr_in *sin = (struct sockaddr_in *) &out->sa;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &out->sa;
+    if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+      sin->sin_family = AF_INET;
+      sin->sin_port = htons((uint16_t) port);
+      out->salen = sizeof(*sin);
+      return OSIP_SUCCESS;
+    }
+    if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_port = htons((uint16_t) port);
+      out->salen = sizeof(*sin6);
+      return OSIP_SUCCESS;
+    }
+  }
+  {
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = ctx->ipv6 ? AF_INET6 : AF_INET;
+    hints.ai_socktype = proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if (getaddrinfo(buf, portstr, &hints, &res) != 0 || res == NULL) {
+      hints.ai_family = AF_UNSPEC;
+      if (getaddrinfo(buf, portstr, &hints, &res) != 0 || res == NULL)
+        return OSIP_UNKNOWN_HOST;
+    }
+    memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
+    out->salen = res->ai_addrlen;
+    freeaddrinfo(res);
+  }
+  return OSIP_SUCCESS;
+}
+
+static int udp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len)
+{
+  struct sockaddr_storage mapped;
+  const struct sockaddr *sa = (const struct sockaddr *) &dest->sa;
+  socklen_t salen = dest->salen;
+  if (ctx->udp_fd < 0)
+    return OSIP_NO_NETWORK;
+  if (ctx->udp_family == AF_INET6 && dest->sa.ss_family == AF_INET) {
+    /* an IPv6 socket reaches IPv4 peers through mapped addresses */
+    const struct sockaddr_in *sin = (const struct sockaddr_in *) &dest->sa;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &mapped;
+    memset(&mapped, 0, sizeof(mapped));
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = sin->sin_port;
+    sin6->sin6_addr.s6_addr[10] = 0xff;
+    sin6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&sin6->sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+    sa = (const struct sockaddr *) &mapped;
+    salen = sizeof(*sin6);
+  }
+  if (sendto(ctx->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa, salen) < 0)
+    return OSIP_NO_NETWORK;
+  return OSIP_SUCCESS;
+}
+
+int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len)
+{
+  if (dest->proto == IPPROTO_TCP)
+    return ex_tcp_send(ctx, dest, buf, len);
+  return udp_send(ctx, dest, buf, len);
+}
+
+int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  int rc;
+  if (osip_message_to_str(msg, &buf, &len) != 0 || buf == NULL)
+    return OSIP_SYNTAXERROR;
+  if (ctx->cbsip != NULL)
+    ctx->cbsip(msg, 0);
+  rc = ex_send_raw(ctx, dest, buf, len);
+  osip_free(buf);
+  return rc;
+}
+
+static void addr_to_string(const struct sockaddr *sa, char *ip, size_t iplen, int *port)
+{
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
+    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t) iplen);
+    else
+      inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t) iplen);
+    *port = ntohs(sin6->sin6_port);
+  } else {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
+    inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t) iplen);
+    *port = ntohs(sin->sin_port);
+  }
+}
+
+/* The headers every SIP message needs before we can look at it. */
+static int well_formed(const osip_message_t *sip)
+{
+  if (sip->call_id == NULL || sip->call_id->number == NULL || sip->from == NULL || sip->to == NULL
+      || sip->cseq == NULL || sip->cseq->method == NULL || sip->cseq->number == NULL
+      || osip_list_size(&sip->vias) < 1)
+    return 0;
+  if (MSG_IS_REQUEST(sip)) {
+    if (sip->sip_method == NULL || sip->req_uri == NULL)
+      return 0;
+  } else if (sip->status_code < 100 || sip->status_code > 699) {
+    return 0;
+  }
+  return 1;
+}
+
+static void answer_bad_request(struct eXosip_t *ctx, const osip_message_t *req, int proto,
+                               const struct sockaddr *src, socklen_t srclen, long conn_id)
+{
+  osip_message_t *resp = NULL;
+  struct ex_dest dest;
+  if (MSG_IS_ACK(req) || ex_build_response(ctx, req, 400, NULL, 0, &resp) != OSIP_SUCCESS)
+    return;
+  memset(&dest, 0, sizeof(dest));
+  dest.proto = proto;
+  memcpy(&dest.sa, src, srclen);
+  dest.salen = srclen;
+  dest.conn_id = conn_id;
+  ex_send_message(ctx, resp, &dest);
+  osip_message_free(resp);
+}
+
+void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
+                 socklen_t srclen, long conn_id)
+{
+  osip_event_t *evt;
+  osip_message_t *sip;
+  char ip[INET6_ADDRSTRLEN];
+  int port = 0;
+  size_t i;
+
+  for (i = 0; i < len && (buf[i] == '\r' || buf[i] == '\n' || buf[i] == ' ' || buf[i] == '\0'); i++)
+    ;
+  if (i == len)
+    return; /* keep-alive */
+  if (len < 16 || len > EX_MAX_DATAGRAM) {
+    ctx->dropped++;
+    return;
+  }
+  evt = osip_parse(buf, len);
+  if (evt == NULL || evt->sip == NULL) {
+    ctx->dropped++;
+    if (evt != NULL)
+      osip_event_free(evt);
+    return;
+  }
+  sip = evt->sip;
+  if (!well_formed(sip)) {
+    ctx->dropped++;
+    osip_event_free(evt);
+    return;
+  }
+  if (MSG_IS_REQUEST(sip) && !MSG_IS_ACK(sip) && osip_strcasecmp(sip->sip_method, sip->cseq->method) != 0) {
+    ctx->dropped++;
+    answer_bad_request(ctx, sip, proto, src, srclen, conn_id);
+    osip_event_free(evt);
+    return;
+  }
+  addr_to_string(src, ip, sizeof(ip), &port);
+  if (MSG_IS_REQUEST(sip))
+    osip_message_fix_last_via_header(sip, ip, port);
+  if (ctx->cbsip != NULL)
+    ctx->cbsip(sip, 1);
+  if (MSG_IS_REQUEST(sip))
+    ex_handle_request(ctx, evt, proto, src, srclen, conn_id);
+  else
+    ex_handle_response(ctx, evt);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The UDP socket: bind, and batched reads handed to ex_incoming. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "exosip_internal.h"
+
+#define RX_BATCH 16
+#define RX_SIZE (EX_MAX_DATAGRAM + 1)
+
+struct udp_rx {
+  struct mmsghdr msgs[RX_BATCH];
+  struct iovec iov[RX_BATCH];
+  struct sockaddr_storage from[RX_BATCH];
+  char buf[RX_BATCH][RX_SIZE];
+};
+
+int ex_bind_socket(int fd, const char *addr, int port, int family)
+{
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int any = addr == NULL || addr[0] == '\0' || strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+  memset(&ss, 0, sizeof(ss));
+  if (family == AF_INET6) {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+    int off = 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t) port);
+    if (!any && inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
+      return OSIP_BADPARAMETER;
+    len = sizeof(*sin6);
+  } else {
+    struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t) port);
+    if (!any && inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+      return OSIP_BADPARAMETER;
+    len = sizeof(*sin);
+  }
+  if (bind(fd, (struct sockaddr *) &ss, len) != 0)
+    return OSIP_NO_NETWORK;
+  len = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr *) &ss, &len) != 0)
+    return OSIP_NO_NETWORK;
+  return ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                  : ((struct sockaddr_in *) &ss)->sin_port);
+}
+
+int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
+{
+  int fd, bound, size = 4 * 1024 * 1024, rc;
+  if (ctx->udp_fd >= 0)
+    return OSIP_WRONG_STATE;
+  if (ctx->udp_rx == NULL) {
+    ctx->udp_rx = malloc(sizeof(struct udp_rx));
+    if (ctx->udp_rx == NULL)
+      return OSIP_NOMEM;
+  }
+  fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return OSIP_NO_NETWORK;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  bound = ex_bind_socket(fd, addr, port, family);
+  if (bound < 0) {
+    rc = bound;
+    goto cleanup;
+  }
+  rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_UDP);
+  if (rc != OSIP_SUCCESS)
+    goto cleanup;
+  ctx->udp_fd = fd;
+  ctx->udp_family = family;
+  ctx->udp_port = bound;
+  return OSIP_SUCCESS;
+cleanup:
+  close(fd);
+  return rc;
+}
+
+int ex_udp_read(struct eXosip_t *ctx)
+{
+  struct udp_rx *rx = ctx->udp_rx;
+  int rounds, i, total = 0;
+  if (ctx->udp_fd < 0 || rx == NULL)
+    return 0;
+  for (rounds = 0; rounds < 8; rounds++) {
+    int n;
+    for (i = 0; i < RX_BATCH; i++) {
+      rx->iov[i].iov_base = rx->buf[i];
+      rx->iov[i].iov_len = RX_SIZE - 1;
+      memset(&rx->msgs[i].msg_hdr, 0, sizeof(rx->msgs[i].msg_hdr));
+      rx->msgs[i].msg_hdr.msg_iov = &rx->iov[i];
+      rx->msgs[i].msg_hdr.msg_iovlen = 1;
+      rx->msgs[i].msg_hdr.msg_name = &rx->from[i];
+      rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
+    }
+    n = recvmmsg(ctx->udp_fd, rx->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0)
+      break;
+    for (i = 0; i < n && !ctx->stopping; i++) {
+      size_t len = rx->msgs[i].msg_len;
+      if (rx->msgs[i].msg_hdr.msg_flags & MSG_TRUNC || len >= RX_SIZE - 1) {
+        ctx->dropped++;
+        continue;
+      }
+      rx->buf[i][len] = '\0';
+      ex_incoming(ctx, rx->buf[i], len, IPPROTO_UDP, (struct sockaddr *) &rx->from[i],
+                  rx->msgs[i].msg_hdr.msg_namelen, 0);
+    }
+    total += n;
+    if (n < RX_BATCH)
+      break;
+  }
+  return total;
+}
