@@ -26,7 +26,12 @@ cdef class Context:
     cdef object _executor
     cdef bint _own_executor
     cdef int _events_since_auto
-    cdef bint _reading
+    # asyncio: events drained from the event socket, futures waiting for them,
+    # the loop whose reader watches the socket and how many iterators use it.
+    cdef object _aqueue
+    cdef list _awaiters
+    cdef object _aloop
+    cdef int _areaders
     cdef object _user_agent
     cdef int _port
     cdef object __weakref__

@@ -104,14 +104,6 @@ cdef inline const char *_cstr(bytes b):
     return PyBytes_AS_STRING(b)
 
 
-@cython.final
-cdef class _Stream:
-    """State of one ``Context.events()`` iteration (asyncio)."""
-    cdef object queue
-    cdef object waiter
-    cdef bint closed
-
-
 @cython.no_gc_clear
 cdef class Context:
     """An eXosip2 context: ``struct eXosip_t`` (``eXosip_malloc`` + ``eXosip_init``).
@@ -130,7 +122,7 @@ cdef class Context:
         self._lock_depth = 0
         self._running = False
         self._events_since_auto = 0
-        self._reading = False
+        self._areaders = 0
         self._port = 0
 
     def __init__(self, event_callback=None):
@@ -161,6 +153,9 @@ cdef class Context:
         self._executor = None
         self._own_executor = False
         self._user_agent = None
+        self._aqueue = collections.deque()
+        self._awaiters = []
+        self._aloop = None
         if COUNT_LIVE:
             live_add(LIVE_CONTEXT, 1)
         _open_contexts.add(self)
@@ -242,6 +237,16 @@ cdef class Context:
         cdef eXosip_t *p = self._ptr
         if p == NULL:
             return
+        if self._pid != getpid():
+            # A forked child: the parent's I/O thread does not exist here and its locks may be
+            # held forever; forget the context without touching it.
+            self._ptr = NULL
+            self._running = False
+            self._thread = None
+            _open_contexts.discard(self)
+            if COUNT_LIVE:
+                live_add(LIVE_CONTEXT, -1)
+            return
         if self._lock_depth > 0 and self._lock_owner == PyThread_get_thread_ident():
             raise OsipWrongState("close() called while this thread holds the context lock")
         self.stop()
@@ -253,6 +258,20 @@ cdef class Context:
         while self._busy > 0:     # wait for native calls in flight (other threads)
             time.sleep(0.001)
         self._ack_tids.clear()
+        loop = self._aloop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(eXosip_event_geteventsocket(p))
+            except Exception:
+                pass
+        self._aloop = None
+        self._aqueue.clear()
+        for waiter in self._awaiters:
+            if not waiter.done():
+                try:
+                    waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+                except Exception:
+                    pass
         if self._pid == getpid():
             with nogil:
                 eXosip_quit(p)
@@ -557,71 +576,80 @@ cdef class Context:
                 ...
 
         The event socket is watched with ``loop.add_reader``: no thread, no
-        polling. Automatic actions run after each batch of events and at
-        least once a second. Do not run :meth:`start` on the same context.
+        polling. Events drained but not yet yielded stay with the context, so
+        leaving one ``async for`` and starting another loses none. Automatic
+        actions run after each batch of events and at least once a second.
+        Do not run :meth:`start` on the same context.
         """
         import asyncio
-        cdef _Stream st = _Stream()
-        cdef eXosip_t *p = self._get()
-        if self._reading:
-            raise OsipWrongState("events() is already being iterated on this context")
+        self._get()
         if self._running:
             raise OsipWrongState("the event loop thread runs: events() would compete with it")
         loop = asyncio.get_running_loop()
-        fd = check(eXosip_event_geteventsocket(p), b"eXosip_event_geteventsocket")
-        st.queue = collections.deque()
-        st.waiter = None
-        st.closed = False
-        self._reading = True
-
-        def readable():
-            self._drain(st)
-
-        loop.add_reader(fd, readable)
+        self._watch(loop)
         try:
-            self._drain(st)
+            self._drain()
             while True:
-                if st.queue:
-                    yield st.queue.popleft()
+                if self._aqueue:
+                    yield self._aqueue.popleft()
                     continue
                 if self._ptr == NULL:
                     return
-                st.waiter = loop.create_future()
+                waiter = loop.create_future()
+                self._awaiters.append(waiter)
                 try:
-                    await asyncio.wait_for(st.waiter, 1.0)
+                    await asyncio.wait_for(waiter, 1.0)
                 except asyncio.TimeoutError:
                     if self._ptr == NULL:
                         return
                     self._auto()
                 finally:
-                    st.waiter = None
+                    try:
+                        self._awaiters.remove(waiter)
+                    except ValueError:
+                        pass
         finally:
-            self._reading = False
+            self._unwatch()
+
+    def _watch(self, loop):
+        if self._areaders > 0 and self._aloop is not loop:
+            raise OsipWrongState("events() is already iterated in another asyncio loop")
+        if self._areaders == 0:
+            fd = check(eXosip_event_geteventsocket(self._get()), b"eXosip_event_geteventsocket")
+            loop.add_reader(fd, self._drain)
+            self._aloop = loop
+        self._areaders += 1
+
+    def _unwatch(self):
+        self._areaders -= 1
+        if self._areaders > 0:
+            return
+        loop = self._aloop
+        self._aloop = None
+        if loop is not None and self._ptr != NULL and not loop.is_closed():
             try:
-                loop.remove_reader(fd)
+                loop.remove_reader(eXosip_event_geteventsocket(self._ptr))
             except Exception:
                 pass
 
-    def _drain(self, _Stream st):
+    def _drain(self):
+        """Move every queued event into the asyncio queue and wake the iterators."""
         cdef eXosip_event_t *ev
         cdef eXosip_t *p = self._ptr
         cdef int n = 0
-        if p == NULL:
-            waiter = st.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            return
-        while True:
-            ev = eXosip_event_wait(p, 0, 0)
-            if ev == NULL:
-                break
-            st.queue.append(self._wrap(ev))
-            n += 1
-        if n:
-            self._auto()
-            waiter = st.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        if p != NULL:
+            while True:
+                ev = eXosip_event_wait(p, 0, 0)
+                if ev == NULL:
+                    break
+                self._aqueue.append(self._wrap(ev))
+                n += 1
+            if n:
+                self._auto()
+        if n or p == NULL:
+            for waiter in self._awaiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def wait_event(self, timeout=None):
         """Await the next event (an :class:`~exosip2.event.Event`) in asyncio, at most *timeout* seconds.
@@ -846,6 +874,11 @@ cdef class Context:
             eXosip_unlock(p)
         self._leave()
         check(rc, b"eXosip_options_send_answer" if options else b"eXosip_message_send_answer")
+
+
+def _wake(waiter):
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _run_callback(callback, context, event):
