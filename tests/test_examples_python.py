@@ -50,3 +50,23 @@ def test_python_uas_stops_on_sigterm(transport, program_factory, sipp_factory): 
     stats = uas.stats()
     assert stats["calls"] == 5 and stats["answered"] == 5, uas.describe()
     assert "call_invite" not in uas.stderr and "uas: event 2 " in uas.stderr
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_python_uac_calls_sipp_uas(transport, program_factory, sipp_factory):  # noqa: F811
+    server = sipp_factory("uas", transport=transport, calls=CALLS, timeout_s=90).start()
+    uac = python_program(program_factory, "uac", [
+        "-a", "127.0.0.1", "-p", "0", "-t", transport, "-n", str(CALLS), "-r", "100", "-l", "100",
+        "-T", "30", "sip:service@127.0.0.1:%d" % server.port])
+    uac.start(wait_listening=False)
+    assert uac.wait(timeout=60) == 0, uac.describe()
+    assert uac.stats() == {"calls": CALLS, "ok": CALLS, "failed": 0}, uac.describe()
+    if transport == "udp":
+        server.wait(timeout=40).assert_clean(CALLS)
+    else:
+        # as for examples/c/uac: SIPp's lingering TCP calls fail with FailedTcpClosed when uac leaves
+        result = server.stop()
+        assert result.stat("IncomingCall") == CALLS, result.describe()
+        reasons = result.failure_reasons()
+        reasons.pop("FailedCall", None)
+        assert set(reasons) <= {"FailedTcpClosed"}, result.describe()
