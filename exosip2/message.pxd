@@ -23,3 +23,9 @@ cdef class OsipMessage:
     cdef int _attach(self, osip_message_t *ptr, bint owned, object owner) except -1
     # Serialise with osip_message_to_str (GIL held: oSIP2 caches the text in the message).
     cdef bytes _serialise(self)
+
+
+cdef class ExosipMessage(OsipMessage):
+    # A message built by the SIP stack for one context (which it keeps alive);
+    # subclasses (exosip2.call, exosip2.request) know how to send it.
+    cdef object _context

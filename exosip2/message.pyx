@@ -56,7 +56,7 @@ import re
 
 from exosip2.error import OsipBadParameter, OsipNoMem, OsipSyntaxError, OsipWrongState
 
-__all__ = ["OsipMessage", "CSeq", "PARSE_NOGIL_THRESHOLD"]
+__all__ = ["OsipMessage", "ExosipMessage", "CSeq", "PARSE_NOGIL_THRESHOLD"]
 
 #: Inputs at least this long are parsed with the GIL released. Shorter ones
 #: parse in a few microseconds, less than a GIL hand-over can cost a busy
@@ -1294,6 +1294,40 @@ cdef class OsipMessage:
     @user_agent.setter
     def user_agent(self, value):
         self.set_header("User-Agent", value)
+
+
+@cython.no_gc_clear
+cdef class ExosipMessage(OsipMessage):
+    """A message built by the SIP stack of one :class:`~exosip2.context.Context`.
+
+    The subclasses of :mod:`exosip2.call` (``InitInvite``, ``Ack``,
+    ``Answer``, in-call requests) and :mod:`exosip2.request` (out-of-dialog
+    MESSAGE, OPTIONS and their answers) build one with the matching
+    ``eXosip_*_build_*`` call and send it with :meth:`send`. The message keeps
+    its context alive; once sent it is consumed (further use raises
+    :class:`~exosip2.error.OsipWrongState`), and a closed context makes
+    :meth:`send` raise :class:`~exosip2.context.ContextClosedError`.
+    """
+
+    def __cinit__(self):
+        self._context = None
+
+    def __init__(self, *args, **kwargs):
+        """Not for direct use: build messages with the subclasses or Context.build_message.
+
+        :raises TypeError: always.
+        """
+        raise TypeError("ExosipMessage is built by its subclasses (exosip2.call, exosip2.request) "
+                        "or by Context.build_message")
+
+    @property
+    def context(self):
+        """The :class:`~exosip2.context.Context` this message was built by."""
+        return self._context
+
+    def send(self):
+        """Hand the message to the SIP stack (implemented by each subclass)."""
+        raise NotImplementedError("%s cannot be sent by itself" % type(self).__name__)
 
 
 cdef object _int_value(const char *s, str what):

@@ -1,7 +1,24 @@
 # SPDX-License-Identifier: Apache-2.0
-# eXosip2/eX_setup.h: contexts, configuration and version.
+# eXosip2/eX_setup.h: contexts, configuration, transports and version.
 
 cdef extern from "eXosip2/eXosip.h" nogil:
     struct eXosip_t
 
     const char *eXosip_get_version()
+
+    eXosip_t *eXosip_malloc()
+    int eXosip_init(eXosip_t *excontext)
+    void eXosip_quit(eXosip_t *excontext)
+    int eXosip_lock(eXosip_t *excontext)
+    int eXosip_unlock(eXosip_t *excontext)
+
+    int EXOSIP_OPT_USE_RPORT
+    int EXOSIP_OPT_ENABLE_AUTOANSWERBYE
+    int eXosip_set_option(eXosip_t *excontext, int opt, const void *value)
+
+    int eXosip_listen_addr(eXosip_t *excontext, int transport, const char *addr, int port, int family,
+                           int secure)
+    void eXosip_set_user_agent(eXosip_t *excontext, const char *user_agent)
+    void eXosip_masquerade_contact(eXosip_t *excontext, const char *public_address, int port)
+    int eXosip_find_free_port(eXosip_t *excontext, int free_port, int transport)
+    void eXosip_wakeup_event(eXosip_t *excontext)

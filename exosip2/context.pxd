@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: Apache-2.0
+
+from exosip2.includes.eX_setup cimport eXosip_t
+from exosip2.includes.eXosip cimport eXosip_event_t
+from exosip2.event cimport Event
+from exosip2.message cimport OsipMessage
+
+
+cdef class Context:
+    # The native context, owned: eXosip_quit in close() / __dealloc__.
+    cdef eXosip_t *_ptr
+    # The process that made it: a forked child never tears it down.
+    cdef long _pid
+    # Native calls in flight with the GIL released (close() waits for them).
+    cdef int _busy
+    # ContextLock bookkeeping: holder thread and depth.
+    cdef unsigned long _lock_owner
+    cdef int _lock_depth
+    cdef object _lock
+    cdef object _event_callback
+    # did -> tid of the latest answered INVITE of that dialog (for Ack(context, did)).
+    cdef dict _ack_tids
+    # The event loop.
+    cdef bint _running
+    cdef object _thread
+    cdef object _executor
+    cdef bint _own_executor
+    cdef int _events_since_auto
+    # asyncio: events drained from the event socket, futures waiting for them,
+    # the loop whose reader watches the socket and how many iterators use it.
+    cdef object _aqueue
+    cdef list _awaiters
+    cdef object _aloop
+    cdef int _areaders
+    cdef object _user_agent
+    cdef int _port
+    cdef object __weakref__
+
+    cdef eXosip_t *_get(self) except NULL
+    cdef eXosip_t *_enter(self) except NULL
+    cdef inline void _leave(self) noexcept:
+        self._busy -= 1
+    cdef Event _wrap(self, eXosip_event_t *ev)
+    cdef int _auto(self) except -1
+    cdef int _dispatch(self, Event event, object executor) except -1

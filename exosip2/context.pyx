@@ -1,0 +1,938 @@
+# SPDX-License-Identifier: Apache-2.0
+"""eXosip2 contexts: :class:`Context` owns one ``struct eXosip_t``.
+
+A context listens on an address (:meth:`Context.listen_on_address`), builds
+and sends messages (:mod:`exosip2.call`, :mod:`exosip2.request`) and reports
+what happens as :class:`~exosip2.event.Event` objects, which arrive in one
+of three ways:
+
+* the event loop thread: :meth:`Context.start` (or the blocking
+  :meth:`Context.run`) waits for events with the GIL released and hands each
+  one to ``event_callback(context, event)``. By default the callback runs in
+  a :class:`concurrent.futures.ThreadPoolExecutor`, as in exosip2ctypes;
+  ``start(event_executor="inline")`` runs it in the loop thread itself, which
+  is the fastest and keeps events in order; any
+  :class:`concurrent.futures.Executor` may be passed too. A callback that
+  raises is logged (logger ``exosip2.context``); the loop goes on.
+* asyncio: ``async for event in ctx.events():`` (the event socket is watched
+  with ``loop.add_reader``; no thread).
+* by hand: :meth:`Context.event_wait`.
+
+Use only one of them at a time on a context.
+
+Threads: every method may be called from any thread. Calls into the SIP
+stack take the context lock (``eXosip_lock``) with the GIL released, so a
+thread holding :attr:`Context.lock` never deadlocks with one holding the GIL.
+
+Lifetime: ``with Context() as ctx:`` or :meth:`Context.close` (idempotent,
+also named :meth:`Context.quit`). Messages and methods of a closed context
+raise :class:`ContextClosedError`; events already received stay readable. A
+context collected while open is closed, with a :class:`ResourceWarning`;
+contexts still open at interpreter exit are closed quietly. After
+``fork()`` the child never tears down its parent's context.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.pythread cimport PyThread_get_thread_ident
+from libc.stdint cimport uintptr_t
+
+from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
+from exosip2.error cimport check
+from exosip2.event cimport Event
+from exosip2.includes.eX_call cimport (
+    eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_request,
+    eXosip_call_terminate, eXosip_call_terminate_with_reason,
+)
+from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
+from exosip2.includes.eX_options cimport eXosip_options_send_answer, eXosip_options_send_request
+from exosip2.includes.eX_setup cimport *
+from exosip2.includes.eXosip cimport (
+    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_RELEASED, eXosip_automatic_action, eXosip_event_geteventsocket,
+    eXosip_event_t, eXosip_event_wait,
+)
+from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.message cimport OsipMessage
+
+import atexit
+import collections
+import concurrent.futures
+import logging
+import os
+import socket
+import threading
+import time
+import warnings
+import weakref
+
+from exosip2.error import OsipBadParameter, OsipNoMem, OsipNotFound, OsipWrongState
+
+__all__ = ["Context", "ContextLock", "ContextClosedError", "INLINE"]
+
+cdef extern from "<unistd.h>" nogil:
+    long getpid()
+
+#: Pass as ``event_executor`` to run the event callback in the loop thread.
+INLINE = "inline"
+
+# Call eXosip_automatic_action at least once per this many events, and after every idle wait.
+cdef int _AUTO_EVERY = 64
+
+_log = logging.getLogger("exosip2.context")
+
+# Contexts not yet closed, closed quietly at interpreter exit (before threads and modules go).
+_open_contexts = weakref.WeakSet()
+
+
+class ContextClosedError(OsipWrongState):
+    """The context was closed (or never initialised): it can no longer be used."""
+
+
+cdef bytes _opt_bytes(object value, str what):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (<str>value).encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes):
+        return <bytes>value
+    raise TypeError("%s must be str, bytes or None, not %s" % (what, type(value).__name__))
+
+
+cdef inline const char *_cstr(bytes b):
+    if b is None:
+        return NULL
+    return PyBytes_AS_STRING(b)
+
+
+@cython.no_gc_clear
+cdef class Context:
+    """An eXosip2 context: ``struct eXosip_t`` (``eXosip_malloc`` + ``eXosip_init``).
+
+    :param event_callback: called as ``event_callback(context, event)`` for
+        every event of the event loop (:meth:`start` / :meth:`run`); may be set
+        later through :attr:`event_callback`.
+    :raises MallocError: when the context cannot be allocated.
+    """
+
+    def __cinit__(self):
+        self._ptr = NULL
+        self._pid = 0
+        self._busy = 0
+        self._lock_owner = 0
+        self._lock_depth = 0
+        self._running = False
+        self._events_since_auto = 0
+        self._areaders = 0
+        self._port = 0
+
+    def __init__(self, event_callback=None):
+        cdef eXosip_t *p
+        cdef int rc
+        if self._ptr != NULL:
+            raise OsipWrongState("this Context is already initialised")
+        if event_callback is not None and not callable(event_callback):
+            raise TypeError("event_callback must be callable or None")
+        from exosip2.error import MallocError
+        with nogil:
+            p = eXosip_malloc()
+        if p == NULL:
+            raise MallocError("eXosip_malloc() failed")
+        with nogil:
+            rc = eXosip_init(p)
+        if rc != 0:
+            with nogil:
+                eXosip_quit(p)
+            check(rc if rc < 0 else -1, b"eXosip_init")
+        self._ptr = p
+        self._pid = getpid()
+        self._event_callback = event_callback
+        self._ack_tids = {}
+        self._lock = ContextLock.__new__(ContextLock)
+        (<ContextLock>self._lock)._context = self
+        self._thread = None
+        self._executor = None
+        self._own_executor = False
+        self._user_agent = None
+        self._aqueue = collections.deque()
+        self._awaiters = []
+        self._aloop = None
+        if COUNT_LIVE:
+            live_add(LIVE_CONTEXT, 1)
+        _open_contexts.add(self)
+
+    def __dealloc__(self):
+        # Only C fields: no loop thread can exist (it holds a reference to us).
+        cdef eXosip_t *p = self._ptr
+        if p != NULL:
+            self._ptr = NULL
+            if self._pid == getpid():
+                with nogil:
+                    eXosip_quit(p)
+            if COUNT_LIVE:
+                live_add(LIVE_CONTEXT, -1)
+
+    def __del__(self):
+        if self._ptr != NULL:
+            try:
+                warnings.warn("unclosed %r" % self, ResourceWarning, source=self)
+            except Exception:
+                pass
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def __repr__(self):
+        if self._ptr == NULL:
+            return "<Context (closed)>"
+        return "<Context port=%d%s>" % (self._port, " running" if self._running else "")
+
+    def __enter__(self):
+        self._get()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- native plumbing ------------------------------------------------------------
+
+    cdef eXosip_t *_get(self) except NULL:
+        if self._ptr == NULL:
+            raise ContextClosedError("the context is closed")
+        return self._ptr
+
+    cdef eXosip_t *_enter(self) except NULL:
+        # Every native call made with the GIL released is bracketed by _enter/_leave.
+        cdef eXosip_t *p = self._get()
+        self._busy += 1
+        return p
+
+    cdef Event _wrap(self, eXosip_event_t *ev):
+        cdef Event event = Event.from_ptr(ev, self)
+        if ev.type == EXOSIP_CALL_ANSWERED:
+            if ev.did > 0 and ev.tid > 0:
+                self._ack_tids[ev.did] = ev.tid
+        elif ev.type == EXOSIP_CALL_RELEASED:
+            if ev.did > 0:
+                self._ack_tids.pop(ev.did, None)
+        return event
+
+    cdef int _auto(self) except -1:
+        cdef eXosip_t *p = self._enter()
+        self._events_since_auto = 0
+        with nogil:
+            eXosip_lock(p)
+            eXosip_automatic_action(p)
+            eXosip_unlock(p)
+        self._leave()
+        return 0
+
+    # --- lifetime -------------------------------------------------------------------------
+
+    def close(self):
+        """Stop the event loop and release the context (``eXosip_quit``); idempotent.
+
+        :raises OsipWrongState: when called by a thread that holds :attr:`lock`.
+        """
+        cdef eXosip_t *p = self._ptr
+        if p == NULL:
+            return
+        if self._pid != getpid():
+            # A forked child: the parent's I/O thread does not exist here and its locks may be
+            # held forever; forget the context without touching it.
+            self._ptr = NULL
+            self._running = False
+            self._thread = None
+            _open_contexts.discard(self)
+            if COUNT_LIVE:
+                live_add(LIVE_CONTEXT, -1)
+            return
+        if self._lock_depth > 0 and self._lock_owner == PyThread_get_thread_ident():
+            raise OsipWrongState("close() called while this thread holds the context lock")
+        self.stop()
+        p = self._ptr
+        if p == NULL:
+            return
+        self._ptr = NULL          # from here on, new calls raise ContextClosedError
+        _open_contexts.discard(self)
+        while self._busy > 0:     # wait for native calls in flight (other threads)
+            time.sleep(0.001)
+        self._ack_tids.clear()
+        loop = self._aloop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.remove_reader(eXosip_event_geteventsocket(p))
+            except Exception:
+                pass
+        self._aloop = None
+        self._aqueue.clear()
+        for waiter in self._awaiters:
+            if not waiter.done():
+                try:
+                    waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+                except Exception:
+                    pass
+        if self._pid == getpid():
+            with nogil:
+                eXosip_quit(p)
+        if COUNT_LIVE:
+            live_add(LIVE_CONTEXT, -1)
+
+    def quit(self):
+        """Release the context: the same as :meth:`close` (exosip2ctypes' name)."""
+        self.close()
+
+    @property
+    def closed(self):
+        """True once the context is closed."""
+        return self._ptr == NULL
+
+    @property
+    def ptr(self):
+        """Address of the ``struct eXosip_t`` (int; 0 once closed), for debugging and other C code."""
+        return <uintptr_t>self._ptr
+
+    # --- configuration ----------------------------------------------------------------
+
+    def listen_on_address(self, address=None, transport=socket.IPPROTO_UDP, port=5060,
+                          family=socket.AF_INET, secure=False):
+        """Open a listening socket (``eXosip_listen_addr``).
+
+        :param address: the address to bind (None: every interface).
+        :param transport: ``socket.IPPROTO_UDP`` or ``socket.IPPROTO_TCP``.
+        :param port: the port; 0 takes a free one (``eXosip_find_free_port``),
+            readable afterwards from :attr:`port`.
+        :param family: ``socket.AF_INET`` or ``socket.AF_INET6``.
+        :param secure: must be False (no TLS yet).
+        :returns: the port bound (int).
+        """
+        cdef bytes addr = _opt_bytes(address, "address")
+        cdef int ctransport = transport, cport = port, cfamily = family, csecure = bool(secure)
+        cdef int rc
+        cdef const char *caddr = _cstr(addr)
+        cdef eXosip_t *p = self._enter()
+        try:
+            if cport == 0:
+                with nogil:
+                    rc = eXosip_find_free_port(p, 0, ctransport)
+                cport = check(rc, b"eXosip_find_free_port")
+            with nogil:
+                rc = eXosip_listen_addr(p, ctransport, caddr, cport, cfamily, csecure)
+            check(rc, b"eXosip_listen_addr")
+        finally:
+            self._leave()
+        self._port = cport
+        return cport
+
+    @property
+    def port(self):
+        """The port of the last :meth:`listen_on_address` (0 before)."""
+        return self._port
+
+    def masquerade_contact(self, public_address=None, port=0):
+        """Advertise *public_address*:*port* in Via and Contact (None: back to the local address)."""
+        cdef bytes addr = _opt_bytes(public_address, "public_address")
+        cdef int cport = port
+        cdef const char *caddr = _cstr(addr)
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_masquerade_contact(p, caddr, cport)
+        self._leave()
+
+    @property
+    def user_agent(self):
+        """The User-Agent header value of the messages this context builds (str or None)."""
+        return self._user_agent
+
+    @user_agent.setter
+    def user_agent(self, value):
+        cdef bytes b = _opt_bytes(value, "user_agent")
+        cdef const char *cb = _cstr(b)
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_set_user_agent(p, cb)
+        self._leave()
+        self._user_agent = None if b is None else b.decode("utf-8", "surrogateescape")
+
+    def set_option(self, int option, int value):
+        """Set an integer ``EXOSIP_OPT_*`` option (``eXosip_set_option``)."""
+        cdef int v = value
+        cdef int rc
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            rc = eXosip_set_option(p, option, &v)
+        self._leave()
+        check(rc, b"eXosip_set_option")
+
+    # --- the lock ----------------------------------------------------------------------
+
+    @property
+    def lock(self):
+        """The context lock (:class:`ContextLock`), usable in ``with``."""
+        return self._lock
+
+    def lock_acquire(self):
+        """Take the context lock (``eXosip_lock``); re-entrant within a thread."""
+        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef eXosip_t *p
+        if self._lock_depth > 0 and self._lock_owner == me:
+            self._lock_depth += 1
+            return
+        p = self._enter()   # held (counted busy) until lock_release
+        with nogil:
+            eXosip_lock(p)
+        self._lock_owner = me
+        self._lock_depth = 1
+
+    def lock_release(self):
+        """Release the context lock taken by :meth:`lock_acquire`.
+
+        :raises RuntimeError: when this thread does not hold it.
+        """
+        cdef eXosip_t *p = self._ptr
+        if self._lock_depth <= 0 or self._lock_owner != PyThread_get_thread_ident():
+            raise RuntimeError("the context lock is not held by this thread")
+        self._lock_depth -= 1
+        if self._lock_depth == 0:
+            self._lock_owner = 0
+            eXosip_unlock(p)
+            self._leave()
+
+    @property
+    def locked(self):
+        """True while some thread holds :attr:`lock`."""
+        return self._lock_depth > 0
+
+    # --- events by hand ------------------------------------------------------------------
+
+    def event_wait(self, s, ms):
+        """Wait up to *s* seconds plus *ms* milliseconds for the next event.
+
+        :returns: an :class:`~exosip2.event.Event`, or None on timeout.
+        """
+        cdef int cs = s, cms = ms
+        cdef eXosip_event_t *ev
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            ev = eXosip_event_wait(p, cs, cms)
+        self._leave()
+        if ev == NULL:
+            return None
+        return self._wrap(ev)
+
+    def automatic_action(self):
+        """Run eXosip2's automatic actions (retries, refreshes) now, under the lock."""
+        self._auto()
+
+    @property
+    def event_socket(self):
+        """A file descriptor that is readable while events are queued (``eXosip_event_geteventsocket``)."""
+        return check(eXosip_event_geteventsocket(self._get()), b"eXosip_event_geteventsocket")
+
+    # --- the event loop ------------------------------------------------------------------
+
+    @property
+    def event_callback(self):
+        """The callable run as ``event_callback(context, event)`` for every event of the loop."""
+        return self._event_callback
+
+    @event_callback.setter
+    def event_callback(self, val):
+        if val is not None and not callable(val):
+            raise TypeError("event_callback must be callable or None")
+        self._event_callback = val
+
+    def get_event_callback(self):
+        """Return :attr:`event_callback`."""
+        return self._event_callback
+
+    def set_event_callback(self, val):
+        """Set :attr:`event_callback`."""
+        self.event_callback = val
+
+    @property
+    def is_running(self):
+        """True while the event loop runs (between :meth:`start` and :meth:`stop`)."""
+        return self._running
+
+    def start(self, s=0, ms=50, event_executor=None):
+        """Start the event loop in a new thread and return that :class:`threading.Thread`.
+
+        :param s: seconds, and
+        :param ms: milliseconds that each ``eXosip_event_wait`` waits at most.
+        :param event_executor: where ``event_callback`` runs: None (a new
+            :class:`~concurrent.futures.ThreadPoolExecutor`, shut down by
+            :meth:`stop`), any :class:`~concurrent.futures.Executor`, or
+            ``"inline"`` (:data:`INLINE`) for the loop thread itself.
+        :raises OsipWrongState: when the loop already runs.
+        """
+        cdef int cs = s, cms = ms
+        self._get()
+        if self._running:
+            raise OsipWrongState("the event loop is already running")
+        if cs < 0 or cms < 0 or (cs == 0 and cms == 0):
+            raise OsipBadParameter("the wait of the event loop must be positive")
+        if event_executor is None:
+            executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="exosip2-event")
+            self._own_executor = True
+        elif event_executor == INLINE:
+            executor = None
+            self._own_executor = False
+        elif isinstance(event_executor, concurrent.futures.Executor):
+            executor = event_executor
+            self._own_executor = False
+        else:
+            raise TypeError("event_executor must be None, 'inline' or a concurrent.futures.Executor")
+        self._executor = executor
+        self._running = True
+        thread = threading.Thread(target=self._loop, args=(cs, cms, executor),
+                                  name="exosip2-loop-%d" % self._port, daemon=True)
+        self._thread = thread
+        thread.start()
+        return thread
+
+    def run(self, s=0, ms=50, event_executor=None, timeout=None):
+        """Start the event loop (:meth:`start`) and wait for its thread to end, at most *timeout* seconds."""
+        thread = self.start(s, ms, event_executor)
+        thread.join(timeout)
+
+    def stop(self):
+        """Stop the event loop and wait for its thread to end; idempotent.
+
+        Called from the loop thread itself (in an inline callback), it only
+        asks the loop to end after the callback returns.
+        """
+        cdef eXosip_t *p = self._ptr
+        thread = self._thread
+        self._running = False
+        if thread is None:
+            return
+        if p != NULL:
+            eXosip_wakeup_event(p)
+        if thread is threading.current_thread():
+            return
+        thread.join()
+        self._thread = None
+        executor = self._executor
+        self._executor = None
+        if executor is not None and self._own_executor:
+            in_worker = threading.current_thread().name.startswith("exosip2-event")
+            executor.shutdown(wait=not in_worker)
+
+    def _loop(self, int s, int ms, executor):
+        """The body of the event loop thread."""
+        cdef eXosip_t *p
+        cdef eXosip_event_t *ev
+        try:
+            while self._running:
+                p = self._ptr
+                if p == NULL:
+                    break
+                self._busy += 1
+                with nogil:
+                    ev = eXosip_event_wait(p, s, ms)
+                self._busy -= 1
+                if ev == NULL:
+                    if self._running and self._ptr != NULL:
+                        self._auto()
+                    continue
+                self._dispatch(self._wrap(ev), executor)
+                self._events_since_auto += 1
+                if self._events_since_auto >= _AUTO_EVERY and self._ptr != NULL:
+                    self._auto()
+        except BaseException:
+            _log.exception("the event loop of %r failed", self)
+        finally:
+            self._running = False
+            if self._thread is threading.current_thread():
+                self._thread = None
+                executor = self._executor
+                self._executor = None
+                if executor is not None and self._own_executor:
+                    executor.shutdown(wait=False)
+
+    cdef int _dispatch(self, Event event, object executor) except -1:
+        callback = self._event_callback
+        if callback is None:
+            return 0
+        if executor is None:
+            try:
+                callback(self, event)
+            except Exception:
+                _log.exception("event callback failed on %r", event)
+        else:
+            try:
+                executor.submit(_run_callback, callback, self, event)
+            except RuntimeError:   # the executor was shut down
+                _log.warning("event %r dropped: the executor is shut down", event)
+        return 0
+
+    # --- asyncio --------------------------------------------------------------------------
+
+    async def events(self):
+        """Yield every event as it arrives, in an asyncio event loop::
+
+            async for event in ctx.events():
+                ...
+
+        The event socket is watched with ``loop.add_reader``: no thread, no
+        polling. Events drained but not yet yielded stay with the context, so
+        leaving one ``async for`` and starting another loses none. Automatic
+        actions run after each batch of events and at least once a second.
+        Do not run :meth:`start` on the same context.
+        """
+        import asyncio
+        self._get()
+        if self._running:
+            raise OsipWrongState("the event loop thread runs: events() would compete with it")
+        loop = asyncio.get_running_loop()
+        self._watch(loop)
+        try:
+            self._drain()
+            while True:
+                if self._aqueue:
+                    yield self._aqueue.popleft()
+                    continue
+                if self._ptr == NULL:
+                    return
+                waiter = loop.create_future()
+                self._awaiters.append(waiter)
+                try:
+                    await asyncio.wait_for(waiter, 1.0)
+                except asyncio.TimeoutError:
+                    if self._ptr == NULL:
+                        return
+                    self._auto()
+                finally:
+                    try:
+                        self._awaiters.remove(waiter)
+                    except ValueError:
+                        pass
+        finally:
+            self._unwatch()
+
+    def _watch(self, loop):
+        if self._areaders > 0 and self._aloop is not loop:
+            raise OsipWrongState("events() is already iterated in another asyncio loop")
+        if self._areaders == 0:
+            fd = check(eXosip_event_geteventsocket(self._get()), b"eXosip_event_geteventsocket")
+            loop.add_reader(fd, self._drain)
+            self._aloop = loop
+        self._areaders += 1
+
+    def _unwatch(self):
+        self._areaders -= 1
+        if self._areaders > 0:
+            return
+        loop = self._aloop
+        self._aloop = None
+        if loop is not None and self._ptr != NULL and not loop.is_closed():
+            try:
+                loop.remove_reader(eXosip_event_geteventsocket(self._ptr))
+            except Exception:
+                pass
+
+    def _drain(self):
+        """Move every queued event into the asyncio queue and wake the iterators."""
+        cdef eXosip_event_t *ev
+        cdef eXosip_t *p = self._ptr
+        cdef int n = 0
+        if p != NULL:
+            while True:
+                ev = eXosip_event_wait(p, 0, 0)
+                if ev == NULL:
+                    break
+                self._aqueue.append(self._wrap(ev))
+                n += 1
+            if n:
+                self._auto()
+        if n or p == NULL:
+            for waiter in self._awaiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def wait_event(self, timeout=None):
+        """Await the next event (an :class:`~exosip2.event.Event`) in asyncio, at most *timeout* seconds.
+
+        :raises asyncio.TimeoutError: when none came in time.
+        """
+        import asyncio
+
+        async def first():
+            async for event in self.events():
+                return event
+        return await asyncio.wait_for(first(), timeout)
+
+    # --- messages -----------------------------------------------------------------------
+
+    def build_message(self, message_class, *args, **kwargs):
+        """Build a message: ``message_class(self, *args, **kwargs)`` (exosip2ctypes' helper)."""
+        return message_class(self, *args, **kwargs)
+
+    def call_send_init_invite(self, OsipMessage invite not None):
+        """Send an INVITE built by :class:`~exosip2.call.InitInvite`; start a call.
+
+        :returns: the call id (cid, an int > 0; not the Call-ID header).
+        """
+        cdef eXosip_t *p = self._enter()
+        cdef osip_message_t *m
+        cdef int rc
+        try:
+            m = invite._steal()
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_call_send_initial_invite(p, m)
+            eXosip_unlock(p)
+        self._leave()
+        return check(rc, b"eXosip_call_send_initial_invite")
+
+    def call_send_ack(self, did=None, ack=None, tid=None):
+        """Send the ACK for a 2xx answering an INVITE.
+
+        :param did: the dialog: its latest answered INVITE is acknowledged.
+        :param ack: an :class:`~exosip2.call.Ack` to send (did is then not used).
+        :param tid: the INVITE transaction (eXosip2 5.x style), instead of did.
+        """
+        cdef eXosip_t *p
+        cdef osip_message_t *m = NULL
+        cdef int ctid, rc
+        if ack is not None:
+            ctid = ack.tid
+        elif tid is not None:
+            ctid = tid
+        elif did is not None:
+            ctid = self.ack_tid(did)
+        else:
+            raise OsipBadParameter("call_send_ack needs did, tid or ack")
+        p = self._enter()
+        try:
+            if ack is not None:
+                m = (<OsipMessage>ack)._steal()
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_call_send_ack(p, ctid, m)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_call_send_ack")
+
+    def ack_tid(self, int did):
+        """The transaction id of the latest answered INVITE of dialog *did* (from the events seen).
+
+        :raises OsipNotFound: when no answered INVITE of that dialog was seen.
+        """
+        try:
+            return self._ack_tids[did]
+        except KeyError:
+            raise OsipNotFound("no answered INVITE is known for dialog %d" % did) from None
+
+    def call_send_answer(self, tid=None, status=None, answer=None):
+        """Answer an incoming request of a call.
+
+        :param tid: the transaction to answer.
+        :param status: the status of a default answer (not 2xx to INVITE, which needs a body).
+        :param answer: an :class:`~exosip2.call.Answer` to send (tid and status are then not used).
+        """
+        cdef eXosip_t *p
+        cdef osip_message_t *m = NULL
+        cdef int ctid, cstatus, rc
+        if answer is not None:
+            ctid = answer.tid
+            cstatus = answer.status
+        else:
+            if tid is None or status is None:
+                raise OsipBadParameter("call_send_answer needs tid and status, or answer")
+            ctid = tid
+            cstatus = status
+        p = self._enter()
+        try:
+            if answer is not None:
+                m = (<OsipMessage?>answer)._steal()
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_call_send_answer")
+
+    def call_send_request(self, OsipMessage request not None, did=None):
+        """Send a request built inside a dialog (:mod:`exosip2.call`: ReInvite, Info, Options, ...).
+
+        :param did: the dialog (default: the one the request was built for).
+        :returns: the transaction id (int).
+        """
+        cdef eXosip_t *p
+        cdef osip_message_t *m
+        cdef int cdid, rc
+        cdid = (<object>request).did if did is None else did
+        p = self._enter()
+        try:
+            m = request._steal()
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_call_send_request(p, cdid, m)
+            eXosip_unlock(p)
+        self._leave()
+        return check(rc, b"eXosip_call_send_request")
+
+    def call_terminate(self, int cid, int did=0, reason=None):
+        """End a call: CANCEL before the answer, BYE once answered, 603 to an unanswered incoming call.
+
+        :param reason: an optional Reason header value.
+        """
+        cdef bytes r = _opt_bytes(reason, "reason")
+        cdef int rc
+        cdef const char *cr = _cstr(r)
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_lock(p)
+            if cr == NULL:
+                rc = eXosip_call_terminate(p, cid, did)
+            else:
+                rc = eXosip_call_terminate_with_reason(p, cid, did, cr)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_call_terminate")
+
+    def message_send_request(self, OsipMessage message not None):
+        """Send an out-of-dialog request built by :class:`~exosip2.request.Message`.
+
+        :returns: the transaction id (int).
+        """
+        return self._send_ood(message, False)
+
+    def options_send_request(self, OsipMessage options not None):
+        """Send an out-of-dialog OPTIONS built by :class:`~exosip2.request.Options`.
+
+        :returns: the transaction id (int).
+        """
+        return self._send_ood(options, True)
+
+    def _send_ood(self, OsipMessage msg, bint options):
+        cdef eXosip_t *p = self._enter()
+        cdef osip_message_t *m
+        cdef int rc
+        try:
+            m = msg._steal()
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            if options:
+                rc = eXosip_options_send_request(p, m)
+            else:
+                rc = eXosip_message_send_request(p, m)
+            eXosip_unlock(p)
+        self._leave()
+        return check(rc, b"eXosip_options_send_request" if options else b"eXosip_message_send_request")
+
+    def message_send_answer(self, tid=None, status=None, answer=None):
+        """Answer an out-of-dialog request (MESSAGE and others but OPTIONS); arguments as :meth:`call_send_answer`."""
+        self._answer_ood(tid, status, answer, False)
+
+    def options_send_answer(self, tid=None, status=None, answer=None):
+        """Answer an out-of-dialog OPTIONS; arguments as :meth:`call_send_answer`."""
+        self._answer_ood(tid, status, answer, True)
+
+    def _answer_ood(self, tid, status, answer, bint options):
+        cdef eXosip_t *p
+        cdef osip_message_t *m = NULL
+        cdef int ctid, cstatus, rc
+        if answer is not None:
+            ctid = answer.tid
+            cstatus = answer.status
+        else:
+            if tid is None or status is None:
+                raise OsipBadParameter("an answer needs tid and status, or answer")
+            ctid = tid
+            cstatus = status
+        p = self._enter()
+        try:
+            if answer is not None:
+                m = (<OsipMessage?>answer)._steal()
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            if options:
+                rc = eXosip_options_send_answer(p, ctid, cstatus, m)
+            else:
+                rc = eXosip_message_send_answer(p, ctid, cstatus, m)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_options_send_answer" if options else b"eXosip_message_send_answer")
+
+
+def _wake(waiter):
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _run_callback(callback, context, event):
+    try:
+        callback(context, event)
+    except Exception:
+        _log.exception("event callback failed on %r", event)
+
+
+@cython.final
+cdef class ContextLock:
+    """The lock of a :class:`Context` (``eXosip_lock``): get it from :attr:`Context.lock`.
+
+    ``acquire()``/``release()`` or ``with ctx.lock:``; re-entrant within a
+    thread; waiting for it releases the GIL.
+    """
+    cdef object _context
+
+    def __init__(self, *args, **kwargs):
+        """Not for direct use: use Context.lock.
+
+        :raises TypeError: always.
+        """
+        raise TypeError("use Context.lock rather than making a ContextLock")
+
+    @property
+    def context(self):
+        """The :class:`Context` this lock belongs to."""
+        return self._context
+
+    def acquire(self):
+        """Lock the context."""
+        self._context.lock_acquire()
+
+    def release(self):
+        """Unlock the context."""
+        self._context.lock_release()
+
+    def locked(self):
+        """True if some thread holds the lock."""
+        return self._context.locked
+
+    def __enter__(self):
+        self._context.lock_acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._context.lock_release()
+
+
+@atexit.register
+def _close_all_at_exit():
+    for ctx in list(_open_contexts):
+        try:
+            ctx.close()
+        except Exception:
+            pass

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Requests outside of any dialog: MESSAGE (and other methods) and OPTIONS, with their answers.
+
+* :class:`Message` — ``eXosip_message_build_request`` (default method MESSAGE);
+  ``send()`` returns the transaction id. Answers come back as
+  ``EventType.message_answered`` / ``message_requestfailure`` / ... events.
+* :class:`Options` — ``eXosip_options_build_request``.
+* :class:`MessageAnswer`, :class:`OptionsAnswer` — answers to the
+  ``EventType.message_new`` event of an incoming request (``event.tid``);
+  ``Context.message_send_answer(tid, status)`` sends a default one directly.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING
+
+from exosip2.context cimport Context
+from exosip2.error cimport check
+from exosip2.includes.eX_message cimport eXosip_message_build_answer, eXosip_message_build_request
+from exosip2.includes.eX_options cimport eXosip_options_build_answer, eXosip_options_build_request
+from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
+from exosip2.message cimport ExosipMessage
+
+__all__ = ["Message", "Options", "MessageAnswer", "OptionsAnswer"]
+
+
+cdef bytes _arg(object value, str what, bint optional=False):
+    if value is None:
+        if optional:
+            return None
+        raise TypeError("%s is required" % what)
+    if isinstance(value, str):
+        return (<str>value).encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes):
+        return <bytes>value
+    raise TypeError("%s must be str or bytes, not %s" % (what, type(value).__name__))
+
+
+cdef inline const char *_c(bytes b):
+    if b is None:
+        return NULL
+    return PyBytes_AS_STRING(b)
+
+
+cdef int _adopt(ExosipMessage self, Context context, int rc, osip_message_t *m, const char *func) except -1:
+    if rc < 0 or m == NULL:
+        if m != NULL:
+            osip_message_free(m)
+        check(rc if rc < 0 else -1, func)
+    self._attach(m, True, None)
+    self._context = context
+    return 0
+
+
+@cython.no_gc_clear
+cdef class Message(ExosipMessage):
+    """An out-of-dialog request (``eXosip_message_build_request``).
+
+    :param context: the :class:`~exosip2.context.Context`.
+    :param to_url: the target; :param from_url: the sender;
+    :param route: an optional Route; :param method: the method (default ``"MESSAGE"``).
+    """
+    cdef readonly object to_url, from_url, route, method_name
+
+    def __init__(self, Context context not None, to_url, from_url, route=None, method="MESSAGE"):
+        cdef bytes to = _arg(to_url, "to_url"), frm = _arg(from_url, "from_url")
+        cdef bytes rt = _arg(route, "route", True), meth = _arg(method, "method")
+        cdef osip_message_t *m = NULL
+        cdef int rc
+        cdef const char *cmeth = _c(meth)
+        cdef const char *cto = _c(to)
+        cdef const char *cfrm = _c(frm)
+        cdef const char *crt = _c(rt)
+        cdef eXosip_t *p = context._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_message_build_request(p, &m, cmeth, cto, cfrm, crt)
+            eXosip_unlock(p)
+        context._leave()
+        _adopt(self, context, rc, m, b"eXosip_message_build_request")
+        self.to_url = to_url
+        self.from_url = from_url
+        self.route = route
+        self.method_name = meth.decode("ascii", "replace")
+
+    def send(self):
+        """Send the request; returns its transaction id."""
+        return (<Context>self._context).message_send_request(self)
+
+
+@cython.no_gc_clear
+cdef class Options(ExosipMessage):
+    """An out-of-dialog OPTIONS (``eXosip_options_build_request``)."""
+    cdef readonly object to_url, from_url, route
+
+    def __init__(self, Context context not None, to_url, from_url, route=None):
+        cdef bytes to = _arg(to_url, "to_url"), frm = _arg(from_url, "from_url")
+        cdef bytes rt = _arg(route, "route", True)
+        cdef osip_message_t *m = NULL
+        cdef int rc
+        cdef const char *cto = _c(to)
+        cdef const char *cfrm = _c(frm)
+        cdef const char *crt = _c(rt)
+        cdef eXosip_t *p = context._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_options_build_request(p, &m, cto, cfrm, crt)
+            eXosip_unlock(p)
+        context._leave()
+        _adopt(self, context, rc, m, b"eXosip_options_build_request")
+        self.to_url = to_url
+        self.from_url = from_url
+        self.route = route
+
+    def send(self):
+        """Send the OPTIONS; returns its transaction id."""
+        return (<Context>self._context).options_send_request(self)
+
+
+@cython.no_gc_clear
+cdef class MessageAnswer(ExosipMessage):
+    """An answer to an incoming out-of-dialog request (``eXosip_message_build_answer``)."""
+    cdef readonly int tid, status
+
+    def __init__(self, Context context not None, int tid, int status):
+        cdef osip_message_t *m = NULL
+        cdef int rc
+        cdef eXosip_t *p = context._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_message_build_answer(p, tid, status, &m)
+            eXosip_unlock(p)
+        context._leave()
+        _adopt(self, context, rc, m, b"eXosip_message_build_answer")
+        self.tid = tid
+        self.status = status
+
+    def send(self):
+        """Send the answer."""
+        (<Context>self._context).message_send_answer(answer=self)
+
+
+@cython.no_gc_clear
+cdef class OptionsAnswer(ExosipMessage):
+    """An answer to an incoming out-of-dialog OPTIONS (``eXosip_options_build_answer``)."""
+    cdef readonly int tid, status
+
+    def __init__(self, Context context not None, int tid, int status):
+        cdef osip_message_t *m = NULL
+        cdef int rc
+        cdef eXosip_t *p = context._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_options_build_answer(p, tid, status, &m)
+            eXosip_unlock(p)
+        context._leave()
+        _adopt(self, context, rc, m, b"eXosip_options_build_answer")
+        self.tid = tid
+        self.status = status
+
+    def send(self):
+        """Send the answer."""
+        (<Context>self._context).options_send_answer(answer=self)
