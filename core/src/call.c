@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "exosip_internal.h"
+#include "regauth.h" /* hooks: registrations and authentication retries */
 
 static int cseq_number(const osip_message_t *m)
 {
@@ -153,8 +154,8 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
     }
     ex_dialog_stop_2xx(ctx, dlg);
     if (ctx->autoanswer_bye) {
-      reply(ctx, w, 200, NULL);
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
+      reply(ctx, w, 200, NULL); /* the transaction may retire here: req is gone after this */
       ex_call_release(ctx, call, 1);
     } else {
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
@@ -237,7 +238,10 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
 
   free(key);
   if (w != NULL) { /* retransmission, or the ACK of a non-2xx final answer */
-    if (w->kind == IST || w->kind == NIST) {
+    if (w->tr == NULL) {
+      ex_tx_replay(ctx, w);
+      osip_event_free(evt);
+    } else if (w->kind == IST || w->kind == NIST) {
       if (conn_id > 0)
         w->conn_id = conn_id;
       ex_tx_execute(ctx, w, evt);
@@ -393,6 +397,11 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
         free(dlg->remote_sdp);
         dlg->remote_sdp = sdp;
       }
+      sdp = req != NULL ? ex_body_string(req) : NULL; /* our offer in the INVITE */
+      if (sdp != NULL) {
+        free(dlg->local_sdp);
+        dlg->local_sdp = sdp;
+      }
     }
     ex_event_emit(ctx, EXOSIP_CALL_ANSWERED, call, dlg, w->tid, req, resp, NULL);
     return;
@@ -407,9 +416,13 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       dlg = call->dialogs;
     if (initial)
       call->final_received = 1;
-    ex_event_emit(ctx, by_class(resp->status_code, EXOSIP_CALL_ANSWERED), call, dlg, w->tid, req, resp, NULL);
-    if (initial && !has_confirmed_dialog(call))
-      ex_call_release(ctx, call, 1);
+    {
+      /* hook (retry.c): a challenge, redirection or 422 that eXosip_automatic_action answers keeps the call */
+      int again = ex_retry_note(ctx, w, resp);
+      ex_event_emit(ctx, by_class(resp->status_code, EXOSIP_CALL_ANSWERED), call, dlg, w->tid, req, resp, NULL);
+      if (initial && !has_confirmed_dialog(call) && !again)
+        ex_call_release(ctx, call, 1);
+    }
     return;
   case OSIP_ICT_STATUS_TIMEOUT:
     if (initial)
@@ -437,6 +450,8 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
 
   if (w->is_cancel_of_call)
     return;
+  if (ex_register_nict_after(ctx, w, cb)) /* hook (register.c): answers to our REGISTERs */
+    return;
   switch (cb) {
   case OSIP_NICT_STATUS_1XX_RECEIVED:
   case OSIP_NICT_STATUS_2XX_RECEIVED:
@@ -458,14 +473,19 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
     return;
   }
   if (w->cid > 0) {
+    int again;
     if (call == NULL)
       return; /* the call is gone already */
+    /* hook (retry.c): a BYE sent again with credentials keeps the call until its own answer */
+    again = final && resp != NULL && ex_retry_note(ctx, w, resp);
     type = by_class(status, EXOSIP_CALL_MESSAGE_ANSWERED);
     ex_event_emit(ctx, type, call, dlg, w->tid, req, resp, NULL);
-    if (final && MSG_IS_BYE(req))
+    if (final && MSG_IS_BYE(req) && !again)
       ex_call_release(ctx, call, 1);
     return;
   }
+  if (final && resp != NULL)
+    ex_retry_note(ctx, w, resp); /* hook (retry.c): MESSAGE, OPTIONS, ... sent again when answerable */
   type = by_class(status, EXOSIP_MESSAGE_ANSWERED);
   ex_event_emit(ctx, type, NULL, NULL, w->tid, req, resp, NULL);
 }

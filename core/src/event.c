@@ -41,6 +41,8 @@ static const char *event_text(eXosip_event_type_t type)
   case EXOSIP_MESSAGE_REQUESTFAILURE: return "Request failed (4xx)";
   case EXOSIP_MESSAGE_SERVERFAILURE: return "Request failed (5xx)";
   case EXOSIP_MESSAGE_GLOBALFAILURE: return "Request failed (6xx)";
+  case EXOSIP_REGISTRATION_SUCCESS: return "User is successfully registered";
+  case EXOSIP_REGISTRATION_FAILURE: return "Registration failed";
   default: return "Event";
   }
 }
@@ -60,6 +62,14 @@ int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call
                   int tid, const osip_message_t *request, const osip_message_t *response,
                   const osip_message_t *ack)
 {
+  return ex_event_emit_rid(ctx, type, call, dlg, 0, tid, request, response, ack);
+}
+
+/* The same, for events that name a registration (rid > 0). */
+int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
+                      struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
+                      const osip_message_t *response, const osip_message_t *ack)
+{
   struct ex_event *e = calloc(1, sizeof(*e));
   eXosip_event_t *je;
   int was_empty;
@@ -69,6 +79,7 @@ int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call
   je = &e->ev;
   je->type = type;
   je->tid = tid;
+  je->rid = rid;
   if (call != NULL) {
     je->cid = call->cid;
     je->external_reference = call->reference;

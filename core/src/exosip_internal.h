@@ -115,10 +115,19 @@ struct ex_tx {
   struct sockaddr_storage src;
   socklen_t srclen;
   int is_cancel_of_call; /* a CANCEL we sent: no events for its answers */
+  /* A completed non-INVITE server transaction over UDP is retired: its oSIP2 transaction
+   * (about 20 KB, most of it an embedded SRV record) is freed and only the final answer is
+   * kept, to answer retransmissions until Timer J. tr is NULL then. */
+  char *retired;
+  size_t retired_len;
+  struct ex_dest retired_dest;
 };
 
 /* ---- dialogs and calls ---- */
 struct ex_call;
+struct ex_cred; /* regauth.h */
+struct ex_reg;
+struct ex_retry;
 
 struct ex_dialog {
   int did;
@@ -223,6 +232,13 @@ struct eXosip_t {
   uint64_t start_us;
 
   unsigned int rand_state;
+
+  /* registrations and authentication (register.c, auth.c, retry.c) */
+  struct ex_cred *creds;
+  struct ex_reg *regs;
+  int next_rid;
+  struct ex_retry *retries;
+  struct ex_retry *retried; /* requests already sent again (tid, rounds): bounds the retries */
 };
 
 /* context helpers (setup_api.c) */
@@ -265,6 +281,7 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt);
 int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg);
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid);
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w);
+void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 char *ex_client_key(const osip_message_t *msg);
@@ -273,6 +290,9 @@ char *ex_client_key(const osip_message_t *msg);
 int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                   int tid, const osip_message_t *request, const osip_message_t *response,
                   const osip_message_t *ack);
+int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
+                      struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
+                      const osip_message_t *response, const osip_message_t *ack);
 void ex_event_queue_destroy(struct eXosip_t *ctx);
 
 /* msgbuild.c */

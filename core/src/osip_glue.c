@@ -244,8 +244,11 @@ static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w)
   if (ex_hmap_get_str(&ctx->tx_by_key, w->key) == w)
     ex_hmap_del_str(&ctx->tx_by_key, w->key);
   ex_hmap_del_int(&ctx->tx_by_tid, w->tid);
-  osip_transaction_set_your_instance(w->tr, NULL);
-  osip_transaction_free2(w->tr);
+  if (w->tr != NULL) {
+    osip_transaction_set_your_instance(w->tr, NULL);
+    osip_transaction_free2(w->tr);
+  }
+  free(w->retired);
   free(w->key);
   free(w);
 }
@@ -312,6 +315,43 @@ static void pending_timers(const osip_transaction_t *tr, struct pending *p)
   }
 }
 
+static uint64_t tv_us(const struct timeval *tv);
+
+/* Replace a completed NIST (UDP) by its serialized final answer; see struct ex_tx. */
+static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  osip_transaction_t *tr = w->tr;
+  osip_message_t *resp = tr->last_response;
+  char *buf = NULL, *host = NULL;
+  size_t len = 0;
+  int port = 5060;
+  uint64_t due;
+
+  if (resp == NULL || tr->nist_context == NULL || tr->nist_context->timer_j_start.tv_sec == -1)
+    return;
+  due = tv_us(&tr->nist_context->timer_j_start);
+  osip_response_get_destination(resp, &host, &port);
+  if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, &w->retired_dest) != OSIP_SUCCESS) {
+    osip_free(host);
+    return;
+  }
+  osip_free(host);
+  if (osip_message_to_str(resp, &buf, &len) != 0 || buf == NULL)
+    return;
+  w->retired = malloc(len);
+  if (w->retired == NULL) {
+    osip_free(buf);
+    return;
+  }
+  memcpy(w->retired, buf, len);
+  w->retired_len = len;
+  osip_free(buf);
+  osip_transaction_set_your_instance(tr, NULL);
+  osip_transaction_free2(tr);
+  w->tr = NULL;
+  ex_arm(ctx, &w->timer, due);
+}
+
 static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
 {
   struct pending p;
@@ -341,10 +381,24 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   w->last_cb = -1;
   if (cb >= 0)
     ex_tu_after(ctx, w, cb);
-  if (w->killed)
+  if (w->killed) {
     tx_destroy(ctx, w);
-  else
+  } else if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0
+             && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)
+                  == IPPROTO_UDP) {
+    tx_retire(ctx, w);
+    if (w->tr != NULL)
+      tx_rearm(ctx, w);
+  } else {
     tx_rearm(ctx, w);
+  }
+}
+
+/* A retransmitted request for a retired transaction: send the final answer again. */
+void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  if (w->retired != NULL)
+    ex_send_raw(ctx, &w->retired_dest, w->retired, w->retired_len);
 }
 
 int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
@@ -360,7 +414,8 @@ int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
 
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid)
 {
-  return ex_hmap_get_int(&ctx->tx_by_tid, tid);
+  struct ex_tx *w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
+  return w != NULL && w->tr != NULL ? w : NULL; /* a retired transaction has nothing left to do */
 }
 
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
@@ -368,6 +423,10 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
   struct pending p;
   uint64_t now = ex_now_us();
   int i;
+  if (w->tr == NULL) { /* a retired transaction reached Timer J */
+    tx_destroy(ctx, w);
+    return;
+  }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {
     if (tv_us(p.at[i]) <= now) {
@@ -394,8 +453,11 @@ static void free_one(void *val, void *arg)
   struct ex_tx *w = val;
   (void) arg;
   w->timer.idx = -1;
-  osip_transaction_set_your_instance(w->tr, NULL);
-  osip_transaction_free2(w->tr);
+  if (w->tr != NULL) {
+    osip_transaction_set_your_instance(w->tr, NULL);
+    osip_transaction_free2(w->tr);
+  }
+  free(w->retired);
   free(w->key);
   free(w);
 }

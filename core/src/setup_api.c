@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "exosip_internal.h"
+#include "regauth.h" /* hooks: registrations and authentication */
 
 #define TAG_WAKE 1
 #define TAG_UDP 2
@@ -66,6 +67,18 @@ void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *p
     p = ctx->udp_port > 0 ? ctx->udp_port : ctx->tcp_port;
   *host = ctx->masq_ip[0] ? ctx->masq_ip : ctx->local_ip;
   *port = ctx->masq_ip[0] && ctx->masq_port > 0 ? ctx->masq_port : p;
+}
+
+/* oSIP2's parser reports every malformed packet on stderr: a flood of garbage would become a
+ * flood of log lines. Its trace levels are process-wide; they are silenced once, and a program
+ * that wants them back calls TRACE_INITIALIZE/osip_trace_enable_level after eXosip_init. */
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
+static void quiet_osip_trace(void)
+{
+  int level;
+  for (level = 0; level < END_TRACE_LEVEL; level++)
+    osip_trace_disable_level((osip_trace_level_t) level);
 }
 
 EXOSIP_API struct eXosip_t *eXosip_malloc(void)
@@ -138,6 +151,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
       goto cleanup;
     }
   }
+  pthread_once(&quiet_once, quiet_osip_trace);
   rc = ex_osip_setup(ctx);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
@@ -287,6 +301,9 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_call_free_all(ctx);
     ex_tx_free_all(ctx);
     ex_tcp_close_all(ctx);
+    ex_register_free_all(ctx); /* hook: registrations, pending retries, credentials */
+    ex_retry_free_all(ctx);
+    ex_auth_free_all(ctx);
     ex_ctx_unlock(ctx);
     ex_event_queue_destroy(ctx);
     osip_release(ctx->osip);
@@ -343,6 +360,7 @@ static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
   st->average_calls = (float) ((double) ctx->total_calls / hours);
   st->reserved1[0] = (int) ctx->dropped;
   st->reserved1[1] = (int) ctx->conns_closed;
+  ex_register_stats(ctx, st, hours); /* hook (register.c) */
 }
 
 EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value)
@@ -563,14 +581,27 @@ EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
 
 EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je)
 {
+  int rc;
   if (excontext == NULL || je == NULL)
     return OSIP_BADPARAMETER;
-  /* No credentials or redirections are handled: there is no action to take. */
-  return OSIP_WRONG_STATE;
+  if (!excontext->initialized)
+    return OSIP_WRONG_STATE;
+  /* hook (register.c, retry.c): the request refused by this event's challenge, redirection, 422 or
+   * 423 goes out again now when it can; otherwise there is no action to take */
+  ex_ctx_lock(excontext);
+  rc = je->rid > 0 ? ex_register_retry_now(excontext, je->rid) : ex_retry_now(excontext, je->tid);
+  ex_ctx_unlock(excontext);
+  return rc == OSIP_SUCCESS ? OSIP_SUCCESS : OSIP_WRONG_STATE;
 }
 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
 {
-  /* Retransmissions and timeouts run on the I/O thread; no registrations to refresh. */
-  (void) excontext;
+  /* Retransmissions and timeouts run on the I/O thread. Here: registrations refreshed before they
+   * lapse, and requests answered again after a challenge, redirection or 422 (register.c, retry.c). */
+  if (excontext == NULL || !excontext->initialized)
+    return;
+  ex_ctx_lock(excontext);
+  ex_register_automatic(excontext);
+  ex_retry_automatic(excontext);
+  ex_ctx_unlock(excontext);
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Transport-independent part: resolving destinations, sending, and the entry point of received messages. */
+#define _GNU_SOURCE
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,16 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     return;
   }
   sip = evt->sip;
+  if (proto == IPPROTO_UDP && sip->content_length != NULL && sip->content_length->value != NULL) {
+    /* RFC 3261 18.3: a datagram shorter than its Content-Length is discarded */
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    long declared = strtol(sip->content_length->value, NULL, 10);
+    if (end == NULL || declared < 0 || (size_t) declared > len - (size_t) (end + 4 - buf)) {
+      ctx->dropped++;
+      osip_event_free(evt);
+      return;
+    }
+  }
   if (!well_formed(sip)) {
     ctx->dropped++;
     osip_event_free(evt);

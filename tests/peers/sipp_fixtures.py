@@ -7,6 +7,7 @@ fixture names into a test module.
 
 import glob
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -89,6 +90,12 @@ def c_examples():
     return paths
 
 
+def _is_program(path):
+    """True for a C file with its own main() (another example program, such as register.c)."""
+    with open(path, errors="replace") as f:
+        return re.search(r"^int\s+main\s*\(", f.read(), re.M) is not None
+
+
 def build_asan_uas(out_dir):
     """Build an AddressSanitizer copy of core/ and of examples/c/uas into *out_dir*; return the path
     of ``uas-asan``.
@@ -112,7 +119,7 @@ def build_asan_uas(out_dir):
     if not os.path.isfile(os.path.join(core_dir, "libexosip2core.so")):
         raise PeerError("setup.py did not build %s/libexosip2core.so" % core_dir)
     helpers = [p for p in sorted(glob.glob(os.path.join(EXAMPLES_C, "*.c")))
-               if os.path.basename(p) not in ("uas.c", "uac.c")]
+               if os.path.basename(p) not in ("uas.c", "uac.c") and not _is_program(p)]
     cflags = shlex.split(_run(["pkg-config", "--cflags", "libosip2"]))
     libs = shlex.split(_run(["pkg-config", "--libs", "libosip2"]))
     target = os.path.join(out_dir, "uas-asan")

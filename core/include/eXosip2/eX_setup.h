@@ -28,7 +28,7 @@ int eXosip_unlock(struct eXosip_t *excontext);
 
 /* Option identifiers for eXosip_set_option (values as in eXosip2 5.3). */
 #define EXOSIP_OPT_BASE_OPTION 0
-/* int *: seconds between keep-alive datagrams (stored; see README of core/). */
+/* int *: seconds between keep-alive datagrams (accepted and stored; this core sends none yet). */
 #define EXOSIP_OPT_UDP_KEEP_ALIVE (EXOSIP_OPT_BASE_OPTION + 1)
 /* int *: 1 (default) puts ";rport" in the Via of outgoing requests, 0 leaves it out. */
 #define EXOSIP_OPT_USE_RPORT (EXOSIP_OPT_BASE_OPTION + 7)
@@ -104,6 +104,22 @@ int eXosip_transport_set(osip_message_t *msg, const char *transport);
 
 /* The local address that reaches the default route for family (AF_INET or AF_INET6). */
 int eXosip_guess_localip(struct eXosip_t *excontext, int family, char *address, int size);
+
+/*
+ * Credentials for digest authentication (401 WWW-Authenticate, 407 Proxy-Authenticate).
+ * username: the user they belong to; userid: the name sent in the credentials (NULL: username);
+ * passwd: the password, or ha1: MD5(userid:realm:passwd) as 32 hex digits; realm: the realm they
+ * answer (NULL or "": any realm without an entry of its own). A second entry for the same
+ * username and realm replaces the first.
+ */
+int eXosip_add_authentication_info(struct eXosip_t *excontext, const char *username, const char *userid,
+                                   const char *passwd, const char *ha1, const char *realm);
+
+/* Remove the entries of username for realm (NULL: the realm-less entry). OSIP_NOTFOUND if none. */
+int eXosip_remove_authentication_info(struct eXosip_t *excontext, const char *username, const char *realm);
+
+/* Remove every credential of the context. */
+int eXosip_clear_authentication_info(struct eXosip_t *excontext);
 
 #ifdef __cplusplus
 }

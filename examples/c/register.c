@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * register — keeps a SIP registration alive on the eXosip2 5.3 API.
+ *
+ * register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD] [-r REALM]
+ *          [-f FROM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT
+ *
+ * The argument is the address of record; the registrar is its host and port. The program
+ * registers, answers digest challenges with the credentials given, refreshes the binding before it
+ * lapses (eXosip_automatic_action), and on SIGINT/SIGTERM (or after -x seconds) removes it with
+ * Expires: 0 and exits. Every change is printed on one line:
+ *
+ *   register: success expires=N
+ *   register: challenge status=401
+ *   register: interval too brief status=423
+ *   register: failure status=403
+ *   register: unregistered
+ *
+ * Exit status: 0 when the last registration attempt succeeded (and the unregistration too),
+ * 1 on a final failure, 2 on a usage error. Uses only the public eXosip2 API.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <eXosip2/eXosip.h>
+
+/* How long a challenge may stay unanswered before the registration counts as failed: the credentials
+ * (if any match) go out at the next eXosip_automatic_action, and the answer follows in a moment. */
+#define CHALLENGE_WAIT_MS 4000
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+  (void) sig;
+  stop_requested = 1;
+}
+
+static long long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000LL + ts.tv_nsec / 1000000LL;
+}
+
+static void usage(void)
+{
+  fprintf(stderr, "usage: register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD]\n"
+                  "                [-r REALM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT\n");
+}
+
+/* The expires granted to our binding: the Contact's expires parameter, else the Expires header. */
+static int granted(const osip_message_t *resp, int asked)
+{
+  osip_contact_t *c = NULL;
+  osip_header_t *h = NULL;
+  if (resp == NULL)
+    return asked;
+  if (osip_message_get_contact(resp, 0, &c) >= 0 && c != NULL) {
+    osip_generic_param_t *p = NULL;
+    osip_contact_param_get_byname(c, "expires", &p);
+    if (p != NULL && p->gvalue != NULL)
+      return atoi(p->gvalue);
+  }
+  if (osip_message_get_expires(resp, 0, &h) >= 0 && h != NULL && h->hvalue != NULL)
+    return atoi(h->hvalue);
+  return asked;
+}
+
+/* Wait for the answer to the REGISTER just sent (rid); 1 success, 0 failure, -1 nothing in time. */
+static int handle_event(eXosip_event_t *je, int rid, int expires, int *last_ok)
+{
+  int status = je->response != NULL ? je->response->status_code : 0;
+  if (je->rid != rid)
+    return -1;
+  if (je->type == EXOSIP_REGISTRATION_SUCCESS) {
+    if (expires > 0)
+      printf("register: success expires=%d\n", granted(je->response, expires));
+    *last_ok = 1;
+    return 1;
+  }
+  if (je->type == EXOSIP_REGISTRATION_FAILURE) {
+    if (status == 401 || status == 407) {
+      printf("register: challenge status=%d\n", status);
+      return -1; /* eXosip_automatic_action answers it when it can; a final failure follows if not */
+    }
+    if (status == 423) {
+      printf("register: interval too brief status=423\n");
+      return -1; /* eXosip_automatic_action asks again with the registrar's Min-Expires */
+    }
+    printf("register: failure status=%d\n", status);
+    *last_ok = 0;
+    return 0;
+  }
+  return -1;
+}
+
+int main(int argc, char **argv)
+{
+  struct eXosip_t *ctx;
+  struct sigaction sa;
+  const char *addr = "127.0.0.1", *aor, *user = NULL, *password = NULL, *realm = NULL, *from = NULL;
+  int port = 0, proto = IPPROTO_UDP, opt, family, expires = 3600, rid, rc, last_ok = 0, done = 0;
+  long exit_after = 0;
+  long long deadline = 0, challenged_at = 0;
+  int challenged_status = 0;
+  char proxy[512], user_buf[128];
+  osip_message_t *reg = NULL;
+
+  while ((opt = getopt(argc, argv, "a:p:t:e:u:w:r:f:x:h")) != -1) {
+    switch (opt) {
+    case 'a': addr = optarg; break;
+    case 'p': port = atoi(optarg); break;
+    case 't':
+      if (strcmp(optarg, "tcp") == 0)
+        proto = IPPROTO_TCP;
+      else if (strcmp(optarg, "udp") != 0) {
+        usage();
+        return 2;
+      }
+      break;
+    case 'e': expires = atoi(optarg); break;
+    case 'u': user = optarg; break;
+    case 'w': password = optarg; break;
+    case 'r': realm = optarg; break;
+    case 'f': from = optarg; break;
+    case 'x': exit_after = atol(optarg); break;
+    default: usage(); return 2;
+    }
+  }
+  if (optind != argc - 1 || expires <= 0) {
+    usage();
+    return 2;
+  }
+  aor = argv[optind];
+  {
+    /* the registrar: sip:HOST:PORT of the address of record */
+    const char *at = strchr(aor, '@'), *colon = strchr(aor, ':');
+    const char *hostpart = at != NULL ? at + 1 : (colon != NULL ? colon + 1 : NULL);
+    if (strncmp(aor, "sip:", 4) != 0 || hostpart == NULL || hostpart[0] == '\0') {
+      usage();
+      return 2;
+    }
+    snprintf(proxy, sizeof(proxy), "sip:%s", hostpart);
+    if (user == NULL && at != NULL) {
+      size_t n = (size_t) (at - (aor + 4));
+      if (n >= sizeof(user_buf))
+        n = sizeof(user_buf) - 1;
+      memcpy(user_buf, aor + 4, n);
+      user_buf[n] = '\0';
+      user = user_buf;
+    }
+  }
+  if (from == NULL)
+    from = aor;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+
+  ctx = eXosip_malloc();
+  if (ctx == NULL || eXosip_init(ctx) != 0) {
+    fprintf(stderr, "register: cannot initialise the context\n");
+    return 1;
+  }
+  family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
+  if (eXosip_listen_addr(ctx, proto, addr, port, family, 0) != 0) {
+    fprintf(stderr, "register: cannot listen on %s:%d\n", addr, port);
+    eXosip_quit(ctx);
+    return 1;
+  }
+  eXosip_set_user_agent(ctx, "exosip2-register-example");
+  if (password != NULL && user != NULL
+      && eXosip_add_authentication_info(ctx, user, user, password, NULL, realm) != 0) {
+    fprintf(stderr, "register: cannot store the credentials\n");
+    eXosip_quit(ctx);
+    return 1;
+  }
+
+  eXosip_lock(ctx);
+  rid = eXosip_register_build_initial_register(ctx, from, proxy, NULL, expires, &reg);
+  if (rid > 0)
+    rc = eXosip_register_send_register(ctx, rid, reg);
+  else
+    rc = rid;
+  eXosip_unlock(ctx);
+  if (rc != 0) {
+    fprintf(stderr, "register: cannot send the REGISTER (%d)\n", rc);
+    eXosip_quit(ctx);
+    return 1;
+  }
+  if (exit_after > 0)
+    deadline = now_ms() + exit_after * 1000LL;
+
+  /* registered (and refreshed) until told to stop; a final failure ends the program */
+  while (!stop_requested && !done && (deadline == 0 || now_ms() < deadline)) {
+    eXosip_event_t *je = eXosip_event_wait(ctx, 0, 200);
+    if (je != NULL) {
+      int status = je->response != NULL ? je->response->status_code : 0;
+      int r = handle_event(je, rid, expires, &last_ok);
+      if (r == 0) {
+        done = 1;
+      } else if (r < 0 && je->rid == rid && (status == 401 || status == 407 || status == 423)) {
+        challenged_at = now_ms();
+        challenged_status = status;
+      } else if (r > 0) {
+        challenged_at = 0;
+      }
+      eXosip_event_free(je);
+    }
+    if (challenged_at != 0 && now_ms() - challenged_at > CHALLENGE_WAIT_MS) {
+      /* nothing followed the challenge: no credentials answer it */
+      printf("register: failure status=%d\n", challenged_status);
+      last_ok = 0;
+      done = 1;
+    }
+    eXosip_lock(ctx);
+    eXosip_automatic_action(ctx);
+    eXosip_unlock(ctx);
+  }
+
+  if (last_ok) {
+    /* remove the binding: Expires: 0, answered within a few seconds or given up */
+    long long until = now_ms() + 8000;
+    int removed = -1, sent = 0;
+    while (removed < 0 && now_ms() < until) {
+      eXosip_event_t *je;
+      if (!sent) {
+        /* a refresh still waiting for its answer must end first (OSIP_WRONG_STATE) */
+        eXosip_lock(ctx);
+        rc = eXosip_register_build_register(ctx, rid, 0, &reg);
+        if (rc == 0)
+          rc = eXosip_register_send_register(ctx, rid, reg);
+        eXosip_unlock(ctx);
+        if (rc == 0)
+          sent = 1;
+        else if (rc != OSIP_WRONG_STATE)
+          break;
+      }
+      je = eXosip_event_wait(ctx, 0, 200);
+      if (je != NULL) {
+        if (sent)
+          removed = handle_event(je, rid, 0, &last_ok);
+        eXosip_event_free(je);
+      }
+      eXosip_lock(ctx);
+      eXosip_automatic_action(ctx);
+      eXosip_unlock(ctx);
+    }
+    if (removed == 1)
+      printf("register: unregistered\n");
+    else
+      printf("register: unregister failed\n");
+    last_ok = removed == 1;
+  }
+  eXosip_lock(ctx);
+  eXosip_register_remove(ctx, rid);
+  eXosip_unlock(ctx);
+  eXosip_quit(ctx);
+  return last_ok ? 0 : 1;
+}
