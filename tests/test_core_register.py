@@ -484,3 +484,21 @@ def test_redirect_and_422_under_valgrind(retry_call):
     res = subprocess.run([_valgrind()] + VALGRIND + [retry_call, "udp"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
     assert "all checks passed" in res.stdout
+
+
+def test_a_flood_of_oversized_challenges_is_bounded(scripted_registrar, run_register):
+    nonce = "N" * 500
+
+    def script(n, text):
+        if n == 1:
+            return "401 Unauthorized", ['WWW-Authenticate: Digest realm="r%d", nonce="%s%d"' % (i, nonce, i)
+                                        for i in range(100)]
+        return "403 Forbidden", []
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "pw")
+    assert prog.wait(timeout=20) == 1, prog.describe()
+    prog.wait_line(r"^register: failure status=403$", timeout=1)
+    assert len(reg.requests) == 2
+    answers = [line for line in reg.requests[1][1].split("\r\n") if line.lower().startswith("authorization:")]
+    assert 1 <= len(answers) <= 16, len(answers)

@@ -163,6 +163,9 @@ static const char *unq(const char *value, char *buf, size_t size)
   return buf;
 }
 
+/* Challenges looked at in one response: a peer sending thousands must not cost more than this. */
+#define EX_MAX_CHALLENGES 16
+
 /* One challenge, whichever header carried it. */
 struct challenge {
   int proxy; /* 407 Proxy-Authenticate */
@@ -198,6 +201,8 @@ static int challenge_get(const osip_message_t *resp, int pos, struct challenge *
 {
   int nw = osip_list_size(&resp->www_authenticates);
   const osip_www_authenticate_t *h;
+  if (pos >= EX_MAX_CHALLENGES)
+    return 0;
   if (pos < nw) {
     h = osip_list_get(&resp->www_authenticates, pos);
     challenge_read(h, 0, ch);

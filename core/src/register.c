@@ -404,13 +404,13 @@ int ex_register_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
   return 1;
 }
 
-/* Seconds before the end of a binding of `granted` seconds at which it is refreshed. */
-static int refresh_margin(int granted)
+/* Milliseconds before the end of a binding of `granted` seconds at which it is refreshed: a tenth of
+ * it, or half of it up to 30 s when that is more. */
+static uint64_t refresh_margin_ms(int granted)
 {
-  int m = granted / 2 < 30 ? granted / 2 : 30;
-  if (granted / 10 > m)
-    m = granted / 10;
-  return m;
+  uint64_t g = (uint64_t) granted * 1000ULL, half = g / 2, tenth = g / 10;
+  uint64_t m = half < 30000ULL ? half : 30000ULL;
+  return tenth > m ? tenth : m;
 }
 
 static void resend(struct eXosip_t *ctx, struct ex_reg *r, int expires, int with_challenge)
@@ -458,7 +458,7 @@ void ex_register_automatic(struct eXosip_t *ctx)
       r->retry_interval = 0;
       resend(ctx, r, e, 0);
     } else if (r->granted > 0 && r->expires > 0) {
-      uint64_t due = r->granted_at + (uint64_t) (r->granted - refresh_margin(r->granted)) * 1000000ULL;
+      uint64_t due = r->granted_at + ((uint64_t) r->granted * 1000ULL - refresh_margin_ms(r->granted)) * 1000ULL;
       if (now >= due) {
         r->granted = 0; /* until the registrar answers again */
         resend(ctx, r, r->expires, 0);

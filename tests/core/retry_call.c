@@ -4,7 +4,8 @@
  * bob answers the first INVITE with 302 (Contact: the same user with a ";moved" parameter), the
  * INVITE at the new target with 422 (Min-SE: 1800) while its Session-Expires is shorter, and
  * the third with 200. Alice's call must survive both refusals and end answered, acknowledged
- * and closed by BYE.
+ * and closed by BYE. The 302 is followed by eXosip_automatic_action, the 422 by
+ * eXosip_default_action, each called on the event (the retry is queued before the event is).
  *
  * retry_call udp|tcp
  *
@@ -87,10 +88,14 @@ static void on_alice(eXosip_event_t *je)
   case EXOSIP_CALL_REDIRECTED:
     CHECK(status == 302 && je->cid == st.cid);
     st.redirected++;
+    eXosip_automatic_action(alice); /* the new target is tried from here */
     break;
   case EXOSIP_CALL_REQUESTFAILURE:
     CHECK(status == 422 && je->cid == st.cid);
     st.refused_422++;
+    /* this one is sent again at once by eXosip_default_action; a second call has nothing to do */
+    CHECK(eXosip_default_action(alice, je) == 0);
+    CHECK(eXosip_default_action(alice, je) == OSIP_WRONG_STATE);
     break;
   case EXOSIP_CALL_ANSWERED:
     CHECK(je->cid == st.cid);
@@ -128,9 +133,6 @@ static void run_until(const int *flag, int want, int timeout_ms, const char *wha
       eXosip_unlock(alice);
       eXosip_event_free(je);
     }
-    eXosip_lock(alice);
-    eXosip_automatic_action(alice);
-    eXosip_unlock(alice);
   }
 }
 
