@@ -13,7 +13,7 @@ which its event loop runs.
 import argparse
 import logging
 import sys
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from exosip2 import initialize, register
 from exosip2.context import Context
@@ -35,7 +35,7 @@ def on_sip_event(context: Any, evt: Any) -> None:
         logging.debug("%s", evt.request)
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Register from standard input: r, u, q.")
     parser.add_argument("aor", help="the address of record, e.g. sip:alice@127.0.0.1:5060")
     parser.add_argument("--registrar", help="the registrar (default: sip:HOST[:PORT] of the address of record)")
