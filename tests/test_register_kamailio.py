@@ -220,3 +220,38 @@ def test_register_objects_and_argument_errors(kamailio):  # noqa: F811
         ctx.add_authentication_info("alice", "alice", "pw", None)
     with pytest.raises(ContextClosedError):
         reg2.remove()
+
+
+def test_qop_auth_challenge_is_answered_and_refreshes_count_up(kamailio_factory, agent_factory):  # noqa: F811
+    k = kamailio_factory(qop=True, min_expires=1)
+    a = agent_factory()
+    rid, ok = a.register(k, "alice", "alicepw", expires=2)
+    challenge = a.events[0].response.get_header("WWW-Authenticate")
+    assert 'qop="auth"' in challenge or "qop=auth" in challenge
+    a.wait_count(EventType.registration_success, 3, 6.0, rid=rid)
+    assert set(k.auth_results("alice")) == {"1"}
+    assert len(k.bindings("alice")) == 1
+
+
+def test_credentials_for_another_realm_are_not_sent(kamailio, agent_factory):  # noqa: F811
+    a = agent_factory()
+    a.ctx.add_authentication_info("alice", "alice", "alicepw", "other.example")
+    reg = register.InitialRegister(a.ctx, kamailio.aor("alice"), kamailio.uri, expires=60)
+    reg.send()
+    a.wait(EventType.registration_failure, 5.0, rid=reg.rid, status=401)
+    time.sleep(1.0)
+    assert kamailio.register_count("alice") == 1
+    assert kamailio.auth_results("alice") == []
+
+
+def test_an_expired_nonce_is_challenged_again_and_answered(kamailio_factory, agent_factory):  # noqa: F811
+    k = kamailio_factory(min_expires=1, nonce_expire=2)
+    a = agent_factory()
+    rid, ok = a.register(k, "alice", "alicepw", expires=3)
+    # refreshes at 1.5 s intervals outlive the 2 s nonce: the registrar answers stale=true
+    a.wait_count(EventType.registration_success, 4, 10.0, rid=rid)
+    stale = [e for e in a.events if e.type == EventType.registration_failure
+             and e.response is not None and "stale=true" in (e.response.get_header("WWW-Authenticate") or "")]
+    assert stale, a.describe()
+    assert len(k.bindings("alice")) == 1
+    assert "-2" not in k.auth_results("alice")
