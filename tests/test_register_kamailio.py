@@ -255,3 +255,39 @@ def test_an_expired_nonce_is_challenged_again_and_answered(kamailio_factory, age
     assert stale, a.describe()
     assert len(k.bindings("alice")) == 1
     assert "-2" not in k.auth_results("alice")
+
+
+def test_register_in_asyncio(kamailio):  # noqa: F811
+    import asyncio
+
+    async def until_success(stream, seen):
+        while True:
+            event = await stream.__anext__()
+            seen.append((event.type, event.response.status_code if event.response is not None else None))
+            if event.type == EventType.registration_success:
+                return
+
+    async def main(ctx):
+        reg = ctx.build_message(register.InitialRegister, kamailio.aor("bob"), kamailio.uri, expires=30)
+        assert isinstance(reg, register.InitialRegister)
+        # one stream for the whole conversation: a second events() waits for the first to be closed
+        stream = ctx.events()
+        seen = []
+        try:
+            reg.send()
+            await until_success(stream, seen)
+            register.Register(ctx, reg.rid, 0).send()
+            await until_success(stream, seen)
+        finally:
+            await stream.aclose()
+        return seen
+
+    with Context() as ctx:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("bob", "bob", "bobpw", None)
+        seen = asyncio.run(asyncio.wait_for(main(ctx), 10))
+    assert seen[0] == (EventType.registration_failure, 401)
+    assert seen[1] == (EventType.registration_success, 200)
+    assert seen[-1] == (EventType.registration_success, 200)
+    assert kamailio.seen("REGISTER", user="bob")[-1].expires == 0
+    assert kamailio.bindings("bob") == []
