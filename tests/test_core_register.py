@@ -177,10 +177,10 @@ def test_realm_matched_credentials_register(kamailio, run_register):  # noqa: F8
     assert kamailio.auth_results("alice") == ["1", "1"]
 
 
-@pytest.mark.parametrize("qop", [False, True])
-def test_short_expires_is_refreshed_before_it_lapses(qop, kamailio_factory, run_register):  # noqa: F811
+@pytest.mark.parametrize("qop,transport", [(False, "udp"), (True, "udp"), (True, "tcp")])
+def test_short_expires_is_refreshed_before_it_lapses(qop, transport, kamailio_factory, run_register):  # noqa: F811
     k = kamailio_factory(qop=qop, min_expires=1)
-    prog = run_register(k.aor("alice"), "-e", "5", "-w", "alicepw", "-x", "12")
+    prog = run_register(k.aor("alice"), "-t", transport, "-e", "5", "-w", "alicepw", "-x", "12")
     prog.wait_line(r"^register: success expires=5$", timeout=10)
     # the binding must never lapse while the program runs: look it up a few times on the way
     samples = []
@@ -193,9 +193,11 @@ def test_short_expires_is_refreshed_before_it_lapses(qop, kamailio_factory, run_
     assert k.bindings("alice") == []
 
     seen = registers(k)
+    assert {r.proto.lower() for r in seen} == {transport}, seen
     refreshes = [r for r in seen if r.expires == 5]
     times = [r.time for r in refreshes]
-    # 1 challenged + 1 accepted, then a refresh every ~3 s (5 s minus a 2 s margin), then Expires: 0
+    # 1 challenged + 1 accepted, then a refresh every ~2.6 s (half of 5 s, plus the program's 200 ms
+    # polling of eXosip_automatic_action), then Expires: 0
     assert seen[-1].expires == 0, seen
     assert 2 + 3 <= len(refreshes) <= 2 + 4, seen
     gaps = [b - a for a, b in zip(times[1:], times[2:])]
@@ -451,15 +453,23 @@ def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
         ha2 = md5("REGISTER:%s" % p["uri"])
         expect = md5(":".join([ha1, p["nonce"], p["nc"], p["cnonce"], "auth", ha2]))
         verdicts.append((p["response"] == expect, p))
-        return ("200 OK" if p["response"] == expect else "403 Forbidden"), []
+        if p["response"] != expect:
+            return "403 Forbidden", []
+        expires = re.search(r"(?im)^expires:\s*(\d+)", text).group(1)
+        return "200 OK", ["Expires: %s" % expires]
 
     reg = scripted_registrar(script)
-    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "s3cret", "-x", "1")
+    # Expires 2: refreshed after 1 s with the remembered challenge, its nonce count going up
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-w", "s3cret", "-x", "3")
     assert prog.wait(timeout=20) == 0, prog.describe()
-    ok, p = verdicts[0]
-    assert ok, p
-    assert p["qop"] == "auth" and p["opaque"] == "op" and re.match(r"^[0-9a-f]{8}$", p["nc"]), p
-    assert p["username"] == "alice" and p["realm"] == "scripted", p
+    assert len(verdicts) >= 3, verdicts  # the answer to the challenge, a refresh or more, the removal
+    assert all(ok for ok, _ in verdicts), verdicts
+    first = verdicts[0][1]
+    assert first["qop"] == "auth" and first["opaque"] == "op" and first["nc"] == "00000001", first
+    assert first["username"] == "alice" and first["realm"] == "scripted" and first["nonce"] == 'abc"def', first
+    assert [int(p["nc"], 16) for _, p in verdicts] == list(range(1, len(verdicts) + 1)), verdicts
+    assert len({p["cnonce"] for _, p in verdicts}) == len(verdicts), verdicts
+    assert len(reg.requests) == len(verdicts) + 1  # one 401 only: the refreshes were not challenged
 
 
 def test_call_through_proxy_auth_under_valgrind(kamailio_factory, auth_call):  # noqa: F811

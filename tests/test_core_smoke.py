@@ -208,6 +208,8 @@ def test_garbage_is_dropped_and_service_continues(uas, tmp_path):
     assert totals(out)[0] == 20
     dropped = int(re.search(r"dropped=(\d+)", err).group(1))
     assert dropped >= 20 * 6
+    # nothing but our own lines: the parser's complaints about each packet are silenced
+    assert [l for l in (out + err).splitlines() if not l.startswith("uas: ")] == []
 
 
 def test_tcp_oversized_header_closes_connection(uas):
@@ -225,3 +227,89 @@ def test_tcp_oversized_header_closes_connection(uas):
         assert closed
     out, err = u.stop()
     assert "dropped=" in err
+
+
+def test_tcp_excess_connections_are_closed(uas, tmp_path):
+    u = uas("-t", "tcp")
+    socks = []
+    try:
+        for _ in range(1100):
+            socks.append(socket.create_connection(("127.0.0.1", u.port), timeout=5))
+        time.sleep(0.5)
+        # the oldest connections were closed to stay within the limit; service goes on
+        res = run_sipp(["-sn", "uac", "-t", "t1", "127.0.0.1:%d" % u.port, "-m", "10", "-r", "50"], tmp_path)
+    finally:
+        for s in socks:
+            s.close()
+    time.sleep(0.2)
+    out, err = u.stop()
+    assert res.returncode == 0, res.stderr
+    assert totals(out) == (10, 10, 10)
+    closed = int(re.search(r"closed_connections=(\d+)", err).group(1))
+    assert closed >= 1100 - 1024
+
+
+def _request(method, port, branch, cseq_method=None, to_tag=None):
+    to = "<sip:service@127.0.0.1:%d>" % port + (";tag=%s" % to_tag if to_tag else "")
+    return ("%s sip:service@127.0.0.1:%d SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:%%d;branch=z9hG4bK%s;rport\r\n"
+            "From: <sip:raw@127.0.0.1>;tag=raw1\r\nTo: %s\r\nCall-ID: %s@raw\r\n"
+            "CSeq: 7 %s\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            % (method, port, branch, to, branch, cseq_method or method))
+
+
+def _status_of(sock, branch):
+    """The status code of the first answer carrying our branch (bounded wait)."""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        sock.settimeout(max(0.05, deadline - time.time()))
+        try:
+            data = sock.recv(65535).decode("latin-1")
+        except socket.timeout:
+            break
+        if branch in data:
+            return int(data.split(" ", 2)[1])
+    return None
+
+
+def test_raw_requests_get_the_rfc3261_answers(uas):
+    u = uas()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        me = s.getsockname()[1]
+
+        def ask(method, branch, **kw):
+            s.sendto((_request(method, u.port, branch, **kw) % me).encode(), ("127.0.0.1", u.port))
+            return _status_of(s, branch)
+
+        assert ask("OPTIONS", "opt1") == 200            # outside dialogs: answered by the program
+        assert ask("BYE", "bye1", to_tag="nosuch") == 481  # no such dialog
+        assert ask("INFO", "info1", to_tag="nosuch") == 481
+        assert ask("OPTIONS", "bad1", cseq_method="INFO") == 400  # CSeq method mismatch
+        assert ask("OPTIONS", "opt1") == 200            # a retransmission gets the same answer again
+    out, err = u.stop()
+    assert totals(out) == (0, 0, 0)
+
+
+def test_uas_under_valgrind(programs, tmp_path):
+    """200 SIPp calls through uas under memcheck: no errors, no definite leaks."""
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind is part of `make deps`"
+    proc = subprocess.Popen([valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
+                             "--errors-for-leak-kinds=definite", programs[0], "-q", "-p", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        port = int(re.search(r":(\d+)$", line.strip()).group(1))
+        res = run_sipp(["-sn", "uac", "127.0.0.1:%d" % port, "-m", "200", "-r", "50"], tmp_path, timeout=90)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+    assert res.returncode == 0, res.stderr
+    assert proc.returncode == 0, err[-4000:]
+    assert totals(out) == (200, 200, 200)

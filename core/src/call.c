@@ -58,8 +58,8 @@ int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dl
   w->cid = call->cid;
   w->did = dlg->did;
   osip_dialog_set_state(dlg->d, DIALOG_CLOSE);
-  ex_tx_send(ctx, w, bye);
-  return w->tid > 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+  ex_tx_send(ctx, w, bye); /* w is gone if the BYE could not be sent at all */
+  return OSIP_SUCCESS;
 }
 
 static void new_call(struct eXosip_t *ctx, struct ex_tx *w)

@@ -210,10 +210,7 @@ int ex_build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, cons
   osip_message_set_cseq(m, cseq);
   osip_message_set_max_forwards(m, "70");
   proto = ctx->default_proto;
-  if (ruri->username == NULL) {
-    /* keep the transport of the remote target */
-  }
-  {
+  { /* the transport of the remote target wins */
     osip_uri_param_t *tp = NULL;
     osip_uri_uparam_get_byname(ruri, "transport", &tp);
     if (tp != NULL && tp->gvalue != NULL)

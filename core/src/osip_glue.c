@@ -217,6 +217,7 @@ int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *reques
   w->timer.kind = EX_TIMER_TX;
   w->timer.owner = w;
   w->last_cb = -1;
+  w->created = ex_now_us();
   osip_transaction_set_your_instance(tr, w);
   if (ex_hmap_put_str(&ctx->tx_by_key, w->key, w) != OSIP_SUCCESS
       || ex_hmap_put_int(&ctx->tx_by_tid, w->tid, w) != OSIP_SUCCESS) {
@@ -352,6 +353,13 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
   ex_arm(ctx, &w->timer, due);
 }
 
+/* A non-INVITE request the program has not answered finally (yet). */
+static int unanswered_nist(const struct ex_tx *w)
+{
+  return w->kind == NIST && w->tr != NULL
+         && (w->tr->state == NIST_TRYING || w->tr->state == NIST_PROCEEDING || w->tr->state == NIST_PRE_TRYING);
+}
+
 static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
 {
   struct pending p;
@@ -363,10 +371,21 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
     if (t < due)
       due = t;
   }
+  if (unanswered_nist(w))
+    due = w->created + 64ULL * EX_T1 * 1000ULL;
   if (due == UINT64_MAX)
     ex_heap_remove(&ctx->heap, &w->timer);
   else
     ex_arm(ctx, &w->timer, due);
+}
+
+static void queue_reap(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  if (w->reap_queued)
+    return;
+  w->reap_queued = 1;
+  w->reap_next = ctx->reap_head;
+  ctx->reap_head = w;
 }
 
 void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
@@ -382,15 +401,29 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   if (cb >= 0)
     ex_tu_after(ctx, w, cb);
   if (w->killed) {
-    tx_destroy(ctx, w);
-  } else if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0
-             && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)
-                  == IPPROTO_UDP) {
-    tx_retire(ctx, w);
-    if (w->tr != NULL)
-      tx_rearm(ctx, w);
+    ex_heap_remove(&ctx->heap, &w->timer);
+    queue_reap(ctx, w);
   } else {
     tx_rearm(ctx, w);
+    if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0)
+      queue_reap(ctx, w);
+  }
+}
+
+void ex_tx_reap(struct eXosip_t *ctx)
+{
+  while (ctx->reap_head != NULL) {
+    struct ex_tx *w = ctx->reap_head;
+    ctx->reap_head = w->reap_next;
+    w->reap_next = NULL;
+    w->reap_queued = 0;
+    if (w->killed) {
+      tx_destroy(ctx, w);
+    } else if (w->tr != NULL && w->kind == NIST && w->tr->state == NIST_COMPLETED
+               && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)
+                    == IPPROTO_UDP) {
+      tx_retire(ctx, w);
+    }
   }
 }
 
@@ -415,7 +448,8 @@ int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid)
 {
   struct ex_tx *w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
-  return w != NULL && w->tr != NULL ? w : NULL; /* a retired transaction has nothing left to do */
+  /* a retired or ended transaction has nothing left to do */
+  return w != NULL && w->tr != NULL && !w->killed ? w : NULL;
 }
 
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
@@ -424,23 +458,36 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
   uint64_t now = ex_now_us();
   int i;
   if (w->tr == NULL) { /* a retired transaction reached Timer J */
-    tx_destroy(ctx, w);
+    w->killed = 1;
+    queue_reap(ctx, w);
+    return;
+  }
+  if (unanswered_nist(w) && now >= w->created + 64ULL * EX_T1 * 1000ULL) {
+    /* the client gave up long ago (Timer F): close the transaction instead of keeping it forever */
+    osip_message_t *resp = NULL;
+    if (w->tr->orig_request != NULL
+        && ex_build_response(ctx, w->tr->orig_request, 500, NULL, 0, &resp) == OSIP_SUCCESS) {
+      osip_message_set_header(resp, "Retry-After", "5");
+      ex_tx_send(ctx, w, resp);
+    } else {
+      w->killed = 1;
+      ex_heap_remove(&ctx->heap, &w->timer);
+      queue_reap(ctx, w);
+    }
     return;
   }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {
     if (tv_us(p.at[i]) <= now) {
       osip_event_t *evt = osip_malloc(sizeof(*evt));
-      int tid = w->tid;
       if (evt == NULL)
         break;
       memset(evt, 0, sizeof(*evt));
       evt->type = p.type[i];
-      evt->transactionid = tid;
+      evt->transactionid = w->tid;
       ex_tx_execute(ctx, w, evt);
       /* a state machine that ignored the timeout must not make us spin on it */
-      w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
-      if (w != NULL && w->timer.idx >= 0 && w->timer.due <= now)
+      if (!w->killed && w->timer.idx >= 0 && w->timer.due <= now)
         ex_arm(ctx, &w->timer, now + 50000);
       return;
     }
@@ -464,6 +511,7 @@ static void free_one(void *val, void *arg)
 
 void ex_tx_free_all(struct eXosip_t *ctx)
 {
+  ctx->reap_head = NULL;
   ex_hmap_foreach(&ctx->tx_by_tid, free_one, NULL);
   ex_hmap_destroy(&ctx->tx_by_tid);
   ex_hmap_destroy(&ctx->tx_by_key);

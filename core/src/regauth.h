@@ -30,6 +30,7 @@ struct ex_reg {
   int preemptive;            /* the REGISTER in flight carries credentials of an older challenge */
   int stale_retries;         /* consecutive stale challenges answered */
   unsigned int nc;           /* nonce count used with the remembered challenge */
+  int removed;               /* eXosip_register_remove came while a REGISTER was in flight: freed at its end */
   struct ex_reg *next;
 };
 

@@ -17,10 +17,18 @@ struct ex_reg *ex_reg_by_rid(struct eXosip_t *ctx, int rid)
 {
   struct ex_reg *r;
   for (r = ctx->regs; r != NULL; r = r->next)
-    if (r->rid == rid)
+    if (r->rid == rid && !r->removed)
       return r;
   return NULL;
 }
+
+static int in_flight(struct eXosip_t *ctx, const struct ex_reg *r)
+{
+  struct ex_tx *w = r->tid > 0 ? ex_tx_by_tid(ctx, r->tid) : NULL;
+  return w != NULL && w->tr != NULL && (w->tr->state == NICT_PRE_TRYING || w->tr->state == NICT_TRYING
+                                        || w->tr->state == NICT_PROCEEDING);
+}
+
 
 static struct ex_reg *reg_by_tid(struct eXosip_t *ctx, int tid)
 {
@@ -47,7 +55,7 @@ void ex_register_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hou
   const struct ex_reg *r;
   int n = 0;
   for (r = ctx->regs; r != NULL; r = r->next)
-    n++;
+    n += !r->removed;
   st->allocated_registrations = n;
   /* rids are handed out in sequence from 1: next_rid - 1 registrations were created */
   st->average_registrations = (float) ((double) (ctx->next_rid > 0 ? ctx->next_rid - 1 : 0) / hours);
@@ -70,10 +78,14 @@ EXOSIP_API int eXosip_register_remove(struct eXosip_t *excontext, int rid)
     return OSIP_BADPARAMETER;
   ex_ctx_lock(excontext);
   for (pp = &excontext->regs; *pp != NULL; pp = &(*pp)->next) {
-    if ((*pp)->rid == rid) {
+    if ((*pp)->rid == rid && !(*pp)->removed) {
       struct ex_reg *r = *pp;
-      *pp = r->next;
-      reg_free(r);
+      if (in_flight(excontext, r)) {
+        r->removed = 1; /* its answer is still swallowed here, then it goes */
+      } else {
+        *pp = r->next;
+        reg_free(r);
+      }
       rc = OSIP_SUCCESS;
       break;
     }
@@ -263,13 +275,6 @@ int ex_register_build_next(struct eXosip_t *ctx, struct ex_reg *r, int expires, 
   return OSIP_SUCCESS;
 }
 
-static int in_flight(struct eXosip_t *ctx, const struct ex_reg *r)
-{
-  struct ex_tx *w = r->tid > 0 ? ex_tx_by_tid(ctx, r->tid) : NULL;
-  return w != NULL && w->tr != NULL && (w->tr->state == NICT_PRE_TRYING || w->tr->state == NICT_TRYING
-                                        || w->tr->state == NICT_PROCEEDING);
-}
-
 /* Send msg (taken) for registration r. */
 int ex_register_send(struct eXosip_t *ctx, struct ex_reg *r, osip_message_t *msg, int preemptive)
 {
@@ -352,6 +357,17 @@ int ex_register_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
   int status;
   if (r == NULL)
     return 0;
+  if (r->removed) {
+    if (cb != OSIP_NICT_STATUS_1XX_RECEIVED) {
+      struct ex_reg **pp;
+      for (pp = &ctx->regs; *pp != NULL && *pp != r; pp = &(*pp)->next)
+        ;
+      if (*pp == r)
+        *pp = r->next;
+      reg_free(r);
+    }
+    return 1;
+  }
   switch (cb) {
   case OSIP_NICT_STATUS_1XX_RECEIVED:
     return 1; /* no event for provisional answers to REGISTER */
@@ -448,7 +464,7 @@ void ex_register_automatic(struct eXosip_t *ctx)
   struct ex_reg *r;
   uint64_t now = ex_now_us();
   for (r = ctx->regs; r != NULL; r = r->next) {
-    if (r->tid > 0 && in_flight(ctx, r))
+    if (r->removed || (r->tid > 0 && in_flight(ctx, r)))
       continue;
     if (r->retry_auth) {
       r->retry_auth = 0;

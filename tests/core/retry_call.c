@@ -95,7 +95,7 @@ static void on_alice(eXosip_event_t *je)
     st.refused_422++;
     /* this one is sent again at once by eXosip_default_action; a second call has nothing to do */
     CHECK(eXosip_default_action(alice, je) == 0);
-    CHECK(eXosip_default_action(alice, je) == OSIP_WRONG_STATE);
+    CHECK(eXosip_default_action(alice, je) == OSIP_BADPARAMETER);
     break;
   case EXOSIP_CALL_ANSWERED:
     CHECK(je->cid == st.cid);
