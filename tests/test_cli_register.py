@@ -101,8 +101,8 @@ def test_register_refresh_and_unregister_on_signal(transport, sig, kamailio_fact
 
 
 def test_register_with_explicit_user_and_duration(kamailio, cli):  # noqa: F811
-    c = cli("register", kamailio.aor("bob"), "--user", "bob", "--password", "bobpw", "--expires", 60,
-            "--duration", 1.5)
+    c = cli("register", kamailio.aor("bob"), "--user", "bob", "--password", "bobpw", "--realm", kamailio.realm,
+            "--expires", 60, "--transport", "udp", "--duration", 1.5)
     c.wait_line("register: registered expires=60")
     assert c.finish() == 0, (c.lines, c.err)
     assert c.lines[-1] == "register: unregistered"
