@@ -291,3 +291,23 @@ def test_register_in_asyncio(kamailio):  # noqa: F811
     assert seen[-1] == (EventType.registration_success, 200)
     assert kamailio.seen("REGISTER", user="bob")[-1].expires == 0
     assert kamailio.bindings("bob") == []
+
+
+def test_ha1_credentials_and_an_explicit_contact(kamailio, agent_factory):  # noqa: F811
+    import hashlib
+
+    a = agent_factory()
+    ha1 = hashlib.md5(("alice:%s:alicepw" % kamailio.realm).encode()).hexdigest()
+    a.ctx.add_authentication_info("alice", "alice", None, kamailio.realm, ha1=ha1)
+    contact = "<sip:alice-desk@127.0.0.1:%d>" % a.port
+    reg = register.InitialRegister(a.ctx, kamailio.aor("alice"), kamailio.uri, contact, expires=90, qvalue="0.7")
+    assert reg.contact == contact
+    rid = reg.rid
+    reg.send()
+    ok = a.wait(EventType.registration_success, 5.0, rid=rid)
+    assert "alice-desk@" in ok.response.contacts[0]
+    [(bound, left)] = kamailio.bindings("alice")
+    assert bound == "sip:alice-desk@127.0.0.1:%d" % a.port and 80 < left <= 90
+    assert kamailio.auth_results("alice") == ["1"]
+    a.unregister(rid)
+    assert kamailio.bindings("alice") == []
