@@ -288,16 +288,16 @@ def test_call_through_proxy_answers_each_407_once(transport, kamailio_factory, a
     k = kamailio_factory(invite_auth=True, indialog_auth=True)
     res = subprocess.run([auth_call, k.host, str(k.port), transport], capture_output=True, text=True, timeout=90)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr)
-    assert "invite_407=1 reinvite_407=1 message_407=1 bye_407=1 answered=2" in res.stdout, res.stdout
+    assert "invite_407=1 reinvite_407=1 info_407=1 message_407=1 bye_407=1 answered=2" in res.stdout, res.stdout
     # on the wire: every request of alice twice (refused, then with credentials), in one call
     from_alice = [r for r in k.seen() if r.from_uri.startswith("sip:alice@")]
     methods = [r.method for r in from_alice if r.method != "ACK"]
-    assert methods == ["INVITE"] * 4 + ["MESSAGE"] * 2 + ["BYE"] * 2, from_alice
-    assert len({r.call_id for r in from_alice if r.method in ("INVITE", "BYE")}) == 1, from_alice
-    cseqs = [int(r.cseq) for r in from_alice if r.method in ("INVITE", "BYE")]
+    assert methods == ["INVITE"] * 4 + ["INFO"] * 2 + ["MESSAGE"] * 2 + ["BYE"] * 2, from_alice
+    assert len({r.call_id for r in from_alice if r.method in ("INVITE", "INFO", "BYE")}) == 1, from_alice
+    cseqs = [int(r.cseq) for r in from_alice if r.method in ("INVITE", "INFO", "BYE")]
     assert cseqs == sorted(set(cseqs)), cseqs  # each new request takes the next CSeq
-    # the credentials were checked and accepted: bob's REGISTER and removal, and alice's four requests
-    assert k.auth_results("alice") == ["1"] * 4, k.auth_results()
+    # the credentials were checked and accepted for each of alice's five requests
+    assert k.auth_results("alice") == ["1"] * 5, k.auth_results()
     assert k.bindings("bob") == []
 
 
@@ -428,7 +428,8 @@ def test_interval_too_brief_is_retried_with_min_expires(scripted_registrar, run_
     assert reg.header(len(reg.requests) - 1, "expires") == "0"
 
 
-def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
+@pytest.mark.parametrize("secret", ["password", "ha1", "HA1"])
+def test_digest_answer_matches_rfc2617(secret, scripted_registrar, run_register):
     """The credentials sent are checked here, by the MD5 arithmetic of RFC 2617 (qop=auth)."""
     import hashlib
 
@@ -460,7 +461,10 @@ def test_digest_answer_matches_rfc2617(scripted_registrar, run_register):
 
     reg = scripted_registrar(script)
     # Expires 2: refreshed after 1 s with the remembered challenge, its nonce count going up
-    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-w", "s3cret", "-x", "3")
+    ha1 = md5("alice:scripted:s3cret")
+    given = {"password": ["-w", "s3cret"], "ha1": ["-H", ha1, "-r", "scripted"],
+             "HA1": ["-H", ha1.upper(), "-r", "scripted"]}[secret]
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-x", "3", *given)
     assert prog.wait(timeout=20) == 0, prog.describe()
     assert len(verdicts) >= 3, verdicts  # the answer to the challenge, a refresh or more, the removal
     assert all(ok for ok, _ in verdicts), verdicts
@@ -478,7 +482,7 @@ def test_call_through_proxy_auth_under_valgrind(kamailio_factory, auth_call):  #
                          text=True, timeout=120)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
     assert "all checks passed" in res.stdout
-    assert k.auth_results("alice") == ["1"] * 4
+    assert k.auth_results("alice") == ["1"] * 5
 
 
 # --- a 302 and a 422 answered by eXosip_automatic_action, in one call -----------------------------

@@ -48,7 +48,7 @@ EXOSIP_API int eXosip_add_authentication_info(struct eXosip_t *excontext, const 
     return OSIP_BADPARAMETER;
   if ((passwd == NULL || passwd[0] == '\0') && (ha1 == NULL || ha1[0] == '\0'))
     return OSIP_BADPARAMETER;
-  if (ha1 != NULL && ha1[0] != '\0' && strlen(ha1) != 32)
+  if (ha1 != NULL && ha1[0] != '\0' && (strlen(ha1) != 32 || strspn(ha1, "0123456789abcdefABCDEF") != 32))
     return OSIP_BADPARAMETER;
   c = calloc(1, sizeof(*c));
   if (c == NULL)
@@ -57,6 +57,12 @@ EXOSIP_API int eXosip_add_authentication_info(struct eXosip_t *excontext, const 
   c->userid = strdup(userid != NULL && userid[0] != '\0' ? userid : username);
   c->passwd = dup_or_null(passwd);
   c->ha1 = dup_or_null(ha1);
+  if (c->ha1 != NULL) {
+    char *p;
+    for (p = c->ha1; *p; p++) /* the digest hashes the hex text: it must be lower case */
+      if (*p >= 'A' && *p <= 'F')
+        *p = (char) (*p - 'A' + 'a');
+  }
   c->realm = dup_or_null(realm);
   if (c->username == NULL || c->userid == NULL || (passwd != NULL && passwd[0] && c->passwd == NULL)
       || (ha1 != NULL && ha1[0] && c->ha1 == NULL) || (realm != NULL && realm[0] && c->realm == NULL)) {

@@ -2,8 +2,10 @@
 /*
  * register — keeps a SIP registration alive on the eXosip2 5.3 API.
  *
- * register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD] [-r REALM]
+ * register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD | -H HA1] [-r REALM]
  *          [-f FROM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT
+ *
+ * -H gives MD5(user:realm:password) in hex instead of the password.
  *
  * The argument is the address of record; the registrar is its host and port. The program
  * registers, answers digest challenges with the credentials given, refreshes the binding before it
@@ -51,8 +53,8 @@ static long long now_ms(void)
 
 static void usage(void)
 {
-  fprintf(stderr, "usage: register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD]\n"
-                  "                [-r REALM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT\n");
+  fprintf(stderr, "usage: register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD | -H HA1]\n"
+                  "                [-r REALM] [-f FROM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT\n");
 }
 
 /* The expires granted to our binding: the Contact's expires parameter, else the Expires header. */
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
 {
   struct eXosip_t *ctx;
   struct sigaction sa;
-  const char *addr = "127.0.0.1", *aor, *user = NULL, *password = NULL, *realm = NULL, *from = NULL;
+  const char *addr = "127.0.0.1", *aor, *user = NULL, *password = NULL, *realm = NULL, *from = NULL, *ha1 = NULL;
   int port = 0, proto = IPPROTO_UDP, opt, family, expires = 3600, rid, rc, last_ok = 0, done = 0;
   long exit_after = 0;
   long long deadline = 0, challenged_at = 0;
@@ -113,7 +115,7 @@ int main(int argc, char **argv)
   char proxy[512], user_buf[128];
   osip_message_t *reg = NULL;
 
-  while ((opt = getopt(argc, argv, "a:p:t:e:u:w:r:f:x:h")) != -1) {
+  while ((opt = getopt(argc, argv, "a:p:t:e:u:w:H:r:f:x:h")) != -1) {
     switch (opt) {
     case 'a': addr = optarg; break;
     case 'p': port = atoi(optarg); break;
@@ -128,6 +130,7 @@ int main(int argc, char **argv)
     case 'e': expires = atoi(optarg); break;
     case 'u': user = optarg; break;
     case 'w': password = optarg; break;
+    case 'H': ha1 = optarg; break;
     case 'r': realm = optarg; break;
     case 'f': from = optarg; break;
     case 'x': exit_after = atol(optarg); break;
@@ -178,8 +181,8 @@ int main(int argc, char **argv)
     return 1;
   }
   eXosip_set_user_agent(ctx, "exosip2-register-example");
-  if (password != NULL && user != NULL
-      && eXosip_add_authentication_info(ctx, user, user, password, NULL, realm) != 0) {
+  if ((password != NULL || ha1 != NULL) && user != NULL
+      && eXosip_add_authentication_info(ctx, user, user, password, ha1, realm) != 0) {
     fprintf(stderr, "register: cannot store the credentials\n");
     eXosip_quit(ctx);
     return 1;

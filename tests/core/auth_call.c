@@ -2,7 +2,7 @@
 /*
  * Two contexts call each other through a registrar/proxy that demands credentials
  * (Kamailio with INVITE, MESSAGE and in-dialog authentication): bob registers, alice calls him,
- * sends a re-INVITE, a MESSAGE and finally a BYE. Each of alice's requests is refused once with
+ * sends a re-INVITE, an INFO, a MESSAGE and finally a BYE. Each of alice's requests is refused once with
  * 407 and must go out again with credentials from eXosip_automatic_action, within the same call.
  *
  * auth_call HOST PORT udp|tcp [wrong]
@@ -28,7 +28,7 @@ static char registrar[128], alice_aor[128], bob_aor[128];
 static struct {
   int bob_registered, invite_407, reinvite_407, message_407, bye_407;
   int answered, acks_at_bob, reinvites_at_bob, messages_at_bob, message_ok, bye_ok, closed_at_bob, released;
-  int cid, did, forbidden, stray, removed_rid;
+  int cid, did, forbidden, stray, removed_rid, info_407, infos_at_bob, info_ok;
 } st;
 
 #define CHECK(cond)                                                                                        \
@@ -81,6 +81,12 @@ static void on_bob(eXosip_event_t *je)
     CHECK(eXosip_call_send_answer(bob, je->tid, 200, answer) == 0);
     break;
   case EXOSIP_CALL_ACK: st.acks_at_bob++; break;
+  case EXOSIP_CALL_MESSAGE_NEW:
+    if (je->request != NULL && MSG_IS_INFO(je->request)) {
+      st.infos_at_bob++;
+      CHECK(eXosip_call_send_answer(bob, je->tid, 200, NULL) == 0);
+    }
+    break;
   case EXOSIP_MESSAGE_NEW:
     if (je->request != NULL && MSG_IS_MESSAGE(je->request)) {
       st.messages_at_bob++;
@@ -118,12 +124,17 @@ static void on_alice(eXosip_event_t *je)
     CHECK(eXosip_call_send_ack(alice, je->tid, ack) == 0);
     break;
   case EXOSIP_CALL_MESSAGE_REQUESTFAILURE:
-    CHECK(status == 407 && req != NULL && MSG_IS_BYE(req));
-    st.bye_407++;
+    CHECK(status == 407 && req != NULL && (MSG_IS_BYE(req) || MSG_IS_INFO(req)));
+    if (MSG_IS_BYE(req))
+      st.bye_407++;
+    else
+      st.info_407++;
     break;
   case EXOSIP_CALL_MESSAGE_ANSWERED:
     if (req != NULL && MSG_IS_BYE(req))
       st.bye_ok = 1;
+    if (req != NULL && MSG_IS_INFO(req))
+      st.info_ok = 1;
     break;
   case EXOSIP_MESSAGE_REQUESTFAILURE:
     CHECK(status == 407);
@@ -248,6 +259,16 @@ int main(int argc, char **argv)
   run_until(&st.acks_at_bob, 2, 10000, "the re-INVITE");
   CHECK(st.reinvite_407 == 1 && st.reinvites_at_bob == 1 && st.answered == 2);
 
+  /* an INFO inside the dialog */
+  eXosip_lock(alice);
+  CHECK(eXosip_call_build_info(alice, st.did, &m) == 0);
+  osip_message_set_body(m, "Signal=5\r\nDuration=160\r\n", 26);
+  osip_message_set_content_type(m, "application/dtmf-relay");
+  CHECK(eXosip_call_send_request(alice, st.did, m) > 0);
+  eXosip_unlock(alice);
+  run_until(&st.info_ok, 1, 10000, "the INFO");
+  CHECK(st.info_407 == 1 && st.infos_at_bob == 1);
+
   /* a MESSAGE outside the dialog */
   eXosip_lock(alice);
   CHECK(eXosip_message_build_request(alice, &m, "MESSAGE", bob_aor, alice_aor, NULL) == 0);
@@ -309,8 +330,8 @@ int main(int argc, char **argv)
     CHECK(st.stray == 0);
   }
 
-  printf("invite_407=%d reinvite_407=%d message_407=%d bye_407=%d answered=%d\n", st.invite_407,
-         st.reinvite_407, st.message_407, st.bye_407, st.answered);
+  printf("invite_407=%d reinvite_407=%d info_407=%d message_407=%d bye_407=%d answered=%d\n", st.invite_407,
+         st.reinvite_407, st.info_407, st.message_407, st.bye_407, st.answered);
   eXosip_quit(alice);
   eXosip_quit(bob);
   printf("all checks passed\n");
