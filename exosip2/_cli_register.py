@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """``python -m exosip2 register``: stay registered with a SIP registrar until told to stop.
 
-    python -m exosip2 register sip:alice@example.org --password secret [--user alice]
+    python -m exosip2 register sip:alice@example.org --password secret|--ha1 HEX [--user alice]
         [--expires 3600] [--transport udp|tcp] [--port 0] [--address ADDR]
         [--registrar sip:proxy.example.org] [--realm REALM] [--duration SECONDS]
 
@@ -68,14 +68,15 @@ def _host_of(hostport):
 
 
 def add_credential_options(parser):
-    """Add ``--user``, ``--password`` and ``--realm`` to an argparse (sub)parser."""
+    """Add ``--user``, ``--password``, ``--ha1`` and ``--realm`` to an argparse (sub)parser."""
     parser.add_argument("--user", help="the user name of the credentials (default: the user of the URI)")
     parser.add_argument("--password", help="the password answering 401/407 challenges")
+    parser.add_argument("--ha1", help="instead of --password: MD5(user:realm:password) as 32 hex digits")
     parser.add_argument("--realm", default=None, help="the realm the credentials are for (default: any)")
 
 
 def apply_credentials(ctx, args, uri=None):
-    """Give the context the credentials of *args* (if a password was given); return the user name used.
+    """Give the context the credentials of *args* (if a password or HA1 was given); return the user name used.
 
     The user name is ``--user``, or else the user part of *uri*.
     """
@@ -86,11 +87,12 @@ def apply_credentials(ctx, args, uri=None):
         except UsageError:
             user = None
     password = getattr(args, "password", None)
-    if password is None:
+    ha1 = getattr(args, "ha1", None)
+    if password is None and ha1 is None:
         return user
     if not user:
         raise UsageError("--password needs --user (or a URI with a user part)")
-    ctx.add_authentication_info(user, user, password, getattr(args, "realm", None))
+    ctx.add_authentication_info(user, user, password, getattr(args, "realm", None), ha1=ha1)
     return user
 
 

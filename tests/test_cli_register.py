@@ -109,6 +109,17 @@ def test_register_with_explicit_user_and_duration(kamailio, cli):  # noqa: F811
     assert kamailio.bindings("bob") == []
 
 
+def test_register_with_ha1(kamailio, cli):  # noqa: F811
+    import hashlib
+
+    ha1 = hashlib.md5(("alice:%s:alicepw" % kamailio.realm).encode()).hexdigest()
+    c = cli("register", kamailio.aor("alice"), "--ha1", ha1, "--realm", kamailio.realm, "--duration", 1)
+    assert c.finish() == 0, (c.lines, c.err)
+    assert "register: registered expires=3600" in c.lines
+    assert kamailio.auth_results("alice") == ["1", "1"]     # the REGISTER and its Expires: 0
+    assert kamailio.bindings("alice") == []
+
+
 def test_wrong_password_exits_1_after_two_registers(kamailio, cli):  # noqa: F811
     c = cli("register", kamailio.aor("alice"), "--password", "wrong")
     assert c.finish() == 1, (c.lines, c.err)
@@ -130,6 +141,7 @@ def test_no_password_exits_1_on_the_unanswered_challenge(kamailio, cli):  # noqa
     ["register", "sip:alice@127.0.0.1", "--expires", "-5"],
     ["register", "sip:alice@127.0.0.1", "--port", "70000"],
     ["register", "sip:alice@127.0.0.1", "--transport", "sctp"],
+    ["register", "sip:alice@127.0.0.1", "--ha1", "not-hex"],
     ["register"],
 ])
 def test_bad_arguments_exit_2(args, cli):
