@@ -6,6 +6,9 @@
 ``parse FILE|-``
     parse a SIP message and print its start line, every header and, for an
     SDP body, its fields; exit 2 with a clear error on a malformed message.
+``register sip:USER@HOST[:PORT] --password PW``
+    register, stay registered (refreshes), unregister on Ctrl-C or SIGTERM
+    (see exosip2/_cli_register.py).
 """
 
 import argparse
@@ -110,6 +113,9 @@ def build_parser():
     p = sub.add_parser("parse", help="parse a SIP message and print its fields")
     p.add_argument("file", metavar="FILE|-", help="file holding one SIP message, or - for standard input")
     p.set_defaults(func=cmd_parse)
+    # registration: exosip2/_cli_register.py
+    from exosip2._cli_register import add_register_parser
+    add_register_parser(sub)
     return parser
 
 

@@ -46,6 +46,9 @@ from exosip2.includes.eX_call cimport (
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
 from exosip2.includes.eX_options cimport eXosip_options_send_answer, eXosip_options_send_request
+from exosip2.includes.eX_register cimport (
+    eXosip_add_authentication_info, eXosip_clear_authentication_info, eXosip_remove_authentication_info,
+)
 from exosip2.includes.eX_setup cimport *
 from exosip2.includes.eXosip cimport (
     EXOSIP_CALL_ANSWERED, EXOSIP_CALL_RELEASED, eXosip_automatic_action, eXosip_event_geteventsocket,
@@ -874,6 +877,94 @@ cdef class Context:
             eXosip_unlock(p)
         self._leave()
         check(rc, b"eXosip_options_send_answer" if options else b"eXosip_message_send_answer")
+
+    # --- digest credentials (eXosip_*_authentication_info) ------------------------------------
+
+    def add_authentication_info(self, user_name, user_id, password, realm, ha1=None):
+        """Store credentials that answer a 401/407 challenge (``eXosip_add_authentication_info``).
+
+        They are used by the automatic actions (:meth:`automatic_action`, run
+        by the event loop) when a request comes back with a challenge.
+
+        :param user_name: the user they belong to (str).
+        :param user_id: the name sent in the credentials, usually the same (None: *user_name*).
+        :param password: the password (str); may be None when *ha1* is given.
+        :param realm: the realm they answer, or None (or "") for any realm without an entry of its own.
+        :param ha1: instead of the password, MD5(user_id:realm:password) as 32 hex digits.
+        :raises TypeError: for arguments of the wrong type.
+        :raises ValueError: for an empty user name, or neither password nor ha1.
+        """
+        cdef bytes bname = _auth_text(user_name, "user_name", False)
+        cdef bytes bid = _auth_text(user_id, "user_id", True)
+        cdef bytes bpass = _auth_text(password, "password", True)
+        cdef bytes brealm = _auth_text(realm, "realm", True)
+        cdef bytes bha1 = _auth_text(ha1, "ha1", True)
+        cdef int rc
+        if bpass is None and bha1 is None:
+            raise ValueError("add_authentication_info needs a password (or ha1)")
+        if bha1 is not None and (len(bha1) != 32 or bha1.strip(b"0123456789abcdefABCDEF")):
+            raise ValueError("ha1 must be 32 hexadecimal digits")
+        cdef const char *cname = _cstr(bname)
+        cdef const char *cid = _cstr(bid)
+        cdef const char *cpass = _cstr(bpass)
+        cdef const char *crealm = _cstr(brealm)
+        cdef const char *cha1 = _cstr(bha1)
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_add_authentication_info(p, cname, cid, cpass, cha1, crealm)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_add_authentication_info")
+
+    def remove_authentication_info(self, user_name, realm):
+        """Remove the credentials of *user_name* for *realm* (``eXosip_remove_authentication_info``).
+
+        :param realm: exactly as given to :meth:`add_authentication_info` (None: the realm-less entry).
+        :raises OsipNotFound: when there are none.
+        """
+        cdef bytes bname = _auth_text(user_name, "user_name", False)
+        cdef bytes brealm = _auth_text(realm, "realm", True)
+        cdef int rc
+        cdef const char *cname = _cstr(bname)
+        cdef const char *crealm = _cstr(brealm)
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_remove_authentication_info(p, cname, crealm)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_remove_authentication_info")
+
+    def clear_authentication_info(self):
+        """Remove every credential of the context (``eXosip_clear_authentication_info``)."""
+        cdef int rc
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_clear_authentication_info(p)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_clear_authentication_info")
+
+
+cdef bytes _auth_text(object value, str what, bint optional):
+    """A credential argument as bytes (None stays None when *optional*); "" for a realm means any realm."""
+    if value is None:
+        if optional:
+            return None
+        raise TypeError("%s is required (str or bytes), not None" % what)
+    if isinstance(value, str):
+        value = (<str>value).encode("utf-8", "surrogateescape")
+    elif not isinstance(value, bytes):
+        raise TypeError("%s must be str or bytes, not %s" % (what, type(value).__name__))
+    if b"\0" in <bytes>value:
+        raise ValueError("%s must not contain NUL characters" % what)
+    if len(<bytes>value) == 0:
+        if what == "realm":
+            return None
+        raise ValueError("%s must not be empty" % what)
+    return <bytes>value
 
 
 def _wake(waiter):
