@@ -24,7 +24,8 @@ finished = threading.Event()
 
 
 def on_event(context, event):
-    print("incoming: %s" % event.type.name, flush=True)
+    sys.stdout.write("incoming: %s\n" % event.type.name)  # one write: callbacks run in several threads
+    sys.stdout.flush()
     if event.type == EventType.call_invite:
         with context.lock:
             context.call_send_answer(event.tid, 180)

@@ -29,7 +29,8 @@ def hang_up(context, cid, did):
 
 
 def on_event(context, event):
-    print("outgoing: %s" % event.type.name, flush=True)
+    sys.stdout.write("outgoing: %s\n" % event.type.name)  # one write: callbacks run in several threads
+    sys.stdout.flush()
     if event.type == EventType.call_answered:
         with context.lock:
             context.build_message(call.Ack, event.did).send()
