@@ -118,6 +118,10 @@ class Uas:
             finished, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if nxt not in finished:
                 nxt.cancel()
+                try:
+                    await nxt
+                except (asyncio.CancelledError, StopAsyncIteration):
+                    pass
                 break
             self.on_event(ctx, nxt.result())
         stopper.cancel()
