@@ -563,8 +563,10 @@ cdef class Context:
         else:
             try:
                 executor.submit(_run_callback, callback, self, event)
-            except RuntimeError:   # the executor was shut down
-                _log.warning("event %r dropped: the executor is shut down", event)
+            except RuntimeError:
+                # The executor is shut down: by the interpreter at exit (concurrent.futures does
+                # that before atexit handlers run), or by its owner. The event has no taker.
+                _log.debug("event %r dropped: the executor is shut down", event)
         return 0
 
     # --- asyncio --------------------------------------------------------------------------
