@@ -57,8 +57,8 @@ int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dl
   w->cid = call->cid;
   w->did = dlg->did;
   osip_dialog_set_state(dlg->d, DIALOG_CLOSE);
-  ex_tx_send(ctx, w, bye);
-  return w->tid > 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+  ex_tx_send(ctx, w, bye); /* w is gone if the BYE could not be sent at all */
+  return OSIP_SUCCESS;
 }
 
 static void new_call(struct eXosip_t *ctx, struct ex_tx *w)
@@ -153,8 +153,8 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
     }
     ex_dialog_stop_2xx(ctx, dlg);
     if (ctx->autoanswer_bye) {
-      reply(ctx, w, 200, NULL);
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
+      reply(ctx, w, 200, NULL); /* the transaction may retire here: req is gone after this */
       ex_call_release(ctx, call, 1);
     } else {
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
@@ -237,7 +237,10 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
 
   free(key);
   if (w != NULL) { /* retransmission, or the ACK of a non-2xx final answer */
-    if (w->kind == IST || w->kind == NIST) {
+    if (w->tr == NULL) {
+      ex_tx_replay(ctx, w);
+      osip_event_free(evt);
+    } else if (w->kind == IST || w->kind == NIST) {
       if (conn_id > 0)
         w->conn_id = conn_id;
       ex_tx_execute(ctx, w, evt);
@@ -392,6 +395,11 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       if (sdp != NULL) {
         free(dlg->remote_sdp);
         dlg->remote_sdp = sdp;
+      }
+      sdp = req != NULL ? ex_body_string(req) : NULL; /* our offer in the INVITE */
+      if (sdp != NULL) {
+        free(dlg->local_sdp);
+        dlg->local_sdp = sdp;
       }
     }
     ex_event_emit(ctx, EXOSIP_CALL_ANSWERED, call, dlg, w->tid, req, resp, NULL);

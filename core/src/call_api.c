@@ -404,9 +404,12 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
       ex_call_release(ctx, call, 1);
     return OSIP_SUCCESS;
   }
-  ex_tx_send(ctx, w, answer);
-  if (code >= 200 && call != NULL && MSG_IS_BYE(req))
-    ex_call_release(ctx, call, 1);
+  {
+    int is_bye = MSG_IS_BYE(req);
+    ex_tx_send(ctx, w, answer); /* a completed NIST may retire: req is gone after this */
+    if (code >= 200 && call != NULL && is_bye)
+      ex_call_release(ctx, call, 1);
+  }
   return OSIP_SUCCESS;
 }
 

@@ -96,6 +96,8 @@ void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip
   ex_dialog_stop_2xx(ctx, dlg);
   if (osip_message_to_str((osip_message_t *) resp2xx, &buf, &len) != 0 || buf == NULL)
     return;
+  free(dlg->resp2xx); /* the 2xx of an earlier INVITE of the dialog */
+  dlg->resp2xx_len = 0;
   dlg->resp2xx = malloc(len);
   if (dlg->resp2xx == NULL) {
     osip_free(buf);

@@ -111,10 +111,21 @@ struct ex_tx {
   int last_cb;     /* last oSIP2 message callback type seen during execute, -1 none */
   int killed;      /* oSIP2 reported the transaction terminated */
   int executing;
+  uint64_t created;  /* us; a non-INVITE request nobody answers is closed after 64*T1 */
   long conn_id;    /* for server transactions over TCP: the connection of the request */
   struct sockaddr_storage src;
   socklen_t srclen;
   int is_cancel_of_call; /* a CANCEL we sent: no events for its answers */
+  /* A completed non-INVITE server transaction over UDP is retired: its oSIP2 transaction
+   * (about 20 KB, most of it an embedded SRV record) is freed and only the final answer is
+   * kept, to answer retransmissions until Timer J. tr is NULL then. */
+  char *retired;
+  size_t retired_len;
+  struct ex_dest retired_dest;
+  /* Transactions that ended (or can retire) are only queued while the context lock is held,
+   * and freed when the outermost holder unlocks: callers may keep using w and its messages. */
+  struct ex_tx *reap_next;
+  int reap_queued;
 };
 
 /* ---- dialogs and calls ---- */
@@ -178,6 +189,8 @@ struct eXosip_t {
   pthread_t thread;
   int thread_started;
   volatile int stopping;
+  int lock_depth;           /* nesting of the context lock by its current owner */
+  struct ex_tx *reap_head;  /* see struct ex_tx */
   uint64_t sleep_until; /* the deadline the thread sleeps towards, 0 when awake */
 
   /* transports */
@@ -194,6 +207,8 @@ struct eXosip_t {
   struct ex_hmap conns_by_addr;
   struct ex_conn *conns; /* list, most recently active first */
   int nconns;
+  int max_conns;   /* EX_MAX_TCP_CONNS, or less when the descriptor limit is lower */
+  int reserve_fd;  /* kept open to accept-and-close when descriptors run out */
   struct ex_timer sweep;
 
   /* options */
@@ -218,6 +233,9 @@ struct eXosip_t {
   struct ex_heap heap;
   int next_cid, next_did;
 
+  /* host names resolved for this context: positive and negative answers, for a minute */
+  struct ex_hmap dns_cache;
+
   /* statistics */
   unsigned long total_tx, total_calls, dropped, conns_closed;
   uint64_t start_us;
@@ -241,6 +259,7 @@ int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 #define EX_TAG_TCP_LISTEN 3
 
 /* transport.c / udp.c / tcp.c */
+void ex_dns_cache_clear(struct eXosip_t *ctx);
 int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto, struct ex_dest *out);
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
@@ -265,6 +284,8 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt);
 int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg);
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid);
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w);
+void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w);
+void ex_tx_reap(struct eXosip_t *ctx);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 char *ex_client_key(const osip_message_t *msg);

@@ -40,12 +40,14 @@ const char *ex_callid(const osip_message_t *msg, char *buf, size_t size)
 char *ex_body_string(const osip_message_t *msg)
 {
   osip_body_t *body = osip_list_get(&msg->bodies, 0);
-  char *s = NULL;
-  size_t len = 0;
-  if (body == NULL || body->body == NULL)
+  char *s;
+  if (body == NULL || body->body == NULL || body->length == 0)
     return NULL;
-  if (osip_body_to_str(body, &s, &len) != 0)
+  s = malloc(body->length + 1);
+  if (s == NULL)
     return NULL;
+  memcpy(s, body->body, body->length);
+  s[body->length] = '\0';
   return s;
 }
 
@@ -208,10 +210,7 @@ int ex_build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, cons
   osip_message_set_cseq(m, cseq);
   osip_message_set_max_forwards(m, "70");
   proto = ctx->default_proto;
-  if (ruri->username == NULL) {
-    /* keep the transport of the remote target */
-  }
-  {
+  { /* the transport of the remote target wins */
     osip_uri_param_t *tp = NULL;
     osip_uri_uparam_get_byname(ruri, "transport", &tp);
     if (tp != NULL && tp->gvalue != NULL)

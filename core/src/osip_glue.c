@@ -217,6 +217,7 @@ int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *reques
   w->timer.kind = EX_TIMER_TX;
   w->timer.owner = w;
   w->last_cb = -1;
+  w->created = ex_now_us();
   osip_transaction_set_your_instance(tr, w);
   if (ex_hmap_put_str(&ctx->tx_by_key, w->key, w) != OSIP_SUCCESS
       || ex_hmap_put_int(&ctx->tx_by_tid, w->tid, w) != OSIP_SUCCESS) {
@@ -244,8 +245,11 @@ static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w)
   if (ex_hmap_get_str(&ctx->tx_by_key, w->key) == w)
     ex_hmap_del_str(&ctx->tx_by_key, w->key);
   ex_hmap_del_int(&ctx->tx_by_tid, w->tid);
-  osip_transaction_set_your_instance(w->tr, NULL);
-  osip_transaction_free2(w->tr);
+  if (w->tr != NULL) {
+    osip_transaction_set_your_instance(w->tr, NULL);
+    osip_transaction_free2(w->tr);
+  }
+  free(w->retired);
   free(w->key);
   free(w);
 }
@@ -312,6 +316,50 @@ static void pending_timers(const osip_transaction_t *tr, struct pending *p)
   }
 }
 
+static uint64_t tv_us(const struct timeval *tv);
+
+/* Replace a completed NIST (UDP) by its serialized final answer; see struct ex_tx. */
+static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  osip_transaction_t *tr = w->tr;
+  osip_message_t *resp = tr->last_response;
+  char *buf = NULL, *host = NULL;
+  size_t len = 0;
+  int port = 5060;
+  uint64_t due;
+
+  if (resp == NULL || tr->nist_context == NULL || tr->nist_context->timer_j_start.tv_sec == -1)
+    return;
+  due = tv_us(&tr->nist_context->timer_j_start);
+  osip_response_get_destination(resp, &host, &port);
+  if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, &w->retired_dest) != OSIP_SUCCESS) {
+    osip_free(host);
+    return;
+  }
+  osip_free(host);
+  if (osip_message_to_str(resp, &buf, &len) != 0 || buf == NULL)
+    return;
+  w->retired = malloc(len);
+  if (w->retired == NULL) {
+    osip_free(buf);
+    return;
+  }
+  memcpy(w->retired, buf, len);
+  w->retired_len = len;
+  osip_free(buf);
+  osip_transaction_set_your_instance(tr, NULL);
+  osip_transaction_free2(tr);
+  w->tr = NULL;
+  ex_arm(ctx, &w->timer, due);
+}
+
+/* A non-INVITE request the program has not answered finally (yet). */
+static int unanswered_nist(const struct ex_tx *w)
+{
+  return w->kind == NIST && w->tr != NULL
+         && (w->tr->state == NIST_TRYING || w->tr->state == NIST_PROCEEDING || w->tr->state == NIST_PRE_TRYING);
+}
+
 static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
 {
   struct pending p;
@@ -323,10 +371,21 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
     if (t < due)
       due = t;
   }
+  if (unanswered_nist(w))
+    due = w->created + 64ULL * EX_T1 * 1000ULL;
   if (due == UINT64_MAX)
     ex_heap_remove(&ctx->heap, &w->timer);
   else
     ex_arm(ctx, &w->timer, due);
+}
+
+static void queue_reap(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  if (w->reap_queued)
+    return;
+  w->reap_queued = 1;
+  w->reap_next = ctx->reap_head;
+  ctx->reap_head = w;
 }
 
 void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
@@ -341,10 +400,38 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   w->last_cb = -1;
   if (cb >= 0)
     ex_tu_after(ctx, w, cb);
-  if (w->killed)
-    tx_destroy(ctx, w);
-  else
+  if (w->killed) {
+    ex_heap_remove(&ctx->heap, &w->timer);
+    queue_reap(ctx, w);
+  } else {
     tx_rearm(ctx, w);
+    if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0)
+      queue_reap(ctx, w);
+  }
+}
+
+void ex_tx_reap(struct eXosip_t *ctx)
+{
+  while (ctx->reap_head != NULL) {
+    struct ex_tx *w = ctx->reap_head;
+    ctx->reap_head = w->reap_next;
+    w->reap_next = NULL;
+    w->reap_queued = 0;
+    if (w->killed) {
+      tx_destroy(ctx, w);
+    } else if (w->tr != NULL && w->kind == NIST && w->tr->state == NIST_COMPLETED
+               && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)
+                    == IPPROTO_UDP) {
+      tx_retire(ctx, w);
+    }
+  }
+}
+
+/* A retransmitted request for a retired transaction: send the final answer again. */
+void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  if (w->retired != NULL)
+    ex_send_raw(ctx, &w->retired_dest, w->retired, w->retired_len);
 }
 
 int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
@@ -360,7 +447,9 @@ int ex_tx_send(struct eXosip_t *ctx, struct ex_tx *w, osip_message_t *msg)
 
 struct ex_tx *ex_tx_by_tid(struct eXosip_t *ctx, int tid)
 {
-  return ex_hmap_get_int(&ctx->tx_by_tid, tid);
+  struct ex_tx *w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
+  /* a retired or ended transaction has nothing left to do */
+  return w != NULL && w->tr != NULL && !w->killed ? w : NULL;
 }
 
 void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
@@ -368,20 +457,37 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
   struct pending p;
   uint64_t now = ex_now_us();
   int i;
+  if (w->tr == NULL) { /* a retired transaction reached Timer J */
+    w->killed = 1;
+    queue_reap(ctx, w);
+    return;
+  }
+  if (unanswered_nist(w) && now >= w->created + 64ULL * EX_T1 * 1000ULL) {
+    /* the client gave up long ago (Timer F): close the transaction instead of keeping it forever */
+    osip_message_t *resp = NULL;
+    if (w->tr->orig_request != NULL
+        && ex_build_response(ctx, w->tr->orig_request, 500, NULL, 0, &resp) == OSIP_SUCCESS) {
+      osip_message_set_header(resp, "Retry-After", "5");
+      ex_tx_send(ctx, w, resp);
+    } else {
+      w->killed = 1;
+      ex_heap_remove(&ctx->heap, &w->timer);
+      queue_reap(ctx, w);
+    }
+    return;
+  }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {
     if (tv_us(p.at[i]) <= now) {
       osip_event_t *evt = osip_malloc(sizeof(*evt));
-      int tid = w->tid;
       if (evt == NULL)
         break;
       memset(evt, 0, sizeof(*evt));
       evt->type = p.type[i];
-      evt->transactionid = tid;
+      evt->transactionid = w->tid;
       ex_tx_execute(ctx, w, evt);
       /* a state machine that ignored the timeout must not make us spin on it */
-      w = ex_hmap_get_int(&ctx->tx_by_tid, tid);
-      if (w != NULL && w->timer.idx >= 0 && w->timer.due <= now)
+      if (!w->killed && w->timer.idx >= 0 && w->timer.due <= now)
         ex_arm(ctx, &w->timer, now + 50000);
       return;
     }
@@ -394,14 +500,18 @@ static void free_one(void *val, void *arg)
   struct ex_tx *w = val;
   (void) arg;
   w->timer.idx = -1;
-  osip_transaction_set_your_instance(w->tr, NULL);
-  osip_transaction_free2(w->tr);
+  if (w->tr != NULL) {
+    osip_transaction_set_your_instance(w->tr, NULL);
+    osip_transaction_free2(w->tr);
+  }
+  free(w->retired);
   free(w->key);
   free(w);
 }
 
 void ex_tx_free_all(struct eXosip_t *ctx)
 {
+  ctx->reap_head = NULL;
   ex_hmap_foreach(&ctx->tx_by_tid, free_one, NULL);
   ex_hmap_destroy(&ctx->tx_by_tid);
   ex_hmap_destroy(&ctx->tx_by_key);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Context life cycle, options, listening sockets and the I/O thread. */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,13 @@
 void ex_ctx_lock(struct eXosip_t *ctx)
 {
   pthread_mutex_lock(&ctx->lock);
+  ctx->lock_depth++;
 }
 
 void ex_ctx_unlock(struct eXosip_t *ctx)
 {
+  if (--ctx->lock_depth == 0 && ctx->reap_head != NULL)
+    ex_tx_reap(ctx);
   pthread_mutex_unlock(&ctx->lock);
 }
 
@@ -68,6 +72,26 @@ void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *p
   *port = ctx->masq_ip[0] && ctx->masq_port > 0 ? ctx->masq_port : p;
 }
 
+/* oSIP2's parser reports every malformed packet on stdout: a flood of garbage would become a
+ * flood of log lines. Its trace settings are process-wide; they are pointed once at a sink with
+ * every level off (disabling levels alone does not stop the default output of this build). A
+ * program that wants the traces calls osip_trace_initialize* itself after eXosip_init. */
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
+static void trace_sink(const char *fi, int li, osip_trace_level_t level, const char *chfr, va_list ap)
+{
+  (void) fi;
+  (void) li;
+  (void) level;
+  (void) chfr;
+  (void) ap;
+}
+
+static void quiet_osip_trace(void)
+{
+  osip_trace_initialize_func(OSIP_FATAL, trace_sink);
+}
+
 EXOSIP_API struct eXosip_t *eXosip_malloc(void)
 {
   struct eXosip_t *ctx = calloc(1, sizeof(*ctx));
@@ -75,6 +99,7 @@ EXOSIP_API struct eXosip_t *eXosip_malloc(void)
     return NULL;
   ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
   ctx->udp_fd = ctx->tcp_fd = -1;
+  ctx->reserve_fd = -1;
   return ctx;
 }
 
@@ -117,7 +142,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
   if (ex_hmap_init(&ctx->tx_by_key, 1024) || ex_hmap_init(&ctx->tx_by_tid, 1024)
       || ex_hmap_init(&ctx->calls_by_cid, 1024) || ex_hmap_init(&ctx->calls_by_srvkey, 1024)
       || ex_hmap_init(&ctx->dialogs_by_did, 1024) || ex_hmap_init(&ctx->dialogs_by_key, 1024)
-      || ex_hmap_init(&ctx->dialogs_by_invtid, 1024)
+      || ex_hmap_init(&ctx->dialogs_by_invtid, 1024) || ex_hmap_init(&ctx->dns_cache, 16)
       || ex_hmap_init(&ctx->conns_by_id, 64) || ex_hmap_init(&ctx->conns_by_addr, 64))
     goto cleanup;
 
@@ -138,6 +163,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
       goto cleanup;
     }
   }
+  pthread_once(&quiet_once, quiet_osip_trace);
   rc = ex_osip_setup(ctx);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
@@ -159,6 +185,7 @@ cleanup:
   ex_hmap_destroy(&ctx->dialogs_by_did);
   ex_hmap_destroy(&ctx->dialogs_by_key);
   ex_hmap_destroy(&ctx->dialogs_by_invtid);
+  ex_hmap_destroy(&ctx->dns_cache);
   ex_hmap_destroy(&ctx->conns_by_id);
   ex_hmap_destroy(&ctx->conns_by_addr);
   free(ctx->user_agent);
@@ -306,7 +333,8 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_hmap_destroy(&ctx->dialogs_by_did);
     ex_hmap_destroy(&ctx->dialogs_by_key);
     ex_hmap_destroy(&ctx->dialogs_by_invtid);
-  ex_hmap_destroy(&ctx->dialogs_by_invtid);
+    ex_dns_cache_clear(ctx);
+    ex_hmap_destroy(&ctx->dns_cache);
     ex_hmap_destroy(&ctx->conns_by_id);
     ex_hmap_destroy(&ctx->conns_by_addr);
     pthread_cond_destroy(&ctx->evcond);
@@ -321,14 +349,16 @@ EXOSIP_API int eXosip_lock(struct eXosip_t *excontext)
 {
   if (excontext == NULL || !excontext->initialized)
     return OSIP_BADPARAMETER;
-  return pthread_mutex_lock(&excontext->lock) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+  ex_ctx_lock(excontext);
+  return OSIP_SUCCESS;
 }
 
 EXOSIP_API int eXosip_unlock(struct eXosip_t *excontext)
 {
-  if (excontext == NULL || !excontext->initialized)
+  if (excontext == NULL || !excontext->initialized || excontext->lock_depth <= 0)
     return OSIP_BADPARAMETER;
-  return pthread_mutex_unlock(&excontext->lock) == 0 ? OSIP_SUCCESS : OSIP_UNDEFINED_ERROR;
+  ex_ctx_unlock(excontext);
+  return OSIP_SUCCESS;
 }
 
 static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
@@ -563,10 +593,15 @@ EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
 
 EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je)
 {
-  if (excontext == NULL || je == NULL)
+  int code;
+  if (excontext == NULL || je == NULL || je->response == NULL)
     return OSIP_BADPARAMETER;
-  /* No credentials or redirections are handled: there is no action to take. */
-  return OSIP_WRONG_STATE;
+  code = je->response->status_code;
+  if (code == 401 || code == 407)
+    return OSIP_NOTFOUND; /* no credentials are kept: nothing to retry with */
+  if (code >= 300 && code < 400)
+    return OSIP_UNDEFINED_ERROR; /* redirections are left to the program */
+  return OSIP_BADPARAMETER; /* no default action for this event */
 }
 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)

@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "exosip_internal.h"
@@ -57,6 +59,14 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_TCP_LISTEN);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
+  {
+    struct rlimit rl;
+    ctx->max_conns = EX_MAX_TCP_CONNS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && (rlim_t) ctx->max_conns + 64 > rl.rlim_cur)
+      ctx->max_conns = rl.rlim_cur > 128 ? (int) rl.rlim_cur - 64 : 64;
+  }
+  ctx->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ctx->tcp_fd = fd;
   ctx->tcp_family = family;
   ctx->tcp_port = bound;
@@ -106,7 +116,7 @@ static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct socka
 {
   struct ex_conn *c;
   int one = 1;
-  if (ctx->nconns >= EX_MAX_TCP_CONNS)
+  if (ctx->nconns >= (ctx->max_conns > 0 ? ctx->max_conns : EX_MAX_TCP_CONNS))
     return NULL;
   c = calloc(1, sizeof(*c));
   if (c == NULL)
@@ -139,9 +149,21 @@ void ex_tcp_accept(struct eXosip_t *ctx)
     socklen_t len = sizeof(peer);
     struct ex_conn *c;
     int fd = accept4(ctx->tcp_fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+      if ((errno == EMFILE || errno == ENFILE) && ctx->reserve_fd >= 0) {
+        /* out of descriptors: take the pending connection with the spare one and drop it, or
+         * the listening socket would stay readable and the loop would spin */
+        close(ctx->reserve_fd);
+        fd = accept(ctx->tcp_fd, NULL, NULL);
+        if (fd >= 0)
+          close(fd);
+        ctx->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        ctx->conns_closed++;
+        continue;
+      }
       return;
-    if (ctx->nconns >= EX_MAX_TCP_CONNS) {
+    }
+    if (ctx->nconns >= ctx->max_conns) {
       /* make room: the least recently active connection goes */
       struct ex_conn *old = ctx->conns;
       while (old != NULL && old->next != NULL)
@@ -416,4 +438,7 @@ void ex_tcp_close_all(struct eXosip_t *ctx)
 {
   while (ctx->conns != NULL)
     conn_close(ctx, ctx->conns);
+  if (ctx->reserve_fd >= 0)
+    close(ctx->reserve_fd);
+  ctx->reserve_fd = -1;
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Transport-independent part: resolving destinations, sending, and the entry point of received messages. */
+#define _GNU_SOURCE
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@ int ex_proto_of_message(const osip_message_t *msg)
     return IPPROTO_TCP;
   return IPPROTO_UDP;
 }
+
+static int resolve_name(struct eXosip_t *ctx, const char *name, int port, int proto, struct ex_dest *out);
 
 int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto, struct ex_dest *out)
 {
@@ -48,22 +51,78 @@ int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto,
       return OSIP_SUCCESS;
     }
   }
-  {
+  return resolve_name(ctx, buf, port, proto, out);
+}
+
+struct dns_entry {
+  int ok;
+  uint64_t expires;
+  struct sockaddr_storage sa;
+  socklen_t salen;
+};
+
+static void free_entry(void *val, void *arg)
+{
+  (void) arg;
+  free(val);
+}
+
+void ex_dns_cache_clear(struct eXosip_t *ctx)
+{
+  ex_hmap_foreach(&ctx->dns_cache, free_entry, NULL);
+  ex_hmap_destroy(&ctx->dns_cache);
+  ex_hmap_init(&ctx->dns_cache, 16);
+}
+
+/*
+ * Host names: a lookup can block for seconds, so it is done only on the threads of the
+ * program (eXosip_call_send_initial_invite, ...), never on the I/O thread, where a name
+ * that is not in the cache simply fails. Answers, good or bad, are kept for a minute:
+ * the retransmissions that follow on the I/O thread find them there.
+ */
+static int resolve_name(struct eXosip_t *ctx, const char *name, int port, int proto, struct ex_dest *out)
+{
+  struct dns_entry *e = ex_hmap_get_str(&ctx->dns_cache, name);
+  uint64_t now = ex_now_us();
+  if (e == NULL || e->expires < now) {
     struct addrinfo hints, *res = NULL;
-    char portstr[16];
+    if (ctx->thread_started && pthread_equal(pthread_self(), ctx->thread))
+      return OSIP_UNKNOWN_HOST;
+    if (e == NULL) {
+      if (ctx->dns_cache.count >= 1024)
+        ex_dns_cache_clear(ctx);
+      e = calloc(1, sizeof(*e));
+      if (e == NULL || ex_hmap_put_str(&ctx->dns_cache, name, e) != OSIP_SUCCESS) {
+        free(e);
+        return OSIP_NOMEM;
+      }
+    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = ctx->ipv6 ? AF_INET6 : AF_INET;
     hints.ai_socktype = proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    if (getaddrinfo(buf, portstr, &hints, &res) != 0 || res == NULL) {
+    e->ok = 0;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0 || res == NULL) {
       hints.ai_family = AF_UNSPEC;
-      if (getaddrinfo(buf, portstr, &hints, &res) != 0 || res == NULL)
-        return OSIP_UNKNOWN_HOST;
+      if (getaddrinfo(name, NULL, &hints, &res) != 0)
+        res = NULL;
     }
-    memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
-    out->salen = res->ai_addrlen;
-    freeaddrinfo(res);
+    if (res != NULL && res->ai_addrlen <= sizeof(e->sa)) {
+      memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
+      e->salen = res->ai_addrlen;
+      e->ok = 1;
+    }
+    if (res != NULL)
+      freeaddrinfo(res);
+    e->expires = now + 60ULL * 1000000ULL;
   }
+  if (!e->ok)
+    return OSIP_UNKNOWN_HOST;
+  memcpy(&out->sa, &e->sa, e->salen);
+  out->salen = e->salen;
+  if (out->sa.ss_family == AF_INET6)
+    ((struct sockaddr_in6 *) &out->sa)->sin6_port = htons((uint16_t) port);
+  else
+    ((struct sockaddr_in *) &out->sa)->sin_port = htons((uint16_t) port);
   return OSIP_SUCCESS;
 }
 
@@ -186,6 +245,16 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     return;
   }
   sip = evt->sip;
+  if (proto == IPPROTO_UDP && sip->content_length != NULL && sip->content_length->value != NULL) {
+    /* RFC 3261 18.3: a datagram shorter than its Content-Length is discarded */
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    long declared = strtol(sip->content_length->value, NULL, 10);
+    if (end == NULL || declared < 0 || (size_t) declared > len - (size_t) (end + 4 - buf)) {
+      ctx->dropped++;
+      osip_event_free(evt);
+      return;
+    }
+  }
   if (!well_formed(sip)) {
     ctx->dropped++;
     osip_event_free(evt);

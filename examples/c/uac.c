@@ -27,6 +27,11 @@ struct call_state {
   long long bye_at;
 };
 
+/* Calls waiting for their hang-up. The hold time is the same for every call, so they fall
+ * due in the order they were answered: a FIFO of call ids is enough. */
+static int *hangups;
+static size_t hangup_head, hangup_tail;
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig)
@@ -117,7 +122,10 @@ int main(int argc, char **argv)
 
   nstates = (size_t) ncalls + 64;
   states = calloc(nstates, sizeof(*states));
-  if (states == NULL) {
+  hangups = calloc(nstates, sizeof(*hangups));
+  if (states == NULL || hangups == NULL) {
+    free(states);
+    free(hangups);
     eXosip_quit(ctx);
     return 1;
   }
@@ -128,7 +136,6 @@ int main(int argc, char **argv)
   while (!stop_requested && finished < ncalls && now_ms() < deadline) {
     long long now = now_ms();
     eXosip_event_t *ev;
-    size_t i;
 
     while (placed < ncalls && active < limit && now >= next_call) {
       osip_message_t *invite = NULL;
@@ -155,12 +162,13 @@ int main(int argc, char **argv)
       }
     }
 
-    for (i = 1; i < nstates && hold > 0; i++) {
-      if (states[i].state == ST_ANSWERED && states[i].bye_at > 0 && states[i].bye_at <= now) {
+    while (hangup_head < hangup_tail && states[hangups[hangup_head]].bye_at <= now) {
+      int c = hangups[hangup_head++];
+      if (states[c].state == ST_ANSWERED) {
         eXosip_lock(ctx);
-        eXosip_call_terminate(ctx, (int) i, states[i].did);
+        eXosip_call_terminate(ctx, c, states[c].did);
         eXosip_unlock(ctx);
-        states[i].state = ST_BYE;
+        states[c].state = ST_BYE;
       }
     }
 
@@ -182,6 +190,8 @@ int main(int argc, char **argv)
           if (hold > 0) {
             st->state = ST_ANSWERED;
             st->bye_at = now_ms() + hold;
+            if (hangup_tail < nstates)
+              hangups[hangup_tail++] = ev->cid;
           } else {
             st->state = ST_BYE;
             eXosip_call_terminate(ctx, ev->cid, ev->did);
@@ -229,5 +239,6 @@ int main(int argc, char **argv)
   fflush(stdout);
   eXosip_quit(ctx);
   free(states);
+  free(hangups);
   return ok == ncalls ? 0 : 1;
 }

@@ -228,8 +228,8 @@ int main(int argc, char **argv)
     struct eXosip_stats st;
     memset(&st, 0, sizeof(st));
     if (eXosip_set_option(ctx, EXOSIP_OPT_GET_STATISTICS, &st) == 0)
-      fprintf(stderr, "uas: live transactions=%d calls=%d dropped=%d\n", st.allocated_transactions,
-              st.allocated_calls, st.reserved1[0]);
+      fprintf(stderr, "uas: live transactions=%d calls=%d dropped=%d closed_connections=%d\n",
+              st.allocated_transactions, st.allocated_calls, st.reserved1[0], st.reserved1[1]);
   }
   eXosip_quit(ctx);
   free(pend);

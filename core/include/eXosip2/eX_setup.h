@@ -28,7 +28,7 @@ int eXosip_unlock(struct eXosip_t *excontext);
 
 /* Option identifiers for eXosip_set_option (values as in eXosip2 5.3). */
 #define EXOSIP_OPT_BASE_OPTION 0
-/* int *: seconds between keep-alive datagrams (stored; see README of core/). */
+/* int *: seconds between keep-alive datagrams (accepted and stored; this core sends none yet). */
 #define EXOSIP_OPT_UDP_KEEP_ALIVE (EXOSIP_OPT_BASE_OPTION + 1)
 /* int *: 1 (default) puts ";rport" in the Via of outgoing requests, 0 leaves it out. */
 #define EXOSIP_OPT_USE_RPORT (EXOSIP_OPT_BASE_OPTION + 7)
@@ -68,8 +68,10 @@ int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value);
 
 /*
  * Open a listening socket. transport: IPPROTO_UDP or IPPROTO_TCP; addr: the address to bind
- * (NULL or "0.0.0.0"/"::" for all); port: 0 binds an ephemeral port; family: AF_INET or AF_INET6;
- * secure: must be 0 (no TLS). Starts the I/O thread on first use.
+ * (NULL or "0.0.0.0"/"::" for all); port: 0 binds an ephemeral port, which Via and Contact then
+ * advertise (to know the port in advance, take it from eXosip_find_free_port first, as eXosip2 5.3
+ * programs do); family: AF_INET or AF_INET6; secure: must be 0 (no TLS). Starts the I/O thread
+ * on first use. Returns 0 or a negative OSIP_* code.
  */
 int eXosip_listen_addr(struct eXosip_t *excontext, int transport, const char *addr, int port, int family,
                        int secure);

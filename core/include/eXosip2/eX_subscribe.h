@@ -9,11 +9,13 @@
 extern "C" {
 #endif
 
-/* Values of the Subscription-State header, as numbered by eXosip2 5.3. */
-#define EXOSIP_SUBCRSTATE_UNKNOWN 0
-#define EXOSIP_SUBCRSTATE_PENDING 1
-#define EXOSIP_SUBCRSTATE_ACTIVE 2
-#define EXOSIP_SUBCRSTATE_TERMINATED 3
+/* States of a subscription (the Subscription-State header), numbered as in eXosip2 5.3. */
+enum eXosip_ss {
+  EXOSIP_SUBCRSTATE_UNKNOWN,    /* 0 */
+  EXOSIP_SUBCRSTATE_PENDING,    /* 1 */
+  EXOSIP_SUBCRSTATE_ACTIVE,     /* 2 */
+  EXOSIP_SUBCRSTATE_TERMINATED  /* 3 */
+};
 
 #ifdef __cplusplus
 }

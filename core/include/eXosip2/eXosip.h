@@ -32,7 +32,9 @@ extern "C" {
 
 typedef struct eXosip_event eXosip_event_t;
 
-/* Act on an event the program did not handle itself (nothing to do yet: no credentials are kept). */
+/* Act on a failure event the program did not handle itself: retry with credentials on 401/407,
+ * follow a 3xx. This core keeps no credentials and follows no redirection, so it returns a
+ * negative code: OSIP_NOTFOUND for 401/407, OSIP_UNDEFINED_ERROR for 3xx, else OSIP_BADPARAMETER. */
 int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je);
 
 /* Periodic duties (retries, refreshes); timers already run on the I/O thread, so this is cheap. */
