@@ -147,8 +147,6 @@ cdef class Context:
         self._pid = getpid()
         self._event_callback = event_callback
         self._ack_tids = {}
-        self._lock = ContextLock.__new__(ContextLock)
-        (<ContextLock>self._lock)._context = self
         self._thread = None
         self._executor = None
         self._own_executor = False
@@ -368,8 +366,14 @@ cdef class Context:
 
     @property
     def lock(self):
-        """The context lock (:class:`ContextLock`), usable in ``with``."""
-        return self._lock
+        """The context lock (:class:`ContextLock`), usable in ``with``.
+
+        Each access returns a small handle; the state of the lock lives in the context (no
+        reference cycle keeps the context alive).
+        """
+        cdef ContextLock lock = ContextLock.__new__(ContextLock)
+        lock._context = self
+        return lock
 
     def lock_acquire(self):
         """Take the context lock (``eXosip_lock``); re-entrant within a thread."""
@@ -897,7 +901,6 @@ cdef class ContextLock:
     ``acquire()``/``release()`` or ``with ctx.lock:``; re-entrant within a
     thread; waiting for it releases the GIL.
     """
-    cdef object _context
 
     def __init__(self, *args, **kwargs):
         """Not for direct use: use Context.lock.

@@ -411,3 +411,16 @@ def test_exit_without_close_is_silent():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
     assert proc.stderr == ""
+
+
+def test_an_unreferenced_context_is_freed_at_once():
+    import weakref
+    ctx = Context()
+    lock = ctx.lock
+    assert lock.context is ctx
+    del lock
+    ref = weakref.ref(ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del ctx            # no reference cycle: freed by reference counting, no gc.collect() needed
+    assert ref() is None
