@@ -111,9 +111,28 @@ class _SippHandle:
             result.stderr[-2000:]
 
 
+class PythonUasTarget(ProgramTarget):
+    """examples/python/uas.py with one dispatch mode (inline, executor or asyncio)."""
+
+    def __init__(self, dispatch):
+        script = os.path.join(ROOT, "examples", "python", "uas.py")
+        super().__init__("uas-py-" + dispatch, [sys.executable, script, "--dispatch", dispatch],
+                         "examples/python/uas.py --dispatch %s" % dispatch)
+
+    def start(self, transport, workdir):
+        args = self.argv[1:] + ["-a", "127.0.0.1", "-p", "0", "-t", transport, "-q"]
+        prog = Program(self.argv[0], args, name=self.name, workdir=workdir, env={"PYTHONPATH": ROOT})
+        prog.prefix = "uas"
+        prog.start(timeout=self.ready_timeout)
+        return _ProgramHandle(prog)
+
+
 TARGETS = {
     "uas-c": lambda args: ProgramTarget("uas-c", [args.uas], "examples/c/uas (core/)"),
     "sipp-uas": lambda args: SippUasTarget(),
+    "uas-py-inline": lambda args: PythonUasTarget("inline"),
+    "uas-py-executor": lambda args: PythonUasTarget("executor"),
+    "uas-py-asyncio": lambda args: PythonUasTarget("asyncio"),
 }
 
 

@@ -6,6 +6,13 @@
 ``parse FILE|-``
     parse a SIP message and print its start line, every header and, for an
     SDP body, its fields; exit 2 with a clear error on a malformed message.
+``demo``
+    two contexts on loopback: a call (INVITE, 180, 200, ACK, INFO, BYE) printed
+    as a SIP ladder with timings; exit 0 when it went through.
+``call URI``
+    call URI, acknowledge the answer, hang up after ``--duration`` or at Ctrl-C.
+``answer --port N``
+    answer every call on port N until Ctrl-C.
 ``register sip:USER@HOST[:PORT] --password PW``
     register, stay registered (refreshes), unregister on Ctrl-C or SIGTERM
     (see exosip2/_cli_register.py).
@@ -113,8 +120,10 @@ def build_parser():
     p = sub.add_parser("parse", help="parse a SIP message and print its fields")
     p.add_argument("file", metavar="FILE|-", help="file holding one SIP message, or - for standard input")
     p.set_defaults(func=cmd_parse)
-    # registration: exosip2/_cli_register.py
+    from exosip2._calls_cli import add_commands
     from exosip2._cli_register import add_register_parser
+
+    add_commands(sub)
     add_register_parser(sub)
     return parser
 

@@ -16,7 +16,6 @@ cdef class Context:
     # ContextLock bookkeeping: holder thread and depth.
     cdef unsigned long _lock_owner
     cdef int _lock_depth
-    cdef object _lock
     cdef object _event_callback
     # did -> tid of the latest answered INVITE of that dialog (for Ack(context, did)).
     cdef dict _ack_tids
@@ -43,3 +42,8 @@ cdef class Context:
     cdef Event _wrap(self, eXosip_event_t *ev)
     cdef int _auto(self) except -1
     cdef int _dispatch(self, Event event, object executor) except -1
+
+
+cdef class ContextLock:
+    # A handle on the lock of one context (the lock's state lives in the Context).
+    cdef object _context

@@ -150,8 +150,6 @@ cdef class Context:
         self._pid = getpid()
         self._event_callback = event_callback
         self._ack_tids = {}
-        self._lock = ContextLock.__new__(ContextLock)
-        (<ContextLock>self._lock)._context = self
         self._thread = None
         self._executor = None
         self._own_executor = False
@@ -371,8 +369,14 @@ cdef class Context:
 
     @property
     def lock(self):
-        """The context lock (:class:`ContextLock`), usable in ``with``."""
-        return self._lock
+        """The context lock (:class:`ContextLock`), usable in ``with``.
+
+        Each access returns a small handle; the state of the lock lives in the context (no
+        reference cycle keeps the context alive).
+        """
+        cdef ContextLock lock = ContextLock.__new__(ContextLock)
+        lock._context = self
+        return lock
 
     def lock_acquire(self):
         """Take the context lock (``eXosip_lock``); re-entrant within a thread."""
@@ -566,8 +570,10 @@ cdef class Context:
         else:
             try:
                 executor.submit(_run_callback, callback, self, event)
-            except RuntimeError:   # the executor was shut down
-                _log.warning("event %r dropped: the executor is shut down", event)
+            except RuntimeError:
+                # The executor is shut down: by the interpreter at exit (concurrent.futures does
+                # that before atexit handlers run), or by its owner. The event has no taker.
+                _log.debug("event %r dropped: the executor is shut down", event)
         return 0
 
     # --- asyncio --------------------------------------------------------------------------
@@ -986,7 +992,6 @@ cdef class ContextLock:
     ``acquire()``/``release()`` or ``with ctx.lock:``; re-entrant within a
     thread; waiting for it releases the GIL.
     """
-    cdef object _context
 
     def __init__(self, *args, **kwargs):
         """Not for direct use: use Context.lock.

@@ -7,7 +7,7 @@ _Text = Union[str, bytes]
 _Data = Union[bytes, bytearray, memoryview, str]
 _M = TypeVar("_M", bound="OsipMessage")
 
-__all__ = ["OsipMessage", "CSeq", "PARSE_NOGIL_THRESHOLD"]
+__all__ = ["OsipMessage", "ExosipMessage", "CSeq", "PARSE_NOGIL_THRESHOLD"]
 
 PARSE_NOGIL_THRESHOLD: int
 
@@ -116,3 +116,9 @@ class OsipMessage:
     def user_agent(self) -> Optional[str]: ...
     @user_agent.setter
     def user_agent(self, value: Optional[_Text]) -> None: ...
+
+class ExosipMessage(OsipMessage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+    @property
+    def context(self) -> Any: ...
+    def send(self) -> Any: ...

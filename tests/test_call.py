@@ -242,3 +242,31 @@ def test_build_message_helper(pair):
     if fail.type == T.call_proceeding:
         fail = a.expect(T.call_globalfailure)
     assert fail.cid == cid and fail.response.status_code == 603
+
+
+def test_bad_arguments_raise_clear_errors(no_leaks):
+    a = UA("alice")
+    try:
+        ctx = a.ctx
+        for bad in ("not a uri", "", "sip:", "<sip:a@b"):
+            with pytest.raises(OsipError):
+                call.InitInvite(ctx, bad, a.uri)
+        with pytest.raises(TypeError):
+            call.InitInvite(ctx, 42, a.uri)
+        with pytest.raises(TypeError):
+            call.InitInvite(None, a.uri, a.uri)
+        for build in (lambda: call.Answer(ctx, 99999, 200), lambda: call.Info(ctx, 99999),
+                      lambda: call.ReInvite(ctx, 99999), lambda: call.Ack(ctx, tid=99999),
+                      lambda: call.Refer(ctx, 99999, "sip:c@d"), lambda: call.Notify(ctx, 99999, 2),
+                      lambda: ctx.call_terminate(99999, 0), lambda: ctx.call_send_answer(99999, 486),
+                      lambda: request.MessageAnswer(ctx, 99999, 200),
+                      lambda: request.OptionsAnswer(ctx, 99999, 200)):
+            with pytest.raises(OsipError):
+                build()
+        with pytest.raises(OsipError):
+            ctx.call_send_answer(tid=1)          # status missing
+        with pytest.raises(OsipError):
+            ctx.call_send_ack()                  # neither did, tid nor ack
+        a.expect_nothing(0.1)
+    finally:
+        a.close()

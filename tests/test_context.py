@@ -411,3 +411,28 @@ def test_exit_without_close_is_silent():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
     assert proc.stderr == ""
+
+
+def test_an_unreferenced_context_is_freed_at_once():
+    import weakref
+    ctx = Context()
+    lock = ctx.lock
+    assert lock.context is ctx
+    del lock
+    ref = weakref.ref(ctx)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del ctx            # no reference cycle: freed by reference counting, no gc.collect() needed
+    assert ref() is None
+
+
+def test_masquerade_contact(no_leaks):
+    with Context() as ctx:
+        port = ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.masquerade_contact("192.0.2.1", 5099)
+        inv = call.InitInvite(ctx, "sip:b@127.0.0.1:9", "sip:a@127.0.0.1:%d" % port)
+        assert inv.contacts == ["<sip:a@192.0.2.1:5099>"] and "192.0.2.1:5099" in inv.vias[0]
+        ctx.masquerade_contact()
+        inv = call.InitInvite(ctx, "sip:b@127.0.0.1:9", "sip:a@127.0.0.1:%d" % port)
+        assert inv.contacts == ["<sip:a@127.0.0.1:%d>" % port]
+        del inv

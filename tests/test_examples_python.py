@@ -39,9 +39,11 @@ def test_python_uas_answers_sipp_uac(transport, dispatch, program_factory, sipp_
     assert "Traceback" not in uas.stderr, uas.describe()
 
 
+@pytest.mark.parametrize("dispatch", ["inline", "executor", "asyncio"])
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_python_uas_stops_on_sigterm(transport, program_factory, sipp_factory):  # noqa: F811
-    uas = python_program(program_factory, "uas", ["-a", "127.0.0.1", "-p", "0", "-t", transport])
+def test_python_uas_stops_on_sigterm(transport, dispatch, program_factory, sipp_factory):  # noqa: F811
+    uas = python_program(program_factory, "uas", ["-a", "127.0.0.1", "-p", "0", "-t", transport,
+                                                  "--dispatch", dispatch])
     uas.start(timeout=20)
     client = sipp_factory("uac", "127.0.0.1:%d" % uas.port, transport=transport, calls=5, rate=10,
                           limit=10, pause_ms=0, timeout_s=30)

@@ -99,7 +99,7 @@ def new_request():
 # --- the module ----------------------------------------------------------------
 
 def test_module_exports_and_docstrings():
-    assert message_module.__all__ == ["OsipMessage", "CSeq", "PARSE_NOGIL_THRESHOLD"]
+    assert message_module.__all__ == ["OsipMessage", "ExosipMessage", "CSeq", "PARSE_NOGIL_THRESHOLD"]
     assert message_module.__doc__ and OsipMessage.__doc__ and CSeq.__doc__
     public = [n for n in dir(OsipMessage) if not n.startswith("_")]
     assert len(public) >= 37

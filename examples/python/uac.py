@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import time
+from typing import Dict, List, Optional
 
 from exosip2 import call
 from exosip2.context import Context
@@ -26,7 +27,7 @@ FAILURES = {T.call_noanswer, T.call_redirected, T.call_requestfailure, T.call_se
 BYE_FAILURES = {T.call_message_requestfailure, T.call_message_serverfailure, T.call_message_globalfailure}
 
 
-def parse_args(argv):
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="uac", description="place calls")
     p.add_argument("-a", dest="address", default="127.0.0.1")
     p.add_argument("-p", dest="port", type=int, default=0)
@@ -43,9 +44,9 @@ def parse_args(argv):
     return opts
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     opts = parse_args(argv)
-    stop = []
+    stop: List[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.append(1))
     family = socket.AF_INET6 if ":" in opts.address else socket.AF_INET
@@ -64,7 +65,7 @@ def main(argv=None):
         from_url = "sip:uac@%s:%d" % (host, port)
         sdp = ("v=0\r\no=uac 1 1 IN IP4 %s\r\ns=uac\r\nc=IN IP4 %s\r\nt=0 0\r\n"
                "m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % (opts.address, opts.address))
-        states = {}           # cid -> [state, did, bye_at]
+        states: Dict[int, List[float]] = {}   # cid -> [state, did, bye_at]
         placed = ok = failed = finished = 0
         start = time.monotonic()
         next_call = start
@@ -85,35 +86,35 @@ def main(argv=None):
             if opts.hold > 0:
                 for cid, st in states.items():
                     if st[0] == ANSWERED and st[2] <= now:
-                        ctx.call_terminate(cid, st[1])
+                        ctx.call_terminate(cid, int(st[1]))
                         st[0] = BYE
             ev = ctx.event_wait(0, 10)
             if ev is None:
                 continue
-            st = states.get(ev.cid)
-            if st is None:
+            state = states.get(ev.cid)
+            if state is None:
                 continue
             t = ev.type
             if t == T.call_answered:
                 ctx.call_send_ack(tid=ev.tid)
-                if st[0] == CALLING:
-                    st[1] = ev.did
+                if state[0] == CALLING:
+                    state[1] = ev.did
                     if opts.hold > 0:
-                        st[0], st[2] = ANSWERED, time.monotonic() + opts.hold / 1000.0
+                        state[0], state[2] = ANSWERED, time.monotonic() + opts.hold / 1000.0
                     else:
-                        st[0] = BYE
+                        state[0] = BYE
                         ctx.call_terminate(ev.cid, ev.did)
             elif t in FAILURES:
-                if st[0] == CALLING:
-                    st[0] = FAILED
+                if state[0] == CALLING:
+                    state[0] = FAILED
             elif t in BYE_FAILURES:
-                if st[0] == BYE:
-                    st[0] = FAILED
+                if state[0] == BYE:
+                    state[0] = FAILED
             elif t == T.call_closed:
-                if st[0] == ANSWERED:
-                    st[0] = BYE
+                if state[0] == ANSWERED:
+                    state[0] = BYE
             elif t == T.call_released:
-                if st[0] == BYE:
+                if state[0] == BYE:
                     ok += 1
                 else:
                     failed += 1

@@ -19,31 +19,32 @@ import signal
 import socket
 import sys
 import threading
+from typing import Any, Callable, List, Optional
 
 from exosip2 import call
 from exosip2.context import Context
 from exosip2.error import OsipError
-from exosip2.event import EventType
+from exosip2.event import Event, EventType
 
 T = EventType
 
 
 class Uas:
-    def __init__(self, opts):
-        self.opts = opts
+    def __init__(self, opts: argparse.Namespace) -> None:
         self.calls = self.answered = self.closed = 0
+        self.opts = opts
         self.count_lock = threading.Lock()
         self.done = threading.Event()
         self.sdp = ("v=0\r\no=uas 1 1 IN IP4 {0}\r\ns=uas\r\nc=IN IP4 {0}\r\nt=0 0\r\n"
                     "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n").format(opts.address)
-        self.schedule = self._schedule_thread
+        self.schedule: Callable[..., Any] = self._schedule_thread
 
-    def _schedule_thread(self, delay_ms, fn, *args):
+    def _schedule_thread(self, delay_ms: int, fn: Callable[..., Any], *args: Any) -> None:
         timer = threading.Timer(delay_ms / 1000.0, fn, args)
         timer.daemon = True
         timer.start()
 
-    def answer(self, ctx, tid, status):
+    def answer(self, ctx: Context, tid: int, status: int) -> bool:
         try:
             if 200 <= status < 300:
                 ans = call.Answer(ctx, tid, status)
@@ -57,18 +58,18 @@ class Uas:
                 print("uas: answer %d to tid %d failed: %s" % (status, tid, exc), file=sys.stderr)
         return False
 
-    def answer_call(self, ctx, tid):
+    def answer_call(self, ctx: Context, tid: int) -> None:
         if self.answer(ctx, tid, self.opts.status) and 200 <= self.opts.status < 300:
             with self.count_lock:
                 self.answered += 1
 
-    def hang_up(self, ctx, cid, did):
+    def hang_up(self, ctx: Context, cid: int, did: int) -> None:
         try:
             ctx.call_terminate(cid, did)
         except OsipError:
             pass
 
-    def on_event(self, ctx, ev):
+    def on_event(self, ctx: Context, ev: Event) -> None:
         t = ev.type
         if not self.opts.quiet:
             print("uas: event %d cid=%d did=%d tid=%d %s" % (t, ev.cid, ev.did, ev.tid, ev.textinfo),
@@ -97,33 +98,37 @@ class Uas:
                 if self.opts.exit_after and self.closed >= self.opts.exit_after:
                     self.done.set()
 
-    def run_threaded(self, ctx, executor):
+    def run_threaded(self, ctx: Context, executor: Optional[str]) -> None:
         ctx.event_callback = self.on_event
-        ctx.start(s=0, ms=50, event_executor=executor)
+        ctx.start(s=0, ms=50, event_executor="inline" if executor == "inline" else None)
         while not self.done.wait(0.1):
             pass
         ctx.stop()
 
-    async def run_asyncio(self, ctx):
+    async def run_asyncio(self, ctx: Context) -> None:
         loop = asyncio.get_running_loop()
         self.schedule = lambda delay_ms, fn, *args: loop.call_later(delay_ms / 1000.0, fn, *args)
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         stopper = asyncio.ensure_future(stop.wait())
-        events = ctx.events().__aiter__()
+        events = ctx.events()
         while not self.done.is_set():
             nxt = asyncio.ensure_future(events.__anext__())
             finished, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if nxt not in finished:
                 nxt.cancel()
+                try:
+                    await nxt
+                except (asyncio.CancelledError, StopAsyncIteration):
+                    pass
                 break
             self.on_event(ctx, nxt.result())
         stopper.cancel()
         await events.aclose()
 
 
-def parse_args(argv):
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="uas", description="answer every call")
     p.add_argument("-a", dest="address", default="127.0.0.1")
     p.add_argument("-p", dest="port", type=int, default=5060)
@@ -141,7 +146,7 @@ def parse_args(argv):
     return opts
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     opts = parse_args(argv)
     uas = Uas(opts)
     if opts.dispatch != "asyncio":

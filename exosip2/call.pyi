@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Type stub for exosip2.call (compiled with Cython)."""
+
+from typing import Optional, Union
+
+from exosip2.context import Context
+from exosip2.message import ExosipMessage
+
+__all__ = ["InitInvite", "Ack", "Answer", "Request", "ReInvite", "Info", "Options", "Update", "Refer",
+           "Notify"]
+
+_Text = Union[str, bytes]
+
+class InitInvite(ExosipMessage):
+    to_url: _Text
+    from_url: _Text
+    route: Optional[_Text]
+    subject: Optional[_Text]
+    def __init__(self, context: Context, to_url: _Text, from_url: _Text, route: Optional[_Text] = ...,
+                 subject: Optional[_Text] = ...) -> None: ...
+    def send(self) -> int: ...
+
+class Ack(ExosipMessage):
+    did: int
+    tid: int
+    def __init__(self, context: Context, did: Optional[int] = ..., tid: Optional[int] = ...) -> None: ...
+    def send(self) -> None: ...
+
+class Answer(ExosipMessage):
+    tid: int
+    status: int
+    def __init__(self, context: Context, tid: int, status: int) -> None: ...
+    def send(self) -> None: ...
+
+class Request(ExosipMessage):
+    did: int
+    method_name: str
+    def __init__(self, context: Context, did: int, method: _Text) -> None: ...
+    def send(self) -> int: ...
+
+class ReInvite(Request):
+    def __init__(self, context: Context, did: int) -> None: ...
+
+class Info(Request):
+    def __init__(self, context: Context, did: int) -> None: ...
+
+class Options(Request):
+    def __init__(self, context: Context, did: int) -> None: ...
+
+class Update(Request):
+    def __init__(self, context: Context, did: int) -> None: ...
+
+class Refer(Request):
+    refer_to: _Text
+    def __init__(self, context: Context, did: int, refer_to: _Text) -> None: ...
+
+class Notify(Request):
+    subscription_status: int
+    def __init__(self, context: Context, did: int, subscription_status: int) -> None: ...
