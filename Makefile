@@ -10,7 +10,7 @@ BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
 APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind make gcc
 APT_RUN_PACKAGES = libosip2-dev pkg-config gcc
 
-.PHONY: all run test build deps deps-run deps-python examples wheel clean distclean annotate valgrind
+.PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind
 
 all: build
 
@@ -48,12 +48,17 @@ annotate:
 examples: build
 	$(MAKE) -C examples/c
 
+# Calls per second (examples/c/uas, the Python UAS in three dispatch modes, SIPp's own UAS).
+bench: examples
+	$(PYTHON) benchmarks/cps.py
+
 # --- the README contract ----------------------------------------------------
 run: deps-run
 	@$(PYTHON) -c "import Cython" 2>/dev/null || $(PIP) install -q "Cython>=3.0" "setuptools>=64" wheel
 	@$(MAKE) --no-print-directory build
 	$(PYTHON) -m exosip2 --version
 	$(PYTHON) -m exosip2 parse examples/invite.sip
+	$(PYTHON) -m exosip2 demo
 
 test: deps
 	@$(MAKE) --no-print-directory build

@@ -8,13 +8,16 @@ import sys
 import threading
 import time
 
-from exosip2 import call
+from exosip2 import call, register
+from exosip2._cli_register import UsageError, add_credential_options, apply_credentials, parse_aor
 from exosip2.context import Context
 from exosip2.error import OsipError
 from exosip2.event import EventType as T
 
 EXIT_OK = 0
 EXIT_FAIL = 1
+# Seconds a 401/407 may wait for the request to go out again with credentials.
+CHALLENGE_WAIT = 3.0
 
 _SDP = ("v=0\r\no=%s 1 1 IN IP4 %s\r\ns=exosip2\r\nc=IN IP4 %s\r\nt=0 0\r\n"
         "m=audio %d RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n")
@@ -164,23 +167,45 @@ def _say(text):
     print(text, flush=True)
 
 
+def _usage_errors(func):
+    """Turn a :class:`UsageError` raised by *func* into a message and exit status 2."""
+    def run(args):
+        try:
+            return func(args)
+        except UsageError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
+    run.__doc__ = func.__doc__
+    return run
+
+
+@_usage_errors
 def cmd_call(args):
     """Call URI, ACK the answer, hang up after --duration seconds (or at Ctrl-C)."""
     col = _Collector()
     with _Interrupt() as stop, Context(col.callback("me")) as ctx:
         port = ctx.listen_on_address(args.address, _proto(args.transport), args.port)
         ctx.user_agent = "exosip2-cli"
+        me = args.from_uri or "sip:%s@%s:%d" % (args.user or "exosip2", args.address, port)
+        apply_credentials(ctx, args, me)
         ctx.start(event_executor="inline")
-        me = "sip:%s@%s:%d" % (args.user, args.address, port)
         invite = call.InitInvite(ctx, args.uri, me, subject="exosip2 call")
         invite.add_body(_sdp(args.user, args.address, 40000))
         invite.content_type = "application/sdp"
         cid = invite.send()
         _say("calling %s from %s (cid %d)" % (args.uri, me, cid))
         did, answered, hang_up_at, ended = 0, False, None, None
+        # A 401/407 is answered by the context's automatic action with the credentials;
+        # it is final only when no credentials were given or nothing follows it.
+        has_credentials = args.password is not None or args.ha1 is not None
+        challenged_at = None
         deadline = time.monotonic() + args.timeout
         while ended is None:
             now = time.monotonic()
+            if challenged_at is not None and now - challenged_at > CHALLENGE_WAIT:
+                _say("challenge not answered (credentials?)")
+                ended = EXIT_FAIL
+                break
             if stop.is_set() or (hang_up_at is not None and now >= hang_up_at) or (not answered and now > deadline):
                 try:
                     ctx.call_terminate(cid, did)
@@ -202,6 +227,8 @@ def cmd_call(args):
                 continue
             t = ev.type
             _say("event: %s %s" % (T(t).name if isinstance(t, T) else t, _status(ev)))
+            if t in (T.call_proceeding, T.call_ringing, T.call_answered):
+                challenged_at = None
             if t == T.call_answered:
                 did = ev.did
                 ctx.call_send_ack(did=did)
@@ -211,6 +238,10 @@ def cmd_call(args):
                         hang_up_at = time.monotonic() + args.duration
             elif t in (T.call_requestfailure, T.call_serverfailure, T.call_globalfailure, T.call_noanswer,
                        T.call_redirected):
+                status = ev.response.status_code if ev.response is not None else 0
+                if status in (401, 407) and has_credentials and challenged_at is None:
+                    challenged_at = time.monotonic()
+                    continue
                 ended = EXIT_FAIL
             elif t == T.call_released:
                 ended = EXIT_OK if answered else EXIT_FAIL
@@ -218,6 +249,7 @@ def cmd_call(args):
         return ended
 
 
+@_usage_errors
 def cmd_answer(args):
     """Answer every call on --port (180 then 200 with SDP) until Ctrl-C (or --count calls ended)."""
     col = _Collector()
@@ -225,8 +257,20 @@ def cmd_answer(args):
     with _Interrupt() as stop, Context(col.callback("me")) as ctx:
         port = ctx.listen_on_address(args.address, _proto(args.transport), args.port)
         ctx.user_agent = "exosip2-cli"
+        reg = None
+        if args.register:
+            apply_credentials(ctx, args, args.register)
+            registrar = args.registrar or "sip:%s" % parse_aor(args.register)[1]
+            if args.transport == "tcp" and "transport=" not in registrar.lower():
+                registrar += ";transport=tcp"
+            reg = register.InitialRegister(ctx, args.register, registrar, expires=args.expires)
+        else:
+            apply_credentials(ctx, args)
         ctx.start(event_executor="inline")
         _say("answering on %s %s:%d" % (args.transport, args.address, port))
+        if reg is not None:
+            rid = reg.rid
+            reg.send()
         while not stop.is_set():
             try:
                 _, _, ev = col.get(0.1)
@@ -236,7 +280,14 @@ def cmd_answer(args):
             _say("event: %s cid=%d did=%d %s" % (T(t).name if isinstance(t, T) else t, ev.cid, ev.did,
                                                  ev.textinfo))
             try:
-                if t in (T.call_invite, T.call_reinvite):
+                if t == T.registration_success and reg is not None and ev.rid == rid:
+                    _say("registered %s" % args.register)
+                elif t == T.registration_failure and reg is not None and ev.rid == rid:
+                    status = ev.response.status_code if ev.response is not None else 0
+                    if status not in (401, 407):
+                        _say("registration failed: %s" % _status(ev))
+                        return EXIT_FAIL
+                elif t in (T.call_invite, T.call_reinvite):
                     if t == T.call_invite:
                         ctx.call_send_answer(ev.tid, 180)
                     ok = call.Answer(ctx, ev.tid, 200)
@@ -256,8 +307,32 @@ def cmd_answer(args):
                         break
             except OsipError as exc:
                 _say("could not answer: %s" % exc)
+        if reg is not None:
+            _unregister(ctx, col, rid)
         _say("stopped after %d calls" % calls)
     return EXIT_OK
+
+
+def _unregister(ctx, col, rid, timeout=5.0):
+    """Remove the binding (REGISTER with Expires: 0) and wait, bounded, for the registrar's answer."""
+    try:
+        register.Register(ctx, rid, expires=0).send()
+    except OsipError as exc:
+        _say("could not unregister: %s" % exc)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, _, ev = col.get(0.1)
+        except queue.Empty:
+            continue
+        if ev.rid == rid and ev.type == T.registration_success:
+            _say("unregistered")
+            return
+        if ev.rid == rid and ev.type == T.registration_failure and ev.response is not None \
+                and ev.response.status_code not in (401, 407):
+            break
+    _say("unregistering got no final answer")
 
 
 def add_commands(sub):
@@ -270,7 +345,9 @@ def add_commands(sub):
     p.add_argument("--address", default="127.0.0.1", help="local address to bind")
     p.add_argument("--port", type=int, default=0, help="local port (0: any free one)")
     p.add_argument("--transport", choices=("udp", "tcp"), default="udp")
-    p.add_argument("--user", default="exosip2")
+    p.add_argument("--from", dest="from_uri", default=None,
+                   help="the From URI (default sip:USER@ADDRESS:PORT); its user is the credentials' user")
+    add_credential_options(p)
     p.add_argument("--duration", type=float, default=None, help="seconds to stay in the call")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
     p.set_defaults(func=cmd_call)
@@ -279,4 +356,9 @@ def add_commands(sub):
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--transport", choices=("udp", "tcp"), default="udp")
     p.add_argument("--count", type=int, default=0, help="exit after this many calls ended")
+    p.add_argument("--register", metavar="sip:USER@HOST[:PORT]", default=None,
+                   help="register this address of record first (and unregister at the end)")
+    p.add_argument("--registrar", default=None, help="the registrar's URI (default: sip:HOST[:PORT] of the AOR)")
+    p.add_argument("--expires", type=int, default=3600, help="the registration lifetime asked for, seconds")
+    add_credential_options(p)
     p.set_defaults(func=cmd_answer)
