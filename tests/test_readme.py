@@ -20,14 +20,19 @@ def test_readme_starts_with_the_two_commands():
     assert text.index("make run") < text.index("make test") < text.index(".. code-block::")
 
 
+def run_block(code):
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stderr == b""
+    return proc.stdout.decode()
+
+
 def test_readme_python_examples_run():
-    blocks = python_blocks()
-    assert blocks, "no python example found in README.rst"
-    for code in blocks:
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr.decode()
-        out = proc.stdout.decode()
-        assert "INVITE sip:bob@127.0.0.1:5062" in out
-        assert "m=audio 40000 RTP/AVP 0 8 101" in out
-        assert "a=sendonly" in out
-        assert "Subject: hello" in out
+    parse_example, call_example = python_blocks()
+    out = run_block(parse_example)
+    assert "INVITE sip:bob@127.0.0.1:5062" in out
+    assert "m=audio 40000 RTP/AVP 0 8 101" in out
+    assert "a=sendonly" in out
+    assert "Subject: hello" in out
+    out = run_block(call_example)
+    assert out.splitlines()[-1] == "call_answered 200"
