@@ -22,48 +22,18 @@ it delivered; ``Ack(context, tid=tid)`` names the transaction directly.
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING
 
 from exosip2.context cimport Context
 from exosip2.error cimport check
 from exosip2.includes.eX_call cimport *
 from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
-from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
-from exosip2.message cimport ExosipMessage
+from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.message cimport ExosipMessage, c_str as _c, text_arg as _arg
 
 from exosip2.error import OsipBadParameter
 
 __all__ = ["InitInvite", "Ack", "Answer", "Request", "ReInvite", "Info", "Options", "Update", "Refer",
            "Notify"]
-
-
-cdef bytes _arg(object value, str what, bint optional=False):
-    if value is None:
-        if optional:
-            return None
-        raise TypeError("%s is required" % what)
-    if isinstance(value, str):
-        return (<str>value).encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes):
-        return <bytes>value
-    raise TypeError("%s must be str or bytes, not %s" % (what, type(value).__name__))
-
-
-cdef inline const char *_c(bytes b):
-    if b is None:
-        return NULL
-    return PyBytes_AS_STRING(b)
-
-
-cdef int _adopt(ExosipMessage self, Context context, int rc, osip_message_t *m, const char *func) except -1:
-    """Take the message a build call made (or raise its error)."""
-    if rc < 0 or m == NULL:
-        if m != NULL:
-            osip_message_free(m)
-        check(rc if rc < 0 else -1, func)
-    self._attach(m, True, None)
-    self._context = context
-    return 0
 
 
 @cython.no_gc_clear
@@ -93,7 +63,7 @@ cdef class InitInvite(ExosipMessage):
             rc = eXosip_call_build_initial_invite(p, &m, cto, cfrm, crt, csub)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_call_build_initial_invite")
+        self._adopt(context, rc, m, b"eXosip_call_build_initial_invite")
         self.to_url = to_url
         self.from_url = from_url
         self.route = route
@@ -133,7 +103,7 @@ cdef class Ack(ExosipMessage):
             rc = eXosip_call_build_ack(p, ctid, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_call_build_ack")
+        self._adopt(context, rc, m, b"eXosip_call_build_ack")
         self.did = 0 if did is None else did
         self.tid = ctid
 
@@ -164,7 +134,7 @@ cdef class Answer(ExosipMessage):
             rc = eXosip_call_build_answer(p, tid, status, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_call_build_answer")
+        self._adopt(context, rc, m, b"eXosip_call_build_answer")
         self.tid = tid
         self.status = status
 
@@ -211,7 +181,7 @@ cdef class Request(ExosipMessage):
                 rc = eXosip_call_build_request(p, did, cmethod, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_call_build_request")
+        self._adopt(context, rc, m, b"eXosip_call_build_request")
         self.did = did
         self.method_name = method.decode("ascii", "replace")
         return 0
@@ -272,7 +242,7 @@ cdef class Refer(Request):
             rc = eXosip_call_build_refer(p, did, ctarget, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_call_build_refer")
+        self._adopt(context, rc, m, b"eXosip_call_build_refer")
         self.did = did
         self.method_name = "REFER"
         self.refer_to = refer_to
@@ -293,7 +263,7 @@ cdef class Notify(Request):
             rc = eXosip_call_build_notify(p, did, subscription_status, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_call_build_notify")
+        self._adopt(context, rc, m, b"eXosip_call_build_notify")
         self.did = did
         self.method_name = "NOTIFY"
         self.subscription_status = subscription_status

@@ -29,3 +29,17 @@ cdef class ExosipMessage(OsipMessage):
     # A message built by the SIP stack for one context (which it keeps alive);
     # subclasses (exosip2.call, exosip2.request) know how to send it.
     cdef object _context
+
+    # Take the message a build call made (owned), or free it and raise the build call's error.
+    cdef int _adopt(self, object context, int rc, osip_message_t *m, const char *func) except -1
+
+
+# A str (UTF-8, surrogateescape) or bytes argument as bytes; None only when optional.
+cdef bytes text_arg(object value, str what, bint optional=*)
+
+
+# The C string of b, or NULL for None.
+cdef inline const char *c_str(bytes b):
+    if b is None:
+        return NULL
+    return <const char *>b

@@ -1309,6 +1309,15 @@ cdef class ExosipMessage(OsipMessage):
     :meth:`send` raise :class:`~exosip2.context.ContextClosedError`.
     """
 
+    cdef int _adopt(self, object context, int rc, osip_message_t *m, const char *func) except -1:
+        if rc < 0 or m == NULL:
+            if m != NULL:
+                osip_message_free(m)
+            check(rc if rc < 0 else -1, func)
+        self._attach(m, True, None)
+        self._context = context
+        return 0
+
     def __cinit__(self):
         self._context = None
 
@@ -1398,3 +1407,15 @@ def _init_parser():
 
 
 _init_parser()
+
+
+cdef bytes text_arg(object value, str what, bint optional=False):
+    if value is None:
+        if optional:
+            return None
+        raise TypeError("%s is required" % what)
+    if isinstance(value, str):
+        return (<str>value).encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes):
+        return <bytes>value
+    raise TypeError("%s must be str or bytes, not %s" % (what, type(value).__name__))

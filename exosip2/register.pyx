@@ -22,7 +22,6 @@ Building and sending take the context lock; both may be done from any thread.
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING
 
 from exosip2.context cimport Context
 from exosip2.error cimport check
@@ -31,8 +30,8 @@ from exosip2.includes.eX_register cimport (
     eXosip_register_build_register, eXosip_register_remove, eXosip_register_send_register,
 )
 from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
-from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
-from exosip2.message cimport ExosipMessage, OsipMessage
+from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.message cimport ExosipMessage, OsipMessage, c_str as _c
 
 __all__ = ["InitialRegister", "Register"]
 
@@ -54,12 +53,6 @@ cdef bytes _text(object value, str what, bint optional=False):
     if not optional and len(<bytes>value) == 0:
         raise ValueError("%s must not be empty" % what)
     return <bytes>value
-
-
-cdef inline const char *_c(bytes b):
-    if b is None or len(b) == 0:
-        return NULL
-    return PyBytes_AS_STRING(b)
 
 
 cdef int _check_expires(object value) except -1:
@@ -114,17 +107,6 @@ cdef int _remove(Context context, int rid) except -1:
     return 0
 
 
-cdef int _adopt(ExosipMessage self, Context context, int rc, osip_message_t *m, const char *func) except -1:
-    """Take the REGISTER a build call made (or raise its error)."""
-    if rc < 0 or m == NULL:
-        if m != NULL:
-            osip_message_free(m)
-        check(rc if rc < 0 else -1, func)
-    self._attach(m, True, None)
-    self._context = context
-    return 0
-
-
 @cython.no_gc_clear
 cdef class InitialRegister(ExosipMessage):
     """The first REGISTER of a new registration (``eXosip_register_build_initial_register``).
@@ -164,7 +146,7 @@ cdef class InitialRegister(ExosipMessage):
                                                                        cq, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_register_build_initial_register")
+        self._adopt(context, rc, m, b"eXosip_register_build_initial_register")
         self._rid = rc
         self._expires = cexpires
         self.from_ = _str(bfrom)
@@ -258,7 +240,7 @@ cdef class Register(ExosipMessage):
             rc = eXosip_register_build_register(p, crid, cexpires, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_register_build_register")
+        self._adopt(context, rc, m, b"eXosip_register_build_register")
         self._rid = crid
         self._expires = cexpires
 

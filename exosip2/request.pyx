@@ -11,45 +11,16 @@
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING
 
 from exosip2.context cimport Context
 from exosip2.error cimport check
 from exosip2.includes.eX_message cimport eXosip_message_build_answer, eXosip_message_build_request
 from exosip2.includes.eX_options cimport eXosip_options_build_answer, eXosip_options_build_request
 from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
-from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
-from exosip2.message cimport ExosipMessage
+from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.message cimport ExosipMessage, c_str as _c, text_arg as _arg
 
 __all__ = ["Message", "Options", "MessageAnswer", "OptionsAnswer"]
-
-
-cdef bytes _arg(object value, str what, bint optional=False):
-    if value is None:
-        if optional:
-            return None
-        raise TypeError("%s is required" % what)
-    if isinstance(value, str):
-        return (<str>value).encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes):
-        return <bytes>value
-    raise TypeError("%s must be str or bytes, not %s" % (what, type(value).__name__))
-
-
-cdef inline const char *_c(bytes b):
-    if b is None:
-        return NULL
-    return PyBytes_AS_STRING(b)
-
-
-cdef int _adopt(ExosipMessage self, Context context, int rc, osip_message_t *m, const char *func) except -1:
-    if rc < 0 or m == NULL:
-        if m != NULL:
-            osip_message_free(m)
-        check(rc if rc < 0 else -1, func)
-    self._attach(m, True, None)
-    self._context = context
-    return 0
 
 
 @cython.no_gc_clear
@@ -77,7 +48,7 @@ cdef class Message(ExosipMessage):
             rc = eXosip_message_build_request(p, &m, cmeth, cto, cfrm, crt)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_message_build_request")
+        self._adopt(context, rc, m, b"eXosip_message_build_request")
         self.to_url = to_url
         self.from_url = from_url
         self.route = route
@@ -107,7 +78,7 @@ cdef class Options(ExosipMessage):
             rc = eXosip_options_build_request(p, &m, cto, cfrm, crt)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_options_build_request")
+        self._adopt(context, rc, m, b"eXosip_options_build_request")
         self.to_url = to_url
         self.from_url = from_url
         self.route = route
@@ -131,7 +102,7 @@ cdef class MessageAnswer(ExosipMessage):
             rc = eXosip_message_build_answer(p, tid, status, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_message_build_answer")
+        self._adopt(context, rc, m, b"eXosip_message_build_answer")
         self.tid = tid
         self.status = status
 
@@ -154,7 +125,7 @@ cdef class OptionsAnswer(ExosipMessage):
             rc = eXosip_options_build_answer(p, tid, status, &m)
             eXosip_unlock(p)
         context._leave()
-        _adopt(self, context, rc, m, b"eXosip_options_build_answer")
+        self._adopt(context, rc, m, b"eXosip_options_build_answer")
         self.tid = tid
         self.status = status
 
