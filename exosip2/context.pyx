@@ -33,7 +33,6 @@ contexts still open at interpreter exit are closed quietly. After
 """
 
 cimport cython
-from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport uintptr_t
 
@@ -55,7 +54,7 @@ from exosip2.includes.eXosip cimport (
     eXosip_event_t, eXosip_event_wait,
 )
 from exosip2.includes.osip_parser cimport osip_message_t
-from exosip2.message cimport OsipMessage
+from exosip2.message cimport OsipMessage, c_str, text_arg
 
 import atexit
 import collections
@@ -89,22 +88,6 @@ _open_contexts = weakref.WeakSet()
 
 class ContextClosedError(OsipWrongState):
     """The context was closed (or never initialised): it can no longer be used."""
-
-
-cdef bytes _opt_bytes(object value, str what):
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (<str>value).encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes):
-        return <bytes>value
-    raise TypeError("%s must be str, bytes or None, not %s" % (what, type(value).__name__))
-
-
-cdef inline const char *_cstr(bytes b):
-    if b is None:
-        return NULL
-    return PyBytes_AS_STRING(b)
 
 
 @cython.no_gc_clear
@@ -307,10 +290,10 @@ cdef class Context:
         :param secure: must be False (no TLS yet).
         :returns: the port bound (int).
         """
-        cdef bytes addr = _opt_bytes(address, "address")
+        cdef bytes addr = text_arg(address, "address", True)
         cdef int ctransport = transport, cport = port, cfamily = family, csecure = bool(secure)
         cdef int rc
-        cdef const char *caddr = _cstr(addr)
+        cdef const char *caddr = c_str(addr)
         cdef eXosip_t *p = self._enter()
         try:
             if cport == 0:
@@ -332,9 +315,9 @@ cdef class Context:
 
     def masquerade_contact(self, public_address=None, port=0):
         """Advertise *public_address*:*port* in Via and Contact (None: back to the local address)."""
-        cdef bytes addr = _opt_bytes(public_address, "public_address")
+        cdef bytes addr = text_arg(public_address, "public_address", True)
         cdef int cport = port
-        cdef const char *caddr = _cstr(addr)
+        cdef const char *caddr = c_str(addr)
         cdef eXosip_t *p = self._enter()
         with nogil:
             eXosip_masquerade_contact(p, caddr, cport)
@@ -347,8 +330,8 @@ cdef class Context:
 
     @user_agent.setter
     def user_agent(self, value):
-        cdef bytes b = _opt_bytes(value, "user_agent")
-        cdef const char *cb = _cstr(b)
+        cdef bytes b = text_arg(value, "user_agent", True)
+        cdef const char *cb = c_str(b)
         cdef eXosip_t *p = self._enter()
         with nogil:
             eXosip_set_user_agent(p, cb)
@@ -800,9 +783,9 @@ cdef class Context:
 
         :param reason: an optional Reason header value.
         """
-        cdef bytes r = _opt_bytes(reason, "reason")
+        cdef bytes r = text_arg(reason, "reason", True)
         cdef int rc
-        cdef const char *cr = _cstr(r)
+        cdef const char *cr = c_str(r)
         cdef eXosip_t *p = self._enter()
         with nogil:
             eXosip_lock(p)
@@ -910,11 +893,11 @@ cdef class Context:
             raise ValueError("add_authentication_info needs a password (or ha1)")
         if bha1 is not None and (len(bha1) != 32 or bha1.strip(b"0123456789abcdefABCDEF")):
             raise ValueError("ha1 must be 32 hexadecimal digits")
-        cdef const char *cname = _cstr(bname)
-        cdef const char *cid = _cstr(bid)
-        cdef const char *cpass = _cstr(bpass)
-        cdef const char *crealm = _cstr(brealm)
-        cdef const char *cha1 = _cstr(bha1)
+        cdef const char *cname = c_str(bname)
+        cdef const char *cid = c_str(bid)
+        cdef const char *cpass = c_str(bpass)
+        cdef const char *crealm = c_str(brealm)
+        cdef const char *cha1 = c_str(bha1)
         cdef eXosip_t *p = self._enter()
         with nogil:
             eXosip_lock(p)
@@ -932,8 +915,8 @@ cdef class Context:
         cdef bytes bname = _auth_text(user_name, "user_name", False)
         cdef bytes brealm = _auth_text(realm, "realm", True)
         cdef int rc
-        cdef const char *cname = _cstr(bname)
-        cdef const char *crealm = _cstr(brealm)
+        cdef const char *cname = c_str(bname)
+        cdef const char *crealm = c_str(brealm)
         cdef eXosip_t *p = self._enter()
         with nogil:
             eXosip_lock(p)
