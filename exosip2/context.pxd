@@ -6,6 +6,12 @@ from exosip2.event cimport Event
 from exosip2.message cimport OsipMessage
 
 
+cdef enum:
+    _ANSWER_CALL = 0
+    _ANSWER_MESSAGE = 1
+    _ANSWER_OPTIONS = 2
+
+
 cdef class Context:
     # The native context, owned: eXosip_quit in close() / __dealloc__.
     cdef eXosip_t *_ptr
@@ -37,6 +43,8 @@ cdef class Context:
 
     cdef eXosip_t *_get(self) except NULL
     cdef eXosip_t *_enter(self) except NULL
+    # Send an answer of a call (kind _ANSWER_CALL) or out of dialog (_ANSWER_MESSAGE, _ANSWER_OPTIONS).
+    cdef int _send_answer(self, tid, status, answer, int kind, str caller) except -1
     cdef inline void _leave(self) noexcept:
         self._busy -= 1
     cdef Event _wrap(self, eXosip_event_t *ev)

@@ -730,30 +730,7 @@ cdef class Context:
         :param status: the status of a default answer (not 2xx to INVITE, which needs a body).
         :param answer: an :class:`~exosip2.call.Answer` to send (tid and status are then not used).
         """
-        cdef eXosip_t *p
-        cdef osip_message_t *m = NULL
-        cdef int ctid, cstatus, rc
-        if answer is not None:
-            ctid = answer.tid
-            cstatus = answer.status
-        else:
-            if tid is None or status is None:
-                raise OsipBadParameter("call_send_answer needs tid and status, or answer")
-            ctid = tid
-            cstatus = status
-        p = self._enter()
-        try:
-            if answer is not None:
-                m = (<OsipMessage?>answer)._steal()
-        except BaseException:
-            self._leave()
-            raise
-        with nogil:
-            eXosip_lock(p)
-            rc = eXosip_call_send_answer(p, ctid, cstatus, m)
-            eXosip_unlock(p)
-        self._leave()
-        check(rc, b"eXosip_call_send_answer")
+        self._send_answer(tid, status, answer, _ANSWER_CALL, "call_send_answer")
 
     def call_send_request(self, OsipMessage request not None, did=None):
         """Send a request built inside a dialog (:mod:`exosip2.call`: ReInvite, Info, Options, ...).
@@ -832,13 +809,15 @@ cdef class Context:
 
     def message_send_answer(self, tid=None, status=None, answer=None):
         """Answer an out-of-dialog request (MESSAGE and others but OPTIONS); arguments as :meth:`call_send_answer`."""
-        self._answer_ood(tid, status, answer, False)
+        self._send_answer(tid, status, answer, _ANSWER_MESSAGE, "message_send_answer")
 
     def options_send_answer(self, tid=None, status=None, answer=None):
         """Answer an out-of-dialog OPTIONS; arguments as :meth:`call_send_answer`."""
-        self._answer_ood(tid, status, answer, True)
+        self._send_answer(tid, status, answer, _ANSWER_OPTIONS, "options_send_answer")
 
-    def _answer_ood(self, tid, status, answer, bint options):
+    cdef int _send_answer(self, tid, status, answer, int kind, str caller) except -1:
+        # The one path of call_send_answer, message_send_answer and options_send_answer:
+        # an Answer object, or tid and status for a default answer.
         cdef eXosip_t *p
         cdef osip_message_t *m = NULL
         cdef int ctid, cstatus, rc
@@ -847,7 +826,7 @@ cdef class Context:
             cstatus = answer.status
         else:
             if tid is None or status is None:
-                raise OsipBadParameter("an answer needs tid and status, or answer")
+                raise OsipBadParameter("%s needs tid and status, or answer" % caller)
             ctid = tid
             cstatus = status
         p = self._enter()
@@ -859,13 +838,17 @@ cdef class Context:
             raise
         with nogil:
             eXosip_lock(p)
-            if options:
+            if kind == _ANSWER_CALL:
+                rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+            elif kind == _ANSWER_OPTIONS:
                 rc = eXosip_options_send_answer(p, ctid, cstatus, m)
             else:
                 rc = eXosip_message_send_answer(p, ctid, cstatus, m)
             eXosip_unlock(p)
         self._leave()
-        check(rc, b"eXosip_options_send_answer" if options else b"eXosip_message_send_answer")
+        check(rc, b"eXosip_call_send_answer" if kind == _ANSWER_CALL else
+              b"eXosip_options_send_answer" if kind == _ANSWER_OPTIONS else b"eXosip_message_send_answer")
+        return 0
 
     # --- digest credentials (eXosip_*_authentication_info) ------------------------------------
 
