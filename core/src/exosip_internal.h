@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 
 #include <eXosip2/eXosip.h>
+#include <eXosip2/eX_core.h>
 
 /* Symbols of the public API are exported; everything else stays hidden (-fvisibility=hidden). */
 #define EXOSIP_API __attribute__((visibility("default")))
@@ -180,6 +181,23 @@ struct ex_event {
   struct ex_event *next;
 };
 
+/* ---- limits on what a peer can make us hold or spend (eX_core.h; table in setup_api.c) ---- */
+struct ex_limits {
+  int max_tcp_conns;
+  int max_tcp_conns_per_source;
+  int tcp_message_timeout_ms;
+  int tcp_idle_timeout_ms;
+  int max_headers;
+  int max_params;
+  int max_header_values;
+  int max_transactions;
+  int max_transactions_per_source;
+  int max_calls;
+  int call_idle_timeout_s;
+  int max_automatic_retries;
+  int max_min_expires;
+};
+
 /* ---- the context ---- */
 struct eXosip_t {
   pthread_mutex_t lock; /* recursive: API functions take it, and so may the caller */
@@ -215,6 +233,7 @@ struct eXosip_t {
   struct ex_timer sweep;
 
   /* options */
+  struct ex_limits limits;
   char *user_agent;
   int keepalive, use_rport, ipv6, autoanswer_bye;
   CbSipCallback cbsip;

@@ -17,6 +17,8 @@
 #include "exosip_internal.h"
 #include "regauth.h" /* hooks: registrations and authentication */
 
+static void limits_defaults(struct ex_limits *l);
+
 #define TAG_WAKE 1
 #define TAG_UDP 2
 #define TAG_TCP_LISTEN 3
@@ -126,6 +128,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
   pthread_cond_init(&ctx->evcond, &ca);
   pthread_condattr_destroy(&ca);
 
+  limits_defaults(&ctx->limits);
   ctx->use_rport = 1;
   ctx->autoanswer_bye = 1;
   ctx->default_proto = IPPROTO_UDP;
@@ -380,6 +383,59 @@ static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
   ex_register_stats(ctx, st, hours); /* hook (register.c) */
 }
 
+/* The core-only limit options of eX_core.h: where each lives, its default and its range. */
+struct limit_def {
+  int opt;
+  size_t offset;
+  int def, min, max;
+};
+
+#define LIMIT(o, field, d, lo, hi) { o, offsetof(struct ex_limits, field), d, lo, hi }
+static const struct limit_def limit_defs[] = {
+  LIMIT(EXOSIP_CORE_OPT_MAX_TCP_CONNECTIONS, max_tcp_conns, EX_MAX_TCP_CONNS, 1, 1 << 20),
+  LIMIT(EXOSIP_CORE_OPT_MAX_TCP_CONNECTIONS_PER_SOURCE, max_tcp_conns_per_source, 64, 1, 1 << 20),
+  LIMIT(EXOSIP_CORE_OPT_TCP_MESSAGE_TIMEOUT_MS, tcp_message_timeout_ms, 10000, 100, 3600 * 1000),
+  LIMIT(EXOSIP_CORE_OPT_TCP_IDLE_TIMEOUT_MS, tcp_idle_timeout_ms, EX_TCP_IDLE_MS, 1000, 24 * 3600 * 1000),
+  LIMIT(EXOSIP_CORE_OPT_MAX_HEADERS, max_headers, 256, 8, 65536),
+  LIMIT(EXOSIP_CORE_OPT_MAX_PARAMS, max_params, 64, 4, 65536),
+  LIMIT(EXOSIP_CORE_OPT_MAX_HEADER_VALUES, max_header_values, 64, 4, 65536),
+  LIMIT(EXOSIP_CORE_OPT_MAX_TRANSACTIONS, max_transactions, 65536, 16, 1 << 24),
+  LIMIT(EXOSIP_CORE_OPT_MAX_TRANSACTIONS_PER_SOURCE, max_transactions_per_source, 4096, 1, 1 << 24),
+  LIMIT(EXOSIP_CORE_OPT_MAX_CALLS, max_calls, 16384, 1, 1 << 24),
+  LIMIT(EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT, call_idle_timeout_s, 7200, 0, 7 * 24 * 3600),
+  LIMIT(EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES, max_automatic_retries, 5, 0, 100),
+  LIMIT(EXOSIP_CORE_OPT_MAX_MIN_EXPIRES, max_min_expires, 86400, 60, 1 << 30),
+};
+#undef LIMIT
+
+static const struct limit_def *limit_def_of(int opt)
+{
+  size_t i;
+  for (i = 0; i < sizeof(limit_defs) / sizeof(limit_defs[0]); i++)
+    if (limit_defs[i].opt == opt)
+      return &limit_defs[i];
+  return NULL;
+}
+
+static void limits_defaults(struct ex_limits *l)
+{
+  size_t i;
+  for (i = 0; i < sizeof(limit_defs) / sizeof(limit_defs[0]); i++)
+    *(int *) ((char *) l + limit_defs[i].offset) = limit_defs[i].def;
+}
+
+EXOSIP_API int eXosip_core_get_limit(struct eXosip_t *excontext, int opt)
+{
+  const struct limit_def *d = limit_def_of(opt);
+  int v;
+  if (excontext == NULL || !excontext->initialized || d == NULL)
+    return OSIP_BADPARAMETER;
+  ex_ctx_lock(excontext);
+  v = *(const int *) ((const char *) &excontext->limits + d->offset);
+  ex_ctx_unlock(excontext);
+  return v;
+}
+
 EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value)
 {
   struct eXosip_t *ctx = excontext;
@@ -423,9 +479,21 @@ EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void
     else
       fill_stats(ctx, (struct eXosip_stats *) (uintptr_t) value);
     break;
-  default:
-    rc = OSIP_BADPARAMETER;
+  default: {
+    const struct limit_def *d = limit_def_of(opt);
+    int v;
+    if (d == NULL || value == NULL) {
+      rc = OSIP_BADPARAMETER;
+      break;
+    }
+    v = *(const int *) value;
+    if (v < d->min || v > d->max) {
+      rc = OSIP_BADPARAMETER;
+      break;
+    }
+    *(int *) ((char *) &ctx->limits + d->offset) = v;
     break;
+  }
   }
   ex_ctx_unlock(ctx);
   return rc;

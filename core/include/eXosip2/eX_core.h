@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Extensions of this core that eXosip2 5.3 does not have. Nothing here changes a 5.3
+ * contract: a program written for 5.3 never includes this header, and a program that does
+ * include it does not build against an installed libeXosip2.
+ *
+ * Limits on what a peer can make a context hold or spend. Every limit is an int option set with
+ * eXosip_set_option(ctx, EXOSIP_CORE_OPT_*, &value) and read back with eXosip_core_get_limit().
+ * The defaults are the safe ones for a server on the internet; the comment beside each option
+ * says its default, its range and what happens when the limit is reached.
+ */
+#ifndef EXOSIP2_EX_CORE_H
+#define EXOSIP2_EX_CORE_H
+
+#include <eXosip2/eX_setup.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Core-only option numbers start far above eXosip2's own (which end at 2000). */
+#define EXOSIP_CORE_OPT_BASE 0x10000
+
+/* ---- transports (tcp.c, udp.c) ---- */
+/* Open TCP connections in all (default 1024, lowered to fit the descriptor limit). */
+#define EXOSIP_CORE_OPT_MAX_TCP_CONNECTIONS (EXOSIP_CORE_OPT_BASE + 1)
+/* Open TCP connections from one source address (default 64); more are refused at accept. */
+#define EXOSIP_CORE_OPT_MAX_TCP_CONNECTIONS_PER_SOURCE (EXOSIP_CORE_OPT_BASE + 2)
+/* Milliseconds a TCP peer has to complete a message once it starts one (default 10000); a
+ * connection that stalls mid-message (slowloris) is closed. */
+#define EXOSIP_CORE_OPT_TCP_MESSAGE_TIMEOUT_MS (EXOSIP_CORE_OPT_BASE + 3)
+/* Milliseconds an idle TCP connection is kept (default 64000). */
+#define EXOSIP_CORE_OPT_TCP_IDLE_TIMEOUT_MS (EXOSIP_CORE_OPT_BASE + 4)
+
+/* ---- parsing (sipcheck.c): checked before oSIP2 parses a message ---- */
+/* Header lines in one message (default 256); more: 400 Bad Request (or dropped when unreadable). */
+#define EXOSIP_CORE_OPT_MAX_HEADERS (EXOSIP_CORE_OPT_BASE + 10)
+/* Parameters (';' separated) in one header line or URI (default 64). */
+#define EXOSIP_CORE_OPT_MAX_PARAMS (EXOSIP_CORE_OPT_BASE + 11)
+/* Comma separated values in one header line (default 64). */
+#define EXOSIP_CORE_OPT_MAX_HEADER_VALUES (EXOSIP_CORE_OPT_BASE + 12)
+
+/* ---- state (osip_glue.c, call.c, dialog.c) ---- */
+/* Transactions alive in all (default 65536); a new request beyond it gets 503 with Retry-After. */
+#define EXOSIP_CORE_OPT_MAX_TRANSACTIONS (EXOSIP_CORE_OPT_BASE + 20)
+/* Server transactions alive for one source address (default 4096); beyond: 503. */
+#define EXOSIP_CORE_OPT_MAX_TRANSACTIONS_PER_SOURCE (EXOSIP_CORE_OPT_BASE + 21)
+/* Calls alive in all (default 16384); a new INVITE beyond it gets 503. */
+#define EXOSIP_CORE_OPT_MAX_CALLS (EXOSIP_CORE_OPT_BASE + 22)
+/* Seconds a confirmed call may stay without any SIP traffic before it is ended with BYE
+ * (default 7200; 0 disables). Negotiated session timers take precedence. */
+#define EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT (EXOSIP_CORE_OPT_BASE + 23)
+
+/* ---- automatic retries (retry.c, register.c) ---- */
+/* Automatic re-sends (401/407, 3xx, 422, 423, stale nonce) of one request or registration
+ * before its failure is reported (default 5). */
+#define EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES (EXOSIP_CORE_OPT_BASE + 30)
+/* The largest Min-Expires of a 423 that a registration follows (default 86400); above it the
+ * 423 is reported as a failure. */
+#define EXOSIP_CORE_OPT_MAX_MIN_EXPIRES (EXOSIP_CORE_OPT_BASE + 31)
+
+/* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
+int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EXOSIP2_EX_CORE_H */
