@@ -60,9 +60,13 @@ run: deps-run
 	$(PYTHON) -m exosip2 parse examples/invite.sip
 	$(PYTHON) -m exosip2 demo
 
+# Independent tests run in parallel (pytest-xdist): most of the suite waits on peers and timers,
+# and the long ones (wheel build, ASan build, network fuzzing) then overlap instead of adding up.
+TEST_WORKERS ?= 3
 test: deps
 	@$(MAKE) --no-print-directory build
-	$(PYTHON) -m pytest -v tests
+	@$(MAKE) --no-print-directory -s -C examples/c
+	$(PYTHON) -m pytest -v -n $(TEST_WORKERS) --durations=25 -p no:benchmark tests
 
 # The Python suite of the binding under memcheck (slow: minutes). Interpreter noise is
 # suppressed by tests/valgrind-python.supp; anything in exosip2 or oSIP2 fails the run.
