@@ -5,8 +5,11 @@ For each kind of datagram (a Via with ~15 000 parameters in 60 KB, 5 000 header 
 Request-URI with 10 000 parameters, a To with 5 000 comma-separated values, 1 KB of non-SIP
 bytes, and a valid OPTIONS as the baseline) the script sends COUNT of them to a uas on 127.0.0.1
 in rounds of ROUND datagrams, each round followed by one OPTIONS whose 200 shows the round was
-handled, and reads the uas's CPU time (utime + stime of /proc/PID/stat) before and after. The
+handled, and reads the uas's CPU time (the run time of its threads, /proc/PID/task/*/schedstat) before and after. The
 CPU of the OPTIONS pings is measured alone first and taken off.
+
+A TCP client then sends one header a byte per millisecond (--drip-seconds) and the uas's CPU
+share over that time is measured (the header-end search must not rescan what it has seen).
 
 Then, LATENCY times, one hostile datagram is sent and a valid OPTIONS right behind it: the time
 to its 200 is the latency a caller sees while the datagram is being handled.
@@ -31,7 +34,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def options(lport, port, n, extra=b""):
@@ -66,9 +68,15 @@ KINDS = ["valid_options", "garbage_1k", "via_15000_params", "headers_5000", "uri
 
 
 def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    """CPU time of every thread of *pid*, in seconds, with nanosecond resolution (schedstat)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that just ended
+    return total / 1e9
 
 
 class Client:
@@ -104,11 +112,11 @@ class Client:
                 self.other_answers += 1
 
 
-def start_uas(path):
-    proc = subprocess.Popen([path, "-a", "127.0.0.1", "-p", "0", "-t", "udp", "-q"], stdout=subprocess.PIPE,
+def start_uas(path, transport="udp"):
+    proc = subprocess.Popen([path, "-a", "127.0.0.1", "-p", "0", "-t", transport, "-q"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
-    m = re.search(r"listening on udp 127\.0\.0\.1:(\d+)", line)
+    m = re.search(r"listening on %s 127\.0\.0\.1:(\d+)" % transport, line)
     if not m:
         proc.kill()
         raise SystemExit("uas did not start: %r" % line)
@@ -126,6 +134,33 @@ def stop_uas(proc):
     return int(m.group(1)) if m else None
 
 
+def drip(path, seconds):
+    """CPU share of the uas while one TCP client sends a header one byte per millisecond."""
+    proc, port = start_uas(path, "tcp")
+    try:
+        s = socket.create_connection(("127.0.0.1", port))
+        head = options(s.getsockname()[1], port, 1).replace(b"Max-Forwards", b"X-Pad: " + b"p" * 60000
+                                                            + b"\r\nMax-Forwards", 1)
+        c0 = cpu_seconds(proc.pid)
+        t0 = time.monotonic()
+        sent = 0
+        closed = None
+        while time.monotonic() - t0 < seconds and sent < len(head) - 4:
+            try:
+                s.send(head[sent:sent + 1])
+            except OSError:
+                closed = time.monotonic() - t0
+                break
+            sent += 1
+            time.sleep(0.001)
+        elapsed = time.monotonic() - t0
+        cpu = cpu_seconds(proc.pid) - c0
+        s.close()
+    finally:
+        stop_uas(proc)
+    return {"seconds": elapsed, "bytes": sent, "cpu_share": cpu / elapsed, "closed_after_s": closed}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--uas", default=os.path.join(ROOT, "examples", "c", "uas"))
@@ -134,6 +169,8 @@ def main():
     ap.add_argument("--latency", type=int, default=10, help="hostile+OPTIONS pairs per kind")
     ap.add_argument("--label", default="")
     ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--drip-seconds", type=float, default=8.0,
+                    help="length of the TCP drip measurement (0: skip it)")
     args = ap.parse_args()
     if not os.access(args.uas, os.X_OK):
         raise SystemExit("%s is not built (make examples)" % args.uas)
@@ -149,6 +186,7 @@ def main():
             client.ping()
         ping_cpu = (cpu_seconds(proc.pid) - c0) / pings
         for kind in args.kinds.split(","):
+            client.other_answers = 0
             sent = 0
             rounds = 0
             c0 = cpu_seconds(proc.pid)
@@ -167,22 +205,30 @@ def main():
                 lat.append(client.ping(timeout=120) * 1000.0)
             rows.append({"kind": kind, "bytes": len(hostile(kind, client.lport, port, 0)), "count": sent,
                          "cpu_us_per_datagram": max(cpu, 0.0) / sent * 1e6, "wall_s": wall,
-                         "options_after_ms_median": statistics.median(lat), "options_after_ms_max": max(lat)})
-        other = client.other_answers
+                         "options_after_ms_median": statistics.median(lat), "options_after_ms_max": max(lat),
+                         "answered": client.other_answers})
     finally:
         dropped = stop_uas(proc)
-    print("%-18s %7s %6s %14s %12s %12s" % ("datagram", "bytes", "count", "cpu us/dgram", "OPTIONS ms", "(max ms)"))
+    print("%-18s %7s %6s %14s %12s %10s %9s" % ("datagram", "bytes", "count", "cpu us/dgram", "OPTIONS ms",
+                                               "(max ms)", "answered"))
     for r in rows:
-        print("%-18s %7d %6d %14.1f %12.2f %12.2f" % (r["kind"], r["bytes"], r["count"], r["cpu_us_per_datagram"],
-                                                   r["options_after_ms_median"], r["options_after_ms_max"]))
-    print("answers to hostile datagrams: %d; uas dropped counter: %s; OPTIONS ping CPU %.1f us"
-          % (other, dropped, ping_cpu * 1e6))
+        print("%-18s %7d %6d %14.1f %12.2f %10.2f %9d" % (r["kind"], r["bytes"], r["count"], r["cpu_us_per_datagram"],
+                                                       r["options_after_ms_median"], r["options_after_ms_max"],
+                                                       r["answered"]))
+    print("OPTIONS after one datagram: median and max of %d; answered: answers to the datagrams of that kind"
+          % args.latency)
+    print("uas dropped counter: %s; CPU of one OPTIONS ping (taken off): %.1f us" % (dropped, ping_cpu * 1e6))
+    dripped = drip(args.uas, args.drip_seconds) if args.drip_seconds > 0 else None
+    if dripped:
+        print("TCP drip, 1 header byte per ms: %d bytes in %.1f s, uas CPU %.1f%%%s"
+              % (dripped["bytes"], dripped["seconds"], dripped["cpu_share"] * 100,
+                 "" if dripped["closed_after_s"] is None else ", closed after %.1f s" % dripped["closed_after_s"]))
     os.makedirs(RESULTS, exist_ok=True)
     out = os.path.join(RESULTS, "hostile_parse%s.json" % ("-" + args.label if args.label else ""))
     with open(out, "w") as f:
         json.dump({"uas": args.uas, "label": args.label, "machine": platform.node(), "cpus": os.cpu_count(),
                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows,
-                   "answers_to_hostile": other, "uas_dropped": dropped, "ping_cpu_us": ping_cpu * 1e6},
+                   "uas_dropped": dropped, "tcp_drip": dripped, "ping_cpu_us": ping_cpu * 1e6},
                   f, indent=2)
     print("wrote", out)
 
