@@ -8,8 +8,9 @@ in rounds of ROUND datagrams, each round followed by one OPTIONS whose 200 shows
 handled, and reads the uas's CPU time (the run time of its threads, /proc/PID/task/*/schedstat) before and after. The
 CPU of the OPTIONS pings is measured alone first and taken off.
 
-A TCP client then sends one header a byte per millisecond (--drip-seconds) and the uas's CPU
-share over that time is measured (the header-end search must not rescan what it has seen).
+Eight TCP clients then each send 20 000 bytes of a header without its end and one more byte per
+millisecond (--drip-seconds); the uas's CPU share over that time is measured (the header-end
+search must not rescan what it has seen).
 
 Then, LATENCY times, one hostile datagram is sent and a valid OPTIONS right behind it: the time
 to its 200 is the latency a caller sees while the datagram is being handled.
@@ -134,31 +135,39 @@ def stop_uas(proc):
     return int(m.group(1)) if m else None
 
 
-def drip(path, seconds):
-    """CPU share of the uas while one TCP client sends a header one byte per millisecond."""
+def drip(path, seconds, conns=8, prefix=20000):
+    """CPU share of the uas while CONNS TCP clients each send PREFIX bytes of an unfinished header
+    at once and then one more byte per millisecond."""
     proc, port = start_uas(path, "tcp")
+    socks = []
     try:
-        s = socket.create_connection(("127.0.0.1", port))
-        head = options(s.getsockname()[1], port, 1).replace(b"Max-Forwards", b"X-Pad: " + b"p" * 60000
-                                                            + b"\r\nMax-Forwards", 1)
+        for _ in range(conns):
+            s = socket.create_connection(("127.0.0.1", port))
+            head = options(s.getsockname()[1], port, 1).split(b"Content-Length")[0] + b"X-Pad: "
+            s.sendall(head + b"p" * (prefix - len(head)))
+            socks.append(s)
+        time.sleep(0.2)
         c0 = cpu_seconds(proc.pid)
         t0 = time.monotonic()
         sent = 0
         closed = None
-        while time.monotonic() - t0 < seconds and sent < len(head) - 4:
-            try:
-                s.send(head[sent:sent + 1])
-            except OSError:
-                closed = time.monotonic() - t0
-                break
+        while time.monotonic() - t0 < seconds and closed is None:
+            for s in socks:
+                try:
+                    s.send(b"p")
+                except OSError:
+                    closed = time.monotonic() - t0
+                    break
             sent += 1
             time.sleep(0.001)
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(proc.pid) - c0
-        s.close()
     finally:
+        for s in socks:
+            s.close()
         stop_uas(proc)
-    return {"seconds": elapsed, "bytes": sent, "cpu_share": cpu / elapsed, "closed_after_s": closed}
+    return {"connections": conns, "prefix_bytes": prefix, "seconds": elapsed, "bytes_per_connection": sent,
+            "cpu_share": cpu / elapsed, "closed_after_s": closed}
 
 
 def main():
@@ -220,8 +229,10 @@ def main():
     print("uas dropped counter: %s; CPU of one OPTIONS ping (taken off): %.1f us" % (dropped, ping_cpu * 1e6))
     dripped = drip(args.uas, args.drip_seconds) if args.drip_seconds > 0 else None
     if dripped:
-        print("TCP drip, 1 header byte per ms: %d bytes in %.1f s, uas CPU %.1f%%%s"
-              % (dripped["bytes"], dripped["seconds"], dripped["cpu_share"] * 100,
+        print("TCP drip, %d connections with %d header bytes, then 1 byte per ms each: %d bytes in %.1f s,"
+              " uas CPU %.1f%%%s"
+              % (dripped["connections"], dripped["prefix_bytes"], dripped["bytes_per_connection"],
+                 dripped["seconds"], dripped["cpu_share"] * 100,
                  "" if dripped["closed_after_s"] is None else ", closed after %.1f s" % dripped["closed_after_s"]))
     os.makedirs(RESULTS, exist_ok=True)
     out = os.path.join(RESULTS, "hostile_parse%s.json" % ("-" + args.label if args.label else ""))
