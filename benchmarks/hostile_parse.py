@@ -201,9 +201,10 @@ def main():
             c0 = cpu_seconds(proc.pid)
             w0 = time.perf_counter()
             while sent < args.count:
-                for _ in range(min(args.round, args.count - sent)):
-                    client.send(hostile(kind, client.lport, port, sent))
-                    sent += 1
+                burst = [hostile(kind, client.lport, port, sent + i) for i in range(min(args.round, args.count - sent))]
+                for data in burst:  # built first, then sent back to back
+                    client.send(data)
+                sent += len(burst)
                 client.ping(timeout=120)
                 rounds += 1
             cpu = cpu_seconds(proc.pid) - c0 - rounds * ping_cpu
