@@ -213,6 +213,23 @@ def test_slowloris_connection_is_closed_after_the_message_timeout(tcp_server):
         assert bye_probe(s, port, 6) == [481]
 
 
+def test_messages_dripped_a_byte_at_a_time_are_framed_correctly(tcp_server):
+    """The header-end search resumes where it stopped: every split point, including inside the
+    blank line and the body, still frames the messages right."""
+    ctx, port = tcp_server()
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lport = s.getsockname()[1]
+        first = request(b"BYE", port, lport, "TCP", n=1).replace(
+            b"Content-Length: 0\r\n\r\n", b"Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello")
+        data = b"\r\n" + first + request(b"BYE", port, lport, "TCP", n=2)
+        for i in range(len(data)):
+            s.send(data[i:i + 1])
+            if i % 8 == 0:
+                time.sleep(0.002)
+        assert tcp_answers(s, 2) == [481, 481]
+
+
 def test_idle_connection_is_closed_after_the_idle_timeout(tcp_server):
     ctx, port = tcp_server(tcp_idle_timeout_ms=1000)
     with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
