@@ -21,8 +21,8 @@
 /* Bytes queued for a peer that does not read; SIP answers are small, so a peer this far behind
  * is gone or hostile. */
 #define MAX_OUT_BYTES (512 * 1024)
-/* An empty input buffer larger than this is given back: idle connections hold little. */
-#define KEEP_IN_BYTES (16 * 1024)
+/* An empty buffer larger than this is given back: idle connections hold little. */
+#define KEEP_BUF_BYTES (16 * 1024)
 /* How long a half-closed connection (the peer shut its sending side) is kept for our answers:
  * the lifetime of a non-INVITE transaction, 64*T1. */
 #define EOF_LINGER_US (64ULL * EX_T1 * 1000ULL)
@@ -332,6 +332,11 @@ static int flush_out(struct eXosip_t *ctx, struct ex_conn *c)
     memmove(c->out, c->out + sent, c->outlen - sent);
     c->outlen -= sent;
   }
+  if (c->outlen == 0 && c->outcap > KEEP_BUF_BYTES) { /* a burst is over: give its buffer back */
+    free(c->out);
+    c->out = NULL;
+    c->outcap = 0;
+  }
   conn_watch(ctx, c);
   return 0;
 }
@@ -508,7 +513,7 @@ static int consume(struct eXosip_t *ctx, struct ex_conn *c)
   if (c->inlen > 0) {
     if (c->msg_started == 0)
       c->msg_started = ex_now_us();
-  } else if (c->incap > KEEP_IN_BYTES) {
+  } else if (c->incap > KEEP_BUF_BYTES) {
     free(c->in);
     c->in = NULL;
     c->incap = 0;
