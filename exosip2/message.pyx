@@ -38,6 +38,7 @@ from libc.string cimport memchr, strlen
 
 from exosip2._debug cimport COUNT_LIVE, LIVE_MESSAGE, live_add
 from exosip2.error cimport check
+from exosip2.includes.eX_core cimport EXOSIP2_HAVE_CORE_PRECHECK, eXosip_core_sip_precheck
 from exosip2.includes.osip_body cimport osip_body_free, osip_body_t, osip_body_to_str
 from exosip2.includes.osip_headers cimport *
 from exosip2.includes.osip_list cimport (
@@ -589,6 +590,29 @@ cdef inline str _kind_first(osip_message_t *m, int kind):
 
 # --- the message -------------------------------------------------------------------
 
+cdef int _precheck(const char *ptr, Py_ssize_t n, bint limits) except -1:
+    """The core's linear pre-parse check (eXosip_core_sip_precheck), with its default limits:
+    what a context drops unparsed, OsipMessage.parse refuses with the same reason. Without
+    *limits*, only the start line is checked (the first line alone goes through the check)."""
+    cdef char why[256]
+    cdef int rc
+    cdef const char *eol
+    if not EXOSIP2_HAVE_CORE_PRECHECK:
+        return 0
+    if not limits:
+        while n > 0 and (ptr[0] == 13 or ptr[0] == 10):
+            ptr += 1
+            n -= 1
+        eol = <const char *>memchr(ptr, 10, <size_t>n)
+        if eol != NULL:
+            n = eol - ptr + 1
+    with nogil:
+        rc = eXosip_core_sip_precheck(ptr, <size_t>n, why, sizeof(why))
+    if rc != 0:
+        raise OsipSyntaxError("not a valid SIP message: %s" % why.decode("ascii", "replace"), code=rc)
+    return 0
+
+
 @cython.no_gc_clear
 cdef class OsipMessage:
     """A SIP message (request or response): oSIP2's ``osip_message_t``.
@@ -708,15 +732,27 @@ cdef class OsipMessage:
     # --- construction and serialisation ---------------------------------------
 
     @classmethod
-    def parse(cls, data):
+    def parse(cls, data, *, check_limits=True):
         """Parse one SIP message.
 
         :param data: the message as received: :class:`bytes`, :class:`bytearray`,
             :class:`memoryview` (copied) or :class:`str` (encoded as UTF-8).
+        :param check_limits: ``False`` skips the core's pre-parse limits below
+            (for trusted input, such as a large message of your own; oSIP2's
+            cost then grows with the square of the number of headers or
+            parameters). The start-line check stays.
         :returns: a new message that owns its native structure.
         :raises TypeError: for any other type.
         :raises OsipSyntaxError: when oSIP2 cannot parse *data*, it is empty, or
-            it holds a NUL byte before the end of its headers.
+            it holds a NUL byte before the end of its headers; and, before oSIP2
+            sees it, when its first line is not a SIP request or status line or
+            it exceeds one of the core's default parse limits (more header lines
+            than ``EXOSIP_CORE_OPT_MAX_HEADERS``, more ``;`` parameters in one
+            header or in the Request-URI than ``EXOSIP_CORE_OPT_MAX_PARAMS``,
+            more comma-separated values in one header than
+            ``EXOSIP_CORE_OPT_MAX_HEADER_VALUES``); the message names the limit.
+            This is the check a context runs on what it receives (built against
+            an installed libeXosip2, which has no such check, only oSIP2 runs).
 
         The parse runs with the GIL released for inputs of at least
         :data:`PARSE_NOGIL_THRESHOLD` bytes. oSIP2 is lenient: a start line
@@ -746,6 +782,7 @@ cdef class OsipMessage:
             raise OsipSyntaxError("empty input is not a SIP message", code=-5)
         ptr = PyBytes_AS_STRING(buf)
         _check_head_has_no_nul(ptr, n)
+        _precheck(ptr, n, check_limits)
         if _mentions_multipart(ptr, n):
             _check_mime_part_headers(buf)
         if not issubclass(cls, OsipMessage):

@@ -233,8 +233,10 @@ def test_tcp_excess_connections_are_closed(uas, tmp_path):
     u = uas("-t", "tcp")
     socks = []
     try:
-        for _ in range(1100):
-            socks.append(socket.create_connection(("127.0.0.1", u.port), timeout=5))
+        for i in range(1100):
+            # from 20 loopback addresses: one address alone is held to 64 connections
+            socks.append(socket.create_connection(("127.0.0.1", u.port), timeout=5,
+                                                  source_address=("127.0.1.%d" % (1 + i % 20), 0)))
         time.sleep(0.5)
         # the oldest connections were closed to stay within the limit; service goes on
         res = run_sipp(["-sn", "uac", "-t", "t1", "127.0.0.1:%d" % u.port, "-m", "10", "-r", "50"], tmp_path)

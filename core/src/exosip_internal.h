@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <eXosip2/eXosip.h>
 #include <eXosip2/eX_core.h>
@@ -97,7 +98,18 @@ struct ex_conn {
   size_t outlen, outcap;
   uint64_t last_active;
   char addrkey[80]; /* "ip|port" of the peer, for reuse by outgoing requests */
+  char srckey[INET6_ADDRSTRLEN]; /* the peer's address alone: per-source accounting */
   struct ex_conn *prev, *next;
+  /* framing of the pending message at the start of `in`: the header-end search resumes at
+   * `scanned`; once found, `hlen`/`blen` are kept until the body is complete */
+  size_t scanned, hlen, blen;
+  uint64_t msg_started; /* us when the pending message began, 0 when none is pending */
+  int inbound;          /* accepted (counted per source) rather than connected by us */
+  int completed;        /* messages received in full: connections that never finished one go first */
+  int peer_eof;         /* the peer shut its sending side: no more reads, answers still go out */
+  uint64_t eof_at;      /* us when it did */
+  int closing;          /* closed: out of every index, freed at the next safe point */
+  struct ex_conn *dead_next;
 };
 
 /* ---- transaction wrapper: one per oSIP2 transaction ---- */
@@ -228,7 +240,10 @@ struct eXosip_t {
   struct ex_hmap conns_by_addr;
   struct ex_conn *conns; /* list, most recently active first */
   int nconns;
-  int max_conns;   /* EX_MAX_TCP_CONNS, or less when the descriptor limit is lower */
+  int max_conns;   /* ceiling from the descriptor limit; the bound is min(it, limits.max_tcp_conns) */
+  struct ex_hmap conns_by_source; /* peer address -> inbound connections from it (intptr_t) */
+  struct ex_conn *conns_dead; /* closed, waiting until no code holds them (tcp.c) */
+  int tcp_depth;              /* nesting of tcp.c's receive and sweep paths */
   int reserve_fd;  /* kept open to accept-and-close when descriptors run out */
   struct ex_timer sweep;
 
@@ -305,6 +320,21 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);
 int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 void ex_tcp_sweep(struct eXosip_t *ctx);
 void ex_tcp_close_all(struct eXosip_t *ctx);
+
+/* sipcheck.c: one linear pass before oSIP2 parses a message (see the file's comment). Returns
+ * EX_CHECK_OK or the first problem found; when why is not NULL it gets a sentence naming it
+ * (and the limit's option). */
+enum ex_check {
+  EX_CHECK_OK = 0,
+  EX_CHECK_NOT_SIP,    /* no SIP request or status line, or a NUL byte before the body */
+  EX_CHECK_HEADERS,    /* more than limits.max_headers header lines */
+  EX_CHECK_PARAMS,     /* a header line with more than limits.max_params ';' parameters */
+  EX_CHECK_URI_PARAMS, /* a Request-URI with more than limits.max_params parameters */
+  EX_CHECK_VALUES      /* a header line with more than limits.max_header_values values */
+};
+int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, char *why, size_t whylen);
+/* The default limits (setup_api.c). */
+void ex_limits_defaults(struct ex_limits *l);
 
 /* osip_glue.c: transactions */
 int ex_osip_setup(struct eXosip_t *ctx);

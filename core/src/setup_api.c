@@ -424,6 +424,11 @@ static void limits_defaults(struct ex_limits *l)
     *(int *) ((char *) l + limit_defs[i].offset) = limit_defs[i].def;
 }
 
+void ex_limits_defaults(struct ex_limits *l)
+{
+  limits_defaults(l);
+}
+
 EXOSIP_API int eXosip_core_get_limit(struct eXosip_t *excontext, int opt)
 {
   const struct limit_def *d = limit_def_of(opt);

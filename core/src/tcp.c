@@ -2,6 +2,8 @@
 /* TCP: the listening socket, connections in both directions, Content-Length framing and limits. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,26 +18,82 @@
 
 #include "exosip_internal.h"
 
-#define MAX_OUT_BYTES (4 * 1024 * 1024)
-#define SWEEP_EVERY_US (5ULL * 1000000ULL)
+/* Bytes queued for a peer that does not read; SIP answers are small, so a peer this far behind
+ * is gone or hostile. */
+#define MAX_OUT_BYTES (512 * 1024)
+/* An empty buffer larger than this is given back: idle connections hold little. */
+#define KEEP_BUF_BYTES (16 * 1024)
+/* How long a half-closed connection (the peer shut its sending side) is kept for our answers:
+ * the lifetime of a non-INVITE transaction, 64*T1. */
+#define EOF_LINGER_US (64ULL * EX_T1 * 1000ULL)
+#define SWEEP_MAX_US (5ULL * 1000000ULL)
+#define SWEEP_MIN_US (50ULL * 1000ULL)
+#define READ_ROUNDS 8
 
-static void addr_key(const struct sockaddr *sa, char *out, size_t size)
+static void addr_ip(const struct sockaddr *sa, char *ip, size_t size, int *port)
 {
-  char ip[INET6_ADDRSTRLEN] = "";
-  int port = 0;
+  ip[0] = '\0';
+  *port = 0;
   if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
     if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, sizeof(ip));
+      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t) size);
     else
-      inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-    port = ntohs(sin6->sin6_port);
+      inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t) size);
+    *port = ntohs(sin6->sin6_port);
   } else if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *) sa;
-    inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-    port = ntohs(sin->sin_port);
+    inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t) size);
+    *port = ntohs(sin->sin_port);
   }
+}
+
+static void addr_key(const struct sockaddr *sa, char *out, size_t size)
+{
+  char ip[INET6_ADDRSTRLEN];
+  int port;
+  addr_ip(sa, ip, sizeof(ip), &port);
   snprintf(out, size, "%s|%d", ip, port);
+}
+
+/* The effective bound on open connections: the option, never above what descriptors allow. */
+static int conn_limit(const struct eXosip_t *ctx)
+{
+  int lim = ctx->limits.max_tcp_conns;
+  if (ctx->max_conns > 0 && ctx->max_conns < lim)
+    lim = ctx->max_conns;
+  return lim > 0 ? lim : 1;
+}
+
+/* The sweep runs often enough for the shortest of the two timeouts. */
+static uint64_t sweep_interval_us(const struct eXosip_t *ctx)
+{
+  uint64_t a = (uint64_t) ctx->limits.tcp_message_timeout_ms * 1000ULL / 2;
+  uint64_t b = (uint64_t) ctx->limits.tcp_idle_timeout_ms * 1000ULL / 2;
+  uint64_t v = a < b ? a : b;
+  if (v > SWEEP_MAX_US)
+    v = SWEEP_MAX_US;
+  return v < SWEEP_MIN_US ? SWEEP_MIN_US : v;
+}
+
+static int source_count(struct eXosip_t *ctx, const char *src)
+{
+  if (ctx->conns_by_source.buckets == NULL)
+    return 0;
+  return (int) (intptr_t) ex_hmap_get_str(&ctx->conns_by_source, src);
+}
+
+static int source_add(struct eXosip_t *ctx, const char *src, int delta)
+{
+  int n;
+  if (ctx->conns_by_source.buckets == NULL && ex_hmap_init(&ctx->conns_by_source, 64) != OSIP_SUCCESS)
+    return OSIP_NOMEM;
+  n = source_count(ctx, src) + delta;
+  if (n <= 0) {
+    ex_hmap_del_str(&ctx->conns_by_source, src);
+    return OSIP_SUCCESS;
+  }
+  return ex_hmap_put_str(&ctx->conns_by_source, src, (void *) (intptr_t) n);
 }
 
 int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
@@ -60,39 +118,71 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   if (rc != OSIP_SUCCESS)
     goto cleanup;
   {
+    /* each connection is a descriptor: keep 64 for everything else the process opens */
     struct rlimit rl;
-    ctx->max_conns = EX_MAX_TCP_CONNS;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-        && (rlim_t) ctx->max_conns + 64 > rl.rlim_cur)
-      ctx->max_conns = rl.rlim_cur > 128 ? (int) rl.rlim_cur - 64 : 64;
+    ctx->max_conns = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+      ctx->max_conns = rl.rlim_cur > 128 ? (int) (rl.rlim_cur > (rlim_t) INT_MAX ? INT_MAX : rl.rlim_cur) - 64 : 64;
   }
   ctx->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ctx->tcp_fd = fd;
   ctx->tcp_family = family;
   ctx->tcp_port = bound;
-  ex_arm(ctx, &ctx->sweep, ex_now_us() + SWEEP_EVERY_US);
+  ex_arm(ctx, &ctx->sweep, ex_now_us() + sweep_interval_us(ctx));
   return OSIP_SUCCESS;
 cleanup:
   close(fd);
   return rc;
 }
 
+static void conn_free(struct ex_conn *c)
+{
+  free(c->in);
+  free(c->out);
+  free(c);
+}
+
+/* Free the connections closed while tcp.c's receive or sweep path ran, once none of it runs. */
+static void reap(struct eXosip_t *ctx)
+{
+  if (ctx->tcp_depth > 0)
+    return;
+  while (ctx->conns_dead != NULL) {
+    struct ex_conn *c = ctx->conns_dead;
+    ctx->conns_dead = c->dead_next;
+    conn_free(c);
+  }
+}
+
+/*
+ * Close a connection. It leaves every index and its descriptor is closed at once, so nothing
+ * can find or use it again; the struct itself is freed only when no code that may still hold
+ * it runs: a message handed to ex_incoming from consume() can be answered, and that answer can
+ * fail and close the very connection consume() is walking.
+ */
 static void conn_close(struct eXosip_t *ctx, struct ex_conn *c)
 {
+  if (c->closing)
+    return;
+  c->closing = 1;
   ex_hmap_del_int(&ctx->conns_by_id, c->id);
   if (ex_hmap_get_str(&ctx->conns_by_addr, c->addrkey) == c)
     ex_hmap_del_str(&ctx->conns_by_addr, c->addrkey);
+  if (c->inbound)
+    source_add(ctx, c->srckey, -1);
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
     ctx->conns = c->next;
   if (c->next != NULL)
     c->next->prev = c->prev;
+  c->prev = c->next = NULL;
   ctx->nconns--;
   close(c->fd);
-  free(c->in);
-  free(c->out);
-  free(c);
+  c->fd = -1;
+  c->dead_next = ctx->conns_dead;
+  ctx->conns_dead = c;
+  reap(ctx);
 }
 
 /* Move c to the front of the list: the list stays ordered by last activity. */
@@ -112,12 +202,31 @@ static void touch(struct eXosip_t *ctx, struct ex_conn *c)
   ctx->conns = c;
 }
 
+/*
+ * Make room for one more connection when the table is full. Connections that never delivered a
+ * complete message go first (a peer that opens connections and sends nothing, or drips, is the
+ * cheap attack), the least recently active of them first; only then the least recently active
+ * of the others.
+ */
+static void make_room(struct eXosip_t *ctx)
+{
+  while (ctx->nconns >= conn_limit(ctx) && ctx->conns != NULL) {
+    struct ex_conn *tail = ctx->conns, *victim = NULL, *c;
+    while (tail->next != NULL)
+      tail = tail->next;
+    for (c = tail; c != NULL && victim == NULL; c = c->prev)
+      if (c->inbound && c->completed == 0)
+        victim = c;
+    conn_close(ctx, victim != NULL ? victim : tail);
+    ctx->conns_closed++;
+  }
+}
+
 static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct sockaddr *peer, socklen_t peerlen)
 {
   struct ex_conn *c;
-  int one = 1;
-  if (ctx->nconns >= (ctx->max_conns > 0 ? ctx->max_conns : EX_MAX_TCP_CONNS))
-    return NULL;
+  int one = 1, port;
+  make_room(ctx);
   c = calloc(1, sizeof(*c));
   if (c == NULL)
     return NULL;
@@ -126,6 +235,7 @@ static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct socka
   memcpy(&c->peer, peer, peerlen);
   c->peerlen = peerlen;
   addr_key(peer, c->addrkey, sizeof(c->addrkey));
+  addr_ip(peer, c->srckey, sizeof(c->srckey), &port);
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (ex_hmap_put_int(&ctx->conns_by_id, c->id, c) != OSIP_SUCCESS) {
     free(c);
@@ -141,13 +251,25 @@ static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct socka
   return c;
 }
 
+/* The epoll interest of c: reads until the peer's EOF, writes while something waits. */
+static void conn_watch(struct eXosip_t *ctx, struct ex_conn *c)
+{
+  uint32_t ev = c->peer_eof ? 0 : EPOLLIN;
+  if (c->outlen > 0 || c->connecting)
+    ev |= EPOLLOUT;
+  ex_epoll_mod(ctx, c->fd, ev, (uint64_t) c->id);
+}
+
 void ex_tcp_accept(struct eXosip_t *ctx)
 {
   int i;
+  ctx->tcp_depth++;
   for (i = 0; i < 64; i++) {
     struct sockaddr_storage peer;
     socklen_t len = sizeof(peer);
     struct ex_conn *c;
+    char src[INET6_ADDRSTRLEN];
+    int port;
     int fd = accept4(ctx->tcp_fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if ((errno == EMFILE || errno == ENFILE) && ctx->reserve_fd >= 0) {
@@ -161,42 +283,61 @@ void ex_tcp_accept(struct eXosip_t *ctx)
         ctx->conns_closed++;
         continue;
       }
-      return;
+      break;
     }
-    if (ctx->nconns >= ctx->max_conns) {
-      /* make room: the least recently active connection goes */
-      struct ex_conn *old = ctx->conns;
-      while (old != NULL && old->next != NULL)
-        old = old->next;
-      if (old != NULL) {
-        conn_close(ctx, old);
-        ctx->conns_closed++;
-      }
+    addr_ip((struct sockaddr *) &peer, src, sizeof(src), &port);
+    if (source_count(ctx, src) >= ctx->limits.max_tcp_conns_per_source) {
+      /* refused before it costs anything; it cannot push out other sources' connections */
+      close(fd);
+      ctx->conns_closed++;
+      continue;
     }
     c = conn_new(ctx, fd, (struct sockaddr *) &peer, len);
-    if (c == NULL || ex_epoll_add(ctx, fd, EPOLLIN, (uint64_t) c->id) != OSIP_SUCCESS) {
-      if (c != NULL)
-        conn_close(ctx, c);
-      else
-        close(fd);
+    if (c == NULL) {
+      close(fd);
+      ctx->conns_closed++;
+      continue;
+    }
+    c->inbound = 1;
+    if (source_add(ctx, c->srckey, 1) != OSIP_SUCCESS) {
+      c->inbound = 0;
+      conn_close(ctx, c);
+      ctx->conns_closed++;
+      continue;
+    }
+    if (ex_epoll_add(ctx, fd, EPOLLIN, (uint64_t) c->id) != OSIP_SUCCESS) {
+      conn_close(ctx, c);
       ctx->conns_closed++;
     }
   }
+  ctx->tcp_depth--;
+  reap(ctx);
 }
 
 static int flush_out(struct eXosip_t *ctx, struct ex_conn *c)
 {
-  while (c->outlen > 0) {
-    ssize_t n = send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+  size_t sent = 0;
+  while (sent < c->outlen) {
+    ssize_t n = send(c->fd, c->out + sent, c->outlen - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
         break;
+      if (errno == EINTR)
+        continue;
       return -1;
     }
-    memmove(c->out, c->out + n, c->outlen - (size_t) n);
-    c->outlen -= (size_t) n;
+    sent += (size_t) n;
   }
-  ex_epoll_mod(ctx, c->fd, c->outlen > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN, (uint64_t) c->id);
+  if (sent > 0) {
+    memmove(c->out, c->out + sent, c->outlen - sent);
+    c->outlen -= sent;
+  }
+  if (c->outlen == 0 && c->outcap > KEEP_BUF_BYTES) { /* a burst is over: give its buffer back */
+    free(c->out);
+    c->out = NULL;
+    c->outcap = 0;
+  }
+  conn_watch(ctx, c);
   return 0;
 }
 
@@ -245,6 +386,10 @@ static struct ex_conn *connect_to(struct eXosip_t *ctx, const struct ex_dest *de
   return c;
 }
 
+/*
+ * Safe from anywhere, the receive path included: a failing send closes the connection, and
+ * conn_close() defers the free while tcp.c's receive path holds it.
+ */
 int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len)
 {
   struct ex_conn *c = NULL;
@@ -267,13 +412,18 @@ int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *bu
   return OSIP_SUCCESS;
 }
 
-/* Length of the header part (through the blank line) or 0 when incomplete. */
-static size_t header_end(const char *p, size_t len)
+/*
+ * Length of the header part (through the blank line) or 0 when incomplete. The search resumes
+ * where the previous one stopped (*scanned), so a peer that drips a header a byte at a time
+ * costs one byte of scanning per byte, not the whole header again.
+ */
+static size_t header_end(const char *p, size_t len, size_t *scanned)
 {
-  size_t i;
-  for (i = 3; i < len; i++)
+  size_t i = *scanned > 3 ? *scanned : 3;
+  for (; i < len; i++)
     if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
       return i + 1;
+  *scanned = len;
   return 0;
 }
 
@@ -309,49 +459,81 @@ static long content_length(const char *p, size_t hlen)
   return 0;
 }
 
-/* Hand every complete message in the buffer to ex_incoming; -1 when the stream must be closed. */
+/*
+ * Hand every complete message in the buffer to ex_incoming; -1 when the stream must be closed
+ * (bad framing), -2 when it was closed meanwhile (c is then only valid until the next reap).
+ */
 static int consume(struct eXosip_t *ctx, struct ex_conn *c)
 {
   size_t off = 0;
   int rc = 0;
   while (off < c->inlen) {
     char *p = c->in + off;
-    size_t avail = c->inlen - off, hlen;
-    long blen;
-    if (*p == '\r' || *p == '\n') { /* keep-alive CRLFs between messages */
-      off++;
-      continue;
+    size_t avail = c->inlen - off, limit;
+    if (c->hlen == 0) {
+      if (*p == '\r' || *p == '\n') { /* keep-alive CRLFs between messages */
+        off++;
+        continue;
+      }
+      limit = avail < EX_MAX_HEADER_BYTES + 4 ? avail : EX_MAX_HEADER_BYTES + 4;
+      c->hlen = header_end(p, limit, &c->scanned);
+      if (c->hlen == 0) {
+        if (avail > EX_MAX_HEADER_BYTES)
+          rc = -1;
+        break;
+      }
+      {
+        long blen = content_length(p, c->hlen);
+        if (blen < 0 || blen > EX_MAX_BODY_BYTES) {
+          rc = -1;
+          break;
+        }
+        c->blen = (size_t) blen;
+      }
     }
-    hlen = header_end(p, avail < EX_MAX_HEADER_BYTES + 4 ? avail : EX_MAX_HEADER_BYTES + 4);
-    if (hlen == 0) {
-      if (avail > EX_MAX_HEADER_BYTES)
-        rc = -1;
+    if (avail < c->hlen + c->blen)
       break;
+    {
+      size_t mlen = c->hlen + c->blen;
+      c->hlen = c->blen = c->scanned = 0;
+      c->msg_started = 0;
+      c->completed++;
+      ex_incoming(ctx, p, mlen, IPPROTO_TCP, (struct sockaddr *) &c->peer, c->peerlen, c->id);
+      off += mlen;
     }
-    blen = content_length(p, hlen);
-    if (blen < 0 || blen > EX_MAX_BODY_BYTES) {
-      rc = -1;
-      break;
-    }
-    if (avail < hlen + (size_t) blen)
-      break;
-    ex_incoming(ctx, p, hlen + (size_t) blen, IPPROTO_TCP, (struct sockaddr *) &c->peer, c->peerlen, c->id);
-    off += hlen + (size_t) blen;
-    if (ex_hmap_get_int(&ctx->conns_by_id, c->id) != c)
-      return -2; /* closed meanwhile */
+    if (c->closing)
+      return -2;
   }
-  if (off > 0 && rc == 0) {
+  if (rc != 0)
+    return rc;
+  if (off > 0) {
     memmove(c->in, c->in + off, c->inlen - off);
     c->inlen -= off;
   }
-  return rc;
+  if (c->inlen > 0) {
+    if (c->msg_started == 0)
+      c->msg_started = ex_now_us();
+  } else if (c->incap > KEEP_BUF_BYTES) {
+    free(c->in);
+    c->in = NULL;
+    c->incap = 0;
+  }
+  return 0;
 }
 
-void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events)
+/* The peer shut its sending side: what it sent is handled; keep the connection for answers. */
+static void peer_finished(struct eXosip_t *ctx, struct ex_conn *c)
 {
-  struct ex_conn *c = ex_hmap_get_int(&ctx->conns_by_id, conn_id);
-  if (c == NULL)
-    return;
+  c->peer_eof = 1;
+  c->eof_at = ex_now_us();
+  c->inlen = 0; /* an unfinished message can never complete now */
+  c->hlen = c->blen = c->scanned = 0;
+  c->msg_started = 0;
+  conn_watch(ctx, c);
+}
+
+static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
+{
   touch(ctx, c);
   if (c->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     int err = 0;
@@ -368,9 +550,9 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events)
       return;
     }
   }
-  if (events & EPOLLIN) {
+  if ((events & EPOLLIN) && !c->peer_eof) {
     int rounds;
-    for (rounds = 0; rounds < 16; rounds++) {
+    for (rounds = 0; rounds < READ_ROUNDS; rounds++) {
       ssize_t n;
       int rc;
       if (c->incap - c->inlen < 4096) {
@@ -393,12 +575,23 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events)
         c->incap = cap;
       }
       n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      if (n < 0) {
         conn_close(ctx, c);
         return;
       }
-      if (n < 0)
-        break;
+      if (n == 0) {
+        /* everything complete was handed over by the previous rounds; answers still go out
+         * (a client may shut its sending side right after its request) unless none can */
+        if (events & (EPOLLERR | EPOLLHUP))
+          conn_close(ctx, c);
+        else
+          peer_finished(ctx, c);
+        return;
+      }
       c->inlen += (size_t) n;
       rc = consume(ctx, c);
       if (rc == -2)
@@ -415,29 +608,53 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events)
   }
 }
 
+void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events)
+{
+  struct ex_conn *c = ex_hmap_get_int(&ctx->conns_by_id, conn_id);
+  if (c == NULL)
+    return;
+  ctx->tcp_depth++;
+  conn_event(ctx, c, events);
+  ctx->tcp_depth--;
+  reap(ctx);
+}
+
+/* What a connection may no longer hold: 1 when it must be closed now. */
+static int expired(const struct eXosip_t *ctx, const struct ex_conn *c, uint64_t now)
+{
+  if (c->msg_started != 0 && now - c->msg_started > (uint64_t) ctx->limits.tcp_message_timeout_ms * 1000ULL)
+    return 1; /* started a message and did not finish it in time (slowloris) */
+  if (c->peer_eof && now - c->eof_at > EOF_LINGER_US)
+    return 1;
+  return now - c->last_active > (uint64_t) ctx->limits.tcp_idle_timeout_ms * 1000ULL;
+}
+
 void ex_tcp_sweep(struct eXosip_t *ctx)
 {
   uint64_t now = ex_now_us();
-  struct ex_conn *c = ctx->conns, *tail = NULL;
-  /* the list is ordered by activity: idle connections are at its end */
+  struct ex_conn *c = ctx->conns;
+  ctx->tcp_depth++;
   while (c != NULL) {
-    tail = c;
-    c = c->next;
+    struct ex_conn *next = c->next;
+    if (expired(ctx, c, now)) {
+      conn_close(ctx, c);
+      ctx->conns_closed++;
+    }
+    c = next;
   }
-  while (tail != NULL && now - tail->last_active > (uint64_t) EX_TCP_IDLE_MS * 1000ULL) {
-    struct ex_conn *prev = tail->prev;
-    conn_close(ctx, tail);
-    ctx->conns_closed++;
-    tail = prev;
-  }
+  ctx->tcp_depth--;
+  reap(ctx);
   if (ctx->tcp_fd >= 0 || ctx->conns != NULL)
-    ex_arm(ctx, &ctx->sweep, now + SWEEP_EVERY_US);
+    ex_arm(ctx, &ctx->sweep, now + sweep_interval_us(ctx));
 }
 
 void ex_tcp_close_all(struct eXosip_t *ctx)
 {
   while (ctx->conns != NULL)
     conn_close(ctx, ctx->conns);
+  ctx->tcp_depth = 0;
+  reap(ctx);
+  ex_hmap_destroy(&ctx->conns_by_source);
   if (ctx->reserve_fd >= 0)
     close(ctx->reserve_fd);
   ctx->reserve_fd = -1;

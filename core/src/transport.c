@@ -237,6 +237,18 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     ctx->dropped++;
     return;
   }
+  /*
+   * One linear pass first: what is not SIP, and what would cost oSIP2 quadratic time (too many
+   * headers, parameters or values), is dropped here, before osip_parse builds anything. No 400
+   * goes back: the source of a UDP datagram is whatever its sender wrote, so an answer would make
+   * us reflect traffic at a third party, and a 400 that copies the offending headers would be
+   * as large as the attack; building it would also need the parse we are avoiding. Over TCP the
+   * stream stays usable (its framing is known), so only this message is dropped there too.
+   */
+  if (ex_sip_precheck(buf + i, len - i, &ctx->limits, NULL, 0) != EX_CHECK_OK) {
+    ctx->dropped++;
+    return;
+  }
   evt = osip_parse(buf, len);
   if (evt == NULL || evt->sip == NULL) {
     ctx->dropped++;

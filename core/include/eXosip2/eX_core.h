@@ -62,6 +62,14 @@ extern "C" {
 /* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
 int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);
 
+/* Checks one SIP message (buf, len bytes) the way a context checks what it receives, with the
+ * default limits, before oSIP2 parses it: the first line must be a SIP request or status line,
+ * and the header lines, parameters and comma-separated values of MAX_HEADERS, MAX_PARAMS and
+ * MAX_HEADER_VALUES are counted in one linear pass. Returns OSIP_SUCCESS, or OSIP_SYNTAXERROR
+ * with a sentence naming the problem (and the option of the limit exceeded) in why (whylen
+ * bytes, may be NULL); OSIP_BADPARAMETER when buf is NULL. */
+int eXosip_core_sip_precheck(const char *buf, size_t len, char *why, size_t whylen);
+
 #ifdef __cplusplus
 }
 #endif
