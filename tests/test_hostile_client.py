@@ -259,3 +259,390 @@ def test_python_uas_answers_hostile_request_uri_users(dispatch, transport, progr
     assert uas.proc.poll() is None, uas.describe()
     assert uas.stop() == 0, uas.describe()
     assert "Traceback" not in uas.stderr and "failed" not in uas.stderr, uas.describe()
+
+
+# --- retry storms: every automatic retry of one request or registration spends one budget ---------
+
+import threading  # noqa: E402
+
+# ctx->limits.max_automatic_retries by default (EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES)
+MAX_RETRIES = 5
+
+
+class ScriptedPeer:
+    """A UDP SIP peer on 127.0.0.1 answering the n-th request of *method* with ``script(n, text)``
+    (a status line and extra header lines). ACKs are read and dropped. Stopped at teardown."""
+
+    def __init__(self, method, script):
+        self.method = method
+        self.script = script
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.requests = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except OSError:
+                continue
+            text = data.decode("utf-8", "replace")
+            if not text.startswith(self.method + " "):
+                continue
+            self.requests.append((time.time(), text))
+            status, extra = self.script(len(self.requests), text)
+            lines = ["SIP/2.0 %s" % status]
+            for name, value in _headers(text):
+                if name in ("via", "v", "from", "f", "call-id", "i", "cseq"):
+                    lines.append("%s: %s" % (name, value))
+                elif name in ("to", "t"):
+                    lines.append("To: %s%s" % (value, "" if ";tag=" in value else ";tag=scripted"))
+            lines += list(extra) + ["Content-Length: 0", "", ""]
+            self.sock.sendto("\r\n".join(lines).encode(), peer)
+
+    def quiet_for(self, seconds, bound):
+        """Wait (at most *bound* s) for a first request, then until none has come for *seconds*;
+        True if so."""
+        end = time.time() + bound
+        while time.time() < end:
+            if self.requests and time.time() - self.requests[-1][0] >= seconds:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def scripted():
+    made = []
+
+    def make(method, script):
+        peer = ScriptedPeer(method, script)
+        made.append(peer)
+        return peer
+
+    yield make
+    for peer in made:
+        peer.close()
+
+
+def _expires(text):
+    m = re.search(r"(?im)^expires:\s*(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+# Each hostile mode: (script, the status of the final failure, the most REGISTERs it may get).
+REGISTRAR_MODES = {
+    "423_growing": (lambda n, text: ("423 Interval Too Brief", ["Min-Expires: %d" % (_expires(text) + 60)]),
+                    423, 1 + MAX_RETRIES),
+    "423_huge": (lambda n, text: ("423 Interval Too Brief", ["Min-Expires: 4000000000"]), 423, 1),
+    "423_above_ceiling": (lambda n, text: ("423 Interval Too Brief", ["Min-Expires: 86401"]), 423, 1),
+    "401_fresh_nonce": (lambda n, text: ("401 Unauthorized",
+                                         ['WWW-Authenticate: Digest realm="r", nonce="fresh%d"' % n]), 401, 2),
+    "401_stale": (lambda n, text: ("401 Unauthorized",
+                                   ['WWW-Authenticate: Digest realm="r", nonce="s%d", stale=true' % n]),
+                  401, 1 + MAX_RETRIES),
+    "407_forever": (lambda n, text: ("407 Proxy Authentication Required",
+                                     ['Proxy-Authenticate: Digest realm="p", nonce="p%d", qop="auth"' % n]),
+                    407, 2),
+    "302_loop": (lambda n, text: ("302 Moved Temporarily", ["Contact: <sip:127.0.0.1:%d;n=%d>" % (9, n)]),
+                 302, 1),
+}
+
+
+@pytest.fixture(scope="module")
+def register_example():
+    examples = os.path.join(ROOT, "examples", "c")
+    subprocess.run(["make", "-s", "-C", examples, "register"], check=True, timeout=300,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    return os.path.join(examples, "register")
+
+
+@pytest.mark.parametrize("mode", sorted(REGISTRAR_MODES))
+def test_register_example_against_a_hostile_registrar_is_bounded(mode, scripted, register_example):
+    script, status, most = REGISTRAR_MODES[mode]
+    reg = scripted("REGISTER", script)
+    proc = subprocess.Popen([register_example, "-a", "127.0.0.1", "-p", "0", "-e", "60", "-w", "pw",
+                             "sip:alice@127.0.0.1:%d" % reg.port], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 1, (out, err)
+    assert out.strip().splitlines()[-1] == "register: failure status=%d" % status, out
+    assert 1 <= len(reg.requests) <= most, (mode, len(reg.requests))
+    if mode in ("423_growing", "401_stale"):
+        assert len(reg.requests) >= 3, len(reg.requests)  # the legitimate retries still happen
+        gaps = [b[0] - a[0] for a, b in zip(reg.requests, reg.requests[1:])]
+        assert sorted(gaps[1:]) == gaps[1:], gaps  # backing off: each wait is longer than the one before
+    if mode == "423_growing":
+        asked = [_expires(t) for _, t in reg.requests]
+        assert asked[:3] == [60, 120, 180], asked
+
+
+@pytest.mark.parametrize("mode", sorted(REGISTRAR_MODES))
+def test_binding_registration_against_a_hostile_registrar_is_bounded(mode, scripted):
+    from exosip2 import register
+    from exosip2.context import Context
+    from exosip2.event import EventType
+
+    script, status, most = REGISTRAR_MODES[mode]
+    reg = scripted("REGISTER", script)
+    events = []
+    cond = threading.Condition()
+
+    def on_event(ctx, ev):
+        with cond:
+            events.append((ev.type, ev.rid, ev.response.status_code if ev.response is not None else None))
+            cond.notify_all()
+
+    ctx = Context(event_callback=on_event)
+    try:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("alice", "alice", "pw", None)
+        ctx.start(event_executor="inline")
+        msg = register.InitialRegister(ctx, "sip:alice@127.0.0.1", "sip:127.0.0.1:%d" % reg.port, expires=60)
+        rid = msg.rid
+        msg.send()
+        # the context keeps running its automatic actions: the requests must stop by themselves
+        assert reg.quiet_for(3.0, bound=30), len(reg.requests)
+        count = len(reg.requests)
+        assert 1 <= count <= most, (mode, count)
+        with cond:
+            assert cond.wait_for(lambda: len([e for e in events if e[1] == rid]) >= count, 5), events
+            mine = [e for e in events if e[1] == rid]
+        assert all(t == EventType.registration_failure for t, _, _ in mine), mine
+        assert mine[-1][2] == status, mine
+        assert len(mine) == count, mine  # one failure event per refusal, the last one final
+    finally:
+        ctx.close()
+
+
+def _min_se(text):
+    m = re.search(r"(?im)^(?:session-expires|x)\s*:\s*(\d+)", text)
+    return int(m.group(1)) if m else 90
+
+
+# Hostile answers to an INVITE: (script, the status of the last answer, the most INVITEs it may get).
+PROXY_MODES = {
+    "407_forever": (lambda n, text: ("407 Proxy Authentication Required",
+                                     ['Proxy-Authenticate: Digest realm="p", nonce="p%d"' % n]), 407, 2),
+    "407_stale": (lambda n, text: ("407 Proxy Authentication Required",
+                                   ['Proxy-Authenticate: Digest realm="p", nonce="p%d", stale=true' % n]),
+                  407, 1 + MAX_RETRIES),
+    "302_loop": (lambda n, text: ("302 Moved Temporarily",
+                                  ["Contact: <sip:bob%d@127.0.0.1:%s>" % (n % 2, re.search(
+                                      r"^INVITE sip:[^@]*@127\.0\.0\.1:(\d+)", text).group(1))]),
+                 302, 1 + MAX_RETRIES),
+    "422_growing": (lambda n, text: ("422 Session Interval Too Small", ["Min-SE: %d" % (_min_se(text) + 60)]),
+                    422, 1 + MAX_RETRIES),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(PROXY_MODES))
+def test_binding_call_against_a_hostile_peer_is_bounded(mode, scripted):
+    from exosip2 import call
+    from exosip2.context import Context
+    from exosip2.event import EventType
+
+    script, status, most = PROXY_MODES[mode]
+    peer = scripted("INVITE", script)
+    events = []
+    cond = threading.Condition()
+
+    def on_event(ctx, ev):
+        with cond:
+            events.append((ev.type, ev.cid, ev.response.status_code if ev.response is not None else None))
+            cond.notify_all()
+
+    ctx = Context(event_callback=on_event)
+    try:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("alice", "alice", "pw", None)
+        ctx.start(event_executor="inline")
+        inv = call.InitInvite(ctx, "sip:bob@127.0.0.1:%d" % peer.port, "sip:alice@127.0.0.1")
+        cid = inv.send()
+        assert peer.quiet_for(3.0, bound=30), len(peer.requests)
+        count = len(peer.requests)
+        assert 1 <= count <= most, (mode, count)
+        if most > 2:
+            assert count >= 3, count  # the legitimate retries still happen
+        with cond:
+            assert cond.wait_for(lambda: any(e[0] == EventType.call_released and e[1] == cid for e in events), 10), \
+                events
+            answers = [e[2] for e in events if e[1] == cid and e[2] is not None and e[2] >= 300]
+        # every refusal was reported, and the last one is the failure the call ended with
+        assert len(answers) == count and answers[-1] == status, (answers, count)
+    finally:
+        ctx.close()
+
+
+# --- digest: long values, qop=auth-int, qop values we do not speak -------------------------------
+
+import hashlib  # noqa: E402
+
+
+def _md5(data):
+    return hashlib.md5(data if isinstance(data, bytes) else data.encode()).hexdigest()
+
+
+def _auth_params(value):
+    out = {}
+    for k, v in re.findall(r'([\w-]+)=("(?:[^"\\]|\\.)*"|[^,\s]+)', value):
+        out[k] = re.sub(r"\\(.)", r"\1", v[1:-1]) if v.startswith('"') else v
+    return out
+
+
+def _body_of(text):
+    return text.encode("utf-8", "replace").split(b"\r\n\r\n", 1)[1]
+
+
+def _expected_response(p, method, password, body=b""):
+    ha1 = _md5("%s:%s:%s" % (p["username"], p["realm"], password))
+    if p.get("qop") == "auth-int":
+        ha2 = _md5("%s:%s:%s" % (method, p["uri"], _md5(body)))
+    else:
+        ha2 = _md5("%s:%s" % (method, p["uri"]))
+    if "qop" in p:
+        return _md5(":".join([ha1, p["nonce"], p["nc"], p["cnonce"], p["qop"], ha2]))
+    return _md5(":".join([ha1, p["nonce"], ha2]))
+
+
+def _checking_script(challenge_header, challenge, password, verdicts, method="REGISTER", status=401):
+    """Challenge every request without credentials; check the credentials of the others by RFC 2617."""
+    def script(n, text):
+        auth = [v for name, v in _headers(text) if name == challenge_header.lower().replace("www-authenticate",
+                                                                                              "authorization")
+                .replace("proxy-authenticate", "proxy-authorization")]
+        if not auth:
+            reason = "Unauthorized" if status == 401 else "Proxy Authentication Required"
+            return "%d %s" % (status, reason), ["%s: %s" % (challenge_header, challenge)]
+        p = _auth_params(auth[0])
+        ok = p.get("response") == _expected_response(p, method, password, _body_of(text))
+        verdicts.append((ok, p))
+        if not ok:
+            return "403 Forbidden", []
+        extra = ["Expires: %s" % _expires(text)] if method == "REGISTER" else []
+        return "200 OK", extra
+    return script
+
+
+def _run_register(register_example, port, *args, timeout=40):
+    proc = subprocess.Popen([register_example, "-a", "127.0.0.1", "-p", "0", "-e", "60", *args,
+                             "sip:alice@127.0.0.1:%d" % port], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    return proc.returncode, out, err
+
+
+@pytest.mark.parametrize("length", [255, 256, 1000, 4000])
+def test_long_realm_and_nonce_are_answered_whole(length, scripted, register_example):
+    realm = ("R" * length)[:length]
+    nonce = ("n0123456789" * (length // 10 + 1))[:length]
+    opaque = "o" * length
+    verdicts = []
+    reg = scripted("REGISTER", _checking_script(
+        "WWW-Authenticate", 'Digest realm="%s", nonce="%s", opaque="%s", qop="auth"' % (realm, nonce, opaque),
+        "pw", verdicts))
+    rc, out, err = _run_register(register_example, reg.port, "-w", "pw", "-x", "1")
+    assert rc == 0, (out, err)
+    assert verdicts and all(ok for ok, _ in verdicts), verdicts
+    p = verdicts[0][1]
+    assert p["realm"] == realm and p["nonce"] == nonce and p["opaque"] == opaque
+    assert re.match(r"^[0-9a-z]{13,}$", p["cnonce"]), p["cnonce"]
+
+
+@pytest.mark.parametrize("what", ["realm", "nonce", "opaque"])
+def test_a_challenge_value_over_the_bound_is_refused_not_cut(what, scripted, register_example):
+    values = {"realm": "r", "nonce": "n", "opaque": "o"}
+    values[what] = "x" * 5000
+    verdicts = []
+    reg = scripted("REGISTER", _checking_script(
+        "WWW-Authenticate", 'Digest realm="%(realm)s", nonce="%(nonce)s", opaque="%(opaque)s"' % values, "pw",
+        verdicts))
+    rc, out, err = _run_register(register_example, reg.port, "-w", "pw")
+    assert rc == 1, (out, err)
+    assert out.strip().splitlines()[-1] == "register: failure status=401", out
+    assert len(reg.requests) == 1 and verdicts == []
+
+
+def test_qop_auth_int_only_is_answered_with_the_body_hash(scripted, register_example):
+    verdicts = []
+    reg = scripted("REGISTER", _checking_script(
+        "WWW-Authenticate", 'Digest realm="scripted", nonce="ai1", qop="auth-int"', "pw", verdicts))
+    rc, out, err = _run_register(register_example, reg.port, "-w", "pw", "-x", "1")
+    assert rc == 0, (out, err)
+    assert verdicts and all(ok for ok, _ in verdicts), verdicts
+    assert verdicts[0][1]["qop"] == "auth-int"
+
+
+def test_auth_is_preferred_when_both_qops_are_offered(scripted, register_example):
+    verdicts = []
+    reg = scripted("REGISTER", _checking_script(
+        "WWW-Authenticate", 'Digest realm="scripted", nonce="b1", qop="auth-int, auth"', "pw", verdicts))
+    rc, out, err = _run_register(register_example, reg.port, "-w", "pw", "-x", "1")
+    assert rc == 0, (out, err)
+    assert verdicts and verdicts[0][1]["qop"] == "auth", verdicts
+
+
+@pytest.mark.parametrize("qop", ["auth-conf", "x-unknown, other"])
+def test_a_challenge_offering_only_unknown_qops_is_not_answered(qop, scripted, register_example):
+    verdicts = []
+    reg = scripted("REGISTER", _checking_script(
+        "WWW-Authenticate", 'Digest realm="scripted", nonce="q1", qop="%s"' % qop, "pw", verdicts))
+    rc, out, err = _run_register(register_example, reg.port, "-w", "pw")
+    assert rc == 1, (out, err)
+    assert out.strip().splitlines()[-1] == "register: failure status=401", out
+    assert len(reg.requests) == 1 and verdicts == []
+
+
+def test_auth_int_hashes_the_body_of_a_message(scripted):
+    """A MESSAGE with a body, challenged by a proxy with qop=auth-int only: HA2 covers the body."""
+    from exosip2 import request
+    from exosip2.context import Context
+    from exosip2.event import EventType
+
+    verdicts = []
+    peer = scripted("MESSAGE", _checking_script(
+        "Proxy-Authenticate", 'Digest realm="proxy", nonce="m1", qop="auth-int"', "pw", verdicts,
+        method="MESSAGE", status=407))
+    events = []
+    cond = threading.Condition()
+
+    def on_event(ctx, ev):
+        with cond:
+            events.append((ev.type, ev.response.status_code if ev.response is not None else None))
+            cond.notify_all()
+
+    ctx = Context(event_callback=on_event)
+    try:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("alice", "alice", "pw", None)
+        ctx.start(event_executor="inline")
+        msg = request.Message(ctx, "sip:bob@127.0.0.1:%d" % peer.port, "sip:alice@127.0.0.1")
+        msg.set_body("hello, \"bob\"\r\nline two", "text/plain")
+        msg.send()
+        with cond:
+            assert cond.wait_for(lambda: (EventType.message_answered, 200) in events, 10), events
+    finally:
+        ctx.close()
+    assert len(verdicts) == 1 and verdicts[0][0], verdicts
+    assert verdicts[0][1]["qop"] == "auth-int"
+    assert _body_of(peer.requests[1][1]) == b"hello, \"bob\"\r\nline two"
