@@ -138,6 +138,8 @@ class RawClient:
                  "Call-ID: %s" % call_id,
                  "CSeq: %d %s" % (cseq, method),
                  "Contact: <sip:mallory@127.0.0.1:%d;transport=%s>" % (self.local_port, self.transport)]
+        given = {h.split(":", 1)[0].strip().lower() for h in extra}
+        lines = [lines[0]] + [h for h in lines[1:] if h.split(":", 1)[0].lower() not in given]
         if method == "SUBSCRIBE":
             lines += ["Event: presence", "Expires: 60"]
         if body:
@@ -201,6 +203,16 @@ HOSTILE_USERS = [">", "<", '"', ",", "%3E", "%3C", "%22", "%2C", "%20", "a%20b",
                  "%00", "a" * 300, "%3E" * 100, "%22%3E%2C"]
 
 
+# Peer text in the headers an answer copies (From, To, Record-Route) and in the Contact of a request.
+HOSTILE_HEADERS = [
+    ['From: "a\\"b,c<>" <sip:%3E@127.0.0.1>;tag=x1'],
+    ["To: <sip:%0D%0A%3E@127.0.0.1>"],
+    ['To: "x\\"<>,;" <sip:bob@127.0.0.1>'],
+    ['Contact: <sip:%3E%0D%0A@127.0.0.1;x="a,b">'],
+    ["Record-Route: <sip:%3E@127.0.0.1;lr>"],
+]
+
+
 def _contact_parses(answer):
     from exosip2.message import OsipMessage
     msg = OsipMessage.parse(answer.encode())
@@ -236,21 +248,23 @@ def test_python_uas_answers_hostile_request_uri_users(dispatch, transport, progr
     uas.start(timeout=20)
     client = RawClient(transport, uas.port)
     try:
-        for user in HOSTILE_USERS:
+        cases = [(user, ()) for user in HOSTILE_USERS] + [("bob", extra) for extra in HOSTILE_HEADERS]
+        for user, extra in cases:
             for method in ("OPTIONS", "MESSAGE", "SUBSCRIBE", "INVITE"):
                 ruri = "sip:%s@127.0.0.1:%d" % (user, uas.port)
-                cid = client.request(method, ruri)
+                cid = client.request(method, ruri, extra=extra)
                 answer = client.final(cid)
-                assert answer is not None, "no answer to %s %s\n%s" % (method, ruri, uas.describe())
+                assert answer is not None, "no answer to %s %s %s\n%s" % (method, ruri, extra, uas.describe())
                 status = int(answer.split()[1])
-                assert status < 500, (method, ruri, answer)
+                assert status < 500, (method, ruri, extra, answer)
                 contacts = _contact_parses(answer)
                 assert "\r\nX-Injected" not in answer, answer
                 if method == "INVITE" and status == 200:
                     assert contacts, answer
                     to_tag = re.search(r";tag=([^;>\s]+)", _header(answer, "to", "t")).group(1)
-                    client.request("ACK", ruri, call_id=cid, to_tag=to_tag)
-                    client.request("BYE", ruri, call_id=cid, cseq=2, to_tag=to_tag)
+                    in_dialog = [h for h in extra if not h.lower().startswith(("to:", "record-route:"))]
+                    client.request("ACK", ruri, call_id=cid, to_tag=to_tag, extra=in_dialog)
+                    client.request("BYE", ruri, call_id=cid, cseq=2, to_tag=to_tag, extra=in_dialog)
                     bye = client.final(cid)
                     assert bye is not None and bye.startswith("SIP/2.0 200"), bye
         _normal_call(client, uas.port)
@@ -540,7 +554,11 @@ def _checking_script(challenge_header, challenge, password, verdicts, method="RE
 
 
 def _run_register(register_example, port, *args, timeout=40):
-    proc = subprocess.Popen([register_example, "-a", "127.0.0.1", "-p", "0", "-e", "60", *args,
+    return _run_register_wrapped([], register_example, port, *args, timeout=timeout)
+
+
+def _run_register_wrapped(wrapper, register_example, port, *args, timeout=60):
+    proc = subprocess.Popen(wrapper + [register_example, "-a", "127.0.0.1", "-p", "0", "-e", "60", *args,
                              "sip:alice@127.0.0.1:%d" % port], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -646,3 +664,31 @@ def test_auth_int_hashes_the_body_of_a_message(scripted):
     assert len(verdicts) == 1 and verdicts[0][0], verdicts
     assert verdicts[0][1]["qop"] == "auth-int"
     assert _body_of(peer.requests[1][1]) == b"hello, \"bob\"\r\nline two"
+
+
+def test_hostile_challenges_under_valgrind(scripted, register_example):
+    """Long values, auth-int, a stale storm and a refused challenge: no invalid access, no leak."""
+    import shutil
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind is not installed (`make deps` installs it)"
+    nonce = "v" * 3000
+
+    def script(n, text):
+        if n == 1:
+            return "401 Unauthorized", ['WWW-Authenticate: Digest realm="%s", nonce="%s", qop="auth-int"'
+                                        % ("R" * 2000, nonce)]
+        if n <= 3:
+            return "401 Unauthorized", ['WWW-Authenticate: Digest realm="%s", nonce="s%d", stale=true, '
+                                        'qop="auth-int"' % ("R" * 2000, n)]
+        if n == 4:
+            return "423 Interval Too Brief", ["Min-Expires: %d" % (_expires(text) + 60)]
+        return "200 OK", ["Expires: %s" % _expires(text)]
+
+    reg = scripted("REGISTER", script)
+    rc, out, err = _run_register_wrapped(
+        [valgrind, "--tool=memcheck", "-q", "--error-exitcode=3", "--leak-check=full",
+         "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"],
+        register_example, reg.port, "-w", "pw", "-x", "3")
+    assert rc == 0, (out, err[-6000:])
+    assert "register: success expires=120" in out, out
+    assert len(reg.requests) >= 6, len(reg.requests)  # 4 refusals, the success, the removal

@@ -4,6 +4,8 @@
  * a 401/407 challenge that the stored credentials answer (once per fresh challenge), a 3xx that
  * names another target (out of dialog and initial INVITE), a 422 with a larger Min-SE.
  * The refusal itself is reported as usual; the new request is a new transaction of the same call.
+ * All re-sends of one request share the budget ctx->limits.max_automatic_retries, spaced by the
+ * exponential back-off of ex_retry_backoff_us; past the budget the refusal is the final failure.
  */
 #include <stdio.h>
 #include <stdlib.h>
