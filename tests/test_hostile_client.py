@@ -13,11 +13,19 @@ Every peer is a raw socket on 127.0.0.1 (or a program of the project) on a port 
 every wait is bounded and everything started here is stopped here.
 """
 
+import hashlib
 import os
 import re
+import socket
 import subprocess
+import sys
+import threading
+import time
+import uuid
 
 import pytest
+
+from peers.sipp_fixtures import c_examples, program_factory  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB_DIR = os.path.join(ROOT, "exosip2")
@@ -85,11 +93,6 @@ def test_parent_and_children_of_one_context_never_share_a_token(fork_tokens):
 
 
 # --- a raw SIP client on 127.0.0.1 -----------------------------------------------------------------
-
-import socket  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
 
 
 def _headers(text):
@@ -235,17 +238,8 @@ def _normal_call(client, port):
     assert bye is not None and bye.startswith("SIP/2.0 200"), bye
 
 
-from peers.sipp_fixtures import program_factory  # noqa: E402,F401
-
-
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
-@pytest.mark.parametrize("dispatch", ["inline", "executor", "asyncio"])
-def test_python_uas_answers_hostile_request_uri_users(dispatch, transport, program_factory):  # noqa: F811
-    uas = program_factory(os.path.join(ROOT, "examples", "python", "uas.py"),
-                          ["-a", "127.0.0.1", "-p", "0", "-t", transport, "--dispatch", dispatch],
-                          wrapper=[sys.executable], name="uas", env={"PYTHONPATH": ROOT})
-    uas.prefix = "uas"
-    uas.start(timeout=20)
+def _answers_every_hostile_request(uas, transport):
+    """Send every hostile request to *uas* (a started Program), then a normal call."""
     client = RawClient(transport, uas.port)
     try:
         cases = [(user, ()) for user in HOSTILE_USERS] + [("bob", extra) for extra in HOSTILE_HEADERS]
@@ -271,13 +265,32 @@ def test_python_uas_answers_hostile_request_uri_users(dispatch, transport, progr
     finally:
         client.close()
     assert uas.proc.poll() is None, uas.describe()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("dispatch", ["inline", "executor", "asyncio"])
+def test_python_uas_answers_hostile_request_uri_users(dispatch, transport, program_factory):  # noqa: F811
+    uas = program_factory(os.path.join(ROOT, "examples", "python", "uas.py"),
+                          ["-a", "127.0.0.1", "-p", "0", "-t", transport, "--dispatch", dispatch],
+                          wrapper=[sys.executable], name="uas", env={"PYTHONPATH": ROOT})
+    uas.prefix = "uas"
+    uas.start(timeout=20)
+    _answers_every_hostile_request(uas, transport)
     assert uas.stop() == 0, uas.describe()
     assert "Traceback" not in uas.stderr and "failed" not in uas.stderr, uas.describe()
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_c_uas_answers_hostile_request_uri_users(transport, program_factory, c_examples):  # noqa: F811
+    uas = program_factory(c_examples["uas"], ["-q", "-a", "127.0.0.1", "-p", "0", "-t", transport], name="uas")
+    uas.prefix = "uas"
+    uas.start(timeout=20)
+    _answers_every_hostile_request(uas, transport)
+    assert uas.stop() == 0, uas.describe()
+
+
 # --- retry storms: every automatic retry of one request or registration spends one budget ---------
 
-import threading  # noqa: E402
 
 # ctx->limits.max_automatic_retries by default (EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES)
 MAX_RETRIES = 5
@@ -504,8 +517,6 @@ def test_binding_call_against_a_hostile_peer_is_bounded(mode, scripted):
 
 
 # --- digest: long values, qop=auth-int, qop values we do not speak -------------------------------
-
-import hashlib  # noqa: E402
 
 
 def _md5(data):
