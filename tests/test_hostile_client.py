@@ -296,6 +296,11 @@ def test_c_uas_answers_hostile_request_uri_users(transport, program_factory, c_e
 MAX_RETRIES = 5
 
 
+def _backoff_s(k):
+    """The least wait before the k-th automatic re-send (retry.c, ex_retry_backoff_us)."""
+    return 0.0 if k <= 1 else min(0.25 * 2 ** (k - 2), 8.0)
+
+
 class ScriptedPeer:
     """A UDP SIP peer on 127.0.0.1 answering the n-th request of *method* with ``script(n, text)``
     (a status line and extra header lines). ACKs are read and dropped. Stopped at teardown."""
@@ -412,8 +417,11 @@ def test_register_example_against_a_hostile_registrar_is_bounded(mode, scripted,
     assert 1 <= len(reg.requests) <= most, (mode, len(reg.requests))
     if mode in ("423_growing", "401_stale"):
         assert len(reg.requests) >= 3, len(reg.requests)  # the legitimate retries still happen
-        gaps = [b[0] - a[0] for a, b in zip(reg.requests, reg.requests[1:])]
-        assert sorted(gaps[1:]) == gaps[1:], gaps  # backing off: each wait is longer than the one before
+        # backing off: the k-th re-send is not sent before 0, 0.25, 0.5, 1, 2 s after the refusal it
+        # answers (a lower bound the core enforces; a loaded machine only makes the span longer)
+        span = reg.requests[-1][0] - reg.requests[0][0]
+        least = sum(_backoff_s(k) for k in range(1, len(reg.requests)))
+        assert span >= 0.9 * least, (span, least)
     if mode == "423_growing":
         asked = [_expires(t) for _, t in reg.requests]
         assert asked[:3] == [60, 120, 180], asked

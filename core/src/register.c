@@ -9,7 +9,8 @@
  * (retry.c) between them. The budget starts again with each REGISTER the program sends, each
  * refresh and each 2xx. When it is spent, or a 423 asks for more than ctx->limits.max_min_expires,
  * the refusal (already reported as EXOSIP_REGISTRATION_FAILURE) is left unanswered: it is the
- * final failure.
+ * final failure. Inside that budget, stale challenges in a row are answered at most
+ * EX_MAX_STALE_RETRIES times.
  */
 #include <stdio.h>
 #include <stdlib.h>
