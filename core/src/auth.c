@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Digest authentication (RFC 2617 / RFC 3261 22): the credential store of the context and the
- * answers to WWW-Authenticate (401) and Proxy-Authenticate (407) challenges, MD5 with or without
- * qop=auth. oSIP2 parses the challenge headers and keeps quoted values with their quotes.
+ * answers to WWW-Authenticate (401) and Proxy-Authenticate (407) challenges: MD5, with qop=auth,
+ * qop=auth-int (the body hashed into HA2, RFC 2617 3.2.2.3) or without qop. A challenge that
+ * offers only qop values we do not speak, or whose realm, nonce or opaque is longer than
+ * EX_MAX_DIGEST_VALUE, is not answered: the 401/407 is reported as the failure. oSIP2 parses the
+ * challenge headers and keeps quoted values with their quotes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,30 +146,59 @@ static const struct ex_cred *cred_for(const struct eXosip_t *ctx, const char *re
 
 /* ---- challenge parameters ---- */
 
-/* value without its surrounding quotes (and with \-escapes resolved), into buf; "" when NULL */
-static const char *unq(const char *value, char *buf, size_t size)
+/* The longest realm, nonce or opaque answered, in characters after unquoting. A challenge with a
+ * longer one (or with control characters in one) is not answered: its 401/407 is the failure the
+ * program sees, and nothing is cut short and answered wrongly. */
+#define EX_MAX_DIGEST_VALUE 4096
+
+/* value without its surrounding quotes (and with \-escapes resolved), newly allocated; "" for NULL.
+ * NULL when it is longer than EX_MAX_DIGEST_VALUE, holds a control character, or memory ran out. */
+static char *unq_dup(const char *value)
 {
-  size_t n = 0;
   const char *s = value;
-  if (size == 0)
-    return "";
-  if (s == NULL) {
-    buf[0] = '\0';
-    return buf;
-  }
+  size_t n = 0, cap;
+  char *out;
+  if (s == NULL)
+    return strdup("");
+  cap = strlen(s);
+  if (cap > EX_MAX_DIGEST_VALUE + 2)
+    return NULL;
+  out = malloc(cap + 1);
+  if (out == NULL)
+    return NULL;
   if (*s == '"') {
-    s++;
-    for (; *s != '\0' && *s != '"' && n + 1 < size; s++) {
+    for (s++; *s != '\0' && *s != '"'; s++) {
       if (*s == '\\' && s[1] != '\0')
         s++;
-      buf[n++] = *s;
+      out[n++] = *s;
     }
   } else {
-    for (; *s != '\0' && n + 1 < size; s++)
-      buf[n++] = *s;
+    for (; *s != '\0'; s++)
+      out[n++] = *s;
   }
-  buf[n] = '\0';
-  return buf;
+  out[n] = '\0';
+  for (s = out; *s != '\0'; s++) {
+    if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+      free(out);
+      return NULL;
+    }
+  }
+  if (n > EX_MAX_DIGEST_VALUE) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* unq_dup into a fixed buffer for short tokens (type, algorithm, stale): "" when it does not fit. */
+static void unq_short(const char *value, char *buf, size_t size)
+{
+  char *v = unq_dup(value);
+  if (v != NULL && strlen(v) < size)
+    snprintf(buf, size, "%s", v);
+  else
+    buf[0] = '\0';
+  free(v);
 }
 
 /* Challenges looked at in one response: a peer sending thousands must not cost more than this. */
@@ -174,33 +206,53 @@ static const char *unq(const char *value, char *buf, size_t size)
 
 /* One challenge, whichever header carried it. */
 struct challenge {
-  int proxy; /* 407 Proxy-Authenticate */
-  char realm[256], nonce[256], opaque[256], algorithm[32];
-  int qop_auth, stale, digest;
+  int proxy;                   /* 407 Proxy-Authenticate */
+  char *realm, *nonce, *opaque; /* unquoted, allocated ("" when absent) */
+  char algorithm[32];
+  int qop_auth, qop_auth_int;  /* offered qop values we speak */
+  int stale;
+  int digest; /* an MD5 digest challenge that can be answered */
 };
+
+static void challenge_clear(struct challenge *ch)
+{
+  free(ch->realm);
+  free(ch->nonce);
+  free(ch->opaque);
+  memset(ch, 0, sizeof(*ch));
+}
 
 static void challenge_read(const osip_www_authenticate_t *h, int proxy, struct challenge *ch)
 {
-  char qop[256], stale[16], type[32];
+  char stale[16], type[32], *qop;
   memset(ch, 0, sizeof(*ch));
   ch->proxy = proxy;
-  unq(h->realm, ch->realm, sizeof(ch->realm));
-  unq(h->nonce, ch->nonce, sizeof(ch->nonce));
-  unq(h->opaque, ch->opaque, sizeof(ch->opaque));
-  unq(h->algorithm, ch->algorithm, sizeof(ch->algorithm));
-  unq(h->auth_type, type, sizeof(type));
-  unq(h->stale, stale, sizeof(stale));
-  unq(h->qop_options, qop, sizeof(qop));
-  ch->digest = osip_strcasecmp(type, "Digest") == 0 && ch->nonce[0] != '\0'
-               && (ch->algorithm[0] == '\0' || osip_strcasecmp(ch->algorithm, "MD5") == 0);
+  ch->realm = unq_dup(h->realm);
+  ch->nonce = unq_dup(h->nonce);
+  ch->opaque = unq_dup(h->opaque);
+  unq_short(h->algorithm, ch->algorithm, sizeof(ch->algorithm));
+  unq_short(h->auth_type, type, sizeof(type));
+  unq_short(h->stale, stale, sizeof(stale));
+  qop = unq_dup(h->qop_options);
   ch->stale = osip_strcasecmp(stale, "true") == 0;
-  {
-    /* qop is a comma-separated list of tokens: we speak "auth" */
+  if (qop != NULL) {
+    /* qop is a comma-separated list of tokens: we speak "auth" and "auth-int" */
     char *tok, *save = NULL;
-    for (tok = strtok_r(qop, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save))
+    for (tok = strtok_r(qop, ", \t", &save); tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
       if (osip_strcasecmp(tok, "auth") == 0)
         ch->qop_auth = 1;
+      else if (osip_strcasecmp(tok, "auth-int") == 0)
+        ch->qop_auth_int = 1;
+    }
   }
+  ch->digest = osip_strcasecmp(type, "Digest") == 0 && ch->realm != NULL && ch->nonce != NULL
+               && ch->opaque != NULL && ch->nonce[0] != '\0'
+               && (ch->algorithm[0] == '\0' || osip_strcasecmp(ch->algorithm, "MD5") == 0)
+               /* qop offered, but none we speak (or unreadable): not answered as if it were absent */
+               && (h->qop_options == NULL || ch->qop_auth || ch->qop_auth_int);
+  free(qop);
+  if (ch->realm == NULL)
+    ch->realm = strdup(""); /* compared by callers; the challenge itself is not answered */
 }
 
 static int challenge_get(const osip_message_t *resp, int pos, struct challenge *ch)
@@ -221,15 +273,22 @@ static int challenge_get(const osip_message_t *resp, int pos, struct challenge *
   return 1;
 }
 
+static int same_text(const char *a, const char *b)
+{
+  return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
 /* The credentials header the request already carries for a realm (NULL if none). */
 static osip_authorization_t *carried(const osip_message_t *req, int proxy, const char *realm, int *pos_out)
 {
   const osip_list_t *list = proxy ? &req->proxy_authorizations : &req->authorizations;
   int pos;
-  char buf[256];
   for (pos = 0; pos < osip_list_size(list); pos++) {
     osip_authorization_t *a = osip_list_get(list, pos);
-    if (a != NULL && strcmp(unq(a->realm, buf, sizeof(buf)), realm) == 0) {
+    char *r = a != NULL ? unq_dup(a->realm) : NULL;
+    int same = same_text(r, realm);
+    free(r);
+    if (same) {
       if (pos_out != NULL)
         *pos_out = pos;
       return a;
@@ -241,37 +300,36 @@ static osip_authorization_t *carried(const osip_message_t *req, int proxy, const
 int ex_auth_is_stale(const osip_message_t *response)
 {
   struct challenge ch;
-  int pos;
-  for (pos = 0; challenge_get(response, pos, &ch); pos++)
-    if (ch.stale)
-      return 1;
-  return 0;
+  int pos, stale = 0;
+  for (pos = 0; !stale && challenge_get(response, pos, &ch); pos++) {
+    stale = ch.stale;
+    challenge_clear(&ch);
+  }
+  return stale;
 }
 
 int ex_auth_can_answer(struct eXosip_t *ctx, const osip_message_t *request, const osip_message_t *response,
                        int previous_was_preemptive)
 {
   struct challenge ch;
-  int pos, answerable = 0;
+  int pos, answerable = 0, refused = 0;
   if (response == NULL || (response->status_code != 401 && response->status_code != 407))
     return 0;
-  for (pos = 0; challenge_get(response, pos, &ch); pos++) {
-    osip_authorization_t *prev;
-    if (!ch.digest)
-      continue;
-    prev = carried(request, ch.proxy, ch.realm, NULL);
+  for (pos = 0; !refused && challenge_get(response, pos, &ch); pos++) {
+    osip_authorization_t *prev = ch.digest ? carried(request, ch.proxy, ch.realm, NULL) : NULL;
     if (prev != NULL) {
-      char nonce[256];
-      unq(prev->nonce, nonce, sizeof(nonce));
+      char *nonce = unq_dup(prev->nonce);
       /* the same nonce again is a refusal, stale or not; a fresh not-stale challenge for
        * credentials just computed is a refusal too: never loop on a wrong password */
-      if (strcmp(nonce, ch.nonce) == 0 || (!ch.stale && !previous_was_preemptive))
-        return 0;
+      if (nonce == NULL || strcmp(nonce, ch.nonce) == 0 || (!ch.stale && !previous_was_preemptive))
+        refused = 1;
+      free(nonce);
     }
-    if (cred_for(ctx, ch.realm) != NULL)
+    if (ch.digest && !refused && cred_for(ctx, ch.realm) != NULL)
       answerable = 1;
+    challenge_clear(&ch);
   }
-  return answerable;
+  return answerable && !refused;
 }
 
 /* ---- the digest ---- */
@@ -296,6 +354,46 @@ static void md5_hex(const char *const *parts, int nparts, char out[33])
   out[32] = '\0';
 }
 
+static void md5_hex_raw(const char *data, size_t len, char out[33])
+{
+  static const char hex[] = "0123456789abcdef";
+  osip_MD5_CTX md5;
+  unsigned char digest[16];
+  int i;
+  osip_MD5Init(&md5);
+  if (len > 0)
+    osip_MD5Update(&md5, (unsigned char *) data, (unsigned int) len);
+  osip_MD5Final(digest, &md5);
+  for (i = 0; i < 16; i++) {
+    out[2 * i] = hex[digest[i] >> 4];
+    out[2 * i + 1] = hex[digest[i] & 15];
+  }
+  out[32] = '\0';
+}
+
+/* H(entity-body) of RFC 2617 3.2.2.3 for qop=auth-int: MD5 of the body bytes the request carries
+ * (of nothing when it has none). */
+static int body_hash(osip_message_t *req, char out[33])
+{
+  char *text = NULL, *body;
+  size_t len = 0;
+  if (osip_list_size(&req->bodies) == 0) {
+    md5_hex_raw("", 0, out);
+    return OSIP_SUCCESS;
+  }
+  if (osip_message_to_str(req, &text, &len) != 0 || text == NULL)
+    return OSIP_SYNTAXERROR;
+  body = strstr(text, "\r\n\r\n");
+  if (body == NULL) {
+    osip_free(text);
+    return OSIP_SYNTAXERROR;
+  }
+  body += 4;
+  md5_hex_raw(body, len - (size_t) (body - text), out);
+  osip_free(text);
+  return OSIP_SUCCESS;
+}
+
 static char *quoted(const char *s)
 {
   size_t n = strlen(s), i, k = 0;
@@ -318,25 +416,34 @@ static int answer_one(struct eXosip_t *ctx, osip_message_t *req, const struct ch
 {
   osip_authorization_t *a = NULL;
   osip_list_t *list = ch->proxy ? &req->proxy_authorizations : &req->authorizations;
-  char ha1[33], ha2[33], resp[33], ncbuf[16], cnonce[17], *uri = NULL;
+  char ha1[33], ha2[33], hbody[33], resp[33], ncbuf[16], cnonce[17], *uri = NULL;
+  /* qop=auth when offered, else auth-int (the body is hashed too), else none (RFC 2069 style) */
+  const char *qop = ch->qop_auth ? "auth" : ch->qop_auth_int ? "auth-int" : NULL;
   int pos;
 
   if (req->req_uri == NULL || osip_uri_to_str(req->req_uri, &uri) != 0 || uri == NULL)
     return OSIP_SYNTAXERROR;
+  if (qop != NULL && !ch->qop_auth && body_hash(req, hbody) != OSIP_SUCCESS) {
+    osip_free(uri);
+    return OSIP_SYNTAXERROR;
+  }
   if (cred->ha1 != NULL) {
     snprintf(ha1, sizeof(ha1), "%s", cred->ha1);
   } else {
     const char *p[3] = {cred->userid, ch->realm, cred->passwd};
     md5_hex(p, 3, ha1);
   }
-  {
+  if (qop != NULL && !ch->qop_auth) {
+    const char *p[3] = {req->sip_method, uri, hbody};
+    md5_hex(p, 3, ha2);
+  } else {
     const char *p[2] = {req->sip_method, uri};
     md5_hex(p, 2, ha2);
   }
   snprintf(ncbuf, sizeof(ncbuf), "%08x", nc > 0 ? nc : 1);
   ex_random_token(ctx, cnonce, sizeof(cnonce));
-  if (ch->qop_auth) {
-    const char *p[6] = {ha1, ch->nonce, ncbuf, cnonce, "auth", ha2};
+  if (qop != NULL) {
+    const char *p[6] = {ha1, ch->nonce, ncbuf, cnonce, qop, ha2};
     md5_hex(p, 6, resp);
   } else {
     const char *p[3] = {ha1, ch->nonce, ha2};
@@ -355,8 +462,8 @@ static int answer_one(struct eXosip_t *ctx, osip_message_t *req, const struct ch
   osip_authorization_set_algorithm(a, osip_strdup("MD5"));
   if (ch->opaque[0] != '\0')
     osip_authorization_set_opaque(a, quoted(ch->opaque));
-  if (ch->qop_auth) {
-    osip_authorization_set_message_qop(a, osip_strdup("auth"));
+  if (qop != NULL) {
+    osip_authorization_set_message_qop(a, osip_strdup(qop));
     osip_authorization_set_nonce_count(a, osip_strdup(ncbuf));
     osip_authorization_set_cnonce(a, quoted(cnonce));
   }
@@ -380,27 +487,32 @@ static int answer_one(struct eXosip_t *ctx, osip_message_t *req, const struct ch
 int ex_auth_answer(struct eXosip_t *ctx, osip_message_t *request, const osip_message_t *response,
                    unsigned int nc)
 {
-  struct challenge ch;
-  int pos, answered = 0, rc;
-  for (pos = 0; challenge_get(response, pos, &ch); pos++) {
+  struct challenge ch[EX_MAX_CHALLENGES];
+  int n, pos, answered = 0, rc = OSIP_SUCCESS;
+  for (n = 0; n < EX_MAX_CHALLENGES && challenge_get(response, n, &ch[n]); n++)
+    ;
+  for (pos = 0; pos < n && rc == OSIP_SUCCESS; pos++) {
     const struct ex_cred *cred;
-    struct challenge earlier;
     int k, dup = 0;
-    if (!ch.digest)
+    if (!ch[pos].digest)
       continue;
     /* several challenges of one realm (other algorithms): the first we speak is answered */
-    for (k = 0; k < pos && challenge_get(response, k, &earlier); k++)
-      if (earlier.digest && earlier.proxy == ch.proxy && strcmp(earlier.realm, ch.realm) == 0)
+    for (k = 0; k < pos; k++)
+      if (ch[k].digest && ch[k].proxy == ch[pos].proxy && strcmp(ch[k].realm, ch[pos].realm) == 0)
         dup = 1;
     if (dup)
       continue;
-    cred = cred_for(ctx, ch.realm);
+    cred = cred_for(ctx, ch[pos].realm);
     if (cred == NULL)
       continue;
-    rc = answer_one(ctx, request, &ch, cred, nc);
-    if (rc != OSIP_SUCCESS)
-      return rc;
-    answered++;
+    rc = answer_one(ctx, request, &ch[pos], cred, nc);
+    if (rc == OSIP_SUCCESS)
+      answered++;
   }
+  for (pos = 0; pos < n; pos++)
+    challenge_clear(&ch[pos]);
+  if (rc != OSIP_SUCCESS)
+    return rc;
+  /* OSIP_NOTFOUND: no challenge we can answer with the credentials we have */
   return answered > 0 ? OSIP_SUCCESS : OSIP_NOTFOUND;
 }

@@ -277,7 +277,8 @@ struct eXosip_t {
   unsigned long total_tx, total_calls, dropped, conns_closed;
   uint64_t start_us;
 
-  unsigned int rand_state;
+  struct ex_random_pool *rnd; /* random bytes for tokens (setup_api.c), in a page wiped on fork */
+  int rnd_check_pid;          /* the page could not be marked wipe-on-fork: compare pids instead */
 
   /* registrations and authentication (register.c, auth.c, retry.c) */
   struct ex_cred *creds;
@@ -293,6 +294,7 @@ void ex_ctx_unlock(struct eXosip_t *ctx);
 void ex_wake_io(struct eXosip_t *ctx, uint64_t due);
 /* Arm (or move) a timer and wake the I/O thread when it must wake earlier. */
 int ex_arm(struct eXosip_t *ctx, struct ex_timer *t, uint64_t due);
+/* size - 1 random characters of [0-9a-z] from the kernel CSPRNG, NUL-terminated (caller holds the lock). */
 void ex_random_token(struct eXosip_t *ctx, char *buf, size_t size);
 /* The host and port we advertise for proto (masquerade applied). */
 void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *port);

@@ -74,15 +74,50 @@ int ex_add_via(struct eXosip_t *ctx, osip_message_t *msg, int proto)
   return osip_message_set_via(msg, via) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
 }
 
+/* The longest user part (after escaping) put in a Contact we build; a longer one is left out. */
+#define EX_MAX_CONTACT_USER 256
+
+/* user (raw text, as oSIP2 keeps it after unescaping) written as RFC 3261 `user`: unreserved and
+ * user-unreserved characters as they are, every other byte as %HH (",", ";" and "?" too: they are
+ * legal, but other parsers split on them). Returns the length, or -1 when it does not fit in size
+ * (the caller then leaves the user out). */
+static int escape_user(const char *user, char *out, size_t size)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  static const char plain[] = "-_.!~*'()&=+$/";
+  size_t n = 0;
+  const unsigned char *p;
+  for (p = (const unsigned char *) user; *p != '\0'; p++) {
+    int keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+               || strchr(plain, *p) != NULL;
+    if (n + (keep ? 1 : 3) >= size)
+      return -1;
+    if (keep) {
+      out[n++] = (char) *p;
+    } else {
+      out[n++] = '%';
+      out[n++] = hex[*p >> 4];
+      out[n++] = hex[*p & 15];
+    }
+  }
+  out[n] = '\0';
+  return (int) n;
+}
+
+/* A Contact with our address; user (peer-controlled text in answers: the Request-URI user) is
+ * escaped, and left out when empty or too long, so the header always parses. */
 int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, int proto)
 {
-  char contact[512];
+  char contact[EX_MAX_CONTACT_USER + 192], esc[EX_MAX_CONTACT_USER + 1];
   const char *host;
-  int port;
+  int port, has_user;
   ex_local_contact(ctx, proto, &host, &port);
-  snprintf(contact, sizeof(contact), "<sip:%s%s%s%s%s:%d%s>", user != NULL ? user : "", user != NULL ? "@" : "",
-           host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
-           proto == IPPROTO_TCP ? ";transport=tcp" : "");
+  has_user = user != NULL && user[0] != '\0' && escape_user(user, esc, sizeof(esc)) > 0;
+  if (snprintf(contact, sizeof(contact), "<sip:%s%s%s%s%s:%d%s>", has_user ? esc : "", has_user ? "@" : "",
+               host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
+               proto == IPPROTO_TCP ? ";transport=tcp" : "")
+      >= (int) sizeof(contact))
+    return OSIP_SYNTAXERROR;
   return osip_message_set_contact(msg, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
 }
 

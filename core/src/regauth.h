@@ -29,6 +29,9 @@ struct ex_reg {
   int retry_interval;        /* a 423 asked for at least this Expires: resend with it */
   int preemptive;            /* the REGISTER in flight carries credentials of an older challenge */
   int stale_retries;         /* consecutive stale challenges answered */
+  int rounds;                /* automatic re-sends of the present REGISTER (ctx->limits.max_automatic_retries) */
+  int resending;             /* set while register.c itself sends a retry: the budget is not reset */
+  uint64_t retry_due;        /* monotonic us before which the pending retry waits (back-off) */
   unsigned int nc;           /* nonce count used with the remembered challenge */
   int removed;               /* eXosip_register_remove came while a REGISTER was in flight: freed at its end */
   struct ex_reg *next;
@@ -41,6 +44,7 @@ struct ex_retry {
   int cid, did;
   int tid;    /* the refused transaction (in `retried`: the transaction that carried the retry) */
   int rounds; /* how many times this request has been sent again already */
+  uint64_t due; /* monotonic us before which it is not sent again (back-off) */
   struct ex_retry *next;
 };
 
@@ -81,6 +85,9 @@ void ex_register_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hou
 int ex_request_new_branch(struct eXosip_t *ctx, osip_message_t *msg);
 
 /* retry.c: challenges, redirections and 422 for requests other than REGISTER */
+/* Every automatic re-send of one request or registration spends one unit of the budget
+ * ctx->limits.max_automatic_retries; the n-th waits ex_retry_backoff_us(n) after the refusal. */
+uint64_t ex_retry_backoff_us(int round);
 /* Called with a final answer of a client transaction of a call or outside dialogs; nonzero when
  * eXosip_automatic_action will send the request again (the caller then keeps the call alive). */
 int ex_retry_note(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *response);

@@ -3,6 +3,14 @@
  * Registrations: the state kept per rid, the reaction to the answers of a REGISTER (events,
  * challenges, 423) and the work of eXosip_automatic_action for them (answering a challenge once,
  * refreshing before the binding lapses).
+ *
+ * Automatic re-sends of one REGISTER (answers to 401/407, stale nonces, 423 Interval Too Brief)
+ * share one budget, ctx->limits.max_automatic_retries, with the back-off of ex_retry_backoff_us
+ * (retry.c) between them. The budget starts again with each REGISTER the program sends, each
+ * refresh and each 2xx. When it is spent, or a 423 asks for more than ctx->limits.max_min_expires,
+ * the refusal (already reported as EXOSIP_REGISTRATION_FAILURE) is left unanswered: it is the
+ * final failure. Inside that budget, stale challenges in a row are answered at most
+ * EX_MAX_STALE_RETRIES times.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,6 +317,9 @@ int ex_register_send(struct eXosip_t *ctx, struct ex_reg *r, osip_message_t *msg
   r->tid = w->tid;
   r->retry_auth = 0;
   r->retry_interval = 0;
+  if (!r->resending)
+    r->rounds = 0; /* a new request of the program, or a refresh: a new budget */
+  r->resending = 0;
   r->preemptive = preemptive && (osip_list_size(&copy->authorizations) > 0
                                  || osip_list_size(&copy->proxy_authorizations) > 0);
   ex_tx_send(ctx, w, msg);
@@ -393,11 +404,14 @@ int ex_register_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
     r->granted = r->expires > 0 ? granted_expires(r, resp) : 0;
     r->granted_at = ex_now_us();
     r->stale_retries = 0;
+    r->rounds = 0;
     ex_event_emit_rid(ctx, EXOSIP_REGISTRATION_SUCCESS, NULL, NULL, r->rid, w->tid, req, resp, NULL);
     return 1;
   }
   r->granted = 0;
-  if (status == 401 || status == 407) {
+  if (r->rounds >= ctx->limits.max_automatic_retries) {
+    /* the budget is spent: this refusal is the final failure */
+  } else if (status == 401 || status == 407) {
     int stale = ex_auth_is_stale(resp);
     if (stale)
       r->stale_retries++;
@@ -409,12 +423,16 @@ int ex_register_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
         r->challenge = copy;
         r->nc = 0;
         r->retry_auth = 1;
+        r->retry_due = ex_now_us() + ex_retry_backoff_us(r->rounds + 1);
       }
     }
   } else if (status == 423) {
     int min = min_expires(resp);
-    if (min > r->expires && r->expires > 0)
+    /* a registrar asking for more than the ceiling is refused: the 423 is the failure */
+    if (min > r->expires && r->expires > 0 && min <= ctx->limits.max_min_expires) {
       r->retry_interval = min;
+      r->retry_due = ex_now_us() + ex_retry_backoff_us(r->rounds + 1);
+    }
   }
   ex_event_emit_rid(ctx, EXOSIP_REGISTRATION_FAILURE, NULL, NULL, r->rid, w->tid, req, resp, NULL);
   return 1;
@@ -429,17 +447,26 @@ static uint64_t refresh_margin_ms(int granted)
   return tenth > m ? tenth : m;
 }
 
-static void resend(struct eXosip_t *ctx, struct ex_reg *r, int expires, int with_challenge)
+/* retry: an automatic re-send (spends the budget), else a refresh (starts a new one). */
+static void resend(struct eXosip_t *ctx, struct ex_reg *r, int expires, int with_challenge, int retry)
 {
   osip_message_t *m = NULL;
   if (with_challenge) {
     /* answer the new challenge: the nonce count starts again */
     r->nc = 0;
   }
-  if (ex_register_build_next(ctx, r, expires, &m) == OSIP_SUCCESS)
+  if (ex_register_build_next(ctx, r, expires, &m) == OSIP_SUCCESS) {
+    if (retry) {
+      r->rounds++;
+      r->resending = 1;
+    }
     ex_register_send(ctx, r, m, !with_challenge);
+    r->resending = 0;
+  }
 }
 
+/* eXosip_default_action: the program asks for this retry now, so the back-off is skipped; the
+ * budget still counts (past it no retry is pending: OSIP_NOTFOUND). */
 int ex_register_retry_now(struct eXosip_t *ctx, int rid)
 {
   struct ex_reg *r = ex_reg_by_rid(ctx, rid);
@@ -447,13 +474,13 @@ int ex_register_retry_now(struct eXosip_t *ctx, int rid)
     return OSIP_NOTFOUND;
   if (r->retry_auth) {
     r->retry_auth = 0;
-    resend(ctx, r, r->expires, 1);
+    resend(ctx, r, r->expires, 1, 1);
     return OSIP_SUCCESS;
   }
   if (r->retry_interval > 0) {
     int e = r->retry_interval;
     r->retry_interval = 0;
-    resend(ctx, r, e, 0);
+    resend(ctx, r, e, 0, 1);
     return OSIP_SUCCESS;
   }
   return OSIP_NOTFOUND;
@@ -466,18 +493,20 @@ void ex_register_automatic(struct eXosip_t *ctx)
   for (r = ctx->regs; r != NULL; r = r->next) {
     if (r->removed || (r->tid > 0 && in_flight(ctx, r)))
       continue;
+    if ((r->retry_auth || r->retry_interval > 0) && now < r->retry_due)
+      continue; /* backing off */
     if (r->retry_auth) {
       r->retry_auth = 0;
-      resend(ctx, r, r->expires, 1);
+      resend(ctx, r, r->expires, 1, 1);
     } else if (r->retry_interval > 0) {
       int e = r->retry_interval;
       r->retry_interval = 0;
-      resend(ctx, r, e, 0);
+      resend(ctx, r, e, 0, 1);
     } else if (r->granted > 0 && r->expires > 0) {
       uint64_t due = r->granted_at + ((uint64_t) r->granted * 1000ULL - refresh_margin_ms(r->granted)) * 1000ULL;
       if (now >= due) {
         r->granted = 0; /* until the registrar answers again */
-        resend(ctx, r, r->expires, 0);
+        resend(ctx, r, r->expires, 0, 0);
       }
     }
   }

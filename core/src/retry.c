@@ -4,6 +4,8 @@
  * a 401/407 challenge that the stored credentials answer (once per fresh challenge), a 3xx that
  * names another target (out of dialog and initial INVITE), a 422 with a larger Min-SE.
  * The refusal itself is reported as usual; the new request is a new transaction of the same call.
+ * All re-sends of one request share the budget ctx->limits.max_automatic_retries, spaced by the
+ * exponential back-off of ex_retry_backoff_us; past the budget the refusal is the final failure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +15,21 @@
 
 /* Redirections followed per request: CSeq numbers of new requests start at 20 (msgbuild.c). */
 #define EX_MAX_REDIRECT_CSEQ 30
-/* Times one request is sent again at most (stale challenges, several proxies, redirections). */
-#define EX_MAX_ROUNDS 4
 /* Transactions remembered in `retried`; the oldest are forgotten first. */
 #define EX_MAX_RETRIED 256
+
+/* Back-off between automatic re-sends: the first answers a refusal at once (a challenge is the
+ * normal first answer of a registrar or proxy); from the second on, exponential: 250 ms, 500 ms,
+ * 1 s, 2 s, ... capped at 8 s. A peer that refuses every time gets a handful of requests spread
+ * over seconds, and then the refusal is reported as the failure. */
+uint64_t ex_retry_backoff_us(int round)
+{
+  uint64_t d;
+  if (round <= 1)
+    return 0;
+  d = 250000ULL << (round - 2 < 5 ? round - 2 : 5);
+  return d < 8000000ULL ? d : 8000000ULL;
+}
 
 static void retry_free(struct ex_retry *r)
 {
@@ -138,13 +151,14 @@ int ex_retry_note(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
   if (MSG_IS_REGISTER(req) || MSG_IS_CANCEL(req) || MSG_IS_ACK(req) || w->is_cancel_of_call)
     return 0;
   rounds = take_rounds(ctx, w->tid);
-  if (rounds >= EX_MAX_ROUNDS || !worth_retrying(ctx, req, response))
-    return 0;
+  if (rounds >= ctx->limits.max_automatic_retries || !worth_retrying(ctx, req, response))
+    return 0; /* budget spent (or nothing to try): this refusal is the failure reported */
   r = calloc(1, sizeof(*r));
   if (r == NULL)
     return 0;
   r->tid = w->tid;
   r->rounds = rounds + 1;
+  r->due = ex_now_us() + ex_retry_backoff_us(r->rounds);
   if (osip_message_clone(req, &r->request) != 0 || osip_message_clone(response, &r->response) != 0) {
     retry_free(r);
     return 0;
@@ -257,16 +271,28 @@ static void send_again(struct eXosip_t *ctx, struct ex_retry *r)
 
 void ex_retry_automatic(struct eXosip_t *ctx)
 {
-  struct ex_retry *list = ctx->retries;
+  struct ex_retry *list = ctx->retries, *later = NULL, **later_tail = &later;
+  uint64_t now = ex_now_us();
   ctx->retries = NULL; /* retries queued while sending these wait for the next round */
   while (list != NULL) {
     struct ex_retry *r = list;
     list = r->next;
+    if (r->due > now) { /* still backing off */
+      r->next = NULL;
+      *later_tail = r;
+      later_tail = &r->next;
+      continue;
+    }
     send_again(ctx, r);
     retry_free(r);
   }
+  /* the ones still waiting go first, before those queued meanwhile */
+  *later_tail = ctx->retries;
+  ctx->retries = later;
 }
 
+/* The program asks, for this one refusal, to send it again now: the back-off is skipped, the budget
+ * still counts (a refusal past the budget has no pending retry: OSIP_NOTFOUND). */
 int ex_retry_now(struct eXosip_t *ctx, int tid)
 {
   struct ex_retry **pp;
