@@ -10,7 +10,7 @@ BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
 APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind make gcc clang-14 libclang-rt-14-dev
 APT_RUN_PACKAGES = libosip2-dev pkg-config gcc
 
-.PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind
+.PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind docs wheels
 
 all: build
 
@@ -81,8 +81,16 @@ wheel: deps
 	$(PYTHON) -m auditwheel repair --wheel-dir wheelhouse dist/*.whl
 	@ls -l wheelhouse
 
+# --- documentation ------------------------------------------------------------
+# Sphinx (furo theme) into docs/_build/html; warnings are errors and every reference must resolve.
+SPHINXOPTS ?= -W --keep-going -n
+DOCS_OUT ?= docs/_build
+docs: build
+	$(PYTHON) -m sphinx -b html $(SPHINXOPTS) -d $(DOCS_OUT)/doctrees docs $(DOCS_OUT)/html
+	@echo "docs: $(DOCS_OUT)/html/index.html"
+
 clean:
-	rm -rf build dist wheelhouse *.egg-info .pytest_cache .mypy_cache
+	rm -rf build dist wheelhouse docs/_build *.egg-info .pytest_cache .mypy_cache
 	find exosip2 -name '*.so' -delete -o -name '*.c' -delete -o -name '*.html' -delete
 	-$(MAKE) -C examples/c clean 2>/dev/null
 
