@@ -81,6 +81,15 @@ wheel: deps
 	$(PYTHON) -m auditwheel repair --wheel-dir wheelhouse dist/*.whl
 	@ls -l wheelhouse
 
+# A repaired wheel for every CPython 3.9-3.13 under pyenv (WHEEL_PYTHONS: all, oldest, newest, 3.X),
+# each tested in a fresh venv outside the tree (.github/scripts/local_wheels.py). CI builds the
+# manylinux2014/musllinux_1_2 matrix with cibuildwheel ([tool.cibuildwheel] in pyproject.toml).
+WHEEL_PYTHONS ?= all
+WHEELS_OUT ?= wheelhouse
+WHEELS_WORK ?=
+wheels: deps-python
+	$(PYTHON) .github/scripts/local_wheels.py --pythons $(WHEEL_PYTHONS) --out $(WHEELS_OUT) $(if $(WHEELS_WORK),--work $(WHEELS_WORK))
+
 # --- documentation ------------------------------------------------------------
 # Sphinx (furo theme) into docs/_build/html; warnings are errors and every reference must resolve.
 SPHINXOPTS ?= -W --keep-going -n
