@@ -56,8 +56,14 @@ TYPED = '''
 from typing import Dict, Literal, Optional
 import exosip2
 from exosip2 import DLL_NAME, Context, ContextLock, Event, EventType, get_library_version, initialize
-from exosip2 import version
+from exosip2 import utils, version
 
+class Named(utils.LoggerMixin):
+    pass
+
+raw: bytes = utils.to_bytes("x")
+text: str = utils.to_str(b"x") + utils.to_unicode(bytearray(b"y"))
+Named().logger.debug("typed")
 def on_event(ctx: Context, ev: Event) -> None:
     kind: EventType = ev.type
     if kind is EventType.registration_success:
