@@ -87,8 +87,10 @@ wheel: deps
 WHEEL_PYTHONS ?= all
 WHEELS_OUT ?= wheelhouse
 WHEELS_WORK ?=
+WHEELS_CFLAGS ?=
 wheels: deps-python
-	$(PYTHON) .github/scripts/local_wheels.py --pythons $(WHEEL_PYTHONS) --out $(WHEELS_OUT) $(if $(WHEELS_WORK),--work $(WHEELS_WORK))
+	$(PYTHON) .github/scripts/local_wheels.py --pythons $(WHEEL_PYTHONS) --out $(WHEELS_OUT) \
+	  $(if $(WHEELS_WORK),--work $(WHEELS_WORK)) $(if $(WHEELS_CFLAGS),"--cflags=$(WHEELS_CFLAGS)")
 
 # --- documentation ------------------------------------------------------------
 # Sphinx (furo theme) into docs/_build/html; warnings are errors and every reference must resolve.

@@ -93,9 +93,17 @@ def select(pythons, wanted):
     return [k for i, k in enumerate(chosen) if k not in chosen[:i]]
 
 
+# What never goes into an sdist; left out of the copy it is built from.
+BUILD_LEFTOVERS = shutil.ignore_patterns(".git", "build", "dist", "wheelhouse", "_build", "*.egg-info", "*.so",
+                                         "*.o", "__pycache__", ".mypy_cache", ".pytest_cache")
+
+
 def make_sdist(work):
+    # Built from a copy, so that the source tree gets no egg-info and parallel builds cannot collide.
+    copy = os.path.join(work, "tree")
+    shutil.copytree(ROOT, copy, ignore=BUILD_LEFTOVERS, symlinks=True)
     out = os.path.join(work, "sdist")
-    run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", out, ROOT], env=clean_env())
+    run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", out, copy], env=clean_env())
     (sdist,) = glob.glob(os.path.join(out, "*.tar.gz"))
     src = os.path.join(work, "src")
     with tarfile.open(sdist) as tar:
@@ -134,10 +142,10 @@ def ldd_check(vpy, env):
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(libs, "*")))
 
 
-def one(key, python, src, work, out, jobs):
+def one(key, python, src, work, out, jobs, cflags=""):
     tag = "%d.%d" % key
     started = time.monotonic()
-    env = clean_env()
+    env = clean_env(CFLAGS=cflags) if cflags else clean_env()
     tree = os.path.join(work, "src-" + tag)
     shutil.copytree(src, tree)
     bpy = venv(python, os.path.join(work, "build-" + tag), BUILD_REQUIRES, env)
@@ -169,6 +177,8 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join(ROOT, "wheelhouse"))
     parser.add_argument("--work", default=None, help="scratch directory (default: a new one under /tmp)")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--cflags", default="", help="extra CFLAGS for the extension modules (e.g. -O0 for a "
+                        "quick check of the pipeline; release wheels use the interpreter's own flags)")
     args = parser.parse_args(argv)
     pythons = find_pythons()
     chosen = select(pythons, args.pythons)
@@ -183,7 +193,7 @@ def main(argv=None):
     failed = 0
     for key in chosen:
         try:
-            r = one(key, pythons[key], src, work, os.path.abspath(args.out), args.jobs)
+            r = one(key, pythons[key], src, work, os.path.abspath(args.out), args.jobs, args.cflags)
             log("%(python)s ok %(wheel)s [%(tests)s] exosip2.libs: %(grafted)s (%(seconds)ss)" % dict(
                 r, grafted=" ".join(r["grafted"])))
         except Exception as exc:  # report every interpreter, then fail
