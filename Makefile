@@ -10,7 +10,7 @@ BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
 APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio baresip-core valgrind make gcc clang-14 libclang-rt-14-dev
 APT_RUN_PACKAGES = libosip2-dev pkg-config gcc
 
-.PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind
+.PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind docs wheels
 
 all: build
 
@@ -85,8 +85,27 @@ wheel: deps
 	$(PYTHON) -m auditwheel repair --wheel-dir wheelhouse dist/*.whl
 	@ls -l wheelhouse
 
+# A repaired wheel for every CPython 3.9-3.13 under pyenv (WHEEL_PYTHONS: all, oldest, newest, 3.X),
+# each tested in a fresh venv outside the tree (.github/scripts/local_wheels.py). CI builds the
+# manylinux2014/musllinux_1_2 matrix with cibuildwheel ([tool.cibuildwheel] in pyproject.toml).
+WHEEL_PYTHONS ?= all
+WHEELS_OUT ?= wheelhouse
+WHEELS_WORK ?=
+WHEELS_CFLAGS ?=
+wheels: deps-python
+	$(PYTHON) .github/scripts/local_wheels.py --pythons $(WHEEL_PYTHONS) --out $(WHEELS_OUT) \
+	  $(if $(WHEELS_WORK),--work $(WHEELS_WORK)) $(if $(WHEELS_CFLAGS),"--cflags=$(WHEELS_CFLAGS)")
+
+# --- documentation ------------------------------------------------------------
+# Sphinx (furo theme) into docs/_build/html; warnings are errors and every reference must resolve.
+SPHINXOPTS ?= -W --keep-going -n
+DOCS_OUT ?= docs/_build
+docs: build
+	$(PYTHON) -m sphinx -b html $(SPHINXOPTS) -d $(DOCS_OUT)/doctrees docs $(DOCS_OUT)/html
+	@echo "docs: $(DOCS_OUT)/html/index.html"
+
 clean:
-	rm -rf build dist wheelhouse *.egg-info .pytest_cache .mypy_cache
+	rm -rf build dist wheelhouse docs/_build *.egg-info .pytest_cache .mypy_cache
 	find exosip2 -name '*.so' -delete -o -name '*.c' -delete -o -name '*.html' -delete
 	-$(MAKE) -C examples/c clean 2>/dev/null
 

@@ -17,6 +17,11 @@ Environment switches (all default off):
 ``EXOSIP2_TRACE=1``        build with ``CYTHON_TRACE`` (line tracing / coverage).
 ``EXOSIP2_WERROR=1``       turn every C warning into an error.
 ``EXOSIP2_SANITIZE=address`` build core/ and the modules with a sanitizer.
+``EXOSIP2_OSIP_INCLUDE=DIR`` take the oSIP2 headers from DIR only (instead of pkg-config and the
+                           compiler's default search path).
+
+Building needs the GNU oSIP2 headers (Debian/Ubuntu: libosip2-dev); without them the build stops
+before compiling anything, with one line saying which package to install.
 """
 
 import glob
@@ -57,7 +62,29 @@ def pkg_version(package, default):
 
 SYSTEM = env_flag("EXOSIP2_SYSTEM")
 SANITIZE = os.environ.get("EXOSIP2_SANITIZE", "").strip()
+OSIP_INCLUDE = os.environ.get("EXOSIP2_OSIP_INCLUDE", "").strip()
 OSIP_CFLAGS, OSIP_LIBS = pkg_config("libosip2", ["-losipparser2", "-losip2"])
+if OSIP_INCLUDE:
+    OSIP_CFLAGS = ["-I" + OSIP_INCLUDE] + [f for f in OSIP_CFLAGS if not f.startswith("-I")]
+OSIP_HEADERS = ("osip2/osip.h", "osipparser2/osip_parser.h")
+MISSING_OSIP = ("exosip2: the GNU oSIP2 headers (osip2/osip.h) were not found: install libosip2-dev "
+                "(Debian/Ubuntu; libosip2-devel on Fedora/RHEL, libosip2-dev on Alpine) or set "
+                "EXOSIP2_OSIP_INCLUDE to the directory that holds them")
+
+
+def osip_headers_found():
+    """True when the oSIP2 headers can be included: from EXOSIP2_OSIP_INCLUDE alone when it is set,
+    otherwise by asking the C compiler (with pkg-config's flags) to preprocess them."""
+    if OSIP_INCLUDE:
+        return all(os.path.isfile(os.path.join(OSIP_INCLUDE, h)) for h in OSIP_HEADERS)
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    source = "".join("#include <%s>\n" % h for h in OSIP_HEADERS)
+    try:
+        proc = subprocess.run(cc + OSIP_CFLAGS + ["-E", "-x", "c", "-o", os.devnull, "-"], input=source,
+                              text=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
 OSIP_VERSION = pkg_version("libosip2", "unknown")
 
 WARN_FLAGS = ["-Wall", "-Wextra"]
@@ -119,6 +146,8 @@ class BuildExt(build_ext):
         subprocess.check_call(cmd)
 
     def run(self):
+        if not osip_headers_found():
+            sys.exit(MISSING_OSIP)
         if not SYSTEM:
             out_dir = self.package_dir()
             self.build_core(out_dir)

@@ -4,13 +4,59 @@
 The modules keep the names of the ctypes binding ``exosip2ctypes``
 (``call``, ``context``, ``error``, ``event``, ``message``, ``register``,
 ``sdp``, ``utils``, ``version``) so that its users port by changing the import.
+
+The package re-exports the same names as ``exosip2ctypes``' package:
+:func:`initialize`, :data:`DLL_NAME`, :class:`~exosip2.context.Context`,
+:class:`~exosip2.context.ContextLock`, :class:`~exosip2.event.Event`,
+:class:`~exosip2.event.EventType` and the version functions, so that
+``from exosip2 import Context, EventType`` works as it did there. The names
+from ``context`` and ``event`` are loaded on first use, which keeps
+``import exosip2`` as cheap as importing the version module alone.
 """
 
-from exosip2.version import __version__
+from exosip2.version import __version__, get_library_kind, get_library_version, get_osip_version
 
-__all__ = ["__version__", "initialize"]
+#: The shared library name ``exosip2ctypes`` loaded at run time. Accepted for
+#: compatibility and unused: here the library is linked when the package is built.
+DLL_NAME = "eXosip2"
+
+__all__ = [
+    "DLL_NAME",
+    "Context",
+    "ContextLock",
+    "Event",
+    "EventType",
+    "__version__",
+    "get_library_kind",
+    "get_library_version",
+    "get_osip_version",
+    "initialize",
+]
+
+# Names loaded from their module on first attribute access (PEP 562).
+_LAZY = {
+    "Context": "exosip2.context",
+    "ContextLock": "exosip2.context",
+    "Event": "exosip2.event",
+    "EventType": "exosip2.event",
+}
 
 _initialized = False
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'exosip2' has no attribute %r" % (name,))
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def initialize(path=None):
@@ -20,6 +66,7 @@ def initialize(path=None):
     library at run time. Here the library is linked when the package is
     built, so *path* is accepted and ignored (it must be ``None`` or a str).
 
+    :raises TypeError: when *path* is neither ``None``, a str nor bytes.
     :raises RuntimeError: when the linked library does not answer.
     """
     global _initialized
@@ -28,7 +75,6 @@ def initialize(path=None):
     if _initialized:
         return
     from exosip2 import message  # noqa: F401  (sets up oSIP2's parser once)
-    from exosip2.version import get_library_version
 
     if not get_library_version():
         raise RuntimeError("the linked eXosip2 library reports no version")

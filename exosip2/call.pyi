@@ -3,6 +3,8 @@
 
 from typing import Optional, Union
 
+from typing_extensions import disjoint_base
+
 from exosip2.context import Context
 from exosip2.message import ExosipMessage
 
@@ -11,6 +13,7 @@ __all__ = ["InitInvite", "Ack", "Answer", "Request", "ReInvite", "Info", "Option
 
 _Text = Union[str, bytes]
 
+@disjoint_base
 class InitInvite(ExosipMessage):
     to_url: _Text
     from_url: _Text
@@ -20,18 +23,21 @@ class InitInvite(ExosipMessage):
                  subject: Optional[_Text] = ...) -> None: ...
     def send(self) -> int: ...
 
+@disjoint_base
 class Ack(ExosipMessage):
     did: int
     tid: int
     def __init__(self, context: Context, did: Optional[int] = ..., tid: Optional[int] = ...) -> None: ...
     def send(self) -> None: ...
 
+@disjoint_base
 class Answer(ExosipMessage):
     tid: int
     status: int
     def __init__(self, context: Context, tid: int, status: int) -> None: ...
     def send(self) -> None: ...
 
+@disjoint_base
 class Request(ExosipMessage):
     did: int
     method_name: str
@@ -50,10 +56,12 @@ class Options(Request):
 class Update(Request):
     def __init__(self, context: Context, did: int) -> None: ...
 
+@disjoint_base
 class Refer(Request):
     refer_to: _Text
     def __init__(self, context: Context, did: int, refer_to: _Text) -> None: ...
 
+@disjoint_base
 class Notify(Request):
     subscription_status: int
     def __init__(self, context: Context, did: int, subscription_status: int) -> None: ...

@@ -3,6 +3,12 @@
 
 from typing import Optional, Type
 
+__all__ = ["OsipError", "MallocError", "OsipUnknownError", "OsipUndefinedError", "OsipBadParameter",
+    "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
+    "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights", "OsipFileNotExists",
+    "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec", "OsipRetryLimit",
+    "raise_if_osip_error", "error_class"]
+
 class OsipError(RuntimeError):
     code: Optional[int]
     def __init__(self, *args: object, code: Optional[int] = ...) -> None: ...

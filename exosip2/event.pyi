@@ -2,7 +2,9 @@
 """Type stub for exosip2.event (compiled with Cython)."""
 
 import enum
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, final
+
+from typing_extensions import disjoint_base
 
 from exosip2.message import OsipMessage
 
@@ -56,12 +58,13 @@ class EventType(enum.IntEnum):
     notification_serverfailure = 44
     notification_globalfailure = 45
 
+@final
 class Event:
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     @property
     def context(self) -> Any: ...
     @property
-    def type(self) -> Union[EventType, int]: ...
+    def type(self) -> EventType: ...
     @property
     def textinfo(self) -> str: ...
     @property

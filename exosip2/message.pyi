@@ -3,6 +3,8 @@
 
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Type, TypeVar, Union
 
+from typing_extensions import disjoint_base
+
 _Text = Union[str, bytes]
 _Data = Union[bytes, bytearray, memoryview, str]
 _M = TypeVar("_M", bound="OsipMessage")
@@ -15,6 +17,7 @@ class CSeq(NamedTuple):
     number: int
     method: str
 
+@disjoint_base
 class OsipMessage:
     def __init__(self) -> None: ...
     @classmethod
@@ -117,6 +120,7 @@ class OsipMessage:
     @user_agent.setter
     def user_agent(self, value: Optional[_Text]) -> None: ...
 
+@disjoint_base
 class ExosipMessage(OsipMessage):
     def __init__(self, *args: Any, **kwargs: Any) -> None: ...
     @property

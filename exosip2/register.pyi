@@ -3,6 +3,8 @@
 
 from typing import Optional, Union
 
+from typing_extensions import disjoint_base
+
 from exosip2.context import Context
 from exosip2.message import ExosipMessage
 
@@ -10,8 +12,8 @@ _Text = Union[str, bytes]
 
 __all__ = ["InitialRegister", "Register"]
 
+@disjoint_base
 class InitialRegister(ExosipMessage):
-    from_: str
     def __init__(self, context: Context, from_: _Text, proxy: _Text, contact: Optional[_Text] = ...,
                  expires: int = ..., qvalue: Optional[_Text] = ...) -> None: ...
     @property
@@ -31,6 +33,7 @@ class InitialRegister(ExosipMessage):
     def send(self) -> None: ...
     def remove(self) -> None: ...
 
+@disjoint_base
 class Register(ExosipMessage):
     def __init__(self, context: Context, rid: int, expires: int = ...) -> None: ...
     @property

@@ -3,6 +3,8 @@
 
 from typing import Optional, Union
 
+from typing_extensions import disjoint_base
+
 from exosip2.context import Context
 from exosip2.message import ExosipMessage
 
@@ -10,6 +12,7 @@ __all__ = ["Message", "Options", "MessageAnswer", "OptionsAnswer"]
 
 _Text = Union[str, bytes]
 
+@disjoint_base
 class Message(ExosipMessage):
     to_url: _Text
     from_url: _Text
@@ -19,6 +22,7 @@ class Message(ExosipMessage):
                  method: _Text = ...) -> None: ...
     def send(self) -> int: ...
 
+@disjoint_base
 class Options(ExosipMessage):
     to_url: _Text
     from_url: _Text
@@ -27,12 +31,14 @@ class Options(ExosipMessage):
                  route: Optional[_Text] = ...) -> None: ...
     def send(self) -> int: ...
 
+@disjoint_base
 class MessageAnswer(ExosipMessage):
     tid: int
     status: int
     def __init__(self, context: Context, tid: int, status: int) -> None: ...
     def send(self) -> None: ...
 
+@disjoint_base
 class OptionsAnswer(ExosipMessage):
     tid: int
     status: int

@@ -3,11 +3,16 @@
 
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
+from typing_extensions import disjoint_base
+
 from exosip2.message import OsipMessage
 
 _Text = Union[str, bytes]
 _Number = Union[int, str, bytes]
 _ConnectionLike = Union["Connection", Tuple[_Text, _Text, _Text], _Text]
+
+__all__ = ["SdpMessage", "SdpMedia", "Origin", "Connection", "Bandwidth", "Timing", "Attribute", "RtpMap",
+    "DIRECTIONS", "MAX_SIZE", "MAX_LINES"]
 
 MAX_SIZE: int
 MAX_LINES: int
@@ -43,6 +48,7 @@ class RtpMap(NamedTuple):
     clock_rate: int
     channels: Optional[int]
 
+@disjoint_base
 class SdpMessage:
     def __init__(self, data: Union[bytes, bytearray, memoryview, str, None] = ...) -> None: ...
     @staticmethod
@@ -134,7 +140,10 @@ class SdpMessage:
     ) -> SdpMedia: ...
     def remove_media(self, media: Union[SdpMedia, int]) -> None: ...
 
+@disjoint_base
 class SdpMedia:
+    # made by SdpMessage.media / add_media(); calling the class raises TypeError
+    def __init__(self, *args: object, **kwargs: object) -> None: ...
     @property
     def message(self) -> SdpMessage: ...
     @property

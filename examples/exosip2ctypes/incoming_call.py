@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""A simple incoming call, written against exosip2ctypes' API: only the imports name exosip2.
+"""A simple incoming call, written against exosip2ctypes' API:
+the only change from an exosip2ctypes program is the package name in the import.
 
 Listens on 127.0.0.1 (UDP), answers the first INVITE with 180 and 200 (with SDP) from the
 event callback, which runs in the context's executor as in exosip2ctypes, and exits once
@@ -13,9 +14,7 @@ import socket
 import sys
 import threading
 
-from exosip2 import call
-from exosip2.context import Context
-from exosip2.event import EventType
+from exosip2 import Context, EventType, call, initialize
 
 SDP = ("v=0\r\no=callee 1 1 IN IP4 127.0.0.1\r\ns=call\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        "m=audio 41000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
@@ -38,6 +37,7 @@ def on_event(context, event):
 
 
 def main():
+    initialize()
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     ctx = Context(event_callback=on_event)
     try:

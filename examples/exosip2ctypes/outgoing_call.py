@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""A simple outgoing call, written against exosip2ctypes' API: only the imports name exosip2.
+"""A simple outgoing call, written against exosip2ctypes' API:
+the only change from an exosip2ctypes program is the package name in the import.
 
 Calls URI, acknowledges the 200 with ``call.Ack(context, did)`` (the dialog id, as in
 exosip2ctypes), hangs up after a second and exits 0 once the call is released.
@@ -12,9 +13,7 @@ import socket
 import sys
 import threading
 
-from exosip2 import call
-from exosip2.context import Context
-from exosip2.event import EventType
+from exosip2 import Context, EventType, call, initialize
 
 SDP = ("v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=call\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
        "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
@@ -44,6 +43,7 @@ def on_event(context, event):
 
 
 def main():
+    initialize()
     ctx = Context(event_callback=on_event)
     try:
         port = ctx.listen_on_address("127.0.0.1", socket.IPPROTO_UDP, 0)
