@@ -4,9 +4,10 @@
 
 Seeds are SIP requests of every method, responses of every class, SDP bodies, and for the incoming
 harness UDP sequences (a call from INVITE to BYE, CANCEL, REGISTER with credentials) and TCP framing
-cases. Files named crash-* are inputs that crashed a harness: the two written here reproduce the TCP
-use-after-free (tcp.c consume() after ex_tcp_send() closed the connection); the others were found by
-fuzzing and are kept as found (the script never touches them). The output is deterministic.
+cases. Files named crash-* are inputs that crashed a harness: the crash-tcp-uaf-* written here
+reproduce the TCP use-after-free (tcp.c consume() after ex_tcp_send() closed the connection),
+crash-osip-sdp-* an out-of-bounds read in oSIP2's SDP parser; the others were found by fuzzing and
+are kept as found (the script never touches them). The output is deterministic.
 """
 
 import os
@@ -18,6 +19,9 @@ F_TCP, F_PEER_GONE, F_APP, F_IPV6, F_AUTO = 1, 2, 4, 8, 16
 SDP = (b"v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\ns=call\r\nc=IN IP4 192.0.2.1\r\n"
        b"t=0 0\r\nm=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
        b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n")
+
+# the smallest SDP found that makes oSIP2 5.3's sdp_message_parse read out of bounds
+BAD_SDP = b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 0 RTP/AVP\n"
 
 SDPS = {
     "audio": SDP,
@@ -182,6 +186,9 @@ def incoming_cases():
         "crash-tcp-uaf-pipelined-bye-close": (F_TCP | F_PEER_GONE, [b"".join(
             request(b"BYE", to_tag=b"t%d" % i, branch=b"z9hG4bKpb%d" % i, call_id=b"pb%d@192.0.2.7" % i,
                     via_proto=b"TCP") for i in range(20))]),
+        # oSIP2 5.3's sdp_message_parse reads past the end of an SDP whose last line is an m= line
+        # without formats ending in a bare LF; reached through eXosip_get_remote_sdp()
+        "crash-osip-sdp-overread-invite-body": (F_APP, [request(b"INVITE", body=BAD_SDP)]),
         "crash-tcp-uaf-close-after-invite": (F_TCP | F_PEER_GONE | F_APP, [REQUESTS["tcp_invite"]]),
     }
     for name, (flags, pieces) in cases.items():

@@ -22,6 +22,7 @@ by hand into fuzz/corpus/NAME/ with a name saying what they hit.
 """
 
 import argparse
+import fcntl
 import glob
 import os
 import shlex
@@ -83,8 +84,17 @@ def run_cmd(cmd):
 
 
 def build():
-    """Compile core/ once with coverage and sanitizers, then link one binary per harness."""
+    """Compile core/ once with coverage and sanitizers, then link one binary per harness.
+
+    Concurrent callers (parallel test workers) take turns on a lock file, so each object is written
+    by one compiler at a time."""
     os.makedirs(os.path.join(OUT, "obj"), exist_ok=True)
+    with open(os.path.join(OUT, ".build.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build()
+
+
+def _build():
     cflags = (["-std=gnu11", "-O1", "-g", "-pthread", "-Wall", "-Wextra", "-fsanitize=fuzzer-no-link"]
               + SAN + pkg_config("--cflags")
               + ["-DEXOSIP2_CORE_BUILD", "-DENABLE_TRACE",
