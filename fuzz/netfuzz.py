@@ -166,6 +166,44 @@ class Mutator:
         return m[:65000] if self.transport == b"UDP" else m
 
 
+OPTIONS = ("OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+           "Via: SIP/2.0/{proto} {host}:{me};branch=z9hG4bK{tag};rport\r\n"
+           "Max-Forwards: 70\r\nTo: <sip:{host}:{port}>\r\nFrom: <sip:probe@{host}:{me}>;tag={tag}\r\n"
+           "Call-ID: {tag}@probe\r\nCSeq: 1 OPTIONS\r\nContact: <sip:probe@{host}:{me}>\r\n"
+           "Content-Length: 0\r\n\r\n")
+
+
+def options_answered(port, transport, timeout=5.0):
+    """Send one valid OPTIONS; return the status line of the answer, or None after *timeout*."""
+    tag = "%x" % int(time.monotonic() * 1e6)
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((HOST, 0))
+        sock.settimeout(timeout)
+        me = sock.getsockname()[1]
+        msg = OPTIONS.format(host=HOST, port=port, me=me, tag=tag, proto=transport.upper()).encode()
+        try:
+            if transport == "udp":
+                sock.sendto(msg, (HOST, port))
+            else:
+                sock.connect((HOST, port))
+                sock.sendall(msg)
+            data = b""
+            while time.monotonic() < deadline:
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                for line in data.split(b"\r\n"):
+                    if line.startswith(b"SIP/2.0 ") and line[8:9] != b"1":
+                        return line.decode(errors="replace")
+        except OSError:
+            return None
+    return None
+
+
 def run_udp(target_port, seconds, max_messages, seed=1, rate=0):
     """Send mutated datagrams to HOST:target_port; returns a dict of counts."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -17,7 +17,6 @@ are printed; every check is evaluated and all failures are reported together.
 """
 
 import os
-import socket
 import sys
 import threading
 import time
@@ -44,44 +43,6 @@ ASAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86:quarantine_size_mb=16",
     "LSAN_OPTIONS": "exitcode=87",
 }
-
-OPTIONS = ("OPTIONS sip:{host}:{port} SIP/2.0\r\n"
-           "Via: SIP/2.0/{proto} {host}:{me};branch=z9hG4bK{tag};rport\r\n"
-           "Max-Forwards: 70\r\nTo: <sip:{host}:{port}>\r\nFrom: <sip:probe@{host}:{me}>;tag={tag}\r\n"
-           "Call-ID: {tag}@probe\r\nCSeq: 1 OPTIONS\r\nContact: <sip:probe@{host}:{me}>\r\n"
-           "Content-Length: 0\r\n\r\n")
-
-
-def options_answered(port, transport, timeout=5.0):
-    """Send one valid OPTIONS; return the status line of the answer, or None after *timeout*."""
-    tag = "%x" % int(time.monotonic() * 1e6)
-    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(timeout)
-        me = sock.getsockname()[1]
-        msg = OPTIONS.format(host="127.0.0.1", port=port, me=me, tag=tag, proto=transport.upper()).encode()
-        try:
-            if transport == "udp":
-                sock.sendto(msg, ("127.0.0.1", port))
-            else:
-                sock.connect(("127.0.0.1", port))
-                sock.sendall(msg)
-            data = b""
-            while time.monotonic() < deadline:
-                sock.settimeout(max(0.05, deadline - time.monotonic()))
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-                for line in data.split(b"\r\n"):
-                    if line.startswith(b"SIP/2.0 ") and line[8:9] != b"1":
-                        return line.decode(errors="replace")
-        except OSError:
-            return None
-    return None
-
 
 class RssSampler(threading.Thread):
     """Samples VmRSS of one pid every 0.2 s; keeps the peak."""
@@ -137,7 +98,7 @@ def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory,
     failures = []
     figures = {"target": "%s uas over %s" % (kind, transport), "seconds": SECONDS, "seed": SEED}
 
-    assert options_answered(uas.port, transport) is not None, "no answer to OPTIONS before fuzzing\n" + uas.describe()
+    assert netfuzz.options_answered(uas.port, transport) is not None, "no answer to OPTIONS before fuzzing\n" + uas.describe()
     time.sleep(1.0)
     baseline = rss_kib(uas.pid)
     figures["rss_baseline_mb"] = round(baseline / 1024.0, 1)
@@ -154,7 +115,7 @@ def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory,
     if report:
         failures.append("AddressSanitizer reported during fuzzing: %s" % report[:3])
     if alive:
-        status = options_answered(uas.port, transport)
+        status = netfuzz.options_answered(uas.port, transport)
         figures["options_after"] = status
         if status is None or not status.startswith("SIP/2.0 200"):
             failures.append("OPTIONS after fuzzing answered %r, not 200" % status)
