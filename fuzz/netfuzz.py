@@ -204,8 +204,11 @@ def options_answered(port, transport, timeout=5.0):
     return None
 
 
-def run_udp(target_port, seconds, max_messages, seed=1, rate=0):
-    """Send mutated datagrams to HOST:target_port; returns a dict of counts."""
+def run_udp(target_port, seconds, max_messages, seed=1, rate=0, alive=None):
+    """Send mutated datagrams to HOST:target_port; returns a dict of counts.
+
+    *alive*, when given, is called every 256 messages; the run stops early when it returns false
+    and the result then says after how many messages (``target_died_after``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((HOST, 0))
     sock.setblocking(False)
@@ -213,7 +216,11 @@ def run_udp(target_port, seconds, max_messages, seed=1, rate=0):
     sent = answers = 0
     start = time.monotonic()
     deadline = start + seconds
+    died = None
     while sent < max_messages and time.monotonic() < deadline:
+        if alive is not None and sent % 256 == 0 and not alive():
+            died = sent
+            break
         try:
             sock.sendto(mut.message(), (HOST, target_port))
             sent += 1
@@ -230,7 +237,7 @@ def run_udp(target_port, seconds, max_messages, seed=1, rate=0):
             if ahead > 0:
                 time.sleep(ahead)
     sock.close()
-    return {"transport": "udp", "messages": sent, "answers": answers,
+    return {"transport": "udp", "messages": sent, "answers": answers, "target_died_after": died,
             "seconds": round(time.monotonic() - start, 1)}
 
 
@@ -243,15 +250,21 @@ def _abort(sock):
     sock.close()
 
 
-def run_tcp(target_port, seconds, max_messages, seed=1, rate=0):
-    """Pipelined mutated messages over short TCP connections; returns a dict of counts."""
+def run_tcp(target_port, seconds, max_messages, seed=1, rate=0, alive=None):
+    """Pipelined mutated messages over short TCP connections; returns a dict of counts.
+
+    *alive* as for :func:`run_udp`, called before each connection."""
     rng = random.Random(seed + 1)
     sent = conns = refused = answered_bytes = 0
     start = time.monotonic()
     deadline = start + seconds
     own_port = 0
     mut = None
+    died = None
     while sent < max_messages and time.monotonic() < deadline:
+        if alive is not None and not alive():
+            died = sent
+            break
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(2.0)
         try:
@@ -303,7 +316,7 @@ def run_tcp(target_port, seconds, max_messages, seed=1, rate=0):
             ahead = sent / rate - (time.monotonic() - start)
             if ahead > 0:
                 time.sleep(ahead)
-    return {"transport": "tcp", "messages": sent, "connections": conns, "refused": refused,
+    return {"transport": "tcp", "messages": sent, "connections": conns, "refused": refused, "target_died_after": died,
             "answer_bytes": answered_bytes, "seconds": round(time.monotonic() - start, 1)}
 
 

@@ -106,7 +106,7 @@ def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory,
     sampler.start()
 
     run = netfuzz.run_udp if transport == "udp" else netfuzz.run_tcp
-    figures["sent"] = run(uas.port, SECONDS, MAX_MESSAGES, SEED)
+    figures["sent"] = run(uas.port, SECONDS, MAX_MESSAGES, SEED, alive=lambda: uas.proc.poll() is None)
 
     alive = uas.proc.poll() is None
     if not alive:
