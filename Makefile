@@ -66,10 +66,13 @@ test: deps
 
 # --- fuzzing (fuzz/run.py: libFuzzer harnesses built with clang-14, ASan + UBSan, leak detection) ---
 # make fuzz: every harness for FUZZ_SECONDS each. make fuzz-smoke: all of them over the checked-in
-# seed corpus in about FUZZ_SMOKE_SECONDS together. FUZZ_HARNESSES picks some (incoming message sdp python).
+# seed corpus in about FUZZ_SMOKE_SECONDS together. FUZZ_HARNESSES picks some (incoming message sdp python);
+# FUZZ_FLAGS adds libFuzzer options (e.g. "-fork=2 -ignore_crashes=1" to go on past a crash).
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 60
 FUZZ_HARNESSES ?=
+FUZZ_FLAGS ?=
+export FUZZ_FLAGS
 .PHONY: fuzz fuzz-smoke
 fuzz: build
 	$(PYTHON) fuzz/run.py run --seconds $(FUZZ_SECONDS) $(FUZZ_HARNESSES)

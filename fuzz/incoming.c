@@ -16,6 +16,9 @@
  *   bit 3  the source address is IPv6.
  *   bit 4  run eXosip_automatic_action() after each piece.
  *
+ * With FUZZ_INCOMING_NO_TCP=1 in the environment bit 0 is ignored (UDP only): a way to keep
+ * exploring the datagram path while a known TCP crash is unfixed.
+ *
  * Nothing reaches a network: the context never opens its UDP socket (sends fail with
  * OSIP_NO_NETWORK), and connect(), getaddrinfo() and sendto() are replaced at link time
  * (-Wl,--wrap) by versions that fail at once, so an answer or request to any address goes nowhere.
@@ -244,11 +247,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   uint8_t flags;
   int pieces = 0, sv[2] = {-1, -1};
   long conn_id = 0;
+  static int no_tcp = -1;
 
   if (size < 1 || size > 256 * 1024)
     return 0;
+  if (no_tcp < 0)
+    no_tcp = getenv("FUZZ_INCOMING_NO_TCP") != NULL && strcmp(getenv("FUZZ_INCOMING_NO_TCP"), "1") == 0;
   if (data[0] & 0x80) {
     flags = data[0] & 0x7f;
+    if (no_tcp)
+      flags &= (uint8_t) ~F_TCP;
     p = data + 1;
   } else {
     flags = F_APP | F_AUTO;

@@ -5,6 +5,8 @@
     fuzz/run.py build                      build the libFuzzer harnesses into build/fuzz/
     fuzz/run.py run [--seconds N] [NAME…]   run each harness for N seconds (default $FUZZ_SECONDS or 300)
     fuzz/run.py smoke [--total N] [NAME…]   every harness over the seed corpus, N seconds in all (default 60)
+    --flags "…" (or $FUZZ_FLAGS) adds libFuzzer options, e.g. "-fork=2 -ignore_crashes=1" to go on
+    past the first crash (each one still fails the run)
     fuzz/run.py list                       the harness names
 
 Harnesses (libFuzzer, clang-14, ASan + UBSan, leak detection on):
@@ -125,7 +127,7 @@ def _build():
     return 0
 
 
-def fuzzer_command(name, seconds, smoke):
+def fuzzer_command(name, seconds, smoke, flags=()):
     work = os.path.join(OUT, "corpus", name)
     artifacts = os.path.join(OUT, "artifacts", name) + os.sep
     os.makedirs(work, exist_ok=True)
@@ -140,6 +142,7 @@ def fuzzer_command(name, seconds, smoke):
     if smoke:
         # bounded and quiet; every seed runs first, then mutation for the rest of the time
         opts += ["-print_final_stats=0", "-close_fd_mask=1"]
+    opts += list(flags)
     if name == "python":
         return [sys.executable, os.path.join(HERE, "parse_py.py")] + opts + [work] + seeds
     return [os.path.join(OUT, "fuzz_" + name)] + opts + [work] + seeds
@@ -153,8 +156,8 @@ def python_env():
     return env
 
 
-def run_one(name, seconds, smoke, log_dir):
-    cmd = fuzzer_command(name, seconds, smoke)
+def run_one(name, seconds, smoke, log_dir, flags=()):
+    cmd = fuzzer_command(name, seconds, smoke, flags)
     env = python_env() if name == "python" else dict(os.environ)
     if name != "python":
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:allocator_may_return_null=1")
@@ -195,6 +198,7 @@ def main(argv=None):
     ap.add_argument("names", nargs="*", help="harnesses (default: all)")
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "300")))
     ap.add_argument("--total", type=int, default=int(os.environ.get("FUZZ_SMOKE_SECONDS", "60")))
+    ap.add_argument("--flags", default=os.environ.get("FUZZ_FLAGS", ""), help="extra libFuzzer options")
     args = ap.parse_args(argv)
     if args.command == "list":
         print("\n".join(ALL))
@@ -213,7 +217,8 @@ def main(argv=None):
     seconds = args.seconds if args.command == "run" else max(5, args.total // len(names))
     log_dir = os.path.join(OUT, "logs")
     os.makedirs(log_dir, exist_ok=True)
-    results = [run_one(n, seconds, args.command == "smoke", log_dir) for n in names]
+    flags = shlex.split(args.flags)
+    results = [run_one(n, seconds, args.command == "smoke", log_dir, flags) for n in names]
     return 0 if all(results) else 1
 
 
