@@ -181,8 +181,8 @@ def run_one(name, seconds, smoke, log_dir, flags=()):
     for line in text.splitlines():
         if line.startswith("stat::number_of_executed_units:"):
             execs = line.split(":")[-1].strip()
-        elif " DONE " in line and "cov:" in line:
-            execs = line.split()[0].lstrip("#")
+        elif line.startswith("Done ") and " runs in " in line:
+            execs = line.split()[1]
     print("fuzz %-8s %s  rc=%s  %.0f s  runs=%s%s" % (
         name, "ok  " if ok else "FAIL", rc, time.monotonic() - started, execs or "?",
         ("  (" + ", ".join(bad) + ")") if bad else ""), flush=True)
@@ -199,7 +199,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "300")))
     ap.add_argument("--total", type=int, default=int(os.environ.get("FUZZ_SMOKE_SECONDS", "60")))
     ap.add_argument("--flags", default=os.environ.get("FUZZ_FLAGS", ""), help="extra libFuzzer options")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     if args.command == "list":
         print("\n".join(ALL))
         return 0

@@ -2,8 +2,8 @@
 """Network fuzzing of the example UASes on 127.0.0.1 (the mutator is fuzz/netfuzz.py).
 
 Targets: examples/c/uas built with AddressSanitizer (on an ASan build of core/), and
-examples/python/uas.py (asyncio dispatch, the mode that one bad packet used to stop), each over UDP
-and over TCP. Each test sends mutated SIP for ``NETFUZZ_SECONDS`` (default 40; at most
+examples/python/uas.py (``NETFUZZ_PY_DISPATCH``, default asyncio: the mode that one bad packet used
+to stop), each over UDP and over TCP. Each test sends mutated SIP for ``NETFUZZ_SECONDS`` (default 40; at most
 ``NETFUZZ_MAX`` messages, default 200 000), then checks that:
 
 * the UAS process is still alive and AddressSanitizer printed nothing (nor at exit);
@@ -37,6 +37,7 @@ MAX_MESSAGES = int(os.environ.get("NETFUZZ_MAX", "200000"))
 SEED = int(os.environ.get("NETFUZZ_SEED", "1"))
 PEAK_MB = float(os.environ.get("NETFUZZ_RSS_PEAK_MB", "128"))
 AFTER_MB = float(os.environ.get("NETFUZZ_RSS_AFTER_MB", "8"))
+PY_DISPATCH = os.environ.get("NETFUZZ_PY_DISPATCH", "asyncio")
 RETENTION_S = 32 + 4
 ASAN_ENV = {
     # a small quarantine: freed memory must not look like growth; any report ends the process
@@ -71,7 +72,7 @@ def start_target(kind, transport, uas_asan, program_factory):  # noqa: F811
     if kind == "c":
         uas = program_factory(uas_asan, args, env=ASAN_ENV, name="uas-asan-" + transport)
     else:
-        uas = program_factory(os.path.join(ROOT, "examples", "python", "uas.py"), args + ["--dispatch", "asyncio"],
+        uas = program_factory(os.path.join(ROOT, "examples", "python", "uas.py"), args + ["--dispatch", PY_DISPATCH],
                               wrapper=[sys.executable], env={"PYTHONPATH": ROOT}, name="uas-py-" + transport)
         uas.prefix = "uas"
     uas.start(timeout=30)
@@ -96,7 +97,8 @@ def c_uas_build(request):
 def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory, sipp_factory):  # noqa: F811
     uas = start_target(kind, transport, c_uas_build, program_factory)
     failures = []
-    figures = {"target": "%s uas over %s" % (kind, transport), "seconds": SECONDS, "seed": SEED}
+    figures = {"target": "%s uas over %s" % (kind if kind == "c" else "python (%s)" % PY_DISPATCH, transport),
+               "seconds": SECONDS, "seed": SEED}
 
     assert netfuzz.options_answered(uas.port, transport) is not None, "no answer to OPTIONS before fuzzing\n" + uas.describe()
     time.sleep(1.0)
