@@ -68,6 +68,22 @@ test: deps
 	@$(MAKE) --no-print-directory -s -C examples/c
 	$(PYTHON) -m pytest -v -n $(TEST_WORKERS) --durations=25 -p no:benchmark tests
 
+# --- fuzzing (fuzz/run.py: libFuzzer harnesses built with clang-14, ASan + UBSan, leak detection) ---
+# make fuzz: every harness for FUZZ_SECONDS each. make fuzz-smoke: all of them over the checked-in
+# seed corpus in about FUZZ_SMOKE_SECONDS together. FUZZ_HARNESSES picks some (incoming message sdp python);
+# FUZZ_FLAGS adds libFuzzer options (e.g. "-fork=2 -ignore_crashes=1" to go on past a crash).
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 60
+FUZZ_HARNESSES ?=
+FUZZ_FLAGS ?=
+export FUZZ_FLAGS
+.PHONY: fuzz fuzz-smoke
+fuzz: build
+	$(PYTHON) fuzz/run.py run --seconds $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-smoke: build
+	$(PYTHON) fuzz/run.py smoke --total $(FUZZ_SMOKE_SECONDS) $(FUZZ_HARNESSES)
+
 # The Python suite of the binding under memcheck (slow: minutes). Interpreter noise is
 # suppressed by tests/valgrind-python.supp; anything in exosip2 or oSIP2 fails the run.
 VALGRIND_TESTS ?= tests/test_message.py tests/test_sdp.py tests/test_errors_utils_version.py

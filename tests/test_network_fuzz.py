@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Network fuzzing of the example UASes on 127.0.0.1 (the mutator is fuzz/netfuzz.py).
+
+Targets: examples/c/uas built with AddressSanitizer (on an ASan build of core/), and
+examples/python/uas.py (``NETFUZZ_PY_DISPATCH``, default asyncio: the mode that one bad packet used
+to stop), each over UDP and over TCP. Each test sends mutated SIP for ``NETFUZZ_SECONDS`` (default 40; at most
+``NETFUZZ_MAX`` messages, default 200 000), then checks that:
+
+* the UAS process is still alive and AddressSanitizer printed nothing (nor at exit);
+* a valid OPTIONS is answered 200 and ``sipp -sn uac -m 5`` completes every call;
+* its RSS stayed under baseline + ``NETFUZZ_RSS_PEAK_MB`` (default 128 MB) during the whole run, and
+  after the 32 s transaction retention (plus a 4 s margin) it is back within
+  ``NETFUZZ_RSS_AFTER_MB`` (default 8 MB) of the baseline taken before fuzzing.
+
+With the defaults one test takes about 90 s. The figures (messages sent, RSS baseline/peak/after)
+are printed; every check is evaluated and all failures are reported together.
+"""
+
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from peers.sipp import rss_kib
+from peers.sipp_fixtures import program_factory, sipp_factory, uas_asan  # noqa: F401
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "fuzz"))
+import netfuzz  # noqa: E402
+
+pytestmark = pytest.mark.peers
+
+SECONDS = float(os.environ.get("NETFUZZ_SECONDS", "40"))
+MAX_MESSAGES = int(os.environ.get("NETFUZZ_MAX", "200000"))
+SEED = int(os.environ.get("NETFUZZ_SEED", "1"))
+PEAK_MB = float(os.environ.get("NETFUZZ_RSS_PEAK_MB", "128"))
+AFTER_MB = float(os.environ.get("NETFUZZ_RSS_AFTER_MB", "8"))
+PY_DISPATCH = os.environ.get("NETFUZZ_PY_DISPATCH", "asyncio")
+RETENTION_S = 32 + 4
+ASAN_ENV = {
+    # a small quarantine: freed memory must not look like growth; any report ends the process
+    "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86:quarantine_size_mb=16",
+    "LSAN_OPTIONS": "exitcode=87",
+}
+
+class RssSampler(threading.Thread):
+    """Samples VmRSS of one pid every 0.2 s; keeps the peak."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            rss = rss_kib(self.pid)
+            if rss is None:
+                return
+            self.peak = max(self.peak, rss)
+            self.stopping.wait(0.2)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(timeout=5)
+
+
+def start_target(kind, transport, uas_asan, program_factory):  # noqa: F811
+    args = ["-a", "127.0.0.1", "-p", "0", "-t", transport, "-q"]
+    if kind == "c":
+        uas = program_factory(uas_asan, args, env=ASAN_ENV, name="uas-asan-" + transport)
+    else:
+        uas = program_factory(os.path.join(ROOT, "examples", "python", "uas.py"), args + ["--dispatch", PY_DISPATCH],
+                              wrapper=[sys.executable], env={"PYTHONPATH": ROOT}, name="uas-py-" + transport)
+        uas.prefix = "uas"
+    uas.start(timeout=30)
+    assert uas.transport == transport, uas.describe()
+    return uas
+
+
+def sanitizer_report(text):
+    return [line for line in text.splitlines() if "Sanitizer" in line or "runtime error:" in line]
+
+
+@pytest.fixture
+def c_uas_build(request):
+    """The ASan uas for the C target only (the Python target does not need the build)."""
+    if request.node.callspec.params["kind"] == "c":
+        return request.getfixturevalue("uas_asan")
+    return None
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("kind", ["c", "python"])
+def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory, sipp_factory):  # noqa: F811
+    uas = start_target(kind, transport, c_uas_build, program_factory)
+    failures = []
+    figures = {"target": "%s uas over %s" % (kind if kind == "c" else "python (%s)" % PY_DISPATCH, transport),
+               "seconds": SECONDS, "seed": SEED}
+
+    assert netfuzz.options_answered(uas.port, transport) is not None, "no answer to OPTIONS before fuzzing\n" + uas.describe()
+    time.sleep(1.0)
+    baseline = rss_kib(uas.pid)
+    figures["rss_baseline_mb"] = round(baseline / 1024.0, 1)
+    sampler = RssSampler(uas.pid)
+    sampler.start()
+
+    run = netfuzz.run_udp if transport == "udp" else netfuzz.run_tcp
+    figures["sent"] = run(uas.port, SECONDS, MAX_MESSAGES, SEED, alive=lambda: uas.proc.poll() is None)
+
+    alive = uas.proc.poll() is None
+    if not alive:
+        failures.append("the UAS died during fuzzing (rc %s)" % uas.proc.returncode)
+    report = sanitizer_report(uas.stderr)
+    if report:
+        failures.append("AddressSanitizer reported during fuzzing: %s" % report[:3])
+    if alive:
+        status = netfuzz.options_answered(uas.port, transport)
+        figures["options_after"] = status
+        if status is None or not status.startswith("SIP/2.0 200"):
+            failures.append("OPTIONS after fuzzing answered %r, not 200" % status)
+        calls = sipp_factory("uac", "127.0.0.1:%d" % uas.port, transport=transport, calls=5, rate=5, limit=5,
+                             pause_ms=0, timeout_s=40).start(wait_bound=False).wait()
+        figures["sipp_rc"] = calls.returncode
+        figures["sipp_successful"] = calls.successful
+        if calls.returncode != 0 or calls.successful != 5:
+            failures.append("sipp -sn uac -m 5 after fuzzing: rc %s, %s successful\n%s"
+                            % (calls.returncode, calls.successful, calls.describe()[-2000:]))
+        time.sleep(RETENTION_S)
+        after = rss_kib(uas.pid)
+        figures["rss_after_mb"] = round((after or 0) / 1024.0, 1)
+    sampler.stop()
+    figures["rss_peak_mb"] = round(sampler.peak / 1024.0, 1)
+    if sampler.peak > baseline + PEAK_MB * 1024:
+        failures.append("RSS peak %.1f MB above baseline %.1f MB + %.0f MB"
+                        % (sampler.peak / 1024.0, baseline / 1024.0, PEAK_MB))
+    if alive and (after is None or after > baseline + AFTER_MB * 1024):
+        failures.append("RSS %.1f MB %d s after fuzzing, not within %.0f MB of baseline %.1f MB"
+                        % ((after or 0) / 1024.0, RETENTION_S, AFTER_MB, baseline / 1024.0))
+
+    if uas.proc.poll() is None:
+        rc = uas.stop(check=False)
+        figures["exit_rc"] = rc
+        if rc != 0:
+            failures.append("the UAS exited %s after SIGTERM" % rc)
+    report = sanitizer_report(uas.stderr)
+    figures["sanitizer_lines"] = len(report)
+    if report and not any(f.startswith("AddressSanitizer") for f in failures):
+        failures.append("AddressSanitizer reported: %s" % report[:3])
+    if "Traceback" in uas.stderr:
+        failures.append("the Python UAS printed a traceback")
+    print("netfuzz figures: %r" % figures)
+    assert not failures, "%s\nfigures: %r\n%s" % ("\n".join(failures), figures, uas.describe())
