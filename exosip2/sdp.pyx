@@ -470,8 +470,13 @@ cdef bytes _sdp_input(object data):
         raise OsipSyntaxError("SDP body contains a NUL byte", code=_SYNTAX)
     if max(raw.count(b"\n"), raw.count(b"\r")) > _MAX_LINES:
         raise OsipSyntaxError("SDP body has more than MAX_LINES (%d) lines" % _MAX_LINES, code=_SYNTAX)
-    if not raw.endswith((b"\n", b"\r")):
-        raw += b"\r\n"  # oSIP2 ignores a last line without a line break
+    # Every line break as CRLF, one at the end too: oSIP2 ignores a last line without a line break,
+    # and reads past the end of the text when the last line is an m= line ended by a lone LF or CR.
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    raw = raw.replace(b"\n", b"\r\n")
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
     return raw
 
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness: oSIP2's SDP parser and core/'s SDP helpers (core/src/sdp_api.c).
- * bytes -> sdp_message_parse -> sdp_message_to_str -> parse again; the media/connection look-ups of
+ * bytes -> ex_sdp_parse (oSIP2's parser as core/ calls it) -> sdp_message_to_str -> parse again; the media/connection look-ups of
  * sdp_api.c on the result; and the same body carried in a SIP message through eXosip_get_sdp_info().
  */
 #include <stdint.h>
@@ -13,6 +13,8 @@
 #include <osipparser2/sdp_message.h>
 
 #include <eXosip2/eXosip.h>
+
+#include "exosip_internal.h" /* ex_sdp_parse: the way core/ hands a body to oSIP2 */
 
 static void helpers(sdp_message_t *sdp)
 {
@@ -38,7 +40,7 @@ static void round_trip(const char *buf)
   char *text = NULL, *text2 = NULL;
   if (sdp_message_init(&sdp) != 0)
     return;
-  if (sdp_message_parse(sdp, buf) != 0) {
+  if (ex_sdp_parse(sdp, buf) != 0) {
     sdp_message_free(sdp);
     return;
   }

@@ -906,3 +906,14 @@ def test_stub_type_checks(tmp_path):
          "--cache-dir", str(tmp_path / "cache"), str(program)],
         cwd=root, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r", b"\r\n"])
+def test_last_m_line_without_formats_and_a_lone_line_break(end):
+    """oSIP2 5.3 reads past the text when the last line is an m= line ended by a lone LF or CR
+    (fuzz/corpus/sdp/crash-osip-sdp-*): the body reaches it with CRLF line breaks only, so the
+    line parses as an m= line with no formats, whatever the line break."""
+    body = b"v=0\ro=- 0 0 IN IP4 0.0.0.0\ns=-\r\nt=0 0" + end + b"m=audio 0 RTP/AVP" + end
+    sdp = SdpMessage.parse(body)
+    assert [m.type for m in sdp.media] == ["audio"]
+    assert b"\r\n\r\n" not in sdp.to_bytes() and b"\n\n" not in sdp.to_bytes()

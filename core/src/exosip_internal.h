@@ -376,6 +376,9 @@ const char *ex_callid(const osip_message_t *msg, char *buf, size_t size);
 const char *ex_from_tag(const osip_message_t *msg);
 char *ex_body_string(const osip_message_t *msg);
 
+/* sdp_api.c: oSIP2's SDP parser, given only CRLF line breaks (see there why) */
+int ex_sdp_parse(sdp_message_t *sdp, const char *text);
+
 /* dialog.c and call.c */
 int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, struct ex_dialog **out);
 struct ex_dialog *ex_dialog_by_did(struct eXosip_t *ctx, int did);

@@ -5,6 +5,43 @@
 
 #include "exosip_internal.h"
 
+/*
+ * oSIP2 5.3's sdp_message_parse reads past the end of its input when the last line is an m= line
+ * ended by a lone LF or CR (it steps over two bytes of line break where there is one). Every body
+ * therefore reaches it with each line break written as CRLF and a CRLF at its end.
+ */
+int ex_sdp_parse(sdp_message_t *sdp, const char *text)
+{
+  size_t n = 0, i, j;
+  char *copy;
+  int rc;
+  if (sdp == NULL || text == NULL)
+    return OSIP_BADPARAMETER;
+  for (i = 0; text[i] != '\0'; i++)
+    n += (text[i] == '\r' || text[i] == '\n') ? 2 : 1;
+  copy = malloc(n + 3);
+  if (copy == NULL)
+    return OSIP_NOMEM;
+  for (i = 0, j = 0; text[i] != '\0'; i++) {
+    if (text[i] == '\r' || text[i] == '\n') {
+      if (text[i] == '\r' && text[i + 1] == '\n')
+        i++;
+      copy[j++] = '\r';
+      copy[j++] = '\n';
+    } else {
+      copy[j++] = text[i];
+    }
+  }
+  if (j < 2 || copy[j - 1] != '\n') {
+    copy[j++] = '\r';
+    copy[j++] = '\n';
+  }
+  copy[j] = '\0';
+  rc = sdp_message_parse(sdp, copy);
+  free(copy);
+  return rc;
+}
+
 static sdp_message_t *parse_sdp(const char *text)
 {
   sdp_message_t *sdp = NULL;
@@ -12,7 +49,7 @@ static sdp_message_t *parse_sdp(const char *text)
     return NULL;
   if (sdp_message_init(&sdp) != 0)
     return NULL;
-  if (sdp_message_parse(sdp, text) != 0) {
+  if (ex_sdp_parse(sdp, text) != 0) {
     sdp_message_free(sdp);
     return NULL;
   }
