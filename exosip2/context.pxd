@@ -4,6 +4,7 @@ from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.eXosip cimport eXosip_event_t
 from exosip2.event cimport Event
 from exosip2.message cimport OsipMessage
+from exosip2.includes.osip_parser cimport osip_message_t
 
 
 cdef enum:
@@ -37,6 +38,12 @@ cdef class Context:
     cdef list _awaiters
     cdef object _aloop
     cdef int _areaders
+    # asyncio: whether the reader is registered on _aloop; when automatic actions last ran.
+    cdef bint _armed
+    cdef object _tick_handle
+    cdef double _last_auto
+    # close() runs (in some thread): a second close() waits for it.
+    cdef bint _closing
     cdef object _user_agent
     cdef int _port
     cdef object __weakref__
@@ -50,6 +57,17 @@ cdef class Context:
     cdef Event _wrap(self, eXosip_event_t *ev)
     cdef int _auto(self) except -1
     cdef int _dispatch(self, Event event, object executor) except -1
+    cdef bint _stop_until(self, double deadline)
+    cdef _finish_stop(self)
+    # asyncio: drain up to one batch of events from the core; arm/disarm the reader; forget the loop.
+    cdef int _fill(self) except -1
+    cdef int _arm(self) except -1
+    cdef int _disarm(self) except -1
+    cdef int _release_asyncio(self, eXosip_t *p) except -1
+    # Check that msg can be sent by the function named caller (a request of one of the methods in
+    # only, none of refused; or a response), then steal it; raises with a clear message otherwise.
+    cdef osip_message_t *_take(self, OsipMessage msg, bint request, tuple only, tuple refused,
+                               str caller) except NULL
 
 
 cdef class ContextLock:
