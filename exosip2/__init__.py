@@ -6,7 +6,7 @@ The modules keep the names of the ctypes binding ``exosip2ctypes``
 ``sdp``, ``utils``, ``version``) so that its users port by changing the import.
 """
 
-from exosip2.options import Option  # noqa: F401  (exosip2.Option)
+from exosip2.options import Option as Option  # exosip2.Option, re-exported
 from exosip2.version import __version__
 
 __all__ = ["__version__", "initialize"]

@@ -23,6 +23,8 @@ cdef class Context:
     # ContextLock bookkeeping: holder thread and depth.
     cdef unsigned long _lock_owner
     cdef int _lock_depth
+    # The context the holder locked (released through it even while close() runs).
+    cdef eXosip_t *_locked
     cdef object _event_callback
     # did -> tid of the latest answered INVITE of that dialog (for Ack(context, did)).
     cdef dict _ack_tids
@@ -42,6 +44,13 @@ cdef class Context:
     cdef bint _armed
     cdef object _tick_handle
     cdef double _last_auto
+    # Heap trimming after bursts: events wrapped in all, seen at the last idle check, counted
+    # since the last trim; when that check ran; when the second trim after a burst is due.
+    cdef unsigned long long _events_total
+    cdef unsigned long long _trim_seen
+    cdef unsigned long long _trim_pending
+    cdef double _trim_checked
+    cdef double _trim_again
     # close() runs (in some thread): a second close() waits for it.
     cdef bint _closing
     cdef object _user_agent
@@ -56,6 +65,7 @@ cdef class Context:
         self._busy -= 1
     cdef Event _wrap(self, eXosip_event_t *ev)
     cdef int _auto(self) except -1
+    cdef int _idle_trim(self, bint ticked) except -1
     cdef int _dispatch(self, Event event, object executor) except -1
     cdef bint _stop_until(self, double deadline)
     cdef _finish_stop(self)

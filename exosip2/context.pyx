@@ -20,6 +20,12 @@ of three ways:
 
 Use only one of them at a time on a context.
 
+Memory: glibc keeps the heap a burst of calls grew (freed events, messages and
+transactions) unless told otherwise, so after a burst (1 000 events or more,
+then a quiet second) the event loop and the asyncio iterator call
+``malloc_trim(0)``, and once more 34 s later, when the burst's UDP
+transactions have expired.
+
 Threads: every method may be called from any thread. Calls into the SIP
 stack take the context lock (``eXosip_lock``) with the GIL released, so a
 thread holding :attr:`Context.lock` never deadlocks with one holding the GIL.
@@ -86,6 +92,22 @@ cdef int _AUTO_EVERY = 64
 # asyncio: at most this many events are taken from the core's queue at a time.
 cdef int _ABATCH = 64
 
+# Heap trimming after a burst (Context._idle_trim): how many events make a burst, and when the
+# second trim runs (after the 32 s that UDP transactions are kept).
+cdef unsigned long long _TRIM_AFTER = 1000
+cdef double _TRIM_AGAIN_S = 34.0
+
+cdef extern from *:
+    """
+    #if defined(__GLIBC__)
+    #include <malloc.h>
+    static void exosip2_trim_heap(void) { (void) malloc_trim(0); }
+    #else
+    static void exosip2_trim_heap(void) { }
+    #endif
+    """
+    void exosip2_trim_heap() nogil
+
 _log = logging.getLogger("exosip2.context")
 
 # Contexts not yet closed, closed quietly at interpreter exit (before threads and modules go).
@@ -112,6 +134,7 @@ cdef class Context:
         self._busy = 0
         self._lock_owner = 0
         self._lock_depth = 0
+        self._locked = NULL
         self._running = False
         self._events_since_auto = 0
         self._areaders = 0
@@ -119,6 +142,11 @@ cdef class Context:
         self._closing = False
         self._armed = False
         self._last_auto = 0.0
+        self._events_total = 0
+        self._trim_seen = 0
+        self._trim_pending = 0
+        self._trim_checked = 0.0
+        self._trim_again = 0.0
 
     def __init__(self, event_callback=None):
         cdef eXosip_t *p
@@ -203,6 +231,7 @@ cdef class Context:
 
     cdef Event _wrap(self, eXosip_event_t *ev):
         cdef Event event = Event.from_ptr(ev, self)
+        self._events_total += 1
         if ev.type == EXOSIP_CALL_ANSWERED:
             if ev.did > 0 and ev.tid > 0:
                 self._ack_tids[ev.did] = ev.tid
@@ -220,6 +249,34 @@ cdef class Context:
             eXosip_automatic_action(p)
             eXosip_unlock(p)
         self._leave()
+        return 0
+
+    cdef int _idle_trim(self, bint ticked) except -1:
+        # Give the heap back to the system after a burst: glibc keeps the memory of freed events,
+        # messages and transactions (measured: 2 000 cps for 10 s leaves the Python UAS at ~48 MB
+        # where it started at ~25 MB, and malloc_trim(0) brings it back to ~27 MB). Called when
+        # the consumer of events is idle (an empty wait of the loop thread, or the asyncio tick);
+        # trims once the events stop after at least _TRIM_AFTER of them, and once more
+        # _TRIM_AGAIN_S later, when the transactions of the burst have expired (64*T1 = 32 s).
+        cdef double now = time.monotonic()
+        if not ticked:
+            if now - self._trim_checked < 1.0:
+                return 0
+        self._trim_checked = now
+        if self._events_total != self._trim_seen:
+            # not idle: events came since the previous check
+            self._trim_pending += self._events_total - self._trim_seen
+            self._trim_seen = self._events_total
+            return 0
+        if self._trim_pending >= _TRIM_AFTER:
+            self._trim_pending = 0
+            self._trim_again = now + _TRIM_AGAIN_S
+        elif self._trim_again == 0 or now < self._trim_again:
+            return 0
+        else:
+            self._trim_again = 0
+        with nogil:
+            exosip2_trim_heap()
         return 0
 
     cdef osip_message_t *_take(self, OsipMessage msg, bint request, tuple only, tuple refused,
@@ -553,6 +610,7 @@ cdef class Context:
         p = self._enter()   # held (counted busy) until lock_release
         with nogil:
             eXosip_lock(p)
+        self._locked = p
         self._lock_owner = me
         self._lock_depth = 1
 
@@ -561,12 +619,14 @@ cdef class Context:
 
         :raises RuntimeError: when this thread does not hold it.
         """
-        cdef eXosip_t *p = self._ptr
+        # The context that was locked, even if a close() has started meanwhile (_ptr is then NULL).
+        cdef eXosip_t *p = self._locked
         if self._lock_depth <= 0 or self._lock_owner != PyThread_get_thread_ident():
             raise RuntimeError("the context lock is not held by this thread")
         self._lock_depth -= 1
         if self._lock_depth == 0:
             self._lock_owner = 0
+            self._locked = NULL
             eXosip_unlock(p)
             self._leave()
 
@@ -702,6 +762,7 @@ cdef class Context:
                 if ev == NULL:
                     if self._running and self._ptr != NULL:
                         self._auto()
+                        self._idle_trim(False)
                     continue
                 self._dispatch(self._wrap(ev), executor)
                 self._events_since_auto += 1
@@ -847,6 +908,7 @@ cdef class Context:
             self._auto()
         if self._awaiters:
             self._on_readable()
+        self._idle_trim(True)
         self._tick_handle = self._aloop.call_later(1.0, self._tick)
 
     cdef int _fill(self) except -1:

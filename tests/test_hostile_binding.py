@@ -592,3 +592,41 @@ def test_wait_event_and_close_while_waiting(no_leaks):
             await waiter
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+# --- the stubs of the names above ---------------------------------------------------------------------
+
+USE_STUBS = '''
+import exosip2
+from exosip2.context import Context
+from exosip2.options import CORE_OPTION_BASE, Option, Statistics, is_core_option, option_type
+
+with Context() as ctx:
+    ctx.set_option(exosip2.Option.MAX_CALLS, 100)
+    ctx.set_option(Option.SET_HEADER_USER_AGENT, "ua")
+    ctx.set_option(Option.SET_HEADER_USER_AGENT, None)
+    st: Statistics = ctx.get_statistics()
+    n: int = st.allocated_calls + len(st.reserved1) + CORE_OPTION_BASE
+    core: bool = is_core_option(Option.MAX_CALLS)
+    t = option_type(17)
+    ctx.close(timeout=1.5)
+'''
+
+BAD_STUBS = '''
+from exosip2.context import Context
+ctx = Context()
+ctx.set_option(7, 1.5)
+'''
+
+
+def test_stubs_of_options_and_close(tmp_path):
+    def mypy(text, name):
+        path = tmp_path / name
+        path.write_text(text)
+        return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
+                               "--cache-dir", str(tmp_path / "cache"), str(path)], cwd=ROOT,
+                              env=dict(os.environ, MYPYPATH=ROOT), capture_output=True, text=True, timeout=180)
+    ok = mypy(USE_STUBS, "use_options.py")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    ko = mypy(BAD_STUBS, "bad_options.py")
+    assert ko.returncode == 1 and "bad_options.py:4: error" in ko.stdout, ko.stdout
