@@ -192,6 +192,67 @@ def test_send_of_each_built_message_refuses_a_changed_kind(ctx):
         reg.send()
 
 
+def test_send_of_answers_acks_and_in_dialog_requests(no_leaks):
+    """The send() of the messages that need a peer: Answer, Ack, Info (call), MessageAnswer and
+    OptionsAnswer (request) refuse a second send and a changed method, through the same checks."""
+    a, b = UA("alice"), UA("bob")
+    try:
+        call.InitInvite(a.ctx, b.uri, a.uri).send()
+        inv = b.expect(EventType.call_invite)
+        ringing = call.Answer(b.ctx, inv.tid, 180)
+        ringing.send()
+        with pytest.raises(OsipWrongState, match="call_send_answer: this message was already sent"):
+            ringing.send()
+        ok = call.Answer(b.ctx, inv.tid, 200)
+        ok.add_body("v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                    "m=audio 9 RTP/AVP 0\r\n")
+        ok.content_type = "application/sdp"
+        ok.send()
+        answered = a.expect(EventType.call_ringing, EventType.call_answered)
+        while answered.type != EventType.call_answered:
+            answered = a.expect(EventType.call_answered)
+        ack = call.Ack(a.ctx, did=answered.did)
+        ack.method = "BYE"
+        with pytest.raises(OsipBadParameter, match="call_send_ack sends ACK requests, not BYE"):
+            ack.send()
+        ack.method = "ACK"
+        ack.send()
+        with pytest.raises(OsipWrongState, match="already sent"):
+            ack.send()
+        b.expect(EventType.call_ack)
+        info = call.Info(a.ctx, answered.did)
+        info.method = "CANCEL"
+        with pytest.raises(OsipBadParameter, match="call_send_request does not send CANCEL requests"):
+            info.send()
+        info.method = "INFO"
+        assert info.send() > 0
+        with pytest.raises(OsipWrongState, match="already sent"):
+            info.send()
+        got = b.expect(EventType.call_message_new)
+        b.ctx.call_send_answer(got.tid, 200)
+        a.ctx.call_terminate(answered.cid, answered.did)
+        b.expect(EventType.call_closed)
+        b.expect(EventType.call_released)
+
+        request.Message(a.ctx, b.uri, a.uri).send()
+        msg = b.expect(EventType.message_new)
+        ans = request.MessageAnswer(b.ctx, msg.tid, 200)
+        ans.send()
+        with pytest.raises(OsipWrongState, match="message_send_answer: this message was already sent"):
+            ans.send()
+        request.Options(a.ctx, b.uri, a.uri).send()
+        opt = b.expect(EventType.message_new)
+        oans = request.OptionsAnswer(b.ctx, opt.tid, 200)
+        with pytest.raises(OsipBadParameter, match="another context"):
+            a.ctx.options_send_answer(answer=oans)
+        oans.send()
+        with pytest.raises(OsipWrongState, match="options_send_answer: this message was already sent"):
+            oans.send()
+    finally:
+        a.close()
+        b.close()
+
+
 def test_answer_and_ack_need_a_transaction(ctx):
     with pytest.raises(OsipBadParameter, match="call_send_answer needs tid="):
         ctx.call_send_answer(answer=raw_response(200))
