@@ -149,6 +149,52 @@ def burst(mode, args, workdir):
             "rss_during": samples, "rss_after": after}
 
 
+FLOODER = r"""
+import os, socket, sys, time
+port, pps, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+junk = [os.urandom(n) for n in (20, 60, 200, 500, 1200)] + [b"\r\n\r\n", b"SIP/2.0 \x00\xff", b"INVITE x"]
+sent, t0 = 0, time.monotonic()
+while True:
+    now = time.monotonic() - t0
+    if now >= seconds:
+        break
+    due = int(now * pps)
+    while sent < due:
+        try:
+            s.sendto(junk[sent % len(junk)], ("127.0.0.1", port))
+        except OSError:
+            pass
+        sent += 1
+print(sent)
+"""
+
+
+def flood(mode, args, workdir):
+    """SIPp at FLOOD_CPS while a second process sends garbage datagrams at FLOOD_PPS to the UAS."""
+    import subprocess
+    prog = start_uas(mode, args.tree, os.path.join(workdir, "uas"))
+    try:
+        flooder = subprocess.Popen([sys.executable, "-c", FLOODER, str(prog.port), str(args.flood_pps),
+                                    str(args.flood_seconds + 5)], stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            calls = args.flood_cps * args.flood_seconds
+            cpu0 = cpu_s(prog.pid)
+            result, wall = load(prog, args.flood_cps, calls, max(200, args.flood_cps), args.flood_seconds + 40,
+                                os.path.join(workdir, "uac"))
+            cpu1 = cpu_s(prog.pid)
+        finally:
+            out, _ = flooder.communicate(timeout=args.flood_seconds + 60)
+    finally:
+        rc = prog.stop(check=False)
+    sent = int(out.strip() or 0)
+    return {"mode": mode, "cps": args.flood_cps, "calls": calls, "successful": result.successful,
+            "failed": result.failed, "retransmissions": result.retransmissions, "sipp_rc": result.returncode,
+            "uas_rc": rc, "garbage_sent": sent, "garbage_pps": round(sent / (args.flood_seconds + 5)),
+            "uas_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 1)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=20, help="seconds of load per ladder step (default 20)")
@@ -159,6 +205,10 @@ def main(argv=None):
     ap.add_argument("--settle", type=int, default=40, help="seconds of idle RSS sampling after the burst")
     ap.add_argument("--no-ladder", action="store_true", help="only the burst")
     ap.add_argument("--no-burst", action="store_true", help="only the ladder")
+    ap.add_argument("--flood-pps", type=int, default=0,
+                    help="also run calls under a garbage flood of this many datagrams/s (default: no flood run)")
+    ap.add_argument("--flood-cps", type=int, default=300)
+    ap.add_argument("--flood-seconds", type=int, default=20)
     ap.add_argument("--pythonpath", default=ROOT, help="the tree with exosip2/ and examples/ (default: this one)")
     ap.add_argument("--label", default="", help="a name for this build in the report")
     ap.add_argument("--json", help="default benchmarks/results/asyncio_burst-<time>.json")
@@ -170,7 +220,7 @@ def main(argv=None):
               "duration_s": args.duration, "ladder": ladder,
               "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                        "loadavg_at_start": os.getloadavg()},
-              "steps": [], "highest_clean_cps": {}, "bursts": []}
+              "steps": [], "highest_clean_cps": {}, "bursts": [], "floods": []}
     with tempfile.TemporaryDirectory(prefix="asyncio-burst-") as workdir:
         for rnd in range(args.rounds if not args.no_ladder else 0):
             alive = {m: True for m in MODES}
@@ -207,6 +257,17 @@ def main(argv=None):
                     b = {"mode": mode, "error": str(exc)[:300]}
                 report["bursts"].append(b)
                 print("done" if "error" not in b else b["error"], flush=True)
+        if args.flood_pps:
+            for mode in MODES:
+                print("  flood %-8s %d cps under %d garbage datagrams/s for %d s … " % (
+                    mode, args.flood_cps, args.flood_pps, args.flood_seconds), end="", flush=True)
+                try:
+                    f = flood(mode, args, os.path.join(workdir, "flood-" + mode))
+                except PeerError as exc:
+                    f = {"mode": mode, "error": str(exc)[:300]}
+                report["floods"].append(f)
+                print(("%(successful)s ok, %(failed)s failed, %(retransmissions)s retransmissions, "
+                       "%(garbage_pps)s garbage/s" % f) if "error" not in f else f["error"], flush=True)
 
     print()
     if report["steps"]:
