@@ -31,7 +31,9 @@ stack take the context lock (``eXosip_lock``) with the GIL released, so a
 thread holding :attr:`Context.lock` never deadlocks with one holding the GIL.
 
 Lifetime: ``with Context() as ctx:`` or :meth:`Context.close` (idempotent,
-also named :meth:`Context.quit`). Messages and methods of a closed context
+also named :meth:`Context.quit`; it waits at most ``timeout`` seconds, default 5,
+for another thread to release the lock, then raises
+:class:`~exosip2.error.OsipTimeout` and leaves the context open). Messages and methods of a closed context
 raise :class:`ContextClosedError`; events already received stay readable. A
 context collected while open is closed, with a :class:`ResourceWarning`;
 contexts still open at interpreter exit are closed quietly. After
