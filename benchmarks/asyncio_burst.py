@@ -292,7 +292,8 @@ def main(argv=None):
             print("%-8s %8s %7s %8s %11s %11s %11s %11s %9s" % (
                 b["mode"], b["successful"], b["failed"], b["retransmissions"], b["rss_before_kib"],
                 b["rss_max_during_kib"], b["rss_end_of_load_kib"], b["rss_after_kib"], b["cpu_us_per_call"]))
-    path = args.json or os.path.join(RESULTS, "asyncio_burst-%s%s.json" % (stamp, "-" + args.label if args.label else ""))
+    suffix = "-" + args.label if args.label else ""
+    path = args.json or os.path.join(RESULTS, "asyncio_burst-%s%s.json" % (stamp, suffix))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(report, f, indent=2)

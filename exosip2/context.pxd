@@ -45,12 +45,12 @@ cdef class Context:
     cdef object _tick_handle
     cdef double _last_auto
     # Heap trimming after bursts: events wrapped in all, seen at the last idle check, counted
-    # since the last trim; when that check ran; when the second trim after a burst is due.
+    # since the last trim; when that check ran; transactions + calls alive at the last trim.
     cdef unsigned long long _events_total
     cdef unsigned long long _trim_seen
     cdef unsigned long long _trim_pending
     cdef double _trim_checked
-    cdef double _trim_again
+    cdef long _trim_held
     # close() runs (in some thread): a second close() waits for it.
     cdef bint _closing
     cdef object _user_agent

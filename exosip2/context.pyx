@@ -23,18 +23,18 @@ Use only one of them at a time on a context.
 Memory: glibc keeps the heap a burst of calls grew (freed events, messages and
 transactions) unless told otherwise, so after a burst (1 000 events or more,
 then a quiet second) the event loop and the asyncio iterator call
-``malloc_trim(0)``, and once more 34 s later, when the burst's UDP
-transactions have expired.
+``malloc_trim(0)``, and again in quiet seconds each time the transactions and
+calls alive have halved, as the burst's UDP transactions expire (32 s).
 
 Threads: every method may be called from any thread. Calls into the SIP
 stack take the context lock (``eXosip_lock``) with the GIL released, so a
 thread holding :attr:`Context.lock` never deadlocks with one holding the GIL.
 
 Lifetime: ``with Context() as ctx:`` or :meth:`Context.close` (idempotent,
-also named :meth:`Context.quit`; it waits at most ``timeout`` seconds, default 5,
-for another thread to release the lock, then raises
-:class:`~exosip2.error.OsipTimeout` and leaves the context open). Messages and methods of a closed context
-raise :class:`ContextClosedError`; events already received stay readable. A
+also named :meth:`Context.quit`; it waits at most ``timeout`` seconds, default
+5, for another thread to release the lock, then raises
+:class:`~exosip2.error.OsipTimeout` and leaves the context open). Messages and
+methods of a closed context raise :class:`ContextClosedError`; events already received stay readable. A
 context collected while open is closed, with a :class:`ResourceWarning`;
 contexts still open at interpreter exit are closed quietly. After
 ``fork()`` the child never tears down its parent's context.
@@ -94,10 +94,8 @@ cdef int _AUTO_EVERY = 64
 # asyncio: at most this many events are taken from the core's queue at a time.
 cdef int _ABATCH = 64
 
-# Heap trimming after a burst (Context._idle_trim): how many events make a burst, and when the
-# second trim runs (after the 32 s that UDP transactions are kept).
+# Heap trimming after a burst (Context._idle_trim): how many events make a burst.
 cdef unsigned long long _TRIM_AFTER = 1000
-cdef double _TRIM_AGAIN_S = 34.0
 
 cdef extern from *:
     """
@@ -148,7 +146,7 @@ cdef class Context:
         self._trim_seen = 0
         self._trim_pending = 0
         self._trim_checked = 0.0
-        self._trim_again = 0.0
+        self._trim_held = 0
 
     def __init__(self, event_callback=None):
         cdef eXosip_t *p
@@ -257,26 +255,34 @@ cdef class Context:
         # Give the heap back to the system after a burst: glibc keeps the memory of freed events,
         # messages and transactions (measured: 2 000 cps for 10 s leaves the Python UAS at ~48 MB
         # where it started at ~25 MB, and malloc_trim(0) brings it back to ~27 MB). Called when
-        # the consumer of events is idle (an empty wait of the loop thread, or the asyncio tick);
-        # trims once the events stop after at least _TRIM_AFTER of them, and once more
-        # _TRIM_AGAIN_S later, when the transactions of the burst have expired (64*T1 = 32 s).
+        # the consumer of events is idle (an empty wait of the loop thread, or the asyncio tick),
+        # at most once a second: trims once the events stop after at least _TRIM_AFTER of them,
+        # then again each time the transactions and calls alive have halved since the last trim
+        # (UDP transactions expire 32 s after they end), until none is left.
         cdef double now = time.monotonic()
-        if not ticked:
-            if now - self._trim_checked < 1.0:
-                return 0
+        cdef eXosip_stats st
+        cdef eXosip_t *p
+        cdef long held
+        if not ticked and now - self._trim_checked < 1.0:
+            return 0
         self._trim_checked = now
         if self._events_total != self._trim_seen:
             # not idle: events came since the previous check
             self._trim_pending += self._events_total - self._trim_seen
             self._trim_seen = self._events_total
             return 0
-        if self._trim_pending >= _TRIM_AFTER:
-            self._trim_pending = 0
-            self._trim_again = now + _TRIM_AGAIN_S
-        elif self._trim_again == 0 or now < self._trim_again:
+        if self._trim_pending < _TRIM_AFTER and self._trim_held <= 0:
             return 0
-        else:
-            self._trim_again = 0
+        memset(&st, 0, sizeof(st))
+        p = self._enter()
+        with nogil:
+            eXosip_set_option(p, 2000, &st)
+        self._leave()
+        held = <long>st.allocated_transactions + st.allocated_calls
+        if self._trim_pending < _TRIM_AFTER and held > self._trim_held // 2:
+            return 0
+        self._trim_pending = 0
+        self._trim_held = held
         with nogil:
             exosip2_trim_heap()
         return 0
@@ -300,8 +306,8 @@ cdef class Context:
             owner = (<ExosipMessage>msg)._context
             if owner is not None and owner is not self:
                 if isinstance(owner, Context) and (<Context>owner)._ptr == NULL:
-                    raise ContextClosedError("%s: this message was built by a context that is closed "
-                                             "since" % caller)
+                    raise ContextClosedError("%s: this message was built by a context that has been "
+                                             "closed" % caller)
                 raise OsipBadParameter("%s: this message was built by another context (%r); only the "
                                        "context that built it can send it" % (caller, owner))
         m = msg._ptr
@@ -313,11 +319,11 @@ cdef class Context:
                 raise OsipBadParameter("%s sends a request%s, not a response (%d)" % (
                     caller, (" (" + "/".join(only) + ")") if only else "", m.status_code))
             method = m.sip_method.decode("utf-8", "replace")
-            if only and method.upper() not in only:
+            if only and method not in only:   # methods are case-sensitive (RFC 3261 7.1)
                 raise OsipBadParameter("%s sends %s requests, not %s" % (caller, "/".join(only), method))
-            if method.upper() in refused:
+            if method in refused:
                 raise OsipBadParameter("%s does not send %s requests (%s)" % (caller, method,
-                                                                              _WHERE_INSTEAD.get(method.upper(), "")))
+                                                                              _WHERE_INSTEAD.get(method, "")))
             missing = ", ".join([name for name, present in (
                 ("Request-URI", m.req_uri != NULL), ("From", m.from_ != NULL), ("To", m.to != NULL),
                 ("Call-ID", m.call_id != NULL), ("CSeq", m.cseq != NULL)) if not present])

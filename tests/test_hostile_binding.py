@@ -122,6 +122,10 @@ def test_a_request_without_its_headers_is_refused(ctx, name):
     refused(ctx, name, msg, OsipBadParameter, "From", "To", "Call-ID", "CSeq")
 
 
+def test_methods_are_case_sensitive(ctx):
+    refused(ctx, "call_send_init_invite", raw_request("invite"), OsipBadParameter, "not invite")
+
+
 def test_a_cseq_of_another_method_is_refused(ctx):
     refused(ctx, "call_send_init_invite", raw_request("INVITE", cseq_method="BYE"), OsipBadParameter,
             "CSeq method (BYE)")
