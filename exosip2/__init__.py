@@ -8,12 +8,13 @@ The modules keep the names of the ctypes binding ``exosip2ctypes``
 The package re-exports the same names as ``exosip2ctypes``' package:
 :func:`initialize`, :data:`DLL_NAME`, :class:`~exosip2.context.Context`,
 :class:`~exosip2.context.ContextLock`, :class:`~exosip2.event.Event`,
-:class:`~exosip2.event.EventType` and the version functions, so that
+:class:`~exosip2.event.EventType` and the version functions (and :class:`~exosip2.options.Option`), so that
 ``from exosip2 import Context, EventType`` works as it did there. The names
 from ``context`` and ``event`` are loaded on first use, which keeps
 ``import exosip2`` as cheap as importing the version module alone.
 """
 
+from exosip2.options import Option
 from exosip2.version import __version__, get_library_kind, get_library_version, get_osip_version
 
 #: The shared library name ``exosip2ctypes`` loaded at run time. Accepted for
@@ -26,6 +27,7 @@ __all__ = [
     "ContextLock",
     "Event",
     "EventType",
+    "Option",
     "__version__",
     "get_library_kind",
     "get_library_version",

@@ -5,6 +5,7 @@ from typing import Optional, Union
 
 from exosip2.context import Context as Context, ContextLock as ContextLock
 from exosip2.event import Event as Event, EventType as EventType
+from exosip2.options import Option as Option
 from exosip2.version import (
     __version__ as __version__,
     get_library_kind as get_library_kind,
@@ -18,6 +19,7 @@ __all__ = [
     "ContextLock",
     "Event",
     "EventType",
+    "Option",
     "__version__",
     "get_library_kind",
     "get_library_version",

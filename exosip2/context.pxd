@@ -4,6 +4,7 @@ from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.eXosip cimport eXosip_event_t
 from exosip2.event cimport Event
 from exosip2.message cimport OsipMessage
+from exosip2.includes.osip_parser cimport osip_message_t
 
 
 cdef enum:
@@ -22,6 +23,8 @@ cdef class Context:
     # ContextLock bookkeeping: holder thread and depth.
     cdef unsigned long _lock_owner
     cdef int _lock_depth
+    # The context the holder locked (released through it even while close() runs).
+    cdef eXosip_t *_locked
     cdef object _event_callback
     # did -> tid of the latest answered INVITE of that dialog (for Ack(context, did)).
     cdef dict _ack_tids
@@ -37,6 +40,19 @@ cdef class Context:
     cdef list _awaiters
     cdef object _aloop
     cdef int _areaders
+    # asyncio: whether the reader is registered on _aloop; when automatic actions last ran.
+    cdef bint _armed
+    cdef object _tick_handle
+    cdef double _last_auto
+    # Heap trimming after bursts: events wrapped in all, seen at the last idle check, counted
+    # since the last trim; when that check ran; transactions + calls alive at the last trim.
+    cdef unsigned long long _events_total
+    cdef unsigned long long _trim_seen
+    cdef unsigned long long _trim_pending
+    cdef double _trim_checked
+    cdef long _trim_held
+    # close() runs (in some thread): a second close() waits for it.
+    cdef bint _closing
     cdef object _user_agent
     cdef int _port
     cdef object __weakref__
@@ -49,7 +65,19 @@ cdef class Context:
         self._busy -= 1
     cdef Event _wrap(self, eXosip_event_t *ev)
     cdef int _auto(self) except -1
+    cdef int _idle_trim(self, bint ticked) except -1
     cdef int _dispatch(self, Event event, object executor) except -1
+    cdef bint _stop_until(self, double deadline)
+    cdef _finish_stop(self)
+    # asyncio: drain up to one batch of events from the core; arm/disarm the reader; forget the loop.
+    cdef int _fill(self) except -1
+    cdef int _arm(self) except -1
+    cdef int _disarm(self) except -1
+    cdef int _release_asyncio(self, eXosip_t *p) except -1
+    # Check that msg can be sent by the function named caller (a request of one of the methods in
+    # only, none of refused; or a response), then steal it; raises with a clear message otherwise.
+    cdef osip_message_t *_take(self, OsipMessage msg, bint request, tuple only, tuple refused,
+                               str caller) except NULL
 
 
 cdef class ContextLock:

@@ -20,13 +20,21 @@ of three ways:
 
 Use only one of them at a time on a context.
 
+Memory: glibc keeps the heap a burst of calls grew (freed events, messages and
+transactions) unless told otherwise, so after a burst (1 000 events or more,
+then a quiet second) the event loop and the asyncio iterator call
+``malloc_trim(0)``, and again in quiet seconds each time the transactions and
+calls alive have halved, as the burst's UDP transactions expire (32 s).
+
 Threads: every method may be called from any thread. Calls into the SIP
 stack take the context lock (``eXosip_lock``) with the GIL released, so a
 thread holding :attr:`Context.lock` never deadlocks with one holding the GIL.
 
 Lifetime: ``with Context() as ctx:`` or :meth:`Context.close` (idempotent,
-also named :meth:`Context.quit`). Messages and methods of a closed context
-raise :class:`ContextClosedError`; events already received stay readable. A
+also named :meth:`Context.quit`; it waits at most ``timeout`` seconds, default
+5, for another thread to release the lock, then raises
+:class:`~exosip2.error.OsipTimeout` and leaves the context open). Messages and
+methods of a closed context raise :class:`ContextClosedError`; events already received stay readable. A
 context collected while open is closed, with a :class:`ResourceWarning`;
 contexts still open at interpreter exit are closed quietly. After
 ``fork()`` the child never tears down its parent's context.
@@ -35,6 +43,7 @@ contexts still open at interpreter exit are closed quietly. After
 cimport cython
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport uintptr_t
+from libc.string cimport memset
 
 from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
 from exosip2.error cimport check
@@ -54,7 +63,7 @@ from exosip2.includes.eXosip cimport (
     eXosip_event_t, eXosip_event_wait,
 )
 from exosip2.includes.osip_parser cimport osip_message_t
-from exosip2.message cimport OsipMessage, c_str, text_arg
+from exosip2.message cimport ExosipMessage, OsipMessage, c_str, text_arg
 
 import atexit
 import collections
@@ -67,7 +76,9 @@ import time
 import warnings
 import weakref
 
-from exosip2.error import OsipBadParameter, OsipNoMem, OsipNotFound, OsipWrongState
+from exosip2.error import OsipBadParameter, OsipNoMem, OsipNotFound, OsipTimeout, OsipWrongState, error_class
+from exosip2.options import Option, Statistics, is_core_option, option_type
+from exosip2.version import get_library_kind
 
 __all__ = ["Context", "ContextLock", "ContextClosedError", "INLINE"]
 
@@ -79,6 +90,23 @@ INLINE = "inline"
 
 # Call eXosip_automatic_action at least once per this many events, and after every idle wait.
 cdef int _AUTO_EVERY = 64
+
+# asyncio: at most this many events are taken from the core's queue at a time.
+cdef int _ABATCH = 64
+
+# Heap trimming after a burst (Context._idle_trim): how many events make a burst.
+cdef unsigned long long _TRIM_AFTER = 1000
+
+cdef extern from *:
+    """
+    #if defined(__GLIBC__)
+    #include <malloc.h>
+    static void exosip2_trim_heap(void) { (void) malloc_trim(0); }
+    #else
+    static void exosip2_trim_heap(void) { }
+    #endif
+    """
+    void exosip2_trim_heap() nogil
 
 _log = logging.getLogger("exosip2.context")
 
@@ -106,10 +134,19 @@ cdef class Context:
         self._busy = 0
         self._lock_owner = 0
         self._lock_depth = 0
+        self._locked = NULL
         self._running = False
         self._events_since_auto = 0
         self._areaders = 0
         self._port = 0
+        self._closing = False
+        self._armed = False
+        self._last_auto = 0.0
+        self._events_total = 0
+        self._trim_seen = 0
+        self._trim_pending = 0
+        self._trim_checked = 0.0
+        self._trim_held = 0
 
     def __init__(self, event_callback=None):
         cdef eXosip_t *p
@@ -140,6 +177,7 @@ cdef class Context:
         self._aqueue = collections.deque()
         self._awaiters = []
         self._aloop = None
+        self._tick_handle = None
         if COUNT_LIVE:
             live_add(LIVE_CONTEXT, 1)
         _open_contexts.add(self)
@@ -193,6 +231,7 @@ cdef class Context:
 
     cdef Event _wrap(self, eXosip_event_t *ev):
         cdef Event event = Event.from_ptr(ev, self)
+        self._events_total += 1
         if ev.type == EXOSIP_CALL_ANSWERED:
             if ev.did > 0 and ev.tid > 0:
                 self._ack_tids[ev.did] = ev.tid
@@ -204,6 +243,7 @@ cdef class Context:
     cdef int _auto(self) except -1:
         cdef eXosip_t *p = self._enter()
         self._events_since_auto = 0
+        self._last_auto = time.monotonic()
         with nogil:
             eXosip_lock(p)
             eXosip_automatic_action(p)
@@ -211,19 +251,121 @@ cdef class Context:
         self._leave()
         return 0
 
+    cdef int _idle_trim(self, bint ticked) except -1:
+        # Give the heap back to the system after a burst: glibc keeps the memory of freed events,
+        # messages and transactions (measured: 2 000 cps for 10 s leaves the Python UAS at ~48 MB
+        # where it started at ~25 MB, and malloc_trim(0) brings it back to ~27 MB). Called when
+        # the consumer of events is idle (an empty wait of the loop thread, or the asyncio tick),
+        # at most once a second: trims once the events stop after at least _TRIM_AFTER of them,
+        # then again each time the transactions and calls alive have halved since the last trim
+        # (UDP transactions expire 32 s after they end), until none is left.
+        cdef double now = time.monotonic()
+        cdef eXosip_stats st
+        cdef eXosip_t *p
+        cdef long held
+        if not ticked and now - self._trim_checked < 1.0:
+            return 0
+        self._trim_checked = now
+        if self._events_total != self._trim_seen:
+            # not idle: events came since the previous check
+            self._trim_pending += self._events_total - self._trim_seen
+            self._trim_seen = self._events_total
+            return 0
+        if self._trim_pending < _TRIM_AFTER and self._trim_held <= 0:
+            return 0
+        memset(&st, 0, sizeof(st))
+        p = self._enter()
+        with nogil:
+            eXosip_set_option(p, 2000, &st)
+        self._leave()
+        held = <long>st.allocated_transactions + st.allocated_calls
+        if self._trim_pending < _TRIM_AFTER and held > self._trim_held // 2:
+            return 0
+        self._trim_pending = 0
+        self._trim_held = held
+        with nogil:
+            exosip2_trim_heap()
+        return 0
+
+    cdef osip_message_t *_take(self, OsipMessage msg, bint request, tuple only, tuple refused,
+                               str caller) except NULL:
+        # Every send function hands its message over through here: refuse (with an error that names
+        # the function and the problem) a message the SIP stack cannot take, then steal it.
+        cdef osip_message_t *m
+        cdef object owner
+        cdef str method, missing
+        if msg._ptr == NULL:
+            if msg._consumed:
+                raise OsipWrongState("%s: this message was already sent (handed over to the SIP stack); "
+                                     "build a new one" % caller)
+            raise OsipBadParameter("%s: this message holds nothing (was __init__ skipped?)" % caller)
+        if not msg._owned:
+            raise OsipWrongState("%s: this message belongs to an event (borrowed) and cannot be handed "
+                                 "over; send a copy() of it" % caller)
+        if isinstance(msg, ExosipMessage):
+            owner = (<ExosipMessage>msg)._context
+            if owner is not None and owner is not self:
+                if isinstance(owner, Context) and (<Context>owner)._ptr == NULL:
+                    raise ContextClosedError("%s: this message was built by a context that has been "
+                                             "closed" % caller)
+                raise OsipBadParameter("%s: this message was built by another context (%r); only the "
+                                       "context that built it can send it" % (caller, owner))
+        m = msg._ptr
+        if m.sip_method == NULL and m.status_code == 0:
+            raise OsipBadParameter("%s: the message is empty (no method and no status code); build it "
+                                   "with the matching class of exosip2.call / exosip2.request" % caller)
+        if request:
+            if m.sip_method == NULL:
+                raise OsipBadParameter("%s sends a request%s, not a response (%d)" % (
+                    caller, (" (" + "/".join(only) + ")") if only else "", m.status_code))
+            method = m.sip_method.decode("utf-8", "replace")
+            if only and method not in only:   # methods are case-sensitive (RFC 3261 7.1)
+                raise OsipBadParameter("%s sends %s requests, not %s" % (caller, "/".join(only), method))
+            if method in refused:
+                raise OsipBadParameter("%s does not send %s requests (%s)" % (caller, method,
+                                                                              _WHERE_INSTEAD.get(method, "")))
+            missing = ", ".join([name for name, present in (
+                ("Request-URI", m.req_uri != NULL), ("From", m.from_ != NULL), ("To", m.to != NULL),
+                ("Call-ID", m.call_id != NULL), ("CSeq", m.cseq != NULL)) if not present])
+            if missing:
+                raise OsipBadParameter("%s: the %s request has no %s" % (caller, method, missing))
+            if m.cseq.method == NULL or m.cseq.method.decode("utf-8", "replace") != method:
+                raise OsipBadParameter("%s: the CSeq method (%s) is not the request's method (%s)" % (
+                    caller, "none" if m.cseq.method == NULL else m.cseq.method.decode("utf-8", "replace"),
+                    method))
+        else:
+            if m.sip_method != NULL:
+                raise OsipBadParameter("%s sends a response, not a request (%s)" % (
+                    caller, m.sip_method.decode("utf-8", "replace")))
+            if not 101 <= m.status_code <= 699:
+                raise OsipBadParameter("%s: status code %d is out of range (101..699; 100 Trying is sent by "
+                                       "the SIP stack)" % (caller, m.status_code))
+        return msg._steal()
+
     # --- lifetime -------------------------------------------------------------------------
 
-    def close(self):
+    def close(self, timeout=5.0):
         """Stop the event loop and release the context (``eXosip_quit``); idempotent.
 
+        close() waits at most *timeout* seconds (default 5) for other threads to release
+        :attr:`lock` and for the event loop thread to end. When that time runs out it raises
+        :class:`~exosip2.error.OsipTimeout` and the context stays open and usable: release
+        the lock and call close() again. It may be called from any thread, from inside an
+        event callback (the loop then ends once the callback returns) and any number of times.
+
+        :param timeout: seconds to wait (a number >= 0).
         :raises OsipWrongState: when called by a thread that holds :attr:`lock`.
+        :raises OsipTimeout: when the lock or the loop thread was not released in time.
         """
         cdef eXosip_t *p = self._ptr
-        if p == NULL:
+        cdef double deadline
+        if p == NULL and not self._closing:
             return
         if self._pid != getpid():
             # A forked child: the parent's I/O thread does not exist here and its locks may be
             # held forever; forget the context without touching it.
+            if p == NULL:
+                return
             self._ptr = NULL
             self._running = False
             self._thread = None
@@ -231,36 +373,79 @@ cdef class Context:
             if COUNT_LIVE:
                 live_add(LIVE_CONTEXT, -1)
             return
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout >= 0:
+            raise ValueError("close(): timeout must be a number of seconds >= 0, not %r" % (timeout,))
         if self._lock_depth > 0 and self._lock_owner == PyThread_get_thread_ident():
-            raise OsipWrongState("close() called while this thread holds the context lock")
-        self.stop()
-        p = self._ptr
-        if p == NULL:
-            return
-        self._ptr = NULL          # from here on, new calls raise ContextClosedError
-        _open_contexts.discard(self)
-        while self._busy > 0:     # wait for native calls in flight (other threads)
+            raise OsipWrongState("close() called while this thread holds the context lock; release it first")
+        deadline = time.monotonic() + timeout
+        # Another thread closes it already: wait for that close to finish.
+        while self._closing:
+            if time.monotonic() >= deadline:
+                raise OsipTimeout("close(): another thread is still closing the context after %.1f s" % timeout)
             time.sleep(0.001)
-        self._ack_tids.clear()
-        loop = self._aloop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.remove_reader(eXosip_event_geteventsocket(p))
-            except Exception:
-                pass
-        self._aloop = None
-        self._aqueue.clear()
-        for waiter in self._awaiters:
-            if not waiter.done():
-                try:
-                    waiter.get_loop().call_soon_threadsafe(_wake, waiter)
-                except Exception:
-                    pass
-        if self._pid == getpid():
+            if self._ptr == NULL and not self._closing:
+                return
+        if self._ptr == NULL:
+            return
+        self._closing = True
+        try:
+            # 1. Another thread holds the lock: wait for it; nothing has changed yet if it never comes.
+            while self._lock_depth > 0:
+                if time.monotonic() >= deadline:
+                    raise OsipTimeout("close(): another thread has held the context lock for %.1f s; the "
+                                      "context stays open: release the lock, then close() again" % timeout)
+                time.sleep(0.001)
+            # 2. The event loop thread (unless we are it: then it ends after this callback).
+            if not self._stop_until(deadline):
+                raise OsipTimeout("close(): the event loop thread did not end within %.1f s (a callback "
+                                  "still runs); the loop is stopped, the context stays open: close() "
+                                  "again later" % timeout)
+            p = self._ptr
+            if p == NULL:
+                return
+            # 3. From here on new calls raise ContextClosedError; wait for the calls in flight.
+            self._ptr = NULL
+            while self._busy > 0:
+                if time.monotonic() >= deadline:
+                    self._ptr = p
+                    raise OsipTimeout("close(): native calls of other threads still run after %.1f s (the "
+                                      "context lock is held); the context stays open: close() again later"
+                                      % timeout)
+                time.sleep(0.001)
+            _open_contexts.discard(self)
+            self._ack_tids.clear()
+            self._release_asyncio(p)
             with nogil:
                 eXosip_quit(p)
-        if COUNT_LIVE:
-            live_add(LIVE_CONTEXT, -1)
+            if COUNT_LIVE:
+                live_add(LIVE_CONTEXT, -1)
+        finally:
+            self._closing = False
+
+    cdef bint _stop_until(self, double deadline):
+        """Stop the event loop, waiting for its thread until *deadline*; False if it still runs."""
+        cdef eXosip_t *p = self._ptr
+        thread = self._thread
+        self._running = False
+        if thread is None:
+            return True
+        if p != NULL:
+            eXosip_wakeup_event(p)
+        if thread is threading.current_thread():
+            return True
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            return False
+        self._finish_stop()
+        return True
+
+    cdef _finish_stop(self):
+        self._thread = None
+        executor = self._executor
+        self._executor = None
+        if executor is not None and self._own_executor:
+            in_worker = threading.current_thread().name.startswith("exosip2-event")
+            executor.shutdown(wait=not in_worker)
 
     def quit(self):
         """Release the context: the same as :meth:`close` (exosip2ctypes' name)."""
@@ -338,15 +523,77 @@ cdef class Context:
         self._leave()
         self._user_agent = None if b is None else b.decode("utf-8", "surrogateescape")
 
-    def set_option(self, int option, int value):
-        """Set an integer ``EXOSIP_OPT_*`` option (``eXosip_set_option``)."""
-        cdef int v = value
+    def set_option(self, option, value):
+        """Set one option (``eXosip_set_option``) with a value of its own C type.
+
+        :param option: an :class:`~exosip2.options.Option` (or its number).
+        :param value: an ``int`` for flags and limits (``bool`` accepted), a ``str``/``bytes``
+            (or None) for :attr:`Option.SET_HEADER_USER_AGENT <exosip2.options.Option>`; see
+            :func:`exosip2.options.option_type`.
+        :raises ValueError: for an unknown option number, an int outside the C ``int`` range, and
+            for ``Option.GET_STATISTICS`` (read with :meth:`get_statistics`).
+        :raises TypeError: for a value of the wrong type.
+        :raises OsipBadParameter: when the library refuses the value (out of the option's range),
+            or a core-only option with a library that lacks it (``EXOSIP2_SYSTEM=1``).
+        """
+        typ = option_type(option)
+        opt = Option(option)
+        cdef int copt = opt
+        cdef int ivalue = 0
+        cdef bytes text = None
+        cdef const char *ctext = NULL
+        cdef bint is_text = typ is not int
         cdef int rc
+        cdef eXosip_t *p
+        if not is_text:
+            if not isinstance(value, int):
+                raise TypeError("the value of Option.%s must be an int, not %s" % (opt.name, type(value).__name__))
+            if not -0x80000000 <= value <= 0x7fffffff:
+                raise ValueError("the value of Option.%s must fit a C int, not %d" % (opt.name, value))
+            ivalue = value
+        else:
+            if value is not None and not isinstance(value, (str, bytes)):
+                raise TypeError("the value of Option.%s must be str, bytes or None, not %s"
+                                % (opt.name, type(value).__name__))
+            text = text_arg(value, "value", True)
+            if text is not None and b"\0" in text:
+                raise ValueError("the value of Option.%s must not contain NUL characters" % opt.name)
+            ctext = c_str(text)
+        p = self._enter()
+        with nogil:
+            if is_text:
+                rc = eXosip_set_option(p, copt, <const void *>ctext)
+            else:
+                rc = eXosip_set_option(p, copt, &ivalue)
+        self._leave()
+        if rc < 0:
+            if is_core_option(opt) and get_library_kind() == "system":
+                raise OsipBadParameter("eXosip_set_option(Option.%s) failed: error %d; the installed libeXosip2 "
+                                       "does not know this core-only option" % (opt.name, rc), code=rc)
+            raise error_class(rc)("eXosip_set_option(Option.%s, %r) failed: error %d (%s); the value is "
+                                  "outside the option's range" % (opt.name, value, rc, error_class(rc).__name__),
+                                  code=rc)
+        if opt == Option.SET_HEADER_USER_AGENT:
+            self._user_agent = None if text is None else text.decode("utf-8", "surrogateescape")
+
+    def get_statistics(self):
+        """The counters of the context (``eXosip_set_option(EXOSIP_OPT_GET_STATISTICS)``).
+
+        :returns: an :class:`exosip2.options.Statistics`.
+        """
+        cdef eXosip_stats st
+        cdef int rc
+        memset(&st, 0, sizeof(st))
         cdef eXosip_t *p = self._enter()
         with nogil:
-            rc = eXosip_set_option(p, option, &v)
+            rc = eXosip_set_option(p, 2000, &st)
         self._leave()
-        check(rc, b"eXosip_set_option")
+        check(rc, b"eXosip_set_option(EXOSIP_OPT_GET_STATISTICS)")
+        return Statistics(st.allocated_transactions, st.average_transactions, st.allocated_registrations,
+                          st.average_registrations, st.allocated_calls, st.average_calls,
+                          st.allocated_publications, st.average_publications, st.allocated_subscriptions,
+                          st.average_subscriptions, st.allocated_insubscriptions, st.average_insubscriptions,
+                          tuple([st.reserved1[i] for i in range(20)]))
 
     # --- the lock ----------------------------------------------------------------------
 
@@ -371,6 +618,7 @@ cdef class Context:
         p = self._enter()   # held (counted busy) until lock_release
         with nogil:
             eXosip_lock(p)
+        self._locked = p
         self._lock_owner = me
         self._lock_depth = 1
 
@@ -379,12 +627,14 @@ cdef class Context:
 
         :raises RuntimeError: when this thread does not hold it.
         """
-        cdef eXosip_t *p = self._ptr
+        # The context that was locked, even if a close() has started meanwhile (_ptr is then NULL).
+        cdef eXosip_t *p = self._locked
         if self._lock_depth <= 0 or self._lock_owner != PyThread_get_thread_ident():
             raise RuntimeError("the context lock is not held by this thread")
         self._lock_depth -= 1
         if self._lock_depth == 0:
             self._lock_owner = 0
+            self._locked = NULL
             eXosip_unlock(p)
             self._leave()
 
@@ -502,12 +752,7 @@ cdef class Context:
         if thread is threading.current_thread():
             return
         thread.join()
-        self._thread = None
-        executor = self._executor
-        self._executor = None
-        if executor is not None and self._own_executor:
-            in_worker = threading.current_thread().name.startswith("exosip2-event")
-            executor.shutdown(wait=not in_worker)
+        self._finish_stop()
 
     def _loop(self, int s, int ms, executor):
         """The body of the event loop thread."""
@@ -525,6 +770,7 @@ cdef class Context:
                 if ev == NULL:
                     if self._running and self._ptr != NULL:
                         self._auto()
+                        self._idle_trim(False)
                     continue
                 self._dispatch(self._wrap(ev), executor)
                 self._events_since_auto += 1
@@ -567,93 +813,203 @@ cdef class Context:
             async for event in ctx.events():
                 ...
 
-        The event socket is watched with ``loop.add_reader``: no thread, no
-        polling. Events drained but not yet yielded stay with the context, so
-        leaving one ``async for`` and starting another loses none. Automatic
-        actions run after each batch of events and at least once a second.
-        Do not run :meth:`start` on the same context.
+        Back pressure: events stay in the SIP stack's own queue until the
+        iterator asks for them, and are taken from it in batches of at most
+        64 (so Python holds at most one batch, however fast they arrive).
+        While the queue is empty the event socket is watched with
+        ``loop.add_reader`` (no thread, no polling); the reader only wakes the
+        waiting iterators and is removed while nobody waits. Between two
+        batches the iterator lets the loop run its other callbacks, so a flood
+        of events never starves timers, other tasks or signal handlers.
+        Events taken but not yet yielded stay with the context, so leaving one
+        ``async for`` and starting another loses none. Automatic actions run
+        after every 64 events and at least once a second. Do not run
+        :meth:`start` on the same context.
         """
-        import asyncio
-        self._get()
-        if self._running:
-            raise OsipWrongState("the event loop thread runs: events() would compete with it")
-        loop = asyncio.get_running_loop()
-        self._watch(loop)
+        loop = self._aenter()
+        cdef bint yielded = True
         try:
-            self._drain()
             while True:
                 if self._aqueue:
                     yield self._aqueue.popleft()
                     continue
                 if self._ptr == NULL:
                     return
-                waiter = loop.create_future()
-                self._awaiters.append(waiter)
-                try:
-                    await asyncio.wait_for(waiter, 1.0)
-                except asyncio.TimeoutError:
-                    if self._ptr == NULL:
-                        return
-                    self._auto()
-                finally:
-                    try:
-                        self._awaiters.remove(waiter)
-                    except ValueError:
-                        pass
+                if self._fill():
+                    if not yielded:
+                        await _sleep0()
+                    yielded = False
+                    continue
+                await self._wait_readable(loop)
+                yielded = True
         finally:
             self._unwatch()
-
-    def _watch(self, loop):
-        if self._areaders > 0 and self._aloop is not loop:
-            raise OsipWrongState("events() is already iterated in another asyncio loop")
-        if self._areaders == 0:
-            fd = check(eXosip_event_geteventsocket(self._get()), b"eXosip_event_geteventsocket")
-            loop.add_reader(fd, self._drain)
-            self._aloop = loop
-        self._areaders += 1
-
-    def _unwatch(self):
-        self._areaders -= 1
-        if self._areaders > 0:
-            return
-        loop = self._aloop
-        self._aloop = None
-        if loop is not None and self._ptr != NULL and not loop.is_closed():
-            try:
-                loop.remove_reader(eXosip_event_geteventsocket(self._ptr))
-            except Exception:
-                pass
-
-    def _drain(self):
-        """Move every queued event into the asyncio queue and wake the iterators."""
-        cdef eXosip_event_t *ev
-        cdef eXosip_t *p = self._ptr
-        cdef int n = 0
-        if p != NULL:
-            while True:
-                ev = eXosip_event_wait(p, 0, 0)
-                if ev == NULL:
-                    break
-                self._aqueue.append(self._wrap(ev))
-                n += 1
-            if n:
-                self._auto()
-        if n or p == NULL:
-            for waiter in self._awaiters:
-                if not waiter.done():
-                    waiter.set_result(None)
 
     async def wait_event(self, timeout=None):
         """Await the next event (an :class:`~exosip2.event.Event`) in asyncio, at most *timeout* seconds.
 
         :raises asyncio.TimeoutError: when none came in time.
+        :raises ContextClosedError: when the context is (or gets) closed.
         """
         import asyncio
+        return await asyncio.wait_for(self._next_event(), timeout)
 
-        async def first():
-            async for event in self.events():
-                return event
-        return await asyncio.wait_for(first(), timeout)
+    async def _next_event(self):
+        loop = self._aenter()
+        try:
+            while True:
+                if self._aqueue:
+                    return self._aqueue.popleft()
+                if self._ptr == NULL:
+                    raise ContextClosedError("the context was closed while waiting for an event")
+                if self._fill():
+                    continue
+                await self._wait_readable(loop)
+        finally:
+            self._unwatch()
+
+    def _aenter(self):
+        import asyncio
+        self._get()
+        if self._running:
+            raise OsipWrongState("the event loop thread runs: events() would compete with it")
+        loop = asyncio.get_running_loop()
+        self._watch(loop)
+        return loop
+
+    async def _wait_readable(self, loop):
+        """Wait until the reader took a batch of events, or the context closes."""
+        waiter = loop.create_future()
+        self._awaiters.append(waiter)
+        try:
+            self._arm()
+            await waiter
+        finally:
+            try:
+                self._awaiters.remove(waiter)
+            except ValueError:
+                pass
+
+    def _on_readable(self):
+        """The reader of the event socket: take one batch for the waiting iterators.
+
+        Taking the batch here (not in the woken iterator) clears the socket's
+        readiness before the loop polls again, so one wake-up costs one loop
+        iteration. With nobody waiting (the consumer is busy) the reader removes
+        itself instead: the events stay in the core's queue, and the next wait
+        arms it again.
+        """
+        waiting = [w for w in self._awaiters if not w.done()]
+        if not waiting:
+            self._disarm()
+            return
+        if self._aqueue or self._fill() or self._ptr == NULL:
+            for waiter in waiting:
+                waiter.set_result(None)
+
+    def _tick(self):
+        """Once a second while iterated: automatic actions, and a re-check of the queue."""
+        self._tick_handle = None
+        if self._aloop is None or self._ptr == NULL:
+            return
+        if time.monotonic() - self._last_auto >= 1.0:
+            self._auto()
+        if self._awaiters:
+            self._on_readable()
+        self._idle_trim(True)
+        self._tick_handle = self._aloop.call_later(1.0, self._tick)
+
+    cdef int _fill(self) except -1:
+        cdef eXosip_event_t *ev
+        cdef eXosip_t *p = self._ptr
+        cdef int n = 0
+        if p == NULL:
+            return 0
+        while n < _ABATCH:
+            ev = eXosip_event_wait(p, 0, 0)
+            if ev == NULL:
+                break
+            self._aqueue.append(self._wrap(ev))
+            n += 1
+        if n:
+            self._events_since_auto += n
+            if self._events_since_auto >= _AUTO_EVERY:
+                self._auto()
+        return n
+
+    cdef int _arm(self) except -1:
+        if self._armed or self._aloop is None:
+            return 0
+        fd = check(eXosip_event_geteventsocket(self._get()), b"eXosip_event_geteventsocket")
+        self._aloop.add_reader(fd, self._on_readable)
+        self._armed = True
+        return 0
+
+    cdef int _disarm(self) except -1:
+        loop = self._aloop
+        if not self._armed:
+            return 0
+        self._armed = False
+        if loop is not None and self._ptr != NULL and not loop.is_closed():
+            try:
+                loop.remove_reader(eXosip_event_geteventsocket(self._ptr))
+            except Exception:
+                pass
+        return 0
+
+    def _watch(self, loop):
+        if self._areaders > 0 and self._aloop is not loop:
+            raise OsipWrongState("events() is already iterated in another asyncio loop")
+        self._aloop = loop
+        self._areaders += 1
+        if self._tick_handle is None:
+            self._tick_handle = loop.call_later(1.0, self._tick)
+
+    def _unwatch(self):
+        self._areaders -= 1
+        if self._areaders > 0:
+            return
+        self._disarm()
+        self._stop_tick()
+        self._aloop = None
+
+    def _stop_tick(self):
+        handle = self._tick_handle
+        self._tick_handle = None
+        if handle is not None:
+            handle.cancel()
+
+    cdef int _release_asyncio(self, eXosip_t *p) except -1:
+        # close(): forget the reader (from the loop's own thread, or through call_soon_threadsafe)
+        # and wake the iterators, which then end.
+        loop = self._aloop
+        if loop is not None and self._armed and not loop.is_closed():
+            self._armed = False
+            fd = eXosip_event_geteventsocket(p)
+            try:
+                import asyncio
+                if asyncio._get_running_loop() is loop:
+                    loop.remove_reader(fd)
+                else:
+                    loop.call_soon_threadsafe(loop.remove_reader, fd)
+            except Exception:
+                pass
+        self._armed = False
+        if loop is not None and self._tick_handle is not None:
+            try:
+                loop.call_soon_threadsafe(self._tick_handle.cancel)
+            except Exception:
+                pass
+            self._tick_handle = None
+        self._aloop = None
+        self._aqueue.clear()
+        for waiter in list(self._awaiters):
+            if not waiter.done():
+                try:
+                    waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+                except Exception:
+                    pass
+        return 0
 
     # --- messages -----------------------------------------------------------------------
 
@@ -670,7 +1026,7 @@ cdef class Context:
         cdef osip_message_t *m
         cdef int rc
         try:
-            m = invite._steal()
+            m = self._take(invite, True, ("INVITE",), (), "call_send_init_invite")
         except BaseException:
             self._leave()
             raise
@@ -692,7 +1048,8 @@ cdef class Context:
         cdef osip_message_t *m = NULL
         cdef int ctid, rc
         if ack is not None:
-            ctid = ack.tid
+            ctid = _int_attr(tid if tid is not None else getattr(ack, "tid", None), "tid",
+                             "call_send_ack needs tid= with an ack that is not an exosip2.call.Ack")
         elif tid is not None:
             ctid = tid
         elif did is not None:
@@ -702,7 +1059,7 @@ cdef class Context:
         p = self._enter()
         try:
             if ack is not None:
-                m = (<OsipMessage>ack)._steal()
+                m = self._take(ack, True, ("ACK",), (), "call_send_ack")
         except BaseException:
             self._leave()
             raise
@@ -741,10 +1098,11 @@ cdef class Context:
         cdef eXosip_t *p
         cdef osip_message_t *m
         cdef int cdid, rc
-        cdid = (<object>request).did if did is None else did
+        cdid = _int_attr(did if did is not None else getattr(request, "did", None), "did",
+                         "call_send_request needs did= with a request that is not built for a dialog")
         p = self._enter()
         try:
-            m = request._steal()
+            m = self._take(request, True, (), _NOT_IN_DIALOG, "call_send_request")
         except BaseException:
             self._leave()
             raise
@@ -793,7 +1151,10 @@ cdef class Context:
         cdef osip_message_t *m
         cdef int rc
         try:
-            m = msg._steal()
+            if options:
+                m = self._take(msg, True, ("OPTIONS",), (), "options_send_request")
+            else:
+                m = self._take(msg, True, (), _NOT_OUT_OF_DIALOG, "message_send_request")
         except BaseException:
             self._leave()
             raise
@@ -822,8 +1183,12 @@ cdef class Context:
         cdef osip_message_t *m = NULL
         cdef int ctid, cstatus, rc
         if answer is not None:
-            ctid = answer.tid
-            cstatus = answer.status
+            if not isinstance(answer, OsipMessage):
+                raise TypeError("%s: answer must be an OsipMessage (an Answer), not %s"
+                                % (caller, type(answer).__name__))
+            ctid = _int_attr(tid if tid is not None else getattr(answer, "tid", None), "tid",
+                             "%s needs tid= with an answer that was not built for a transaction" % caller)
+            cstatus = 0
         else:
             if tid is None or status is None:
                 raise OsipBadParameter("%s needs tid and status, or answer" % caller)
@@ -832,7 +1197,8 @@ cdef class Context:
         p = self._enter()
         try:
             if answer is not None:
-                m = (<OsipMessage?>answer)._steal()
+                m = self._take(answer, False, (), (), caller)
+                cstatus = m.status_code
         except BaseException:
             self._leave()
             raise
@@ -919,6 +1285,27 @@ cdef class Context:
         self._leave()
         check(rc, b"eXosip_clear_authentication_info")
 
+# Methods a send function must not take, and where they go instead.
+_NOT_IN_DIALOG = ("ACK", "CANCEL", "REGISTER")
+_NOT_OUT_OF_DIALOG = ("INVITE", "ACK", "CANCEL", "REGISTER")
+_WHERE_INSTEAD = {
+    "ACK": "use call_send_ack",
+    "CANCEL": "use call_terminate",
+    "REGISTER": "use exosip2.register",
+    "INVITE": "use call_send_init_invite, or call_send_request inside a dialog",
+}
+
+
+cdef int _int_attr(object value, str what, str missing) except? -1:
+    """An id (tid, did) given as an argument or read from a message: a positive C int."""
+    if value is None:
+        raise OsipBadParameter(missing)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
+    if not 0 < value <= 0x7fffffff:
+        raise OsipBadParameter("%s must be a positive id, not %d" % (what, value))
+    return value
+
 
 cdef bytes _auth_text(object value, str what, bint optional):
     """A credential argument as bytes (None stays None when *optional*); "" for a realm means any realm."""
@@ -937,6 +1324,19 @@ cdef bytes _auth_text(object value, str what, bint optional):
             return None
         raise ValueError("%s must not be empty" % what)
     return <bytes>value
+
+
+async def _sleep0():
+    """Let the asyncio loop run its ready callbacks once (asyncio.sleep(0) without the import)."""
+    await _YIELD
+
+
+class _Yield:
+    def __await__(self):
+        yield
+
+
+_YIELD = _Yield()
 
 
 def _wake(waiter):

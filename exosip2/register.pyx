@@ -82,7 +82,7 @@ cdef int _send(ExosipMessage msg, int rid) except -1:
     cdef osip_message_t *m
     cdef int rc
     try:
-        m = (<OsipMessage>msg)._steal()
+        m = context._take(msg, True, ("REGISTER",), (), "send (REGISTER)")
     except BaseException:
         context._leave()
         raise

@@ -106,26 +106,30 @@ class Uas:
         ctx.stop()
 
     async def run_asyncio(self, ctx: Context) -> None:
+        # One plain ``async for``: the context takes events from the stack in bounded batches as
+        # this loop asks for them and yields to the asyncio loop between batches, so the answer
+        # timers (call_later) and the signal handlers below run even under a flood.
         loop = asyncio.get_running_loop()
         self.schedule = lambda delay_ms, fn, *args: loop.call_later(delay_ms / 1000.0, fn, *args)
-        stop = asyncio.Event()
+        me = asyncio.current_task()
+        assert me is not None
+
+        def stop() -> None:
+            self.done.set()
+            me.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        stopper = asyncio.ensure_future(stop.wait())
+            loop.add_signal_handler(sig, stop)
         events = ctx.events()
-        while not self.done.is_set():
-            nxt = asyncio.ensure_future(events.__anext__())
-            finished, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in finished:
-                nxt.cancel()
-                try:
-                    await nxt
-                except (asyncio.CancelledError, StopAsyncIteration):
-                    pass
-                break
-            self.on_event(ctx, nxt.result())
-        stopper.cancel()
-        await events.aclose()
+        try:
+            async for ev in events:
+                self.on_event(ctx, ev)
+                if self.done.is_set():
+                    break
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await events.aclose()
 
 
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:

@@ -15,6 +15,21 @@ cdef extern from "eXosip2/eXosip.h" nogil:
     int EXOSIP_OPT_USE_RPORT
     int EXOSIP_OPT_ENABLE_AUTOANSWERBYE
     int eXosip_set_option(eXosip_t *excontext, int opt, const void *value)
+    # Filled by EXOSIP_OPT_GET_STATISTICS.
+    struct eXosip_stats:
+        int allocated_transactions
+        float average_transactions
+        int allocated_registrations
+        float average_registrations
+        int allocated_calls
+        float average_calls
+        int allocated_publications
+        float average_publications
+        int allocated_subscriptions
+        float average_subscriptions
+        int allocated_insubscriptions
+        float average_insubscriptions
+        int reserved1[20]
 
     int eXosip_listen_addr(eXosip_t *excontext, int transport, const char *addr, int port, int family,
                            int secure)

@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Option numbers for :meth:`Context.set_option <exosip2.context.Context.set_option>`.
+
+:class:`Option` names every option the bundled core implements: eXosip2 5.3's own
+``EXOSIP_OPT_*`` numbers (``eXosip2/eX_setup.h``) and the core-only limits
+``EXOSIP_CORE_OPT_*`` (``eXosip2/eX_core.h``, numbered from :data:`CORE_OPTION_BASE`), which bound
+what a peer can make a context hold or spend. Each option has one value type, checked by
+``set_option`` before anything reaches C (:func:`option_type`):
+
+* ``int`` — flags (0/1, ``bool`` accepted) and limits; a C ``int``;
+* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT` (``str``/``bytes``, or ``None`` for no header);
+* :attr:`Option.GET_STATISTICS` is not set but read: :meth:`Context.get_statistics
+  <exosip2.context.Context.get_statistics>` returns a :class:`Statistics`.
+
+Built against an installed libeXosip2 (``EXOSIP2_SYSTEM=1``) the core-only options are unknown to
+the library, and ``set_option`` raises :class:`~exosip2.error.OsipBadParameter` saying so.
+"""
+
+import enum
+from typing import NamedTuple, Tuple
+
+__all__ = ["Option", "CORE_OPTION_BASE", "Statistics", "option_type", "is_core_option"]
+
+#: The first core-only option number (``EXOSIP_CORE_OPT_BASE``); eXosip2's own end at 2000.
+CORE_OPTION_BASE = 0x10000
+
+
+class Option(enum.IntEnum):
+    """The ``EXOSIP_OPT_*`` / ``EXOSIP_CORE_OPT_*`` option numbers, with eXosip2 5.3's values."""
+
+    #: int: seconds between UDP keep-alive datagrams (stored; the core sends none yet).
+    UDP_KEEP_ALIVE = 1
+    #: int: 1 (default) puts ``;rport`` in the Via of outgoing requests.
+    USE_RPORT = 7
+    #: str or None: the User-Agent header value (None: no User-Agent header).
+    SET_HEADER_USER_AGENT = 17
+    #: int: 1 (default) answers an incoming BYE with 200 at once.
+    ENABLE_AUTOANSWERBYE = 19
+    #: int: 1 prefers IPv6 when guessing addresses and resolving names.
+    ENABLE_IPV6 = 20
+    #: read only: the counters of the context (:meth:`Context.get_statistics`).
+    GET_STATISTICS = 2000
+
+    # -- core-only limits (eXosip2/eX_core.h): ints; see that header for defaults and ranges --
+    #: open TCP connections in all.
+    MAX_TCP_CONNECTIONS = CORE_OPTION_BASE + 1
+    #: open TCP connections from one source address.
+    MAX_TCP_CONNECTIONS_PER_SOURCE = CORE_OPTION_BASE + 2
+    #: milliseconds a TCP peer has to complete a message it started.
+    TCP_MESSAGE_TIMEOUT_MS = CORE_OPTION_BASE + 3
+    #: milliseconds an idle TCP connection is kept.
+    TCP_IDLE_TIMEOUT_MS = CORE_OPTION_BASE + 4
+    #: header lines in one message.
+    MAX_HEADERS = CORE_OPTION_BASE + 10
+    #: parameters in one header line or URI.
+    MAX_PARAMS = CORE_OPTION_BASE + 11
+    #: comma separated values in one header line.
+    MAX_HEADER_VALUES = CORE_OPTION_BASE + 12
+    #: transactions alive in all.
+    MAX_TRANSACTIONS = CORE_OPTION_BASE + 20
+    #: server transactions alive for one source address.
+    MAX_TRANSACTIONS_PER_SOURCE = CORE_OPTION_BASE + 21
+    #: calls alive in all.
+    MAX_CALLS = CORE_OPTION_BASE + 22
+    #: seconds a confirmed call may stay silent before it is ended with BYE (0: never).
+    CALL_IDLE_TIMEOUT = CORE_OPTION_BASE + 23
+    #: automatic re-sends (401/407, 3xx, 422, 423) of one request before its failure is reported.
+    MAX_AUTOMATIC_RETRIES = CORE_OPTION_BASE + 30
+    #: the largest Min-Expires of a 423 that a registration follows.
+    MAX_MIN_EXPIRES = CORE_OPTION_BASE + 31
+
+
+_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT])
+_READ_ONLY = frozenset([Option.GET_STATISTICS])
+
+
+def option_type(option):
+    """The Python type :meth:`Context.set_option` takes for *option* (``int`` or ``str``).
+
+    :raises ValueError: for a number that is not an :class:`Option`, and for
+        :attr:`Option.GET_STATISTICS` (read it with ``Context.get_statistics()``).
+    :raises TypeError: when *option* is not an int.
+    """
+    if not isinstance(option, int) or isinstance(option, bool):
+        raise TypeError("option must be an int (an exosip2.Option), not %s" % type(option).__name__)
+    try:
+        opt = Option(option)
+    except ValueError:
+        raise ValueError("unknown option number %d; the known ones are exosip2.Option: %s"
+                         % (option, ", ".join("%s=%d" % (o.name, o.value) for o in Option))) from None
+    if opt in _READ_ONLY:
+        raise ValueError("Option.GET_STATISTICS is not set but read: use Context.get_statistics()")
+    return str if opt in _STR_OPTIONS else int
+
+
+def is_core_option(option):
+    """True for the core-only options (``EXOSIP_CORE_OPT_*``), which an installed libeXosip2 lacks."""
+    return int(option) >= CORE_OPTION_BASE
+
+
+class Statistics(NamedTuple):
+    """The counters of a context (``struct eXosip_stats``, read with ``EXOSIP_OPT_GET_STATISTICS``).
+
+    ``allocated_*`` count objects alive now; ``average_*`` new objects per hour since the start.
+    ``reserved1`` holds the 20 reserved ints of the struct: in the bundled core, ``reserved1[0]``
+    counts received messages dropped as malformed or oversized and ``reserved1[1]`` TCP
+    connections closed for abuse or idleness.
+    """
+
+    allocated_transactions: int
+    average_transactions: float
+    allocated_registrations: int
+    average_registrations: float
+    allocated_calls: int
+    average_calls: float
+    allocated_publications: int
+    average_publications: float
+    allocated_subscriptions: int
+    average_subscriptions: float
+    allocated_insubscriptions: int
+    average_insubscriptions: float
+    reserved1: Tuple[int, ...]

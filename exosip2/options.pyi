@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Type stub for exosip2.options."""
+
+import enum
+from typing import NamedTuple, Tuple, Type, Union
+
+__all__ = ["Option", "CORE_OPTION_BASE", "Statistics", "option_type", "is_core_option"]
+
+CORE_OPTION_BASE: int
+
+class Option(enum.IntEnum):
+    UDP_KEEP_ALIVE = 1
+    USE_RPORT = 7
+    SET_HEADER_USER_AGENT = 17
+    ENABLE_AUTOANSWERBYE = 19
+    ENABLE_IPV6 = 20
+    GET_STATISTICS = 2000
+    MAX_TCP_CONNECTIONS = 65537
+    MAX_TCP_CONNECTIONS_PER_SOURCE = 65538
+    TCP_MESSAGE_TIMEOUT_MS = 65539
+    TCP_IDLE_TIMEOUT_MS = 65540
+    MAX_HEADERS = 65546
+    MAX_PARAMS = 65547
+    MAX_HEADER_VALUES = 65548
+    MAX_TRANSACTIONS = 65556
+    MAX_TRANSACTIONS_PER_SOURCE = 65557
+    MAX_CALLS = 65558
+    CALL_IDLE_TIMEOUT = 65559
+    MAX_AUTOMATIC_RETRIES = 65566
+    MAX_MIN_EXPIRES = 65567
+
+def option_type(option: int) -> Union[Type[int], Type[str]]: ...
+def is_core_option(option: int) -> bool: ...
+
+class Statistics(NamedTuple):
+    allocated_transactions: int
+    average_transactions: float
+    allocated_registrations: int
+    average_registrations: float
+    allocated_calls: int
+    average_calls: float
+    allocated_publications: int
+    average_publications: float
+    allocated_subscriptions: int
+    average_subscriptions: float
+    allocated_insubscriptions: int
+    average_insubscriptions: float
+    reserved1: Tuple[int, ...]
