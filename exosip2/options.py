@@ -38,7 +38,7 @@ class Option(enum.IntEnum):
     ENABLE_AUTOANSWERBYE = 19
     #: int: 1 prefers IPv6 when guessing addresses and resolving names.
     ENABLE_IPV6 = 20
-    #: read only: the counters of the context (:meth:`Context.get_statistics`).
+    #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
     GET_STATISTICS = 2000
 
     # -- core-only limits (eXosip2/eX_core.h): ints; see that header for defaults and ranges --
@@ -75,7 +75,7 @@ _READ_ONLY = frozenset([Option.GET_STATISTICS])
 
 
 def option_type(option):
-    """The Python type :meth:`Context.set_option` takes for *option* (``int`` or ``str``).
+    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int`` or ``str``).
 
     :raises ValueError: for a number that is not an :class:`Option`, and for
         :attr:`Option.GET_STATISTICS` (read it with ``Context.get_statistics()``).
