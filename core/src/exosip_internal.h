@@ -210,6 +210,7 @@ struct ex_limits {
   int max_transactions_per_source;
   int max_calls;
   int call_idle_timeout_s;
+  int max_queued_events;
   int max_automatic_retries;
   int max_min_expires;
 };
@@ -275,6 +276,7 @@ struct eXosip_t {
   struct ex_hmap tx_by_merge;   /* merge key -> struct ex_tx */
   struct ex_tx *retired_head, *retired_tail;
   unsigned long rejected_busy;  /* requests answered 503 because a limit was reached */
+  size_t trim_peak;             /* transactions + calls at their peak since the last trim */
 
   /* host names resolved for this context: positive and negative answers, for a minute */
   struct ex_hmap dns_cache;

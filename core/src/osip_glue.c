@@ -11,6 +11,7 @@
  * transaction.
  */
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -372,6 +373,8 @@ static int evict_one(struct eXosip_t *ctx, struct ex_source *s)
 
 int ex_tx_admit(struct eXosip_t *ctx, const struct sockaddr *src)
 {
+  if (ctx->evcount >= ctx->limits.max_queued_events)
+    return 503; /* the program is behind: no new work until it catches up */
   for (;;) { /* the source entry may go with its last evicted transaction: look it up each time */
     struct ex_source *s = source_of(ctx, src, 0);
     if (s == NULL || s->count < ctx->limits.max_transactions_per_source)
@@ -526,8 +529,9 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
   due = tv_us(&tr->nist_context->timer_j_start);
   osip_response_get_destination(resp, &host, &port);
   if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, &w->retired_dest) != OSIP_SUCCESS) {
-    osip_free(host);
-    return;
+    /* an answer nobody can be sent to (a name the I/O thread does not resolve): retired all the
+     * same, with no destination, rather than kept whole until Timer J */
+    memset(&w->retired_dest, 0, sizeof(w->retired_dest));
   }
   osip_free(host);
   if (osip_message_to_str(resp, &buf, &len) != 0 || buf == NULL)
@@ -609,8 +613,28 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   }
 }
 
+/*
+ * After a burst the allocator keeps the freed memory of tens of thousands of transactions in its
+ * arenas (the I/O thread's arena is not trimmed by free). When the state held falls to a quarter
+ * of its peak, and the peak was large, the free pages are handed back to the system once.
+ */
+#define EX_TRIM_MIN_PEAK 4096
+static void trim_after_shrink(struct eXosip_t *ctx)
+{
+  size_t held = ctx->tx_by_tid.count + ctx->calls_by_cid.count;
+  if (held > ctx->trim_peak) {
+    ctx->trim_peak = held;
+    return;
+  }
+  if (ctx->trim_peak >= EX_TRIM_MIN_PEAK && held < ctx->trim_peak / 4) {
+    malloc_trim(0);
+    ctx->trim_peak = held;
+  }
+}
+
 void ex_tx_reap(struct eXosip_t *ctx)
 {
+  trim_after_shrink(ctx);
   while (ctx->reap_head != NULL) {
     struct ex_tx *w = ctx->reap_head;
     ctx->reap_head = w->reap_next;
@@ -629,7 +653,7 @@ void ex_tx_reap(struct eXosip_t *ctx)
 /* A retransmitted request for a retired transaction: send the final answer again. */
 void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w)
 {
-  if (w->retired != NULL)
+  if (w->retired != NULL && w->retired_dest.salen > 0)
     ex_send_raw(ctx, &w->retired_dest, w->retired, w->retired_len);
 }
 
