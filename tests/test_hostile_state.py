@@ -380,8 +380,7 @@ def test_largest_cseq_and_leading_zeros_are_accepted(ua, peer):
     u.expect(T.message_new)
 
 
-@pytest.mark.parametrize("extra", ["Max-Forwards: 300\r\n", "Expires: 4294967296\r\n",
-                                   "Expires: soon\r\n"])
+@pytest.mark.parametrize("extra", ["Max-Forwards: 300\r\n", "Max-Forwards: 7x\r\n"])
 def test_out_of_range_scalars_get_400(ua, peer, extra):
     u = ua()
     p = peer(u.port)
@@ -411,7 +410,7 @@ def rfc4475_expectations():
     table = {}
     with open(os.path.join(RFC4475, "README")) as f:
         for line in f:
-            m = re.match(r"^(\w+)\s+(valid|400|505|drop|any)\b", line)
+            m = re.match(r"^(\w+)\s+(valid|accept|400|505|drop)\b", line)
             if m:
                 table[m.group(1)] = m.group(2)
     return table
@@ -448,7 +447,7 @@ def test_rfc4475_message(ua, peer, name):
     elif expected == "drop":
         assert not statuses, (name, statuses)
         u.expect_nothing(timeout=0.1)
-    elif expected == "valid":
+    elif expected in ("valid", "accept"):
         assert not any(s in (400, 505) for s in statuses), (name, statuses)
     # every case: the context still serves a normal request afterwards
     probe = p.request("OPTIONS")

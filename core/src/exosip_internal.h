@@ -352,6 +352,10 @@ struct ex_tx *ex_tx_merged(struct eXosip_t *ctx, const osip_message_t *req);
 /* 0: acceptable; otherwise the message was answered (400/505) or must be dropped (-1). */
 int ex_strict_check(struct eXosip_t *ctx, const osip_message_t *sip, int proto, const struct sockaddr *src,
                     socklen_t srclen, long conn_id);
+/* A datagram or stream message oSIP2 could not parse: 400 when it is a request with a Via and a
+ * CSeq to answer along, silence for anything else. */
+void ex_strict_unparsed(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
+                        socklen_t srclen, long conn_id);
 /* Answer a request without a transaction (never an ACK); Retry-After when retry_after > 0. */
 void ex_reply_stateless(struct eXosip_t *ctx, const osip_message_t *req, int status, int retry_after,
                         int proto, const struct sockaddr *src, socklen_t srclen, long conn_id);

@@ -10,24 +10,34 @@
  *  - SIP-Version: only SIP/2.0 (RFC 3261 7.1 and 21.5.6; RFC 4475 badvers) -> 505.
  *  - CSeq number: 1*DIGIT below 2^31 (RFC 3261 8.1.1.5; RFC 4475 scalar02) -> 400.
  *  - Max-Forwards: 1*DIGIT, 0..255 (RFC 3261 20.22) -> 400.
- *  - Content-Length, Expires: digits only, Expires below 2^32 (RFC 3261 20.14, 20.19) -> 400.
+ *  - Content-Length: digits only (RFC 3261 20.14) -> 400.
+ *  Expires is not checked: RFC 4475 (scalar02) lets an element read an out-of-range expiry as
+ *  the default, and older peers still send RFC 2543 dates there; the program sees the value.
  *  - Request-URI: no escaped headers in a Request-URI (RFC 3261 19.1.1; RFC 4475 escruri)
  *    -> 400.
  *  - Missing Call-ID, From, To or CSeq method (RFC 3261 8.1.1; RFC 4475 insuf) -> 400 when the
  *    request has a Via to answer along, otherwise dropped.
  *
- * RFC 4475 invalid messages that stay dropped (no answer) and why:
- *  - clerr: a datagram shorter than its Content-Length is discarded (RFC 3261 18.3) before this
- *    check runs; its Content-Length cannot be trusted to find where the message ends.
- *  - messages oSIP2 cannot parse at all (ltgtruri, lwsruri, lwsstart, trws, quotbal and others,
- *    depending on the parser): without a parsed Via there is no address to answer to that RFC 3261
- *    18.2.2 would allow, and answering unparsed bytes to their source reflects floods.
- *  - responses (scalarlg, bigcode, ...): a malformed response is discarded (RFC 3261 18.1.2).
+ * A request oSIP2 cannot parse at all (RFC 4475 badinv01, clerr, quotbal, ltgtruri, lwsruri,
+ * lwsstart, trws, badaspec, baddn, mcl01, multi01) is answered 400 by ex_strict_unparsed when its
+ * first line is a request line ending in SIP/2.0 and it has a Via and a CSeq: the answer copies
+ * the Via lines and the first From, To, Call-ID and CSeq lines as they came (only an answer oSIP2
+ * can read back goes out) to the source address. badinv01 stays unanswered: its only Via
+ * ("192.0.2.15;;,;,,") is not usable, so there is nowhere RFC 3261 18.2.2 would send an answer. Anything else that does not parse is garbage: no answer.
+ *
+ * RFC 4475 invalid messages that stay unanswered, and why:
+ *  - ncl (negative Content-Length) over UDP: discarded by the framing check of RFC 3261 18.3
+ *    before this check runs; over a stream the framing itself is lost.
+ *  - responses (scalarlg, bigcode): a malformed response is discarded (RFC 3261 18.1.2).
+ *  - regbadct and baddate are accepted: oSIP2 does not record whether a Contact URI had angle
+ *    brackets, and RFC 4475 lets an element ignore a Date it does not use.
  * The list of which RFC 4475 message gets which answer is tests/data/rfc4475/README.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <osipparser2/osip_port.h>
 
 #include "exosip_internal.h"
 
@@ -88,8 +98,6 @@ static int request_verdict(const osip_message_t *sip)
   if (!digits_at_most(sip->cseq->number, 2147483647ULL))
     return 400;
   if (!header_digits_at_most(sip, "max-forwards", 255))
-    return 400;
-  if (!header_digits_at_most(sip, "expires", 4294967295ULL))
     return 400;
   if (sip->content_length != NULL && !digits_at_most(sip->content_length->value, 0xffffffffULL))
     return 400;
@@ -174,4 +182,120 @@ int ex_strict_check(struct eXosip_t *ctx, const osip_message_t *sip, int proto, 
     return -1; /* never answered */
   ex_reply_stateless(ctx, sip, status, 0, proto, src, srclen, conn_id);
   return status;
+}
+
+/* ---- requests oSIP2 cannot parse ---- */
+
+/* Header names whose lines a 400 copies (RFC 3261 8.2.6.2), with their compact forms. */
+static int copied_header(const char *line, size_t n)
+{
+  static const char *const names[] = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"};
+  size_t i, k = 0;
+  while (k < n && line[k] != ':' && line[k] != ' ' && line[k] != '\t')
+    k++;
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (strlen(names[i]) == k && osip_strncasecmp(line, names[i], k) == 0)
+      return i < 2 ? 1 : i < 6 ? 2 : i < 8 ? 4 : 3; /* 1 Via, 2 From/To, 3 CSeq, 4 Call-ID */
+  return 0;
+}
+
+/* One bit per single-valued header kind (From, To, Call-ID, CSeq). */
+static int header_bit(const char *line, int kind)
+{
+  if (kind == 2)
+    return line[0] == 'f' || line[0] == 'F' ? 1 : 2;
+  return kind == 3 ? 4 : kind == 4 ? 8 : 0;
+}
+
+#define EX_BARE_MAX 8192
+
+void ex_strict_unparsed(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
+                        socklen_t srclen, long conn_id)
+{
+  const char *p = buf, *end = buf + len, *eol;
+  char *out = NULL;
+  size_t olen = 0, n;
+  int vias = 0, cseq = 0, pass, seen;
+  struct ex_dest dest;
+
+  if (srclen == 0 || srclen > sizeof(dest.sa))
+    return;
+  /* the request line: "METHOD SP ... SIP/2.0" (extra or trailing white space tolerated here,
+   * that is what we answer 400 to); never a response, never an ACK */
+  eol = memchr(p, '\n', (size_t) (end - p));
+  if (eol == NULL || eol - p < 12 || eol - p > 4096)
+    return;
+  n = (size_t) (eol - p);
+  while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+    n--;
+  if (n < 8 || memcmp(p + n - 7, "SIP/2.0", 7) != 0 || memcmp(p, "SIP/", 4) == 0 || memcmp(p, "ACK ", 4) == 0)
+    return;
+  {
+    size_t i;
+    for (i = 0; i < n && p[i] != ' '; i++)
+      if (p[i] < 0x21 || p[i] > 0x7e)
+        return; /* not a token: not a SIP request */
+  }
+  /* two passes: with every copied header, then (if oSIP2 cannot read that answer, as when a To
+   * header has an unbalanced quote) with Via, Call-ID and CSeq alone */
+  for (pass = 0; pass < 2; pass++) {
+    const char *q = eol + 1;
+    osip_message_t *check = NULL;
+    free(out);
+    out = malloc(EX_BARE_MAX);
+    if (out == NULL)
+      return;
+    olen = (size_t) snprintf(out, EX_BARE_MAX, "SIP/2.0 400 Bad Request\r\n");
+    vias = cseq = 0;
+    seen = 0;
+    while (q < end) {
+      const char *le = memchr(q, '\n', (size_t) (end - q));
+      size_t ln;
+      int kind;
+      if (le == NULL)
+        le = end;
+      ln = (size_t) (le - q);
+      if (ln > 0 && q[ln - 1] == '\r')
+        ln--;
+      if (ln == 0)
+        break; /* end of the headers */
+      kind = (q[0] == ' ' || q[0] == '\t') ? 0 : copied_header(q, ln);
+      /* single-valued headers given twice (RFC 4475 multi01): the first one is answered */
+      if (kind >= 2 && (seen & header_bit(q, kind)) != 0)
+        kind = 0;
+      if (kind != 0 && (pass == 0 || kind != 2)) {
+        seen |= header_bit(q, kind);
+        if (olen + ln + 2 >= EX_BARE_MAX - 64)
+          break;
+        memcpy(out + olen, q, ln);
+        olen += ln;
+        out[olen++] = '\r';
+        out[olen++] = '\n';
+        vias += kind == 1;
+        cseq += kind == 3;
+      }
+      q = le + 1;
+    }
+    if (vias == 0 || cseq == 0) {
+      free(out);
+      return; /* nothing to answer along, or nothing to answer to */
+    }
+    olen += (size_t) snprintf(out + olen, EX_BARE_MAX - olen, "Content-Length: 0\r\n\r\n");
+    /* only an answer that is itself well-formed SIP goes out */
+    if (osip_message_init(&check) == 0 && osip_message_parse(check, out, olen) == 0
+        && osip_list_size(&check->vias) > 0 && check->cseq != NULL) {
+      osip_message_free(check);
+      memset(&dest, 0, sizeof(dest));
+      dest.proto = proto;
+      memcpy(&dest.sa, src, srclen);
+      dest.salen = srclen;
+      dest.conn_id = conn_id;
+      ex_send_raw(ctx, &dest, out, olen);
+      free(out);
+      return;
+    }
+    if (check != NULL)
+      osip_message_free(check);
+  }
+  free(out);
 }

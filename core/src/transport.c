@@ -242,6 +242,7 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     ctx->dropped++;
     if (evt != NULL)
       osip_event_free(evt);
+    ex_strict_unparsed(ctx, buf, len, proto, src, srclen, conn_id); /* 400 when it can be answered */
     return;
   }
   sip = evt->sip;
