@@ -350,6 +350,18 @@ def test_merged_request_gets_482(ua, peer, method):
         u.expect(T.message_new)
 
 
+def test_request_sent_again_after_a_final_answer_is_not_a_merge(ua, peer):
+    u = ua()
+    p = peer(u.port)
+    first = p.request("OPTIONS")
+    u.ctx.options_send_answer(u.expect(T.message_new).tid, 404)
+    assert status_of(p.recv()) == 404
+    # same From tag, Call-ID and CSeq, new branch, after the final answer: served, not 482
+    p.request("OPTIONS", callid=first["callid"], ftag=first["ftag"], cseq=first["cseq"])
+    u.expect(T.message_new)
+    p.nothing()
+
+
 # --- strictness ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -345,7 +345,8 @@ char *ex_server_key(const osip_message_t *req, const char *method_override);
 int ex_tx_admit(struct eXosip_t *ctx, const struct sockaddr *src);
 /* Count a new server transaction against its source and index it for merged-request detection. */
 void ex_tx_attach(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, const struct sockaddr *src);
-/* The transaction a request without To tag merges with (same Call-ID, From tag, CSeq), or NULL. */
+/* The transaction still in progress that a request without To tag merges with (same Call-ID,
+ * From tag and CSeq, another branch), or NULL. */
 struct ex_tx *ex_tx_merged(struct eXosip_t *ctx, const osip_message_t *req);
 
 /* strict.c: checks on the receive path and stateless answers */

@@ -405,6 +405,8 @@ static char *merge_key_of(const osip_message_t *req)
   return key;
 }
 
+static int unanswered_nist(const struct ex_tx *w);
+
 struct ex_tx *ex_tx_merged(struct eXosip_t *ctx, const osip_message_t *req)
 {
   char *key;
@@ -414,7 +416,15 @@ struct ex_tx *ex_tx_merged(struct eXosip_t *ctx, const osip_message_t *req)
   key = merge_key_of(req);
   w = key != NULL ? ex_hmap_get_str(&ctx->tx_by_merge, key) : NULL;
   free(key);
-  return w;
+  /* only a request still in progress (not answered finally) merges: a client that sends a request
+   * again with a new branch after a final answer is served as before */
+  if (w == NULL || w->tr == NULL || w->killed)
+    return NULL;
+  if (w->kind == IST && (w->tr->state == IST_PRE_PROCEEDING || w->tr->state == IST_PROCEEDING))
+    return w;
+  if (w->kind == NIST && unanswered_nist(w))
+    return w;
+  return NULL;
 }
 
 void ex_tx_attach(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, const struct sockaddr *src)
