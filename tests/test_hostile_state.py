@@ -267,6 +267,82 @@ def test_ack_is_never_answered_even_when_full(ua, peer):
     p.nothing()
 
 
+def mutated(rnd, data):
+    """data with a few random byte changes, deletions, insertions or repeats."""
+    b = bytearray(data)
+    for _ in range(rnd.randint(1, 3)):
+        op, i = rnd.random(), rnd.randrange(len(b))
+        if op < 0.5:
+            b[i] = rnd.randrange(256)
+        elif op < 0.7:
+            del b[i:i + rnd.randint(1, 20)]
+        elif op < 0.9:
+            b[i:i] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8)))
+        else:
+            b[i:i] = b[i:i + rnd.randint(1, 200)] * rnd.randint(1, 4)
+    return bytes(b)
+
+
+def test_mutated_flood_holds_no_more_than_the_limits(ua, peer):
+    """A bounded flood of new and mutated INVITE/OPTIONS/BYE/REGISTER datagrams that nobody
+    answers: the context hands the program at most max_calls calls and max_transactions requests,
+    answers the rest 503 (or nothing, for garbage), and keeps refusing new work while they are held."""
+    import random
+    rnd = random.Random(4475)
+    u = ua()
+    set_limits(u, max_transactions=64, per_source=64, max_calls=8)
+    p = peer(u.port)
+    p.sock.setblocking(False)
+    kinds = ["INVITE", "OPTIONS", "BYE", "REGISTER"]
+    busy = sent = 0
+    for i in range(3000):
+        method = kinds[i % 4]
+        req = build_request(p, method, body=sdp("peer", 40000) if method == "INVITE" else "")
+        data = req.encode()
+        p.sock.sendto(mutated(rnd, data) if rnd.random() < 0.5 else data, p.target)
+        sent += 1
+        try:
+            while True:
+                if p.sock.recv(65535).startswith(b"SIP/2.0 503 "):
+                    busy += 1
+        except (BlockingIOError, OSError):
+            pass
+    p.sock.setblocking(True)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            p.sock.settimeout(0.2)
+            if p.sock.recv(65535).startswith(b"SIP/2.0 503 "):
+                busy += 1
+        except (socket.timeout, OSError):
+            break
+    calls = requests = 0
+    while True:
+        try:
+            ev = u.events.get(timeout=0.3)
+        except Exception:
+            break
+        calls += ev.type == T.call_invite
+        requests += ev.type in (T.call_invite, T.message_new)
+    assert sent == 3000 and busy > 0
+    assert calls <= 8 and requests <= 64, (calls, requests)
+    # the transactions of the flood are still held (nobody answered): new work is refused ...
+    p.request("OPTIONS")
+    assert status_of(p.recv()) == 503
+
+
+def build_request(p, method, body=""):
+    """The text Peer.request would send, without sending it."""
+    sent = []
+    real = p.send
+    p.send = sent.append
+    try:
+        p.request(method, body=body)
+    finally:
+        p.send = real
+    return sent[0]
+
+
 # --- a confirmed call that nobody ends ----------------------------------------------------------
 
 def test_idle_call_is_ended_with_bye_and_released(ua, peer):

@@ -181,12 +181,13 @@ void ex_dialog_2xx_fire(struct eXosip_t *ctx, struct ex_dialog *dlg)
   if (dlg->resp2xx == NULL)
     return;
   if (now >= dlg->t2xx_give_up) {
-    /* no ACK within 64*T1: the session is ended with a BYE (RFC 3261 13.3.1.4, a SHOULD). When
-     * transactions are at their limit (a flood of INVITEs that are never acknowledged, often from
-     * forged addresses) the call is released without one: a BYE would hold a transaction for
-     * another 64*T1 towards a peer that most likely does not exist. */
+    /* no ACK within 64*T1: the session is ended with a BYE (RFC 3261 13.3.1.4, a SHOULD). When a
+     * quarter of the transaction limit is in use (a flood of INVITEs that are never acknowledged,
+     * often from forged addresses) the call is released without one: each such BYE would hold a
+     * whole transaction (about 20 KB) for another 64*T1 towards a peer that most likely does not
+     * exist, and a burst of them would come 32 s after the flood. */
     dlg->ack_pending = 0;
-    if (ctx->tx_by_tid.count >= (size_t) ctx->limits.max_transactions) {
+    if (ctx->tx_by_tid.count >= (size_t) ctx->limits.max_transactions / 4) {
       ex_call_release(ctx, dlg->call, 1);
       return;
     }

@@ -48,8 +48,8 @@ extern "C" {
  * answered request: RFC 3261 17.2.2 lets them go, a late retransmission is then a new request);
  * when none is left the request gets 503 Service Unavailable with Retry-After, sent without a
  * transaction. Never an answer to an ACK; garbage stays unanswered. Our own requests are not
- * refused, but a 2xx that is never acknowledged is not followed by a BYE while the limit is
- * reached (the call is released at once). */
+ * refused, but a 2xx that is never acknowledged is not followed by a BYE while a quarter of the
+ * limit is in use (the call is released at once). */
 #define EXOSIP_CORE_OPT_MAX_TRANSACTIONS (EXOSIP_CORE_OPT_BASE + 20)
 /* Server transactions alive for one source address, retired ones included (default 1024, range
  * 1..2^24; the port is not part of the address). The same oldest-retired-first eviction, then 503
