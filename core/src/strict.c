@@ -11,21 +11,22 @@
  *  - CSeq number: 1*DIGIT below 2^31 (RFC 3261 8.1.1.5; RFC 4475 scalar02) -> 400.
  *  - Max-Forwards: 1*DIGIT, 0..255 (RFC 3261 20.22) -> 400.
  *  - Content-Length: digits only (RFC 3261 20.14) -> 400.
- *  Expires is not checked: RFC 4475 (scalar02) lets an element read an out-of-range expiry as
- *  the default, and older peers still send RFC 2543 dates there; the program sees the value.
  *  - Request-URI: no escaped headers in a Request-URI (RFC 3261 19.1.1; RFC 4475 escruri)
  *    -> 400.
  *  - Missing Call-ID, From, To or CSeq method (RFC 3261 8.1.1; RFC 4475 insuf) -> 400 when the
  *    request has a Via to answer along, otherwise dropped.
+ * Expires is not checked: RFC 4475 (scalar02) lets an element read an out-of-range expiry as the
+ * default, and older peers still send RFC 2543 dates there; the program sees the value.
  *
- * A request oSIP2 cannot parse at all (RFC 4475 badinv01, clerr, quotbal, ltgtruri, lwsruri,
- * lwsstart, trws, badaspec, baddn, mcl01, multi01) is answered 400 by ex_strict_unparsed when its
- * first line is a request line ending in SIP/2.0 and it has a Via and a CSeq: the answer copies
- * the Via lines and the first From, To, Call-ID and CSeq lines as they came (only an answer oSIP2
- * can read back goes out) to the source address. badinv01 stays unanswered: its only Via
- * ("192.0.2.15;;,;,,") is not usable, so there is nowhere RFC 3261 18.2.2 would send an answer. Anything else that does not parse is garbage: no answer.
+ * A request oSIP2 cannot parse at all (RFC 4475 clerr, quotbal, ltgtruri, lwsruri, lwsstart,
+ * trws, badaspec, baddn, mcl01, multi01) is answered 400 by ex_strict_unparsed when its first line
+ * is a request line ending in SIP/2.0 and it has a Via and a CSeq: the answer copies the Via lines
+ * and the first From, To, Call-ID and CSeq lines as they came, and goes to the source address
+ * only when oSIP2 can read it back. Anything else that does not parse is garbage: no answer.
  *
  * RFC 4475 invalid messages that stay unanswered, and why:
+ *  - badinv01: oSIP2 cannot parse it and its only Via ("192.0.2.15;;,;,,") is not usable, so
+ *    there is nowhere RFC 3261 18.2.2 would send an answer.
  *  - ncl (negative Content-Length) over UDP: discarded by the framing check of RFC 3261 18.3
  *    before this check runs; over a stream the framing itself is lost.
  *  - responses (scalarlg, bigcode): a malformed response is discarded (RFC 3261 18.1.2).
