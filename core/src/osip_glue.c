@@ -616,6 +616,12 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   if (w->killed) {
     ex_heap_remove(&ctx->heap, &w->timer);
     queue_reap(ctx, w);
+  } else if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id > 0) {
+    /* over a reliable transport Timer J is zero (RFC 3261 17.2.2): the transaction ends with its
+     * final answer, and its room under the limits is free at once rather than a tick later */
+    w->killed = 1;
+    ex_heap_remove(&ctx->heap, &w->timer);
+    queue_reap(ctx, w);
   } else {
     tx_rearm(ctx, w);
     if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0)
