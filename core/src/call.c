@@ -126,6 +126,7 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
     return;
   }
   call = dlg->call;
+  dlg->last_traffic = ex_now_us();
   if (dlg->d->remote_cseq >= cseq_number(req) && dlg->d->remote_cseq > 0 && !MSG_IS_CANCEL(req)) {
     reply(ctx, w, 500, NULL); /* out of order (RFC 3261 12.2.2) */
     return;
@@ -196,9 +197,12 @@ static void ack_for_2xx(struct eXosip_t *ctx, osip_event_t *evt)
 {
   osip_message_t *ack = evt->sip;
   struct ex_dialog *dlg = dialog_of_request(ctx, ack);
+  if (dlg != NULL)
+    dlg->last_traffic = ex_now_us();
   if (dlg != NULL && dlg->ack_pending && (dlg->inv_cseq == 0 || dlg->inv_cseq == cseq_number(ack))) {
     char *sdp = ex_body_string(ack);
     ex_dialog_stop_2xx(ctx, dlg);
+    ex_dialog_idle_arm(ctx, dlg);
     if (sdp != NULL) {
       free(dlg->remote_sdp);
       dlg->remote_sdp = sdp;
@@ -234,7 +238,6 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
   char *key = ex_server_key(req, NULL);
   struct ex_tx *w = key != NULL ? ex_hmap_get_str(&ctx->tx_by_key, key) : NULL;
   int is_invite = MSG_IS_INVITE(req), rc;
-  (void) proto;
 
   free(key);
   if (w != NULL) { /* retransmission, or the ACK of a non-2xx final answer */
@@ -254,7 +257,24 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
     ack_for_2xx(ctx, evt);
     return;
   }
+  if (ex_tx_merged(ctx, req) != NULL) {
+    /* RFC 3261 8.2.2.2: the same request reached us by another path (a forking proxy upstream) */
+    ex_reply_stateless(ctx, req, 482, 0, proto, src, srclen, conn_id);
+    osip_event_free(evt);
+    return;
+  }
   if (is_invite && ex_to_tag(req) == NULL && late_invite(ctx, req)) {
+    osip_event_free(evt);
+    return;
+  }
+  if (is_invite && ex_to_tag(req) == NULL && ctx->calls_by_cid.count >= (size_t) ctx->limits.max_calls)
+    rc = 503;
+  else
+    rc = ex_tx_admit(ctx, src);
+  if (rc != 0) {
+    /* a limit of eX_core.h is reached: refused without holding anything */
+    ctx->rejected_busy++;
+    ex_reply_stateless(ctx, req, 503, EX_RETRY_AFTER_S, proto, src, srclen, conn_id);
     osip_event_free(evt);
     return;
   }
@@ -264,6 +284,7 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
     osip_event_free(evt);
     return;
   }
+  ex_tx_attach(ctx, w, req, src);
   w->conn_id = conn_id;
   memcpy(&w->src, src, srclen);
   w->srclen = srclen;
@@ -388,6 +409,8 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       char *sdp = ex_body_string(resp);
       osip_dialog_set_state(dlg->d, DIALOG_CONFIRMED);
       osip_dialog_update_route_set_as_uac(dlg->d, resp);
+      dlg->last_traffic = ex_now_us();
+      ex_dialog_idle_arm(ctx, dlg);
       if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, dlg->inv_tid) == dlg)
         ex_hmap_del_int(&ctx->dialogs_by_invtid, dlg->inv_tid);
       dlg->inv_tid = w->tid;

@@ -136,14 +136,61 @@ void ex_dialog_stop_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg)
   /* the serialized 2xx is kept: a late retransmitted INVITE is answered with it */
 }
 
+/*
+ * The idle timeout of a confirmed call shares the dialog's timer with the 2xx retransmissions
+ * (which end when the dialog is confirmed by the ACK). The deadline is only moved when the timer
+ * fires: traffic merely stamps last_traffic, so a busy dialog costs no heap work.
+ */
+void ex_dialog_idle_arm(struct eXosip_t *ctx, struct ex_dialog *dlg)
+{
+  int limit = ctx->limits.call_idle_timeout_s;
+  if (limit <= 0 || dlg->ack_pending || dlg->d == NULL || dlg->d->state != DIALOG_CONFIRMED)
+    return;
+  if (dlg->last_traffic == 0)
+    dlg->last_traffic = ex_now_us();
+  ex_arm(ctx, &dlg->t2xx, dlg->last_traffic + (uint64_t) limit * 1000000ULL);
+}
+
+static void idle_fire(struct eXosip_t *ctx, struct ex_dialog *dlg, uint64_t now)
+{
+  int limit = ctx->limits.call_idle_timeout_s;
+  struct ex_call *call = dlg->call;
+  uint64_t due;
+  if (limit <= 0 || call == NULL || call->released || dlg->d == NULL || dlg->d->state != DIALOG_CONFIRMED)
+    return;
+  due = dlg->last_traffic + (uint64_t) limit * 1000000ULL;
+  if (now < due) {
+    ex_arm(ctx, &dlg->t2xx, due);
+    return;
+  }
+  /* no SIP message in either direction for the whole period: the peer is gone or never sends
+   * its BYE. End the call as the program would (BYE); it is told with CLOSED, then RELEASED
+   * when the BYE transaction ends. */
+  ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, 0, NULL, NULL, NULL);
+  if (ex_send_bye(ctx, call, dlg, "SIP;cause=408;text=\"call idle timeout\"") != OSIP_SUCCESS)
+    ex_call_release(ctx, call, 1); /* no BYE could be built: nothing more to wait for */
+}
+
 void ex_dialog_2xx_fire(struct eXosip_t *ctx, struct ex_dialog *dlg)
 {
   uint64_t now = ex_now_us();
-  if (!dlg->ack_pending || dlg->resp2xx == NULL)
+  if (!dlg->ack_pending) {
+    idle_fire(ctx, dlg, now);
+    return;
+  }
+  if (dlg->resp2xx == NULL)
     return;
   if (now >= dlg->t2xx_give_up) {
-    /* no ACK within 64*T1: the session is ended with a BYE (RFC 3261 13.3.1.4) */
+    /* no ACK within 64*T1: the session is ended with a BYE (RFC 3261 13.3.1.4, a SHOULD). When a
+     * quarter of the transaction limit is in use (a flood of INVITEs that are never acknowledged,
+     * often from forged addresses) the call is released without one: each such BYE would hold a
+     * whole transaction (about 20 KB) for another 64*T1 towards a peer that most likely does not
+     * exist, and a burst of them would come 32 s after the flood. */
     dlg->ack_pending = 0;
+    if (ctx->tx_by_tid.count >= (size_t) ctx->limits.max_transactions / 4) {
+      ex_call_release(ctx, dlg->call, 1);
+      return;
+    }
     ex_send_bye(ctx, dlg->call, dlg, NULL);
     return;
   }

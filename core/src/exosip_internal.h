@@ -29,6 +29,8 @@
 #define EX_MAX_BODY_BYTES (64 * 1024)
 #define EX_MAX_TCP_CONNS 1024
 #define EX_TCP_IDLE_MS (64 * 1000)
+/* Retry-After (seconds) of the 503 sent when a limit on held state is reached. */
+#define EX_RETRY_AFTER_S 5
 
 /* ---- hash map: string or integer keys, chained buckets, grows by doubling ---- */
 struct ex_hnode {
@@ -139,6 +141,19 @@ struct ex_tx {
    * and freed when the outermost holder unlocks: callers may keep using w and its messages. */
   struct ex_tx *reap_next;
   int reap_queued;
+  /* bounds (osip_glue.c): the source a server transaction counts against, the retired lists
+   * (oldest first, global and per source) that eviction takes from, the merged-request key */
+  struct ex_source *source;
+  struct ex_tx *rprev, *rnext, *sprev, *snext;
+  int on_retired;
+  char *merge_key; /* RFC 3261 8.2.2.2: Call-ID, From tag and CSeq of a request without To tag */
+};
+
+/* Server transactions held for one source address (osip_glue.c). */
+struct ex_source {
+  char key[64]; /* the address, without the port */
+  int count;
+  struct ex_tx *rhead, *rtail; /* its retired transactions, oldest first */
 };
 
 /* ---- dialogs and calls ---- */
@@ -171,6 +186,7 @@ struct ex_dialog {
   /* bodies of the latest offer/answer, for the SDP helpers */
   char *local_sdp;
   char *remote_sdp;
+  uint64_t last_traffic;     /* us: last SIP message of the dialog, for the idle timeout */
 };
 
 struct ex_call {
@@ -206,6 +222,7 @@ struct ex_limits {
   int max_transactions_per_source;
   int max_calls;
   int call_idle_timeout_s;
+  int max_queued_events;
   int max_automatic_retries;
   int max_min_expires;
 };
@@ -269,6 +286,12 @@ struct eXosip_t {
   struct ex_hmap dialogs_by_invtid; /* INVITE transaction id -> dialog, for eXosip_call_build_ack */
   struct ex_heap heap;
   int next_cid, next_did;
+  /* bounds on server transactions (osip_glue.c); created on first use */
+  struct ex_hmap tx_by_source;  /* address -> struct ex_source */
+  struct ex_hmap tx_by_merge;   /* merge key -> struct ex_tx */
+  struct ex_tx *retired_head, *retired_tail;
+  unsigned long rejected_busy;  /* requests answered 503 because a limit was reached */
+  size_t trim_peak;             /* transactions + calls at their peak since the last trim */
 
   /* host names resolved for this context: positive and negative answers, for a minute */
   struct ex_hmap dns_cache;
@@ -349,6 +372,26 @@ void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w);
 void ex_tx_reap(struct eXosip_t *ctx);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
+/* May a new server transaction for a request from src be created? 0 yes (after evicting retired
+ * transactions when a limit is reached), or 503 when the limits are full of live ones. */
+int ex_tx_admit(struct eXosip_t *ctx, const struct sockaddr *src);
+/* Count a new server transaction against its source and index it for merged-request detection. */
+void ex_tx_attach(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, const struct sockaddr *src);
+/* The transaction still in progress that a request without To tag merges with (same Call-ID,
+ * From tag and CSeq, another branch), or NULL. */
+struct ex_tx *ex_tx_merged(struct eXosip_t *ctx, const osip_message_t *req);
+
+/* strict.c: checks on the receive path and stateless answers */
+/* 0: acceptable; otherwise the message was answered (400/505) or must be dropped (-1). */
+int ex_strict_check(struct eXosip_t *ctx, const osip_message_t *sip, int proto, const struct sockaddr *src,
+                    socklen_t srclen, long conn_id);
+/* A datagram or stream message oSIP2 could not parse: 400 when it is a request with a Via and a
+ * CSeq to answer along, silence for anything else. */
+void ex_strict_unparsed(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
+                        socklen_t srclen, long conn_id);
+/* Answer a request without a transaction (never an ACK); Retry-After when retry_after > 0. */
+void ex_reply_stateless(struct eXosip_t *ctx, const osip_message_t *req, int status, int retry_after,
+                        int proto, const struct sockaddr *src, socklen_t srclen, long conn_id);
 char *ex_client_key(const osip_message_t *msg);
 
 /* event.c */
@@ -389,6 +432,8 @@ void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip
                          const struct ex_tx *ist);
 void ex_dialog_stop_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg);
 void ex_dialog_2xx_fire(struct eXosip_t *ctx, struct ex_dialog *dlg);
+/* A confirmed dialog: watch it for the idle timeout (limits.call_idle_timeout_s). */
+void ex_dialog_idle_arm(struct eXosip_t *ctx, struct ex_dialog *dlg);
 int ex_call_new(struct eXosip_t *ctx, struct ex_call **out);
 struct ex_call *ex_call_by_cid(struct eXosip_t *ctx, int cid);
 void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit);

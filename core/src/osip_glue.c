@@ -11,8 +11,10 @@
  * transaction.
  */
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "exosip_internal.h"
 
@@ -239,8 +241,212 @@ cleanup:
   return rc;
 }
 
+/* ---- bounds: per-source counts, retired lists, merged requests ---- */
+
+static int lazy_map(struct ex_hmap *m)
+{
+  return m->buckets != NULL ? OSIP_SUCCESS : ex_hmap_init(m, 256);
+}
+
+static void source_key(const struct sockaddr *sa, char *buf, size_t size)
+{
+  buf[0] = '\0';
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
+    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf, (socklen_t) size);
+    else
+      inet_ntop(AF_INET6, &sin6->sin6_addr, buf, (socklen_t) size);
+  } else if (sa->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, (socklen_t) size);
+  }
+}
+
+static struct ex_source *source_of(struct eXosip_t *ctx, const struct sockaddr *sa, int create)
+{
+  char key[64];
+  struct ex_source *s;
+  source_key(sa, key, sizeof(key));
+  if (key[0] == '\0' || lazy_map(&ctx->tx_by_source) != OSIP_SUCCESS)
+    return NULL;
+  s = ex_hmap_get_str(&ctx->tx_by_source, key);
+  if (s != NULL || !create)
+    return s;
+  s = calloc(1, sizeof(*s));
+  if (s == NULL)
+    return NULL;
+  snprintf(s->key, sizeof(s->key), "%s", key);
+  if (ex_hmap_put_str(&ctx->tx_by_source, s->key, s) != OSIP_SUCCESS) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void retired_link(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_source *s = w->source;
+  if (w->on_retired)
+    return;
+  w->on_retired = 1;
+  w->rnext = NULL;
+  w->rprev = ctx->retired_tail;
+  if (ctx->retired_tail != NULL)
+    ctx->retired_tail->rnext = w;
+  else
+    ctx->retired_head = w;
+  ctx->retired_tail = w;
+  if (s != NULL) {
+    w->snext = NULL;
+    w->sprev = s->rtail;
+    if (s->rtail != NULL)
+      s->rtail->snext = w;
+    else
+      s->rhead = w;
+    s->rtail = w;
+  }
+}
+
+static void retired_unlink(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_source *s = w->source;
+  if (!w->on_retired)
+    return;
+  w->on_retired = 0;
+  if (w->rprev != NULL)
+    w->rprev->rnext = w->rnext;
+  else
+    ctx->retired_head = w->rnext;
+  if (w->rnext != NULL)
+    w->rnext->rprev = w->rprev;
+  else
+    ctx->retired_tail = w->rprev;
+  w->rprev = w->rnext = NULL;
+  if (s != NULL) {
+    if (w->sprev != NULL)
+      w->sprev->snext = w->snext;
+    else
+      s->rhead = w->snext;
+    if (w->snext != NULL)
+      w->snext->sprev = w->sprev;
+    else
+      s->rtail = w->sprev;
+  }
+  w->sprev = w->snext = NULL;
+}
+
+/* Undo the bounds bookkeeping of a transaction that is being freed. */
+static void tx_detach(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  retired_unlink(ctx, w);
+  if (w->merge_key != NULL) {
+    if (ctx->tx_by_merge.buckets != NULL && ex_hmap_get_str(&ctx->tx_by_merge, w->merge_key) == w)
+      ex_hmap_del_str(&ctx->tx_by_merge, w->merge_key);
+    free(w->merge_key);
+    w->merge_key = NULL;
+  }
+  if (w->source != NULL) {
+    struct ex_source *s = w->source;
+    w->source = NULL;
+    if (--s->count <= 0 && s->rhead == NULL) {
+      ex_hmap_del_str(&ctx->tx_by_source, s->key);
+      free(s);
+    }
+  }
+}
+
+static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w);
+
+/* Free the oldest retired transaction (of source s, or of all when s is NULL) that is not
+ * already on its way out. A retired transaction only absorbs retransmissions of a request that
+ * was answered finally: without it a late retransmission is treated as a new request. */
+static int evict_one(struct eXosip_t *ctx, struct ex_source *s)
+{
+  struct ex_tx *w = s != NULL ? s->rhead : ctx->retired_head;
+  while (w != NULL && w->reap_queued)
+    w = s != NULL ? w->snext : w->rnext;
+  if (w == NULL)
+    return 0;
+  tx_destroy(ctx, w);
+  return 1;
+}
+
+int ex_tx_admit(struct eXosip_t *ctx, const struct sockaddr *src)
+{
+  if (ctx->evcount >= ctx->limits.max_queued_events)
+    return 503; /* the program is behind: no new work until it catches up */
+  for (;;) { /* the source entry may go with its last evicted transaction: look it up each time */
+    struct ex_source *s = source_of(ctx, src, 0);
+    if (s == NULL || s->count < ctx->limits.max_transactions_per_source)
+      break;
+    if (!evict_one(ctx, s))
+      return 503;
+  }
+  while (ctx->tx_by_tid.count >= (size_t) ctx->limits.max_transactions) {
+    if (!evict_one(ctx, NULL))
+      return 503;
+  }
+  return 0;
+}
+
+static char *merge_key_of(const osip_message_t *req)
+{
+  char cid[512];
+  const char *callid = ex_callid(req, cid, sizeof(cid));
+  const char *ftag = ex_from_tag(req);
+  char *key;
+  size_t n;
+  if (ftag == NULL || req->cseq == NULL || req->cseq->number == NULL || req->cseq->method == NULL)
+    return NULL;
+  n = strlen(callid) + strlen(ftag) + strlen(req->cseq->number) + strlen(req->cseq->method) + 8;
+  key = malloc(n);
+  if (key != NULL)
+    snprintf(key, n, "M|%s|%s|%s|%s", callid, ftag, req->cseq->number, req->cseq->method);
+  return key;
+}
+
+static int unanswered_nist(const struct ex_tx *w);
+
+struct ex_tx *ex_tx_merged(struct eXosip_t *ctx, const osip_message_t *req)
+{
+  char *key;
+  struct ex_tx *w;
+  if (ctx->tx_by_merge.buckets == NULL || ctx->tx_by_merge.count == 0 || ex_to_tag(req) != NULL)
+    return NULL;
+  key = merge_key_of(req);
+  w = key != NULL ? ex_hmap_get_str(&ctx->tx_by_merge, key) : NULL;
+  free(key);
+  /* only a request still in progress (not answered finally) merges: a client that sends a request
+   * again with a new branch after a final answer is served as before */
+  if (w == NULL || w->tr == NULL || w->killed)
+    return NULL;
+  if (w->kind == IST && (w->tr->state == IST_PRE_PROCEEDING || w->tr->state == IST_PROCEEDING))
+    return w;
+  if (w->kind == NIST && unanswered_nist(w))
+    return w;
+  return NULL;
+}
+
+void ex_tx_attach(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, const struct sockaddr *src)
+{
+  struct ex_source *s = source_of(ctx, src, 1);
+  if (s != NULL) {
+    s->count++;
+    w->source = s;
+  }
+  if (ex_to_tag(req) == NULL && lazy_map(&ctx->tx_by_merge) == OSIP_SUCCESS) {
+    w->merge_key = merge_key_of(req);
+    if (w->merge_key != NULL && ex_hmap_get_str(&ctx->tx_by_merge, w->merge_key) == NULL
+        && ex_hmap_put_str(&ctx->tx_by_merge, w->merge_key, w) != OSIP_SUCCESS) {
+      free(w->merge_key);
+      w->merge_key = NULL;
+    }
+  }
+}
+
 static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w)
 {
+  tx_detach(ctx, w);
   ex_heap_remove(&ctx->heap, &w->timer);
   if (ex_hmap_get_str(&ctx->tx_by_key, w->key) == w)
     ex_hmap_del_str(&ctx->tx_by_key, w->key);
@@ -333,8 +539,9 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
   due = tv_us(&tr->nist_context->timer_j_start);
   osip_response_get_destination(resp, &host, &port);
   if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, &w->retired_dest) != OSIP_SUCCESS) {
-    osip_free(host);
-    return;
+    /* an answer nobody can be sent to (a name the I/O thread does not resolve): retired all the
+     * same, with no destination, rather than kept whole until Timer J */
+    memset(&w->retired_dest, 0, sizeof(w->retired_dest));
   }
   osip_free(host);
   if (osip_message_to_str(resp, &buf, &len) != 0 || buf == NULL)
@@ -351,6 +558,7 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
   osip_transaction_free2(tr);
   w->tr = NULL;
   ex_arm(ctx, &w->timer, due);
+  retired_link(ctx, w);
 }
 
 /* A non-INVITE request the program has not answered finally (yet). */
@@ -392,6 +600,11 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
 {
   int cb;
   evt->transactionid = w->tid;
+  if (w->did > 0) {
+    struct ex_dialog *dlg = ex_dialog_by_did(ctx, w->did);
+    if (dlg != NULL)
+      dlg->last_traffic = ex_now_us();
+  }
   w->last_cb = -1;
   w->executing = 1;
   osip_transaction_execute(w->tr, evt);
@@ -403,6 +616,12 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   if (w->killed) {
     ex_heap_remove(&ctx->heap, &w->timer);
     queue_reap(ctx, w);
+  } else if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id > 0) {
+    /* over a reliable transport Timer J is zero (RFC 3261 17.2.2): the transaction ends with its
+     * final answer, and its room under the limits is free at once rather than a tick later */
+    w->killed = 1;
+    ex_heap_remove(&ctx->heap, &w->timer);
+    queue_reap(ctx, w);
   } else {
     tx_rearm(ctx, w);
     if (w->kind == NIST && w->tr->state == NIST_COMPLETED && w->conn_id == 0)
@@ -410,8 +629,28 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
   }
 }
 
+/*
+ * After a burst the allocator keeps the freed memory of tens of thousands of transactions in its
+ * arenas (the I/O thread's arena is not trimmed by free). When the state held falls to a quarter
+ * of its peak, and the peak was large, the free pages are handed back to the system once.
+ */
+#define EX_TRIM_MIN_PEAK 4096
+static void trim_after_shrink(struct eXosip_t *ctx)
+{
+  size_t held = ctx->tx_by_tid.count + ctx->calls_by_cid.count;
+  if (held > ctx->trim_peak) {
+    ctx->trim_peak = held;
+    return;
+  }
+  if (ctx->trim_peak >= EX_TRIM_MIN_PEAK && held < ctx->trim_peak / 4) {
+    malloc_trim(0);
+    ctx->trim_peak = held;
+  }
+}
+
 void ex_tx_reap(struct eXosip_t *ctx)
 {
+  trim_after_shrink(ctx);
   while (ctx->reap_head != NULL) {
     struct ex_tx *w = ctx->reap_head;
     ctx->reap_head = w->reap_next;
@@ -430,7 +669,7 @@ void ex_tx_reap(struct eXosip_t *ctx)
 /* A retransmitted request for a retired transaction: send the final answer again. */
 void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w)
 {
-  if (w->retired != NULL)
+  if (w->retired != NULL && w->retired_dest.salen > 0)
     ex_send_raw(ctx, &w->retired_dest, w->retired, w->retired_len);
 }
 
@@ -500,6 +739,7 @@ static void free_one(void *val, void *arg)
   struct ex_tx *w = val;
   (void) arg;
   w->timer.idx = -1;
+  free(w->merge_key);
   if (w->tr != NULL) {
     osip_transaction_set_your_instance(w->tr, NULL);
     osip_transaction_free2(w->tr);
@@ -509,9 +749,20 @@ static void free_one(void *val, void *arg)
   free(w);
 }
 
+static void free_source(void *val, void *arg)
+{
+  (void) arg;
+  free(val);
+}
+
 void ex_tx_free_all(struct eXosip_t *ctx)
 {
   ctx->reap_head = NULL;
+  ctx->retired_head = ctx->retired_tail = NULL;
+  if (ctx->tx_by_source.buckets != NULL)
+    ex_hmap_foreach(&ctx->tx_by_source, free_source, NULL);
+  ex_hmap_destroy(&ctx->tx_by_source);
+  ex_hmap_destroy(&ctx->tx_by_merge);
   ex_hmap_foreach(&ctx->tx_by_tid, free_one, NULL);
   ex_hmap_destroy(&ctx->tx_by_tid);
   ex_hmap_destroy(&ctx->tx_by_key);

@@ -482,10 +482,11 @@ static const struct limit_def limit_defs[] = {
   LIMIT(EXOSIP_CORE_OPT_MAX_HEADERS, max_headers, 256, 8, 65536),
   LIMIT(EXOSIP_CORE_OPT_MAX_PARAMS, max_params, 64, 4, 65536),
   LIMIT(EXOSIP_CORE_OPT_MAX_HEADER_VALUES, max_header_values, 64, 4, 65536),
-  LIMIT(EXOSIP_CORE_OPT_MAX_TRANSACTIONS, max_transactions, 65536, 16, 1 << 24),
-  LIMIT(EXOSIP_CORE_OPT_MAX_TRANSACTIONS_PER_SOURCE, max_transactions_per_source, 4096, 1, 1 << 24),
+  LIMIT(EXOSIP_CORE_OPT_MAX_TRANSACTIONS, max_transactions, 8192, 16, 1 << 24),
+  LIMIT(EXOSIP_CORE_OPT_MAX_TRANSACTIONS_PER_SOURCE, max_transactions_per_source, 1024, 1, 1 << 24),
   LIMIT(EXOSIP_CORE_OPT_MAX_CALLS, max_calls, 16384, 1, 1 << 24),
   LIMIT(EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT, call_idle_timeout_s, 7200, 0, 7 * 24 * 3600),
+  LIMIT(EXOSIP_CORE_OPT_MAX_QUEUED_EVENTS, max_queued_events, 2048, 16, 1 << 24),
   LIMIT(EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES, max_automatic_retries, 5, 0, 100),
   LIMIT(EXOSIP_CORE_OPT_MAX_MIN_EXPIRES, max_min_expires, 86400, 60, 1 << 30),
 };

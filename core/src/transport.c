@@ -254,6 +254,7 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     ctx->dropped++;
     if (evt != NULL)
       osip_event_free(evt);
+    ex_strict_unparsed(ctx, buf, len, proto, src, srclen, conn_id); /* 400 when it can be answered */
     return;
   }
   sip = evt->sip;
@@ -267,7 +268,8 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
       return;
     }
   }
-  if (!well_formed(sip)) {
+  /* strict.c answers (400, 505) or drops what breaks RFC 3261; well_formed is what the rest needs */
+  if (ex_strict_check(ctx, sip, proto, src, srclen, conn_id) != 0 || !well_formed(sip)) {
     ctx->dropped++;
     osip_event_free(evt);
     return;

@@ -41,15 +41,33 @@ extern "C" {
 #define EXOSIP_CORE_OPT_MAX_HEADER_VALUES (EXOSIP_CORE_OPT_BASE + 12)
 
 /* ---- state (osip_glue.c, call.c, dialog.c) ---- */
-/* Transactions alive in all (default 65536); a new request beyond it gets 503 with Retry-After. */
+/* Transactions alive in all (default 8192, range 16..2^24). A live oSIP2 transaction costs about
+ * 20 KB, so this bounds the worst case near 160 MB; an answered non-INVITE server transaction over
+ * UDP is retired to its final answer (about 1 KB) until Timer J. When a new request would pass the
+ * limit, the oldest retired transactions are freed first (they only absorb retransmissions of an
+ * answered request: RFC 3261 17.2.2 lets them go, a late retransmission is then a new request);
+ * when none is left the request gets 503 Service Unavailable with Retry-After, sent without a
+ * transaction. Never an answer to an ACK; garbage stays unanswered. Our own requests are not
+ * refused, but a 2xx that is never acknowledged is not followed by a BYE while a quarter of the
+ * limit is in use (the call is released at once). */
 #define EXOSIP_CORE_OPT_MAX_TRANSACTIONS (EXOSIP_CORE_OPT_BASE + 20)
-/* Server transactions alive for one source address (default 4096); beyond: 503. */
+/* Server transactions alive for one source address, retired ones included (default 1024, range
+ * 1..2^24; the port is not part of the address). The same oldest-retired-first eviction, then 503
+ * with Retry-After. */
 #define EXOSIP_CORE_OPT_MAX_TRANSACTIONS_PER_SOURCE (EXOSIP_CORE_OPT_BASE + 21)
-/* Calls alive in all (default 16384); a new INVITE beyond it gets 503. */
+/* Calls alive in all (default 16384, range 1..2^24; a call with its dialog costs about 3.5 KiB).
+ * A new INVITE (no To tag) beyond it gets 503 with Retry-After; requests inside existing calls
+ * are not affected. */
 #define EXOSIP_CORE_OPT_MAX_CALLS (EXOSIP_CORE_OPT_BASE + 22)
-/* Seconds a confirmed call may stay without any SIP traffic before it is ended with BYE
- * (default 7200; 0 disables). Negotiated session timers take precedence. */
+/* Seconds a confirmed call may stay without any SIP message in either direction before it is
+ * ended with BYE (default 7200, range 0..604800; 0 disables). The program sees
+ * EXOSIP_CALL_CLOSED when the BYE is sent and EXOSIP_CALL_RELEASED when it is answered or times
+ * out. Negotiated session timers, when implemented, take precedence. */
 #define EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT (EXOSIP_CORE_OPT_BASE + 23)
+/* Events waiting for the program (eXosip_event_wait) beyond which new requests get 503 with
+ * Retry-After (default 2048, range 16..2^24): a program that falls behind sheds load instead of
+ * letting queued events, each with copies of its messages, grow without bound. */
+#define EXOSIP_CORE_OPT_MAX_QUEUED_EVENTS (EXOSIP_CORE_OPT_BASE + 24)
 
 /* ---- automatic retries (retry.c, register.c) ---- */
 /* Automatic re-sends (401/407, 3xx, 422, 423, stale nonce) of one request or registration
