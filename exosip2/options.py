@@ -64,6 +64,8 @@ class Option(enum.IntEnum):
     MAX_CALLS = CORE_OPTION_BASE + 22
     #: seconds a confirmed call may stay silent before it is ended with BYE (0: never).
     CALL_IDLE_TIMEOUT = CORE_OPTION_BASE + 23
+    #: events waiting for the program beyond which new requests get 503 (load is shed).
+    MAX_QUEUED_EVENTS = CORE_OPTION_BASE + 24
     #: automatic re-sends (401/407, 3xx, 422, 423) of one request before its failure is reported.
     MAX_AUTOMATIC_RETRIES = CORE_OPTION_BASE + 30
     #: the largest Min-Expires of a 423 that a registration follows.
