@@ -458,7 +458,7 @@ cdef class NameAddr:
     the other header parameters as (name, value) pairs or a mapping (values
     kept as written: a quoted value keeps its quotes). :data:`WILDCARD`
     is the Contact ``*`` of a REGISTER that removes every binding: its
-    :attr:`uri` is None.
+    ``uri`` is None.
 
     :raises TypeError: for an argument of the wrong type.
     :raises OsipBadParameter: (a ValueError) for control characters in the
