@@ -1429,6 +1429,28 @@ cdef class Context:
                 table.forget(waiter)
                 _n_waiting -= 1
 
+    async def request(self, OsipMessage msg not None, timeout=32.0):
+        """Await the final answer of *msg* in asyncio: :meth:`send_and_wait` in a worker thread.
+
+        ``final = await ctx.request(msg, timeout)`` sends *msg* and returns the
+        :class:`~exosip2.event.Event` of its final answer across the automatic
+        retries, as :meth:`send_and_wait` does (same arguments, same errors),
+        without blocking the asyncio loop: the wait runs in the loop's default
+        executor. For a program that runs :meth:`start`'s event loop, or no
+        event consumer at all (the worker then takes the events, handing
+        those of others to ``event_callback``); not while :meth:`events` is
+        iterated, whose events the waiter would not see. Cancelling the await
+        leaves the worker waiting until *timeout*.
+
+        :raises OsipTimeout: (a :class:`TimeoutError`) when no final answer came in time.
+        :raises OsipWrongState: while :meth:`events` is iterated.
+        """
+        import asyncio
+        if self._aloop is not None:
+            raise OsipWrongState("request() cannot run while events() is iterated; consume the answers there")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.send_and_wait, msg, timeout)
+
 # Methods a send function must not take, and where they go instead.
 _NOT_IN_DIALOG = ("ACK", "CANCEL", "REGISTER")
 _NOT_OUT_OF_DIALOG = ("INVITE", "ACK", "CANCEL", "REGISTER")

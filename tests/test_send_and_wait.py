@@ -29,8 +29,9 @@ HOST = "127.0.0.1"
 class ScriptedServer:
     """A UDP socket answering each new request (by Call-ID and CSeq) with the next scripted status.
 
-    *script* maps a request number (0, 1, ...) to a status and extra header lines;
-    retransmissions of an answered request get the same answer again.
+    *script* maps a request number (0, 1, ...) to a status and extra header lines (a status
+    None: no answer), or is a function of the request's text giving them; retransmissions of an
+    answered request get the same answer again.
     """
 
     def __init__(self, script):
@@ -38,7 +39,8 @@ class ScriptedServer:
         self.sock.bind((HOST, 0))
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
-        self.script = list(script)
+        self.script_fn = script if callable(script) else None
+        self.script = [] if callable(script) else list(script)
         self.requests = []
         self.answers = {}
         self.stopping = False
@@ -61,7 +63,10 @@ class ScriptedServer:
             if key not in self.answers:
                 self.requests.append(text)
                 n = len(self.requests) - 1
-                status, extra = self.script[n] if n < len(self.script) else (None, "")
+                if callable(self.script_fn):
+                    status, extra = self.script_fn(text)
+                else:
+                    status, extra = self.script[n] if n < len(self.script) else (None, "")
                 if status is None:
                     self.answers[key] = None
                     continue
@@ -256,25 +261,73 @@ def test_bad_arguments_and_states_are_refused(scripted):
 
 
 def test_many_threads_wait_at_once(scripted):
-    server = scripted([(401, CHALLENGE), (200, "")] * 8)
+    # every request without credentials is challenged, every one with them answered
+    server = scripted(lambda text: (200, "") if "\r\nAuthorization:" in text else (401, CHALLENGE))
     with Context() as c:
         c.listen_on_address(HOST, port=0)
         c.add_authentication_info("alice", "alice", "secret", "test")
-        c.start(event_executor="inline")
+        c.start()
         results = []
 
-        def one():
-            results.append(c.send_and_wait(_message(c, server.port), 10.0).response.status_code)
-        threads = [threading.Thread(target=one) for _ in range(6)]
+        def one(i):
+            final = c.send_and_wait(_message(c, server.port, "user%d" % i), 10.0)
+            results.append((final.response.status_code, final.response.to_header.uri.user))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(15.0)
         c.stop()
-    # six requests, each challenged once or answered at once, all end with a final answer
-    assert len(results) == 6
-    assert all(s in (200, 401) for s in results)
-    assert len(server.requests) >= 6
+    assert sorted(results) == [(200, "user%d" % i) for i in range(8)]
+    assert len(server.requests) == 16
+
+
+def test_asyncio_request_returns_the_final_answer(scripted):
+    import asyncio
+    server = scripted([(401, CHALLENGE), (200, ""), (None, "")])
+    with Context() as c:
+        c.listen_on_address(HOST, port=0)
+        c.add_authentication_info("alice", "alice", "secret", "test")
+
+        async def main():
+            ticks = []
+
+            async def ticker():
+                while True:
+                    ticks.append(1)
+                    await asyncio.sleep(0.01)
+            t = asyncio.ensure_future(ticker())
+            final = await c.request(_message(c, server.port), 5.0)
+            with pytest.raises(OsipTimeout):
+                await c.request(_message(c, server.port), 0.3)
+            t.cancel()
+            return final, len(ticks)
+        final, ticks = asyncio.run(main())
+        assert final.response.status_code == 200
+        assert ticks > 3            # the asyncio loop kept running while the request waited
+
+
+def test_asyncio_request_refused_while_events_are_iterated(scripted):
+    import asyncio
+    server = scripted([(200, "")])
+    with Context() as c:
+        c.listen_on_address(HOST, port=0)
+
+        async def main():
+            agen = c.events()
+            task = asyncio.ensure_future(agen.__anext__())
+            await asyncio.sleep(0.05)
+            try:
+                with pytest.raises(OsipWrongState, match="events"):
+                    await c.request(_message(c, server.port), 1.0)
+            finally:
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, StopAsyncIteration):
+                    pass
+                await agen.aclose()
+        asyncio.run(main())
 
 
 # --- a real peer: Kamailio challenging MESSAGE and INVITE with 407 ------------------------
