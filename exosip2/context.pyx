@@ -1351,6 +1351,7 @@ cdef class Context:
             within *timeout*; the message names the request.
         :raises OsipWrongState: from the loop thread, with :meth:`events` in
             use, or for a message that cannot be sent (borrowed, consumed).
+        :raises ContextClosedError: when the context is closed while waiting.
         """
         global _n_waiting
         cdef double deadline, now, step
@@ -1402,6 +1403,9 @@ cdef class Context:
         deadline = time.monotonic() + timeout
         try:
             while not waiter.done.is_set():
+                if self._ptr == NULL:
+                    raise ContextClosedError("send_and_wait: the context was closed before the final answer "
+                                             "to the %s (%s)" % (method, waiter.ident()))
                 now = time.monotonic()
                 if now >= deadline:
                     raise OsipTimeout("send_and_wait: no final answer to the %s (%s) within %gs"

@@ -200,6 +200,62 @@ def test_no_answer_in_time_raises_timeout_naming_the_request(ctx, scripted):
     assert "MESSAGE" in str(info.value) and "transaction" in str(info.value)
 
 
+@pytest.mark.parametrize("refusal", ["422", "302", "401"])
+def test_initial_invite_refused_then_answered(refusal, ctx, scripted):
+    server = scripted([])
+    contact = "Contact: <sip:srv@%s:%d>" % (HOST, server.port)
+    first = {"422": (422, "Min-SE: 1800"), "302": (302, "Contact: <sip:carol@%s:%d>" % (HOST, server.port)),
+             "401": (401, CHALLENGE)}[refusal]
+    server.script[:] = [first, (200, contact + "\r\nContent-Type: application/sdp"), (200, "")]
+    ctx.add_authentication_info("alice", "alice", "secret", "test")
+    inv = call.InitInvite(ctx, "sip:bob@%s:%d" % (HOST, server.port), "sip:alice@%s" % HOST)
+    final = ctx.send_and_wait(inv, 5.0)
+    assert final.type == EventType.call_answered
+    assert final.response.status_code == 200 and final.cid > 0
+    second = server.requests[1]
+    assert second.startswith("INVITE ")
+    if refusal == "422":
+        assert "Session-Expires: 1800" in second and "Min-SE: 1800" in second
+    elif refusal == "302":
+        assert second.startswith("INVITE sip:carol@")
+    else:
+        assert "Authorization: Digest" in second
+    ctx.call_send_ack(tid=final.tid)
+    ctx.call_terminate(final.cid, final.did)
+    for _ in range(100):
+        if any(r.startswith("BYE ") for r in server.requests):
+            break
+        threading.Event().wait(0.02)
+    assert [r.split(" ", 1)[0] for r in server.requests] == ["INVITE", "INVITE", "BYE"]
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_closing_the_context_ends_the_wait(loop, scripted):
+    from exosip2.context import ContextClosedError
+    server = scripted([(None, "")])
+    c = Context()
+    c.listen_on_address(HOST, port=0)
+    if loop:
+        c.start()
+    errors = []
+
+    def wait():
+        try:
+            c.send_and_wait(_message(c, server.port), 20.0)
+        except Exception as e:
+            errors.append(e)
+    t = threading.Thread(target=wait)
+    t.start()
+    for _ in range(100):
+        if server.requests:
+            break
+        threading.Event().wait(0.02)
+    c.close()
+    t.join(10.0)
+    assert not t.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], ContextClosedError), errors
+
+
 def test_retried_tid_links_old_and_new_transactions(scripted):
     # by hand: the core reports where the refused request went (the link send_and_wait follows)
     server = scripted([(401, CHALLENGE), (200, "")])
