@@ -48,6 +48,7 @@ from libc.string cimport memset
 from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
 from exosip2.error cimport check
 from exosip2.event cimport Event
+from exosip2.includes.eX_core cimport eXosip_core_retried_tid
 from exosip2.includes.eX_call cimport (
     eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_request,
     eXosip_call_terminate, eXosip_call_terminate_with_reason,
@@ -788,6 +789,9 @@ cdef class Context:
                     executor.shutdown(wait=False)
 
     cdef int _dispatch(self, Event event, object executor) except -1:
+        # --- hook of send_and_wait (the one line it adds here): its waiters see the event first ---
+        if _n_waiting:
+            _waiters_see(self, event)
         callback = self._event_callback
         if callback is None:
             return 0
@@ -1285,6 +1289,172 @@ cdef class Context:
         self._leave()
         check(rc, b"eXosip_clear_authentication_info")
 
+    # --- send and wait for the final answer ------------------------------------------------
+
+    def retried_tid(self, int tid):
+        """Where the request refused in transaction *tid* went on (``eXosip_core_retried_tid``).
+
+        The automatic actions send a request refused with 401/407, 3xx or 422
+        again as a new transaction with a new tid (as eXosip2 does).
+
+        :returns: the new tid (> 0); 0 while the re-send waits for the
+            automatic actions (its back-off); None when the request is not sent
+            again (the refusal is final, the tid is unknown, or the link is
+            older than the last 1024 re-sends; always None with an installed
+            libeXosip2, which does not report it).
+        """
+        self._get()
+        cdef int rc = _retried_tid(self, tid)
+        return rc if rc >= 0 else None
+
+
+    def send_and_wait(self, OsipMessage msg not None, timeout=32.0):
+        """Send a request and block until its final answer, across automatic retries.
+
+        A request refused with 401/407 (credentials stored with
+        :meth:`add_authentication_info`), 3xx (out of dialog, or an initial
+        INVITE), or 422 (a larger Min-SE) is sent again by the automatic actions
+        as a **new transaction with a new tid** — what eXosip2 does; the
+        refusal's event carries the old tid, the answers to the new request the
+        new one. This method follows the request from tid to tid (the core
+        reports each link: ``eXosip_core_retried_tid`` of ``eX_core.h``), so
+        the challenge or redirection is not its result: it returns the event of
+        the answer that ends the request — a 2xx, or a refusal the automatic
+        actions do not answer (no credentials, retry budget spent), or the
+        transaction's own timeout (408 with ``event.response`` None).
+
+        *msg* is sent as its kind requires: an initial INVITE
+        (:class:`~exosip2.call.InitInvite`) with :meth:`call_send_init_invite`
+        (followed by its call id, which retries keep), a request built for a
+        dialog (it has a ``did``) with :meth:`call_send_request`, an OPTIONS
+        with :meth:`options_send_request`, any other out-of-dialog request with
+        :meth:`message_send_request`. REGISTER is refused: a registration keeps
+        its rid across retries (:mod:`exosip2.register`).
+
+        Events: with the event loop running (:meth:`start`) in another thread,
+        the loop delivers the events (its dispatcher shows each one to the
+        waiting calls first, then hands it to ``event_callback`` as always),
+        and this call only waits. Without the loop, this call takes the events
+        itself, runs the automatic actions, and hands every event (its own
+        ones too) to ``event_callback`` inline in the calling thread; with no
+        callback set, events of other transactions are dropped. Several
+        threads may wait at once. Not from the loop thread itself, nor while
+        :meth:`events` is iterated.
+
+        :param msg: the request, owned (built by this context); it is consumed.
+        :param timeout: seconds to wait at most (the request may still be
+            answered later; its events then reach ``event_callback`` only).
+        :returns: the :class:`~exosip2.event.Event` of the final answer
+            (``event.response``; for an INVITE, ``event.did``/``event.tid``
+            to acknowledge a 2xx with :meth:`call_send_ack`).
+        :raises OsipTimeout: (a :class:`TimeoutError`) when no final answer came
+            within *timeout*; the message names the request.
+        :raises OsipWrongState: from the loop thread, with :meth:`events` in
+            use, or for a message that cannot be sent (borrowed, consumed).
+        :raises ContextClosedError: when the context is closed while waiting.
+        """
+        global _n_waiting
+        cdef double deadline, now, step
+        cdef bint pump
+        cdef eXosip_event_t *ev
+        cdef eXosip_t *p
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError("timeout must be a number of seconds, not %s" % type(timeout).__name__)
+        if not timeout > 0:
+            raise OsipBadParameter("timeout must be positive, not %r" % (timeout,))
+        self._get()
+        if self._running and self._thread is threading.current_thread():
+            raise OsipWrongState("send_and_wait cannot run in the event loop thread: it would block "
+                                 "the loop that delivers the answer")
+        if self._lock_depth > 0 and self._lock_owner == PyThread_get_thread_ident():
+            raise OsipWrongState("send_and_wait cannot run while this thread holds the context lock: "
+                                 "the answer needs the lock to arrive")
+        if self._aloop is not None:
+            raise OsipWrongState("send_and_wait cannot run while events() is iterated; "
+                                 "consume the answers there")
+        method = msg.method
+        if method is None:
+            raise OsipBadParameter("send_and_wait sends requests; this message is a response")
+        if method.upper() == "REGISTER":
+            raise OsipBadParameter("send_and_wait does not send REGISTER: use exosip2.register "
+                                   "(a registration keeps its rid across retries)")
+        table = _wait_tables.get(self)
+        if table is None:
+            table = _wait_tables.setdefault(self, _WaitTable())
+        waiter = _Waiter(method)
+        # Counted before the send: the dispatcher's hook must not skip the first answer.
+        _n_waiting += 1
+        try:
+            with table.lock:
+                if method == "INVITE" and getattr(msg, "did", None) is None:
+                    waiter.cid = self.call_send_init_invite(msg)
+                    table.by_cid[waiter.cid] = waiter
+                else:
+                    if getattr(msg, "did", None) is not None:
+                        waiter.tid = self.call_send_request(msg)
+                    elif method == "OPTIONS":
+                        waiter.tid = self.options_send_request(msg)
+                    else:
+                        waiter.tid = self.message_send_request(msg)
+                    table.by_tid[waiter.tid] = waiter
+        except BaseException:
+            _n_waiting -= 1
+            raise
+        deadline = time.monotonic() + timeout
+        try:
+            while not waiter.done.is_set():
+                if self._ptr == NULL:
+                    raise ContextClosedError("send_and_wait: the context was closed before the final answer "
+                                             "to the %s (%s)" % (method, waiter.ident()))
+                now = time.monotonic()
+                if now >= deadline:
+                    raise OsipTimeout("send_and_wait: no final answer to the %s (%s) within %gs"
+                                      % (method, waiter.ident(), timeout))
+                step = min(deadline - now, 0.05)
+                pump = not self._running
+                if pump:
+                    p = self._enter()
+                    with nogil:
+                        ev = eXosip_event_wait(p, 0, <int>(step * 1000) + 1)
+                    self._leave()
+                    if ev != NULL:
+                        self._dispatch(self._wrap(ev), None)
+                    else:
+                        self._auto()
+                else:
+                    waiter.done.wait(step)
+                if waiter.pending is not None and not waiter.done.is_set():
+                    self._auto()
+                    with table.lock:
+                        table.relink(self)
+            return waiter.result
+        finally:
+            with table.lock:
+                table.forget(waiter)
+                _n_waiting -= 1
+
+    async def request(self, OsipMessage msg not None, timeout=32.0):
+        """Await the final answer of *msg* in asyncio: :meth:`send_and_wait` in a worker thread.
+
+        ``final = await ctx.request(msg, timeout)`` sends *msg* and returns the
+        :class:`~exosip2.event.Event` of its final answer across the automatic
+        retries, as :meth:`send_and_wait` does (same arguments, same errors),
+        without blocking the asyncio loop: the wait runs in the loop's default
+        executor. For a program that runs :meth:`start`'s event loop, or no
+        event consumer at all (the worker then takes the events, handing
+        those of others to ``event_callback``); not while :meth:`events` is
+        iterated, whose events the waiter would not see. Cancelling the await
+        leaves the worker waiting until *timeout*.
+
+        :raises OsipTimeout: (a :class:`TimeoutError`) when no final answer came in time.
+        :raises OsipWrongState: while :meth:`events` is iterated.
+        """
+        import asyncio
+        if self._aloop is not None:
+            raise OsipWrongState("request() cannot run while events() is iterated; consume the answers there")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.send_and_wait, msg, timeout)
+
 # Methods a send function must not take, and where they go instead.
 _NOT_IN_DIALOG = ("ACK", "CANCEL", "REGISTER")
 _NOT_OUT_OF_DIALOG = ("INVITE", "ACK", "CANCEL", "REGISTER")
@@ -1324,6 +1494,137 @@ cdef bytes _auth_text(object value, str what, bint optional):
             return None
         raise ValueError("%s must not be empty" % what)
     return <bytes>value
+
+
+# --- send_and_wait: waiters fed by the dispatcher --------------------------------------------
+
+# Waiters registered in all contexts: the dispatcher's hook costs one test while it is 0.
+cdef int _n_waiting = 0
+
+# Context -> its _WaitTable (made by the first send_and_wait).
+_wait_tables = weakref.WeakKeyDictionary()
+
+# Event types that end a request without a response (the transaction timed out).
+_FINAL_WITHOUT_RESPONSE = frozenset((4, 9, 10, 11, 18, 19, 20, 27, 28, 29))
+
+
+class _Waiter:
+    """One send_and_wait: the transaction (or call) it follows and its outcome."""
+
+    __slots__ = ("method", "tid", "cid", "pending", "last", "result", "done")
+
+    def __init__(self, method):
+        self.method = method
+        self.tid = 0          # the transaction that carries the request now (0: a call, by cid)
+        self.cid = 0          # an initial INVITE: its call (retries keep it)
+        self.pending = None   # the tid of a refusal whose automatic re-send is awaited
+        self.last = None      # that refusal's event (the result if the re-send does not happen)
+        self.result = None
+        self.done = threading.Event()
+
+    def ident(self):
+        return "call %d" % self.cid if self.cid else "transaction %d" % self.tid
+
+    def finish(self, event):
+        if not self.done.is_set():
+            self.result = event
+            self.done.set()
+
+
+class _WaitTable:
+    """The waiters of one context, by tid and by cid; filled by the event dispatcher."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_tid = {}
+        self.by_cid = {}
+        self.pending = []
+
+    def see(self, ctx, event):
+        with self.lock:
+            waiter = self.by_tid.get(event.tid)
+            if waiter is None and event.cid > 0:
+                waiter = self.by_cid.get(event.cid)
+            if waiter is None and self.pending:
+                self.relink(ctx)
+                waiter = self.by_tid.get(event.tid)
+            if waiter is not None:
+                self.judge(ctx, waiter, event)
+
+    def judge(self, ctx, waiter, event):
+        response = event.response
+        if response is None:
+            if int(event.type) in _FINAL_WITHOUT_RESPONSE:
+                waiter.finish(event)
+            return
+        status = response.status_code
+        if status is None or status < 200:
+            return
+        if waiter.cid:
+            request = event.request
+            if request is None or request.method != "INVITE" or event.tid <= 0:
+                return
+        if status >= 300:
+            following = _retried_tid(ctx, event.tid)
+            if following >= 0:
+                waiter.last = event
+                if following == 0:
+                    if waiter.pending is None:
+                        self.pending.append(waiter)
+                    waiter.pending = event.tid
+                else:
+                    self.move(waiter, following)
+                return
+        waiter.finish(event)
+
+    def move(self, waiter, tid):
+        """The request goes on in transaction tid (a call's waiter stays keyed by its cid)."""
+        if waiter.tid:
+            if self.by_tid.get(waiter.tid) is waiter:
+                del self.by_tid[waiter.tid]
+            waiter.tid = tid
+            self.by_tid[tid] = waiter
+        if waiter.pending is not None:
+            waiter.pending = None
+            self.pending.remove(waiter)
+
+    def relink(self, ctx):
+        """Ask the core where each awaited re-send went (or whether it was given up)."""
+        for waiter in list(self.pending):
+            following = _retried_tid(ctx, waiter.pending)
+            if following > 0:
+                self.move(waiter, following)
+            elif following < 0:
+                waiter.pending = None
+                self.pending.remove(waiter)
+                waiter.finish(waiter.last)
+
+    def forget(self, waiter):
+        if waiter.tid and self.by_tid.get(waiter.tid) is waiter:
+            del self.by_tid[waiter.tid]
+        if waiter.cid and self.by_cid.get(waiter.cid) is waiter:
+            del self.by_cid[waiter.cid]
+        if waiter.pending is not None:
+            waiter.pending = None
+            self.pending.remove(waiter)
+
+
+cdef int _retried_tid(Context ctx, int tid) except? -100:
+    """eXosip_core_retried_tid: > 0 the new tid, 0 re-send awaited, < 0 not sent again."""
+    cdef eXosip_t *p = ctx._ptr
+    cdef int rc
+    if p == NULL or tid <= 0:
+        return -1
+    with nogil:
+        rc = eXosip_core_retried_tid(p, tid)
+    return rc
+
+
+cdef int _waiters_see(Context ctx, Event event) except -1:
+    table = _wait_tables.get(ctx)
+    if table is not None:
+        table.see(ctx, event)
+    return 0
 
 
 async def _sleep0():

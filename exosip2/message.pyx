@@ -38,6 +38,7 @@ from libc.string cimport memchr, strlen
 
 from exosip2._debug cimport COUNT_LIVE, LIVE_MESSAGE, live_add
 from exosip2.error cimport check
+from exosip2.headers cimport NameAddr, Uri, name_addr_from_c, uri_from_c
 from exosip2.includes.eX_core cimport EXOSIP2_HAVE_CORE_PRECHECK, eXosip_core_sip_precheck
 from exosip2.includes.osip_body cimport osip_body_free, osip_body_t, osip_body_to_str
 from exosip2.includes.osip_headers cimport *
@@ -1147,6 +1148,104 @@ cdef class OsipMessage:
         """Append a Contact header (*val* is parsed; commas add several)."""
         self.add_header("Contact", val)
 
+    # --- header objects (exosip2.headers) ----------------------------------------
+
+    @property
+    def from_header(self):
+        """The From header as a :class:`~exosip2.headers.NameAddr` (display name, URI, tag, params), or None.
+
+        Settable on a message this program owns, with a NameAddr or its text
+        (parsed by oSIP2); None removes the header. The string property
+        :attr:`from_` stays as it was.
+
+        :raises OsipSyntaxError: when the message's From cannot be read as one
+            (a port out of range, a tag without value, ...).
+        :raises OsipWrongState: when setting it on a borrowed message (an event's).
+        """
+        cdef osip_message_t *m = self._get()
+        if m.from_ == NULL:
+            return None
+        return name_addr_from_c(m.from_, "the From header")
+
+    @from_header.setter
+    def from_header(self, value):
+        _owned_for(self, "from_header")
+        self.set_header("From", _name_addr_text(value, "from_header"))
+
+    @property
+    def to_header(self):
+        """The To header as a :class:`~exosip2.headers.NameAddr`, or None; settable as :attr:`from_header`."""
+        cdef osip_message_t *m = self._get()
+        if m.to == NULL:
+            return None
+        return name_addr_from_c(m.to, "the To header")
+
+    @to_header.setter
+    def to_header(self, value):
+        _owned_for(self, "to_header")
+        self.set_header("To", _name_addr_text(value, "to_header"))
+
+    @property
+    def contact_headers(self):
+        """The Contact values as a list of :class:`~exosip2.headers.NameAddr` (the Contact ``*`` is
+        :data:`~exosip2.headers.WILDCARD`).
+
+        Settable on an owned message with a sequence of NameAddr (or their
+        text): they replace every Contact, one header each; an empty sequence
+        (or None) removes them all. :attr:`contacts` (strings) stays.
+        """
+        cdef osip_message_t *m = self._get()
+        cdef list out = []
+        cdef osip_list_iterator_t it
+        cdef osip_contact_t *c
+        cdef int n = 0
+        c = <osip_contact_t *>osip_list_get_first(&m.contacts, &it)
+        while c != NULL:
+            n += 1
+            out.append(name_addr_from_c(c, "Contact header %d" % n))
+            c = <osip_contact_t *>osip_list_get_next(&it)
+        return out
+
+    @contact_headers.setter
+    def contact_headers(self, values):
+        cdef list texts
+        _owned_for(self, "contact_headers")
+        if values is None:
+            values = ()
+        if isinstance(values, (str, bytes, NameAddr)):
+            raise TypeError("contact_headers takes a sequence of NameAddr (or their text), not one %s"
+                            % type(values).__name__)
+        texts = []
+        for v in values:
+            if v is None:
+                raise TypeError("contact_headers: None is not a Contact")
+            texts.append(_name_addr_text(v, "contact_headers"))
+        # each text was written by oSIP2 from a NameAddr that reads back the same: none fails here
+        self.remove_header("Contact")
+        for t in texts:
+            self.add_header("Contact", t)
+
+    @property
+    def request_uri(self):
+        """The request URI as a :class:`~exosip2.headers.Uri`, or None for a response.
+
+        Settable on an owned request (or empty message) with a Uri or its text;
+        :attr:`uri` (a string) stays.
+        """
+        cdef osip_message_t *m = self._get()
+        if m.req_uri == NULL:
+            return None
+        return uri_from_c(m.req_uri, "the request URI")
+
+    @request_uri.setter
+    def request_uri(self, value):
+        _owned_for(self, "request_uri")
+        if isinstance(value, (str, bytes)):
+            value = Uri.parse(value)
+        if not isinstance(value, Uri):
+            raise TypeError("request_uri must be a Uri (or its text), not %s" % type(value).__name__)
+        self.uri = str(value)
+
     @property
     def allows(self):
         """The Allow values, one method per element (list of str)."""
@@ -1374,6 +1473,27 @@ cdef class ExosipMessage(OsipMessage):
     def send(self):
         """Hand the message to the SIP stack (implemented by each subclass)."""
         raise NotImplementedError("%s cannot be sent by itself" % type(self).__name__)
+
+
+cdef int _owned_for(OsipMessage msg, str what) except -1:
+    msg._get()
+    if not msg._owned:
+        raise OsipWrongState("cannot set %s: this message is borrowed (it belongs to an event or to the "
+                             "SIP stack); change a copy() instead" % what)
+    return 0
+
+
+cdef str _name_addr_text(object value, str what):
+    """A NameAddr argument (or its text, parsed) as the text oSIP2 writes for it; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        value = NameAddr.parse(value)
+    if not isinstance(value, NameAddr):
+        raise TypeError("%s takes a NameAddr (or its text), not %s" % (what, type(value).__name__))
+    if (<NameAddr>value).uri is None and what != "contact_headers":
+        raise OsipBadParameter("%s cannot be the Contact '*'" % what)
+    return str(value)
 
 
 cdef object _int_value(const char *s, str what):

@@ -19,8 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 TUTORIALS = os.path.join(DOCS, "tutorials")
 ENV = dict(os.environ, PYTHONPATH=ROOT)
-PUBLIC_MODULES = ["context", "event", "call", "request", "register", "message", "sdp", "error", "utils", "options",
-                  "version"]
+PUBLIC_MODULES = ["context", "event", "call", "request", "register", "message", "headers", "sdp", "error", "utils",
+                  "options", "version"]
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -161,6 +161,8 @@ struct ex_call;
 struct ex_cred; /* regauth.h */
 struct ex_reg;
 struct ex_retry;
+/* Re-sends whose old and new tids a context remembers (a ring; the oldest are forgotten). */
+#define EX_MAX_RELINKS 1024
 
 struct ex_dialog {
   int did;
@@ -309,6 +311,9 @@ struct eXosip_t {
   int next_rid;
   struct ex_retry *retries;
   struct ex_retry *retried; /* requests already sent again (tid, rounds): bounds the retries */
+  /* old tid -> new tid of the latest automatic re-sends (retry.c), for eXosip_core_retried_tid */
+  struct ex_tid_link { int from, to; } relinks[EX_MAX_RELINKS];
+  unsigned int relink_next;
 };
 
 /* context helpers (setup_api.c) */

@@ -3,7 +3,9 @@
  * Requests sent again by eXosip_automatic_action after a final refusal that says how to succeed:
  * a 401/407 challenge that the stored credentials answer (once per fresh challenge), a 3xx that
  * names another target (out of dialog and initial INVITE), a 422 with a larger Min-SE.
- * The refusal itself is reported as usual; the new request is a new transaction of the same call.
+ * The refusal itself is reported as usual; the new request is a new transaction (a new tid, as in
+ * eXosip2) of the same call. eXosip_core_retried_tid (eX_core.h) tells a program that follows a
+ * request by its tid which transaction carries it on.
  * All re-sends of one request share the budget ctx->limits.max_automatic_retries, spaced by the
  * exponential back-off of ex_retry_backoff_us; past the budget the refusal is the final failure.
  */
@@ -260,6 +262,9 @@ static void send_again(struct eXosip_t *ctx, struct ex_retry *r)
         call->final_received = 0;
       }
       remember_rounds(ctx, w->tid, r->rounds);
+      ctx->relinks[ctx->relink_next % EX_MAX_RELINKS].from = r->tid;
+      ctx->relinks[ctx->relink_next % EX_MAX_RELINKS].to = w->tid;
+      ctx->relink_next++;
       ex_tx_send(ctx, w, req);
       return;
     }
@@ -306,4 +311,26 @@ int ex_retry_now(struct eXosip_t *ctx, int tid)
     }
   }
   return OSIP_NOTFOUND;
+}
+
+EXOSIP_API int eXosip_core_retried_tid(struct eXosip_t *ctx, int tid)
+{
+  const struct ex_retry *r;
+  unsigned int i, n;
+  int found = OSIP_NOTFOUND;
+  if (ctx == NULL || !ctx->initialized || tid <= 0)
+    return OSIP_BADPARAMETER;
+  ex_ctx_lock(ctx);
+  for (r = ctx->retries; r != NULL && found == OSIP_NOTFOUND; r = r->next)
+    if (r->tid == tid)
+      found = 0; /* queued: eXosip_automatic_action sends it when its back-off ends */
+  /* newest first: a tid is sent again at most once, so the first match is the only one */
+  n = ctx->relink_next < EX_MAX_RELINKS ? ctx->relink_next : EX_MAX_RELINKS;
+  for (i = 1; i <= n && found == OSIP_NOTFOUND; i++) {
+    const struct ex_tid_link *l = &ctx->relinks[(ctx->relink_next - i) % EX_MAX_RELINKS];
+    if (l->from == tid)
+      found = l->to;
+  }
+  ex_ctx_unlock(ctx);
+  return found;
 }

@@ -3,10 +3,18 @@
 # (EXOSIP2_SYSTEM=1) has none of it: there EXOSIP2_HAVE_CORE_PRECHECK is 0 and the check is a
 # stand-in that accepts everything, so callers test the flag before trusting its answer.
 
+from exosip2.includes.eX_setup cimport eXosip_t
+
 cdef extern from *:
     """
     #if EXOSIP2_SYSTEM_LIBRARY
     #define EXOSIP2_HAVE_CORE_PRECHECK 0
+    #define EXOSIP2_HAVE_CORE_RETRIED_TID 0
+    static int eXosip_core_retried_tid(struct eXosip_t *excontext, int tid)
+    {
+      (void) excontext; (void) tid;
+      return -4; /* OSIP_NOTFOUND: eXosip2 tells nobody */
+    }
     static int eXosip_core_sip_precheck(const char *buf, size_t len, char *why, size_t whylen)
     {
       (void) buf; (void) len;
@@ -17,7 +25,12 @@ cdef extern from *:
     #else
     #include <eXosip2/eX_core.h>
     #define EXOSIP2_HAVE_CORE_PRECHECK 1
+    #define EXOSIP2_HAVE_CORE_RETRIED_TID 1
     #endif
     """
     const bint EXOSIP2_HAVE_CORE_PRECHECK
+    const bint EXOSIP2_HAVE_CORE_RETRIED_TID
     int eXosip_core_sip_precheck(const char *buf, size_t len, char *why, size_t whylen) nogil
+    # The tid that carries on the request refused in transaction tid (> 0), 0 while its automatic
+    # re-send waits, OSIP_NOTFOUND when it is not sent again (always so with an installed libeXosip2).
+    int eXosip_core_retried_tid(eXosip_t *excontext, int tid) nogil

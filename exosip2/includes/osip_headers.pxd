@@ -4,6 +4,9 @@
 # header types are typedefs of one another (To, Contact, Route and Record-Route
 # are From; Allow, Content-Encoding and MIME-Version are Content-Length; ...).
 
+from exosip2.includes.osip_list cimport osip_list_t
+from exosip2.includes.osip_uri cimport osip_uri_t
+
 cdef extern from "osipparser2/osip_headers.h" nogil:
     # osip_header.h: any header oSIP2 does not parse ("unknown" headers)
     ctypedef struct osip_header_t:
@@ -13,7 +16,11 @@ cdef extern from "osipparser2/osip_headers.h" nogil:
 
     # osip_from.h, osip_to.h, osip_contact.h, osip_route.h, osip_record_route.h
     ctypedef struct osip_from_t:
-        char *displayname
+        char *displayname       # as written: a quoted string with its quotes, or tokens
+        osip_uri_t *url
+        osip_list_t gen_params  # osip_generic_param_t: tag and the other header parameters
+    int osip_from_init(osip_from_t **header)
+    int osip_from_parse(osip_from_t *header, const char *hvalue)
     ctypedef osip_from_t osip_to_t
     ctypedef osip_from_t osip_contact_t
     ctypedef osip_from_t osip_route_t

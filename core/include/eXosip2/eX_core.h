@@ -80,6 +80,14 @@ extern "C" {
 /* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
 int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);
 
+/* A request refused with 401/407, 3xx or 422 that eXosip_automatic_action sends again goes out as
+ * a new transaction with a new tid, as in eXosip2 (REGISTERs keep their rid instead). For the tid
+ * of such a refused request: the tid of the transaction that carries it on (> 0); 0 while the
+ * re-send waits for eXosip_automatic_action (its back-off); OSIP_NOTFOUND when it is not sent again
+ * (the refusal is final, or the link is older than the last 1024 re-sends); OSIP_BADPARAMETER for a
+ * tid <= 0. Follow the chain: the new tid may be refused and sent again in turn. */
+int eXosip_core_retried_tid(struct eXosip_t *excontext, int tid);
+
 /* Checks one SIP message (buf, len bytes) the way a context checks what it receives, with the
  * default limits, before oSIP2 parses it: the first line must be a SIP request or status line,
  * and the header lines, parameters and comma-separated values of MAX_HEADERS, MAX_PARAMS and
