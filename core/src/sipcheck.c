@@ -111,10 +111,27 @@ static size_t line_end(const char *p, size_t i, size_t len, size_t *next)
   return eol;
 }
 
+/*
+ * A request line that breaks the grammar only in its white space (RFC 4475 lwsstart, lwsruri, trws:
+ * several SP between the elements, SP inside the Request-URI, SP after the version): a method
+ * token, SP, and SIP/2.0 at the end once trailing white space is cut. Such a request is answered
+ * 400 (RFC 4475 3.1.2) once the rest of the message passes the limits; other bad lines are garbage.
+ */
+static int almost_request_line(const char *p, size_t eol)
+{
+  size_t i = 0, n = eol;
+  while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+    n--;
+  while (i < n && is_token_char((unsigned char) p[i]))
+    i++;
+  return i > 0 && i < n && p[i] == ' ' && n >= i + 8 && memcmp(p + n - 7, "SIP/2.0", 7) == 0
+         && memcmp(p, "SIP/", 4) != 0;
+}
+
 int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, char *why, size_t whylen)
 {
   size_t i = 0, eol, next;
-  int headers = 0, params = 0, values = 0, rc;
+  int headers = 0, params = 0, values = 0, start_rc;
   const char *name = NULL; /* the current header's name, for the message */
   size_t namelen = 0;
 
@@ -127,9 +144,11 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
   eol = line_end(buf, 0, len, &next);
   if (memchr(buf, '\0', eol) != NULL)
     return fail(why, whylen, "the first line holds a NUL byte");
-  rc = check_start_line(buf, eol, lim, why, whylen);
-  if (rc != EX_CHECK_OK)
-    return rc;
+  start_rc = check_start_line(buf, eol, lim, why, whylen);
+  if (start_rc == EX_CHECK_NOT_SIP && almost_request_line(buf, eol))
+    start_rc = EX_CHECK_BAD_START_LINE; /* the header limits below still apply */
+  else if (start_rc != EX_CHECK_OK)
+    return start_rc;
 
   for (i = next; i < len; i = next) {
     int quoted = 0, angle = 0;
@@ -198,7 +217,7 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
       }
     }
   }
-  return EX_CHECK_OK;
+  return start_rc;
 }
 
 EXOSIP_API int eXosip_core_sip_precheck(const char *buf, size_t len, char *why, size_t whylen)

@@ -245,7 +245,14 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
    * as large as the attack; building it would also need the parse we are avoiding. Over TCP the
    * stream stays usable (its framing is known), so only this message is dropped there too.
    */
-  if (ex_sip_precheck(buf + i, len - i, &ctx->limits, NULL, 0) != EX_CHECK_OK) {
+  switch (ex_sip_precheck(buf + i, len - i, &ctx->limits, NULL, 0)) {
+  case EX_CHECK_OK:
+    break;
+  case EX_CHECK_BAD_START_LINE: /* small enough to answer: 400 when it has a Via and a CSeq */
+    ctx->dropped++;
+    ex_strict_unparsed(ctx, buf + i, len - i, proto, src, srclen, conn_id);
+    return;
+  default:
     ctx->dropped++;
     return;
   }
