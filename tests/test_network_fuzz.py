@@ -1,18 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
 """Network fuzzing of the example UASes on 127.0.0.1 (the mutator is fuzz/netfuzz.py).
 
-Targets: examples/c/uas built with AddressSanitizer (on an ASan build of core/), and
-examples/python/uas.py (``NETFUZZ_PY_DISPATCH``, default asyncio: the mode that one bad packet used
-to stop), each over UDP and over TCP. Each test sends mutated SIP for ``NETFUZZ_SECONDS`` (default 40; at most
+Targets: examples/c/uas built with AddressSanitizer (on an ASan build of core/: ``c-asan``), the
+same program as built by ``make`` (``c``), and examples/python/uas.py (``NETFUZZ_PY_DISPATCH``,
+default asyncio: the mode that one bad packet used to stop), each over UDP and over TCP. Each test sends mutated SIP for ``NETFUZZ_SECONDS`` (default 40; at most
 ``NETFUZZ_MAX`` messages, default 200 000), then checks that:
 
 * the UAS process is still alive and AddressSanitizer printed nothing (nor at exit);
 * a valid OPTIONS is answered 200 and ``sipp -sn uac -m 5`` completes every call;
 * its RSS stayed under baseline + ``NETFUZZ_RSS_PEAK_MB`` (default 128 MB) during the whole run, and
-  after the 32 s transaction retention (plus a 4 s margin) it is back within
-  ``NETFUZZ_RSS_AFTER_MB`` (default 8 MB) of the baseline taken before fuzzing.
+  after the retention period it is back within ``NETFUZZ_RSS_AFTER_MB`` (default 8 MB) of the
+  baseline taken before fuzzing. The retention period is what RFC 3261 lets a peer make us keep
+  after its last message: a 2xx that is never acknowledged is retransmitted for 64*T1 (32 s) and
+  then ended with a BYE whose transaction lasts up to 64*T1 more, so 64 s plus a 6 s margin.
+  Calls confirmed by the fuzzer and never ended stay (bounded by EXOSIP_CORE_OPT_MAX_CALLS and
+  ended by EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT); they cost a few KiB each and fit in the margin.
+  The RSS-after check is not made on the ASan build: ASan's allocator keeps freed memory in its
+  quarantine and size-class regions, so its RSS measures ASan, not the core (the peak bound
+  still applies there).
 
-With the defaults one test takes about 90 s. The figures (messages sent, RSS baseline/peak/after)
+With the defaults one test takes about 60 s (c-asan) or 2 min (c, python). The figures (messages sent, RSS baseline/peak/after)
 are printed; every check is evaluated and all failures are reported together.
 """
 
@@ -38,7 +45,7 @@ SEED = int(os.environ.get("NETFUZZ_SEED", "1"))
 PEAK_MB = float(os.environ.get("NETFUZZ_RSS_PEAK_MB", "128"))
 AFTER_MB = float(os.environ.get("NETFUZZ_RSS_AFTER_MB", "8"))
 PY_DISPATCH = os.environ.get("NETFUZZ_PY_DISPATCH", "asyncio")
-RETENTION_S = 32 + 4
+RETENTION_S = 2 * 32 + 6
 ASAN_ENV = {
     # a small quarantine: freed memory must not look like growth; any report ends the process
     "ASAN_OPTIONS": "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86:quarantine_size_mb=16",
@@ -69,8 +76,10 @@ class RssSampler(threading.Thread):
 
 def start_target(kind, transport, uas_asan, program_factory):  # noqa: F811
     args = ["-a", "127.0.0.1", "-p", "0", "-t", transport, "-q"]
-    if kind == "c":
+    if kind == "c-asan":
         uas = program_factory(uas_asan, args, env=ASAN_ENV, name="uas-asan-" + transport)
+    elif kind == "c":
+        uas = program_factory(os.path.join(ROOT, "examples", "c", "uas"), args, name="uas-c-" + transport)
     else:
         uas = program_factory(os.path.join(ROOT, "examples", "python", "uas.py"), args + ["--dispatch", PY_DISPATCH],
                               wrapper=[sys.executable], env={"PYTHONPATH": ROOT}, name="uas-py-" + transport)
@@ -86,18 +95,18 @@ def sanitizer_report(text):
 
 @pytest.fixture
 def c_uas_build(request):
-    """The ASan uas for the C target only (the Python target does not need the build)."""
-    if request.node.callspec.params["kind"] == "c":
+    """The ASan uas for the c-asan target only (the others do not need the build)."""
+    if request.node.callspec.params["kind"] == "c-asan":
         return request.getfixturevalue("uas_asan")
     return None
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-@pytest.mark.parametrize("kind", ["c", "python"])
+@pytest.mark.parametrize("kind", ["c-asan", "c", "python"])
 def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory, sipp_factory):  # noqa: F811
     uas = start_target(kind, transport, c_uas_build, program_factory)
     failures = []
-    figures = {"target": "%s uas over %s" % (kind if kind == "c" else "python (%s)" % PY_DISPATCH, transport),
+    figures = {"target": "%s uas over %s" % (kind if kind != "python" else "python (%s)" % PY_DISPATCH, transport),
                "seconds": SECONDS, "seed": SEED}
 
     assert netfuzz.options_answered(uas.port, transport) is not None, "no answer to OPTIONS before fuzzing\n" + uas.describe()
@@ -128,15 +137,16 @@ def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory,
         if calls.returncode != 0 or calls.successful != 5:
             failures.append("sipp -sn uac -m 5 after fuzzing: rc %s, %s successful\n%s"
                             % (calls.returncode, calls.successful, calls.describe()[-2000:]))
-        time.sleep(RETENTION_S)
-        after = rss_kib(uas.pid)
-        figures["rss_after_mb"] = round((after or 0) / 1024.0, 1)
+        if kind != "c-asan":
+            time.sleep(RETENTION_S)
+            after = rss_kib(uas.pid)
+            figures["rss_after_mb"] = round((after or 0) / 1024.0, 1)
     sampler.stop()
     figures["rss_peak_mb"] = round(sampler.peak / 1024.0, 1)
     if sampler.peak > baseline + PEAK_MB * 1024:
         failures.append("RSS peak %.1f MB above baseline %.1f MB + %.0f MB"
                         % (sampler.peak / 1024.0, baseline / 1024.0, PEAK_MB))
-    if alive and (after is None or after > baseline + AFTER_MB * 1024):
+    if alive and kind != "c-asan" and (after is None or after > baseline + AFTER_MB * 1024):
         failures.append("RSS %.1f MB %d s after fuzzing, not within %.0f MB of baseline %.1f MB"
                         % ((after or 0) / 1024.0, RETENTION_S, AFTER_MB, baseline / 1024.0))
 

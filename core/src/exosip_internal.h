@@ -294,6 +294,7 @@ struct eXosip_t {
   struct ex_tx *retired_head, *retired_tail;
   unsigned long rejected_busy;  /* requests answered 503 because a limit was reached */
   size_t trim_peak;             /* transactions + calls at their peak since the last trim */
+  int trim_armed;               /* a large burst is still draining: trim again at each quarter */
 
   /* host names resolved for this context: positive and negative answers, for a minute */
   struct ex_hmap dns_cache;

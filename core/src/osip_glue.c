@@ -631,10 +631,12 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
 
 /*
  * After a burst the allocator keeps the freed memory of tens of thousands of transactions in its
- * arenas (the I/O thread's arena is not trimmed by free). When the state held falls to a quarter
- * of its peak, and the peak was large, the free pages are handed back to the system once.
+ * arenas (the I/O thread's arena is not trimmed by free). After a large peak, each time the state
+ * held falls to a quarter of what it was at the last trim, the free pages are handed back to the
+ * system: a few trims per burst (a quarter, a sixteenth, ...), until next to nothing is held.
  */
 #define EX_TRIM_MIN_PEAK 4096
+#define EX_TRIM_FLOOR 64
 static void trim_after_shrink(struct eXosip_t *ctx)
 {
   size_t held = ctx->tx_by_tid.count + ctx->calls_by_cid.count;
@@ -642,9 +644,10 @@ static void trim_after_shrink(struct eXosip_t *ctx)
     ctx->trim_peak = held;
     return;
   }
-  if (ctx->trim_peak >= EX_TRIM_MIN_PEAK && held < ctx->trim_peak / 4) {
+  if ((ctx->trim_peak >= EX_TRIM_MIN_PEAK || ctx->trim_armed) && held < ctx->trim_peak / 4) {
     malloc_trim(0);
     ctx->trim_peak = held;
+    ctx->trim_armed = held > EX_TRIM_FLOOR / 4;
   }
 }
 

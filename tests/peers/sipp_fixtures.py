@@ -5,6 +5,7 @@ Load them with ``pytest_plugins = ["peers.sipp_fixtures"]`` in tests/conftest.py
 fixture names into a test module.
 """
 
+import fcntl
 import glob
 import os
 import re
@@ -134,8 +135,28 @@ def build_asan_uas(out_dir):
 
 @pytest.fixture(scope="session")
 def uas_asan(tmp_path_factory):
-    """Path of an AddressSanitizer build of examples/c/uas on an AddressSanitizer build of core/."""
-    return build_asan_uas(str(tmp_path_factory.mktemp("asan")))
+    """Path of an AddressSanitizer build of examples/c/uas on an AddressSanitizer build of core/.
+
+    Under pytest-xdist the workers of one run share one build (build/asan-uas/, made by the first
+    worker that needs it while the others wait on a lock file); a plain run builds into a temporary
+    folder of its own."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run_id:
+        return build_asan_uas(str(tmp_path_factory.mktemp("asan")))
+    out_dir = os.path.join(ROOT, "build", "asan-uas")
+    os.makedirs(out_dir, exist_ok=True)
+    stamp = os.path.join(out_dir, "run-id")
+    with open(os.path.join(out_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        target = os.path.join(out_dir, "uas-asan")
+        if os.path.isfile(target) and os.path.isfile(stamp) and open(stamp).read() == run_id:
+            return target
+        if os.path.isfile(stamp):
+            os.unlink(stamp)
+        target = build_asan_uas(out_dir)
+        with open(stamp, "w") as f:
+            f.write(run_id)
+        return target
 
 
 @pytest.fixture(scope="session")
