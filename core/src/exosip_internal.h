@@ -253,6 +253,12 @@ struct eXosip_t {
   int keepalive, use_rport, ipv6, autoanswer_bye;
   CbSipCallback cbsip;
 
+  /* capture of sent and received messages (capture.c): capture_on is the one test the send and
+   * receive paths make; the queue itself lives until eXosip_quit */
+  int capture_on;
+  struct ex_capture *capture;
+  int listen_errno; /* errno of the last failed listen (eXosip_core_listen_errno) */
+
   /* events */
   pthread_mutex_t evlock;
   pthread_cond_t evcond;
@@ -322,6 +328,11 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);
 int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 void ex_tcp_sweep(struct eXosip_t *ctx);
 void ex_tcp_close_all(struct eXosip_t *ctx);
+
+/* capture.c: copy one message into the capture queue (call only when ctx->capture_on) */
+void ex_capture_message(struct eXosip_t *ctx, int direction, int proto, const struct sockaddr *remote,
+                        long conn_id, const char *buf, size_t len);
+void ex_capture_free(struct eXosip_t *ctx);
 
 /* sipcheck.c: one linear pass before oSIP2 parses a message (see the file's comment). Returns
  * EX_CHECK_OK or the first problem found; when why is not NULL it gets a sentence naming it

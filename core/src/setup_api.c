@@ -405,6 +405,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_auth_free_all(ctx);
     ex_ctx_unlock(ctx);
     ex_event_queue_destroy(ctx);
+    ex_capture_free(ctx);
     osip_release(ctx->osip);
     ctx->osip = NULL;
     if (ctx->udp_fd >= 0)

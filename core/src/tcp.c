@@ -101,9 +101,12 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   int fd, bound, one = 1, rc;
   if (ctx->tcp_fd >= 0)
     return OSIP_WRONG_STATE;
+  ctx->listen_errno = 0;
   fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  if (fd < 0) {
+    ctx->listen_errno = errno;
     return OSIP_NO_NETWORK;
+  }
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   bound = ex_bind_socket(fd, addr, port, family);
   if (bound < 0) {
@@ -131,6 +134,8 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   ex_arm(ctx, &ctx->sweep, ex_now_us() + sweep_interval_us(ctx));
   return OSIP_SUCCESS;
 cleanup:
+  if (rc == OSIP_NO_NETWORK)
+    ctx->listen_errno = errno; /* eXosip_core_listen_errno */
   close(fd);
   return rc;
 }

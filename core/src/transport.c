@@ -153,9 +153,11 @@ static int udp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char
 
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len)
 {
-  if (dest->proto == IPPROTO_TCP)
-    return ex_tcp_send(ctx, dest, buf, len);
-  return udp_send(ctx, dest, buf, len);
+  int rc = dest->proto == IPPROTO_TCP ? ex_tcp_send(ctx, dest, buf, len) : udp_send(ctx, dest, buf, len);
+  if (ctx->capture_on && rc == OSIP_SUCCESS) /* tracing (capture.c) */
+    ex_capture_message(ctx, EXOSIP_CORE_CAPTURE_SENT, dest->proto, (const struct sockaddr *) &dest->sa,
+                       dest->conn_id, buf, len);
+  return rc;
 }
 
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest)
@@ -233,6 +235,8 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     ;
   if (i == len)
     return; /* keep-alive */
+  if (ctx->capture_on) /* tracing (capture.c): everything that arrives, before any check */
+    ex_capture_message(ctx, EXOSIP_CORE_CAPTURE_RECEIVED, proto, src, conn_id, buf, len);
   if (len < 16 || len > EX_MAX_DATAGRAM) {
     ctx->dropped++;
     return;

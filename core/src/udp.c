@@ -63,9 +63,12 @@ int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
     if (ctx->udp_rx == NULL)
       return OSIP_NOMEM;
   }
+  ctx->listen_errno = 0;
   fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  if (fd < 0) {
+    ctx->listen_errno = errno;
     return OSIP_NO_NETWORK;
+  }
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
   bound = ex_bind_socket(fd, addr, port, family);
@@ -81,6 +84,8 @@ int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   ctx->udp_port = bound;
   return OSIP_SUCCESS;
 cleanup:
+  if (rc == OSIP_NO_NETWORK)
+    ctx->listen_errno = errno; /* eXosip_core_listen_errno */
   close(fd);
   return rc;
 }
