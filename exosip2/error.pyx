@@ -15,7 +15,7 @@ __all__ = [
     "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
     "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights",
     "OsipFileNotExists", "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec",
-    "OsipRetryLimit", "raise_if_osip_error", "error_class",
+    "OsipRetryLimit", "raise_if_osip_error", "error_class", "listen_error",
 ]
 
 
@@ -159,6 +159,55 @@ def raise_if_osip_error(error_code, message=None):
     if message is None:
         message = "oSIP error %d (%s)" % (error_code, cls.__name__)
     raise cls(message, code=error_code)
+
+
+def listen_error(int rc, int os_errno, address, int port, int transport, str func="eXosip_listen_addr"):
+    """The exception for a failed listen: it names address, port, transport and the system's reason.
+
+    :param rc: the negative return code of *func*.
+    :param os_errno: the errno of the failing system call (0 when none failed).
+    :param address: the address asked for (None: every interface).
+    :param port: the port asked for.
+    :param transport: ``socket.IPPROTO_UDP`` or ``socket.IPPROTO_TCP``.
+    :returns: an :class:`OsipPortBusy` when the port is in use (``EADDRINUSE``), a
+        :class:`OsipNoRights` for ``EACCES``, otherwise the class of *rc*; its ``errno`` is
+        *os_errno* (for the OSError subclasses) and ``code`` is *rc*.
+    """
+    import errno as _errno
+    import os as _os
+    import socket as _socket
+    where = "%s %s port %d" % ("TCP" if transport == _socket.IPPROTO_TCP else "UDP",
+                               "every interface" if not address else (
+                                   address.decode("utf-8", "replace") if isinstance(address, bytes) else address),
+                               port)
+    if os_errno:
+        reason = "%s (%s)" % (_os.strerror(os_errno), _errno.errorcode.get(os_errno, "errno %d" % os_errno))
+    else:
+        reason = "%s() failed: error %d (%s)" % (func, rc, _BY_CODE.get(rc, OsipUnknownError).__name__)
+    if os_errno == _errno.EADDRINUSE:
+        cls = OsipPortBusy
+        text = "listen_on_address: cannot listen on %s: the port is already in use: %s" % (where, reason)
+    elif os_errno in (_errno.EACCES, _errno.EPERM):
+        cls = OsipNoRights
+        text = "listen_on_address: cannot listen on %s: permission denied (ports below 1024 need privileges): %s" % (
+            where, reason)
+    elif os_errno == _errno.EADDRNOTAVAIL:
+        cls = OsipNoNetwork
+        text = "listen_on_address: cannot listen on %s: the address is not one of this machine's: %s" % (
+            where, reason)
+    elif rc == OsipBadParameter.code and not os_errno:
+        cls = OsipBadParameter
+        text = "listen_on_address: cannot listen on %s: the address is not a numeric IP address of the family asked for" % where
+    elif rc == OsipWrongState.code:
+        cls = OsipWrongState
+        text = "listen_on_address: cannot listen on %s: this context already listens on that transport" % where
+    else:
+        cls = _BY_CODE.get(rc, OsipUnknownError)
+        text = "listen_on_address: cannot listen on %s: %s" % (where, reason)
+    exc = cls(text, code=rc)
+    if isinstance(exc, OSError) and os_errno:
+        exc.errno = os_errno
+    return exc
 
 
 cdef int check(int rc, const char *func) except -1:
