@@ -316,12 +316,16 @@ int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto,
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
 int ex_proto_of_message(const osip_message_t *msg);
+/* A request we sent (buf: at least its start) could not reach its peer: end its client
+ * transaction now with a transport error (see transport.c). */
+void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len);
 void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
                  socklen_t srclen, long conn_id);
 /* Bind fd; returns the bound port or a negative code. */
 int ex_bind_socket(int fd, const char *addr, int port, int family);
 int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 int ex_udp_read(struct eXosip_t *ctx);
+void ex_udp_read_errors(struct eXosip_t *ctx);
 int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 void ex_tcp_accept(struct eXosip_t *ctx);
 void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);

@@ -338,6 +338,8 @@ static void *io_thread(void *arg)
           /* nothing pending: another wake-up consumed it */
         }
       } else if (tag == TAG_UDP) {
+        if (evs[i].events & EPOLLERR) /* ICMP errors of what we sent (udp.c) */
+          ex_udp_read_errors(ctx);
         ex_udp_read(ctx);
       } else if (tag == TAG_TCP_LISTEN) {
         ex_tcp_accept(ctx);

@@ -537,6 +537,20 @@ static void peer_finished(struct eXosip_t *ctx, struct ex_conn *c)
   conn_watch(ctx, c);
 }
 
+/* The connection never came up (refused, unreachable): every request waiting in it fails now. */
+static void fail_queued(struct eXosip_t *ctx, struct ex_conn *c)
+{
+  size_t off = 0;
+  while (off < c->outlen) {
+    size_t scanned = 0, hlen = header_end(c->out + off, c->outlen - off, &scanned);
+    long blen = hlen > 0 ? content_length(c->out + off, hlen) : -1;
+    if (blen < 0 || hlen + (size_t) blen > c->outlen - off)
+      break;
+    ex_transport_failed(ctx, c->out + off, hlen + (size_t) blen);
+    off += hlen + (size_t) blen;
+  }
+}
+
 static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
 {
   touch(ctx, c);
@@ -544,6 +558,7 @@ static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      fail_queued(ctx, c);
       conn_close(ctx, c);
       return;
     }
