@@ -7,7 +7,7 @@ __all__ = ["OsipError", "MallocError", "OsipUnknownError", "OsipUndefinedError",
     "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
     "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights", "OsipFileNotExists",
     "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec", "OsipRetryLimit",
-    "raise_if_osip_error", "error_class", "listen_error"]
+    "raise_if_osip_error", "error_class", "listen_error", "bad_uri_error"]
 
 class OsipError(RuntimeError):
     code: Optional[int]
@@ -38,3 +38,4 @@ def raise_if_osip_error(error_code: int, message: Optional[str] = ...) -> None: 
 def error_class(error_code: int) -> Type[OsipError]: ...
 def listen_error(rc: int, os_errno: int, address: Union[str, bytes, None], port: int, transport: int,
                  func: str = ...) -> OsipError: ...
+def bad_uri_error(caller: str, rc: int, func: str, **named: Union[str, bytes, None]) -> OsipError: ...

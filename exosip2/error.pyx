@@ -15,7 +15,7 @@ __all__ = [
     "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
     "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights",
     "OsipFileNotExists", "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec",
-    "OsipRetryLimit", "raise_if_osip_error", "error_class", "listen_error",
+    "OsipRetryLimit", "raise_if_osip_error", "error_class", "listen_error", "bad_uri_error",
 ]
 
 
@@ -208,6 +208,50 @@ def listen_error(int rc, int os_errno, address, int port, int transport, str fun
     if isinstance(exc, OSError) and os_errno:
         exc.errno = os_errno
     return exc
+
+
+cdef extern from "osipparser2/osip_parser.h" nogil:
+    ctypedef struct osip_from_t:
+        pass
+    int osip_from_init(osip_from_t **header)
+    int osip_from_parse(osip_from_t *header, const char *hvalue)
+    void osip_from_free(osip_from_t *header)
+
+
+cdef bint _parses(value):
+    cdef osip_from_t *h = NULL
+    cdef bytes b
+    cdef int rc
+    if value is None:
+        return True
+    b = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    if b"\0" in b or not b.strip():
+        return False
+    if osip_from_init(&h) != 0:
+        return True
+    rc = osip_from_parse(h, b)
+    osip_from_free(h)
+    return rc == 0
+
+
+def bad_uri_error(str caller, int rc, str func, **named):
+    """The exception for a request that could not be built from its URIs: it names the argument
+    that does not parse as a SIP URI (or name-addr) and quotes its text.
+
+    :param caller: the class or method the program called (``"InitInvite"``).
+    :param rc: the negative return code of *func*.
+    :param func: the C function that failed.
+    :param named: the URI arguments, by their Python names (None for those not given).
+    :returns: an :class:`OsipSyntaxError` (or the class of *rc* when every argument parses).
+    """
+    for name, value in named.items():
+        if not _parses(value):
+            return OsipSyntaxError("%s: %s is not a valid SIP URI: %r (expected e.g. 'sip:user@host', "
+                                   "'sip:user@host:port;transport=tcp' or '\"Name\" <sip:user@host>')"
+                                   % (caller, name, value), code=rc)
+    cls = _BY_CODE.get(rc, OsipUnknownError)
+    return cls("%s: %s() failed: error %d (%s) with %s" % (
+        caller, func, rc, cls.__name__, ", ".join("%s=%r" % kv for kv in named.items())), code=rc)
 
 
 cdef int check(int rc, const char *func) except -1:

@@ -104,10 +104,14 @@ cdef class SipTrace:
 
 
 def format_ladder(SipTrace t, double start=0.0):
-    """One line of a SIP ladder for *t*: time since *start*, arrow, peer and first line."""
+    """One line of a SIP ladder for *t*: milliseconds since *start* (a time.time() value; 0: the
+    wall-clock time), an arrow (``-->`` sent, ``<--`` received), transport, peer and first line."""
     arrow = "-->" if t.direction == "sent" else "<--"
-    return "%8.3f %s %s %s:%d  %s" % (t.time - start if start else 0.0, arrow, t.transport, t.remote[0],
-                                       t.remote[1], t.first_line)
+    if start:
+        when = "%10.2f ms" % ((t.time - start) * 1000.0)
+    else:
+        when = time.strftime("%H:%M:%S", time.localtime(t.time)) + ".%03d" % int((t.time % 1) * 1000)
+    return "%s  %s %s %s:%d  %s" % (when, arrow, t.transport, t.remote[0], t.remote[1], t.first_line)
 
 
 # ---- pcap ------------------------------------------------------------------------------
