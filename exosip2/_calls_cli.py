@@ -166,7 +166,9 @@ class _Interrupt:
 
 
 def _say(text):
-    print(text, flush=True)
+    # one write per line: --trace prints ladder lines from the event loop's thread meanwhile
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def _usage_errors(func):

@@ -119,7 +119,8 @@ class _Ladder(logging.Handler):
             return
         from exosip2.trace import format_ladder
         try:
-            print(format_ladder(t, self.start), file=self.out, flush=True)
+            self.out.write(format_ladder(t, self.start) + "\n")  # one write: lines never interleave
+            self.out.flush()
         except (OSError, ValueError):
             pass  # a closed or broken standard output must not stop the program
 
@@ -179,12 +180,15 @@ def add_register_parser(sub):
     p.add_argument("--registrar", default=None, help="the registrar's URI (default: sip:HOST[:PORT] of the AOR)")
     p.add_argument("--duration", type=float, default=None,
                    help="unregister and exit after this many seconds (default: run until Ctrl-C)")
+    add_trace_options(p)
     p.set_defaults(func=cmd_register)
     return p
 
 
 def _say(text):
-    print("register: %s" % text, flush=True)
+    # one write per line: --trace prints ladder lines from the event loop's thread meanwhile
+    sys.stdout.write("register: %s\n" % text)
+    sys.stdout.flush()
 
 
 def _granted(event):
