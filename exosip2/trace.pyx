@@ -6,16 +6,17 @@ Switch it on with :meth:`Context.trace(True) <exosip2.context.Context.trace>` (l
 :meth:`Context.trace_pcap(path) <exosip2.context.Context.trace_pcap>` (a pcap file). The core
 copies each message, with its direction, transport, local and remote addresses and time, into a
 bounded queue; nothing is called from the core's thread. Python takes the messages out of that
-queue in the thread of the event loop (:meth:`Context.start`) after each event and each idle
-wait, and whenever :meth:`Context.trace_drain` is called.
+queue in the thread of the event loop (:meth:`Context.start <exosip2.context.Context.start>`)
+after each event and each idle wait, and whenever :meth:`Context.trace_drain
+<exosip2.context.Context.trace_drain>` is called.
 
 Log records go to the logger ``exosip2.sip`` at ``DEBUG``: the message ``"sent UDP
 127.0.0.1:5060 -> 127.0.0.1:5070 (412 bytes)"`` followed by the message text; the record carries
 the :class:`SipTrace` as its ``sip_trace`` attribute, for handlers that format their own.
 
 When the queue is full (10000 messages or 16 MiB of text by default) new messages are not
-queued but counted: :meth:`Context.trace_dropped`. With tracing off the core pays one test per
-message.
+queued but counted: :meth:`Context.trace_dropped <exosip2.context.Context.trace_dropped>`.
+With tracing off the core pays one test per message.
 """
 
 cimport cython
@@ -153,7 +154,7 @@ class PcapWriter:
     messages are written the same way, as synthetic UDP packets (one per SIP message, with the
     connection's addresses and ports): SIP tools then show them without reassembling a stream.
     A message longer than one IP packet holds (65507 bytes over IPv4) is cut to fit and counted
-    in :attr:`truncated`.
+    in its ``truncated`` attribute (``written`` counts the packets written).
     """
 
     def __init__(self, path):
@@ -269,7 +270,7 @@ cdef int _apply(Context ctx, st) except -1:
 
 
 def set_logging(Context ctx, on):
-    """Log every message of *ctx* on ``exosip2.sip`` (see :meth:`Context.trace`)."""
+    """Log every message of *ctx* on ``exosip2.sip`` (see :meth:`exosip2.context.Context.trace`)."""
     st = _state(ctx, True)
     with st.lock:
         if not on:
@@ -279,7 +280,8 @@ def set_logging(Context ctx, on):
 
 
 def set_pcap(Context ctx, path):
-    """Write every message of *ctx* to the pcap file *path*; None stops (see :meth:`Context.trace_pcap`)."""
+    """Write every message of *ctx* to the pcap file *path*; None stops (see
+    :meth:`exosip2.context.Context.trace_pcap`)."""
     st = _state(ctx, True)
     with st.lock:
         drain(ctx)
