@@ -1422,11 +1422,17 @@ def _wake(waiter):
         waiter.set_result(None)
 
 
+_trace_drain = None
+
+
 def _drain_trace(context):
-    # The event loop's one call into exosip2.trace (imported here: it cimports this module).
-    from exosip2 import trace as _trace
+    # The event loop's one call into exosip2.trace (imported on first use: it cimports this module).
+    global _trace_drain
     try:
-        _trace.drain(context)
+        if _trace_drain is None:
+            from exosip2.trace import drain
+            _trace_drain = drain
+        _trace_drain(context, False)
     except Exception:
         _log.exception("tracing failed on %r", context)
 

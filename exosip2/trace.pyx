@@ -45,8 +45,10 @@ DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 sip_logger = logging.getLogger("exosip2.sip")
 
-_SENT = 0
-_RECEIVED = 1
+cdef extern from "<netinet/in.h>":
+    const int IPPROTO_TCP
+
+cdef int _SENT = 0  # EXOSIP_CORE_CAPTURE_SENT
 
 
 @cython.final
@@ -298,52 +300,59 @@ def set_pcap(Context ctx, path):
         _apply(ctx, st)
 
 
-def drain(Context ctx):
+def drain(Context ctx, bint collect=True):
     """Take every queued message of *ctx* out of the core, log them and write them to the pcap file.
 
-    Returns them as a list of :class:`SipTrace`, oldest first (empty when tracing is off or the
-    context is closed).
+    :param collect: False when only the log and the pcap file want the messages (the event
+        loop): with the logger filtering ``DEBUG`` out and no pcap file, the messages are then
+        discarded without building objects.
+    :returns: the messages as a list of :class:`SipTrace`, oldest first (empty when tracing is off,
+        the context is closed, or nothing collected them).
     """
     cdef eXosip_t *p
     cdef eXosip_core_captured *m
     cdef list out = []
     cdef SipTrace t
+    cdef bint log, build
     st = _state(ctx, False)
     if ctx._ptr == NULL or not EXOSIP2_HAVE_CORE_CAPTURE:
         return out
     if st is None:
         st = _State()
     with st.lock:
+        log = st.log and sip_logger.isEnabledFor(logging.DEBUG)
+        pcap = st.pcap
+        build = collect or log or pcap is not None
         p = ctx._enter()
         try:
             while True:
                 m = eXosip_core_capture_next(p)
                 if m == NULL:
                     break
-                t = SipTrace.__new__(SipTrace)
-                t.direction = "sent" if m.direction == _SENT else "received"
-                t.transport = "TCP" if m.transport == socket.IPPROTO_TCP else "UDP"
-                t.local = (m.local_ip.decode("ascii", "replace"), m.local_port)
-                t.remote = (m.remote_ip.decode("ascii", "replace"), m.remote_port)
-                t.time = m.time_us / 1e6
-                t.data = m.text[:m.length]
+                if build:
+                    t = SipTrace.__new__(SipTrace)
+                    t.direction = "sent" if m.direction == _SENT else "received"
+                    t.transport = "TCP" if m.transport == IPPROTO_TCP else "UDP"
+                    t.local = (m.local_ip.decode("ascii", "replace"), m.local_port)
+                    t.remote = (m.remote_ip.decode("ascii", "replace"), m.remote_port)
+                    t.time = m.time_us / 1e6
+                    t.data = m.text[:m.length]
+                    out.append(t)
                 eXosip_core_captured_free(m)
-                out.append(t)
         finally:
             ctx._leave()
         if not out:
             return out
-        if st.log and sip_logger.isEnabledFor(logging.DEBUG):
+        if log:
             for t in out:
                 sip_logger.debug("%s %s %s:%d %s %s:%d (%d bytes)\n%s", t.direction, t.transport, t.local[0],
                                  t.local[1], "->" if t.direction == "sent" else "<-", t.remote[0], t.remote[1],
                                  len(t.data), t.text, extra={"sip_trace": t})
-        pcap = st.pcap
         if pcap is not None:
             for t in out:
                 pcap.write(t)
             pcap.flush()
-    return out
+    return out if collect else []
 
 
 def dropped(Context ctx):
