@@ -259,11 +259,14 @@ cdef int _apply(Context ctx, st) except -1:
     """Switch the core's capture on when something consumes it, off otherwise."""
     cdef eXosip_t *p
     cdef int rc, on = 1 if (st.log or st.pcap is not None) else 0
+    cdef int max_messages = DEFAULT_MAX_MESSAGES if on else 0
+    cdef size_t max_bytes = DEFAULT_MAX_BYTES
     if not EXOSIP2_HAVE_CORE_CAPTURE:
         raise OsipError("tracing needs exosip2's own core: the installed libeXosip2 has no message capture")
     p = ctx._enter()
     try:
-        rc = eXosip_core_capture(p, DEFAULT_MAX_MESSAGES if on else 0, DEFAULT_MAX_BYTES)
+        with nogil:  # it takes the context lock, which another thread may hold while it waits for the GIL
+            rc = eXosip_core_capture(p, max_messages, max_bytes)
     finally:
         ctx._leave()
     if rc < 0:

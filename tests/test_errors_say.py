@@ -226,3 +226,23 @@ def test_forged_icmp_quote_for_an_unknown_request_is_ignored(pair):
     ev = b.expect(T.call_invite)
     b.ctx.call_send_answer(ev.tid, 486)
     assert a.expect(T.call_requestfailure).response.status_code == 486
+
+
+def test_options_to_nobody_over_ipv6_fails_at_once(no_leaks):
+    got = queue.Queue()
+    with Context(lambda ctx, ev: got.put(ev)) as ctx:
+        port = ctx.listen_on_address("::1", socket.IPPROTO_UDP, 0, socket.AF_INET6)
+        ctx.start(event_executor="inline")
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+            dead = s.getsockname()[1]
+        tid = request.Options(ctx, "sip:nobody@[::1]:%d" % dead, "sip:alice@[::1]:%d" % port).send()
+        while True:
+            try:
+                ev = got.get(timeout=5.0)
+            except queue.Empty:
+                raise AssertionError("no failure event within 5 s for an OPTIONS to a closed IPv6 port")
+            if ev.type == T.message_requestfailure:
+                break
+        assert ev.tid == tid and ev.response is None
+        ctx.stop()

@@ -264,3 +264,21 @@ def test_sip_trace_validates_its_fields():
     assert "SipTrace sent UDP" in repr(t)
 
 
+
+
+def test_ipv6_addresses_in_traces_and_pcap(no_leaks, tmp_path):
+    path = tmp_path / "six.pcap"
+    with Context() as a, Context() as b:
+        pa = a.listen_on_address("::1", socket.IPPROTO_UDP, 0, socket.AF_INET6)
+        pb = b.listen_on_address("::1", socket.IPPROTO_UDP, 0, socket.AF_INET6)
+        a.trace(True)
+        a.trace_pcap(path)
+        from exosip2 import request
+        request.Options(a, "sip:bob@[::1]:%d" % pb, "sip:alice@[::1]:%d" % pa).send()
+        got = []
+        wait_for(lambda: got.extend(a.trace_drain()) or got)
+        a.trace_pcap(None)
+        a.trace(False)
+    assert got[0].direction == "sent" and got[0].local == ("::1", pa) and got[0].remote == ("::1", pb)
+    rows = tshark_fields(path, (pb,))
+    assert rows[0][0] == "OPTIONS" and rows[0][2] == got[0].header("Call-ID"), rows
