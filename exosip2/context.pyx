@@ -77,7 +77,9 @@ import time
 import warnings
 import weakref
 
-from exosip2.error import listen_error, OsipBadParameter, OsipNoMem, OsipNotFound, OsipTimeout, OsipWrongState, error_class
+from exosip2.error import (
+    OsipBadParameter, OsipNoMem, OsipNotFound, OsipTimeout, OsipWrongState, error_class, listen_error,
+)
 from exosip2.options import Option, Statistics, is_core_option, option_type
 from exosip2.version import get_library_kind
 
@@ -313,8 +315,8 @@ cdef class Context:
                                        "context that built it can send it" % (caller, owner))
         m = msg._ptr
         if request and self._port == 0:
-            raise OsipWrongState("%s: this context listens on no address yet, so the request could not "
-                                 "be sent nor answered; call listen_on_address() first" % caller)
+            raise OsipWrongState("%s: this context listens on no address yet (nothing could be sent, and "
+                                 "no answer could come back); call listen_on_address() first" % caller)
         if m.sip_method == NULL and m.status_code == 0:
             raise OsipBadParameter("%s: the message is empty (no method and no status code); build it "
                                    "with the matching class of exosip2.call / exosip2.request" % caller)
