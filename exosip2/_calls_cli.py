@@ -9,7 +9,9 @@ import threading
 import time
 
 from exosip2 import call, register
-from exosip2._cli_register import UsageError, add_credential_options, apply_credentials, parse_aor
+from exosip2._cli_register import (
+    UsageError, add_credential_options, add_trace_options, apply_credentials, parse_aor, start_trace, stop_trace,
+)
 from exosip2.context import Context
 from exosip2.error import OsipError
 from exosip2.event import EventType as T
@@ -164,7 +166,9 @@ class _Interrupt:
 
 
 def _say(text):
-    print(text, flush=True)
+    # one write per line: --trace prints ladder lines from the event loop's thread meanwhile
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def _usage_errors(func):
@@ -179,20 +183,52 @@ def _usage_errors(func):
     return run
 
 
+class _Traced:
+    """``--trace`` and ``--pcap`` for the life of a command's context (exosip2._cli_register.start_trace)."""
+
+    def __init__(self, ctx, args):
+        self.ctx = ctx
+        self.args = args
+        self.ladder = None
+
+    def __enter__(self):
+        self.ladder = start_trace(self.ctx, self.args)
+        return self
+
+    def __exit__(self, *exc):
+        stop_trace(self.ctx, self.ladder)
+
+
+def _listen(ctx, args):
+    """Listen as the arguments say; a busy port or a bad address is a :class:`UsageError`."""
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be in 0..65535, not %d" % args.port)
+    try:
+        return ctx.listen_on_address(args.address, _proto(args.transport), args.port)
+    except (OsipError, ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 @_usage_errors
 def cmd_call(args):
     """Call URI, ACK the answer, hang up after --duration seconds (or at Ctrl-C)."""
     col = _Collector()
-    with _Interrupt() as stop, Context(col.callback("me")) as ctx:
-        port = ctx.listen_on_address(args.address, _proto(args.transport), args.port)
+    with _Interrupt() as stop, Context(col.callback("me")) as ctx, _Traced(ctx, args):
+        port = _listen(ctx, args)
         ctx.user_agent = "exosip2-cli"
         me = args.from_uri or "sip:%s@%s:%d" % (args.user or "exosip2", args.address, port)
         apply_credentials(ctx, args, me)
+        try:
+            invite = call.InitInvite(ctx, args.uri, me, subject="exosip2 call")
+        except (OsipError, ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from None
         ctx.start(event_executor="inline")
-        invite = call.InitInvite(ctx, args.uri, me, subject="exosip2 call")
         invite.add_body(_sdp(args.user, args.address, 40000))
         invite.content_type = "application/sdp"
-        cid = invite.send()
+        try:
+            cid = invite.send()
+        except OsipError as exc:
+            raise UsageError("cannot call %s: %s" % (args.uri, exc)) from None
         _say("calling %s from %s (cid %d)" % (args.uri, me, cid))
         did, answered, hang_up_at, ended = 0, False, None, None
         # A 401/407 is answered by the context's automatic action with the credentials;
@@ -254,8 +290,8 @@ def cmd_answer(args):
     """Answer every call on --port (180 then 200 with SDP) until Ctrl-C (or --count calls ended)."""
     col = _Collector()
     calls = 0
-    with _Interrupt() as stop, Context(col.callback("me")) as ctx:
-        port = ctx.listen_on_address(args.address, _proto(args.transport), args.port)
+    with _Interrupt() as stop, Context(col.callback("me")) as ctx, _Traced(ctx, args):
+        port = _listen(ctx, args)
         ctx.user_agent = "exosip2-cli"
         reg = None
         if args.register:
@@ -263,7 +299,10 @@ def cmd_answer(args):
             registrar = args.registrar or "sip:%s" % parse_aor(args.register)[1]
             if args.transport == "tcp" and "transport=" not in registrar.lower():
                 registrar += ";transport=tcp"
-            reg = register.InitialRegister(ctx, args.register, registrar, expires=args.expires)
+            try:
+                reg = register.InitialRegister(ctx, args.register, registrar, expires=args.expires)
+            except (OsipError, ValueError, TypeError) as exc:
+                raise UsageError(str(exc)) from None
         else:
             apply_credentials(ctx, args)
         ctx.start(event_executor="inline")
@@ -350,6 +389,7 @@ def add_commands(sub):
     add_credential_options(p)
     p.add_argument("--duration", type=float, default=None, help="seconds to stay in the call")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    add_trace_options(p)
     p.set_defaults(func=cmd_call)
     p = sub.add_parser("answer", help="answer every call on a port until Ctrl-C")
     p.add_argument("--port", type=int, required=True)
@@ -361,4 +401,5 @@ def add_commands(sub):
     p.add_argument("--registrar", default=None, help="the registrar's URI (default: sip:HOST[:PORT] of the AOR)")
     p.add_argument("--expires", type=int, default=3600, help="the registration lifetime asked for, seconds")
     add_credential_options(p)
+    add_trace_options(p)
     p.set_defaults(func=cmd_answer)

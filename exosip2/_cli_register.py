@@ -26,6 +26,7 @@ The credential options (:func:`add_credential_options`,
 commands.
 """
 
+import logging
 import signal
 import socket
 import sys
@@ -96,6 +97,73 @@ def apply_credentials(ctx, args, uri=None):
     return user
 
 
+def add_trace_options(parser):
+    """Add ``--trace`` and ``--pcap FILE`` to a command's parser."""
+    parser.add_argument("--trace", action="store_true",
+                        help="print every SIP message sent and received as a ladder line")
+    parser.add_argument("--pcap", metavar="FILE", default=None,
+                        help="write every SIP message sent and received to this pcap file")
+
+
+class _Ladder(logging.Handler):
+    """Prints the records of the ``exosip2.sip`` logger as ladder lines (exosip2.trace.format_ladder)."""
+
+    def __init__(self, out):
+        super().__init__(logging.DEBUG)
+        self.out = out
+        self.start = time.time()
+
+    def emit(self, record):
+        t = getattr(record, "sip_trace", None)
+        if t is None:
+            return
+        from exosip2.trace import format_ladder
+        try:
+            self.out.write(format_ladder(t, self.start) + "\n")  # one write: lines never interleave
+            self.out.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken standard output must not stop the program
+
+
+def start_trace(ctx, args, out=None):
+    """Switch on what ``--trace`` and ``--pcap`` ask for; returns what :func:`stop_trace` needs.
+
+    :raises UsageError: the pcap file cannot be written.
+    """
+    ladder = None
+    if getattr(args, "pcap", None):
+        try:
+            ctx.trace_pcap(args.pcap)
+        except OSError as exc:
+            raise UsageError("--pcap: cannot write %s: %s" % (args.pcap, exc.strerror or exc)) from None
+    if getattr(args, "trace", False):
+        log = logging.getLogger("exosip2.sip")
+        ladder = _Ladder(out if out is not None else sys.stdout)
+        log.addHandler(ladder)
+        old = (log.level, log.propagate)
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        ladder.old = old
+        ctx.trace(True)
+    return ladder
+
+
+def stop_trace(ctx, ladder):
+    """Write out what is still queued, close the pcap file and remove the ladder printer."""
+    if ctx.closed:
+        return
+    try:
+        ctx.trace_drain()
+        ctx.trace_pcap(None)
+        ctx.trace(False)
+    finally:
+        if ladder is not None:
+            log = logging.getLogger("exosip2.sip")
+            log.removeHandler(ladder)
+            log.setLevel(ladder.old[0])
+            log.propagate = ladder.old[1]
+
+
 def add_register_parser(sub):
     """Add the ``register`` command to the subparsers *sub* of the main parser."""
     p = sub.add_parser("register", help="register with a registrar, stay registered, unregister on Ctrl-C",
@@ -112,12 +180,15 @@ def add_register_parser(sub):
     p.add_argument("--registrar", default=None, help="the registrar's URI (default: sip:HOST[:PORT] of the AOR)")
     p.add_argument("--duration", type=float, default=None,
                    help="unregister and exit after this many seconds (default: run until Ctrl-C)")
+    add_trace_options(p)
     p.set_defaults(func=cmd_register)
     return p
 
 
 def _say(text):
-    print("register: %s" % text, flush=True)
+    # one write per line: --trace prints ladder lines from the event loop's thread meanwhile
+    sys.stdout.write("register: %s\n" % text)
+    sys.stdout.flush()
 
 
 def _granted(event):
@@ -219,8 +290,10 @@ def cmd_register(args):
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     state = _Registration()
     ctx = Context()
+    ladder = None
     try:
         try:
+            ladder = start_trace(ctx, args)
             proto = socket.IPPROTO_TCP if args.transport == "tcp" else socket.IPPROTO_UDP
             port = ctx.listen_on_address(address, transport=proto, port=args.port)
             ctx.user_agent = "exosip2-register"
@@ -277,6 +350,7 @@ def cmd_register(args):
         _say("unregistering failed %s" % ("%s %s" % failure if failure else "(no answer)"))
         return EXIT_FAILED
     finally:
+        stop_trace(ctx, ladder)
         ctx.close()
         for s, handler in old.items():
             signal.signal(s, handler)

@@ -25,6 +25,7 @@ cimport cython
 
 from exosip2.context cimport Context
 from exosip2.error cimport check
+from exosip2.error import bad_uri_error
 from exosip2.includes.eX_call cimport *
 from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
 from exosip2.includes.osip_parser cimport osip_message_t
@@ -63,6 +64,9 @@ cdef class InitInvite(ExosipMessage):
             rc = eXosip_call_build_initial_invite(p, &m, cto, cfrm, crt, csub)
             eXosip_unlock(p)
         context._leave()
+        if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
+            raise bad_uri_error("InitInvite", rc, "eXosip_call_build_initial_invite", to_url=to_url,
+                                from_url=from_url, route=route)
         self._adopt(context, rc, m, b"eXosip_call_build_initial_invite")
         self.to_url = to_url
         self.from_url = from_url

@@ -3,8 +3,9 @@
 
 import asyncio
 import concurrent.futures
+import os
 import threading
-from typing import Any, AsyncGenerator, Callable, Literal, Optional, Type, TypeVar, Union, final
+from typing import Any, AsyncGenerator, Callable, List, Literal, Optional, Type, TypeVar, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -12,6 +13,7 @@ from exosip2.error import OsipWrongState
 from exosip2.event import Event
 from exosip2.message import ExosipMessage, OsipMessage
 from exosip2.options import Statistics
+from exosip2.trace import SipTrace
 
 __all__ = ["Context", "ContextLock", "ContextClosedError", "INLINE"]
 
@@ -50,6 +52,10 @@ class Context:
                           family: int = ..., secure: bool = ...) -> int: ...
     @property
     def port(self) -> int: ...
+    def trace(self, enabled: bool = ...) -> None: ...
+    def trace_pcap(self, path: Union[str, bytes, "os.PathLike[str]", None]) -> None: ...
+    def trace_drain(self) -> List[SipTrace]: ...
+    def trace_dropped(self) -> int: ...
     def masquerade_contact(self, public_address: Optional[_Text] = ..., port: int = ...) -> None: ...
     @property
     def user_agent(self) -> Optional[str]: ...

@@ -47,6 +47,7 @@ from libc.string cimport memset
 
 from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
 from exosip2.error cimport check
+from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core_listen_errno
 from exosip2.event cimport Event
 from exosip2.includes.eX_core cimport eXosip_core_retried_tid
 from exosip2.includes.eX_call cimport (
@@ -77,7 +78,9 @@ import time
 import warnings
 import weakref
 
-from exosip2.error import OsipBadParameter, OsipNoMem, OsipNotFound, OsipTimeout, OsipWrongState, error_class
+from exosip2.error import (
+    OsipBadParameter, OsipNoMem, OsipNotFound, OsipTimeout, OsipWrongState, error_class, listen_error,
+)
 from exosip2.options import Option, Statistics, is_core_option, option_type
 from exosip2.version import get_library_kind
 
@@ -312,6 +315,9 @@ cdef class Context:
                 raise OsipBadParameter("%s: this message was built by another context (%r); only the "
                                        "context that built it can send it" % (caller, owner))
         m = msg._ptr
+        if request and self._port == 0:
+            raise OsipWrongState("%s: this context listens on no address yet (nothing could be sent, and "
+                                 "no answer could come back); call listen_on_address() first" % caller)
         if m.sip_method == NULL and m.status_code == 0:
             raise OsipBadParameter("%s: the message is empty (no method and no status code); build it "
                                    "with the matching class of exosip2.call / exosip2.request" % caller)
@@ -475,20 +481,44 @@ cdef class Context:
         :param family: ``socket.AF_INET`` or ``socket.AF_INET6``.
         :param secure: must be False (no TLS yet).
         :returns: the port bound (int).
+        :raises OsipPortBusy: the port is in use (the message names address, port and transport).
+        :raises OsipNoNetwork: the address cannot be bound (with the system's reason).
+        :raises OsipBadParameter: an argument is not valid (named in the message).
         """
         cdef bytes addr = text_arg(address, "address", True)
-        cdef int ctransport = transport, cport = port, cfamily = family, csecure = bool(secure)
-        cdef int rc
+        cdef int ctransport, cport, cfamily, csecure = bool(secure)
+        cdef int rc, err = 0
         cdef const char *caddr = c_str(addr)
-        cdef eXosip_t *p = self._enter()
+        cdef eXosip_t *p
+        if transport not in (socket.IPPROTO_UDP, socket.IPPROTO_TCP):
+            raise OsipBadParameter("listen_on_address: transport must be socket.IPPROTO_UDP (%d) or "
+                                   "socket.IPPROTO_TCP (%d), not %r" % (socket.IPPROTO_UDP, socket.IPPROTO_TCP,
+                                                                        transport))
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise OsipBadParameter("listen_on_address: port must be an int in 0..65535 (0: any free port), "
+                                   "not %r" % (port,))
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            raise OsipBadParameter("listen_on_address: family must be socket.AF_INET or socket.AF_INET6, not %r"
+                                   % (family,))
+        if secure:
+            raise OsipBadParameter("listen_on_address: secure=True (TLS) is not supported")
+        ctransport = transport
+        cport = port
+        cfamily = family
+        p = self._enter()
         try:
             if cport == 0:
                 with nogil:
                     rc = eXosip_find_free_port(p, 0, ctransport)
-                cport = check(rc, b"eXosip_find_free_port")
+                if rc < 0:
+                    raise listen_error(rc, 0, address, 0, ctransport, "eXosip_find_free_port")
+                cport = rc
             with nogil:
                 rc = eXosip_listen_addr(p, ctransport, caddr, cport, cfamily, csecure)
-            check(rc, b"eXosip_listen_addr")
+                if rc < 0:
+                    err = eXosip_core_listen_errno(p)
+            if rc < 0:
+                raise listen_error(rc, err, address, cport, ctransport, "eXosip_listen_addr")
         finally:
             self._leave()
         self._port = cport
@@ -498,6 +528,46 @@ cdef class Context:
     def port(self):
         """The port of the last :meth:`listen_on_address` (0 before)."""
         return self._port
+
+    # --- tracing (exosip2.trace) ---------------------------------------------------------
+
+    def trace(self, enabled=True):
+        """Log every SIP message sent and received on the logger ``exosip2.sip`` (DEBUG), or stop.
+
+        Each record says direction, transport, local and remote address and holds the message
+        text (see :mod:`exosip2.trace`). The messages are taken from the core's queue by the event
+        loop (:meth:`start`) after each event and idle wait, and by :meth:`trace_drain`. Off (the
+        default), the core pays one test per message.
+        """
+        from exosip2 import trace as _trace
+        _trace.set_logging(self, enabled)
+
+    def trace_pcap(self, path):
+        """Write every SIP message sent and received to the pcap file *path*; ``None`` stops and closes it.
+
+        UDP messages are IPv4/IPv6 + UDP packets with their real addresses; TCP messages are
+        written as synthetic UDP packets (see :class:`exosip2.trace.PcapWriter`). Opening a new
+        file closes the previous one. Call ``trace_pcap(None)`` before :meth:`close` to have every
+        message written.
+        """
+        from exosip2 import trace as _trace
+        if path is not None and not isinstance(path, (str, bytes)) and not hasattr(path, "__fspath__"):
+            raise TypeError("trace_pcap: path must be a file name (str, bytes or os.PathLike) or None, not %s"
+                            % type(path).__name__)
+        _trace.set_pcap(self, path)
+
+    def trace_drain(self):
+        """Take the traced messages queued in the core now: log and write them, and return them.
+
+        :returns: a list of :class:`exosip2.trace.SipTrace`, oldest first (empty when tracing is off).
+        """
+        from exosip2 import trace as _trace
+        return _trace.drain(self)
+
+    def trace_dropped(self):
+        """How many messages the full trace queue could not take since tracing was switched on."""
+        from exosip2 import trace as _trace
+        return _trace.dropped(self)
 
     def masquerade_contact(self, public_address=None, port=0):
         """Advertise *public_address*:*port* in Via and Contact (None: back to the local address)."""
@@ -768,6 +838,9 @@ cdef class Context:
                 with nogil:
                     ev = eXosip_event_wait(p, s, ms)
                 self._busy -= 1
+                # tracing (exosip2.trace): messages the core captured are logged from this thread
+                if self._ptr != NULL and eXosip_core_capture_queued(self._ptr) > 0:
+                    _drain_trace(self)
                 if ev == NULL:
                     if self._running and self._ptr != NULL:
                         self._auto()
@@ -1198,6 +1271,13 @@ cdef class Context:
                 raise OsipBadParameter("%s needs tid and status, or answer" % caller)
             ctid = tid
             cstatus = status
+            if kind == _ANSWER_CALL and cstatus == 100:
+                raise OsipBadParameter("%s: 100 Trying is sent by the SIP stack itself as soon as the INVITE "
+                                       "arrives; answer with a status in 101..699 (180 Ringing, 183, "
+                                       "200 OK, 3xx-6xx)" % caller)
+            if not 101 <= cstatus <= 699:
+                raise OsipBadParameter("%s: status must be in 101..699 (1xx provisional, 2xx-6xx final), "
+                                       "not %d" % (caller, cstatus))
         p = self._enter()
         try:
             if answer is not None:
@@ -1643,6 +1723,21 @@ _YIELD = _Yield()
 def _wake(waiter):
     if not waiter.done():
         waiter.set_result(None)
+
+
+_trace_drain = None
+
+
+def _drain_trace(context):
+    # The event loop's one call into exosip2.trace (imported on first use: it cimports this module).
+    global _trace_drain
+    try:
+        if _trace_drain is None:
+            from exosip2.trace import drain
+            _trace_drain = drain
+        _trace_drain(context, False)
+    except Exception:
+        _log.exception("tracing failed on %r", context)
 
 
 def _run_callback(callback, context, event):

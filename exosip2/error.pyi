@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Type stub for exosip2.error (compiled with Cython)."""
 
-from typing import Optional, Type
+from typing import Optional, Type, Union
 
 __all__ = ["OsipError", "MallocError", "OsipUnknownError", "OsipUndefinedError", "OsipBadParameter",
     "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
     "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights", "OsipFileNotExists",
     "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec", "OsipRetryLimit",
-    "raise_if_osip_error", "error_class"]
+    "raise_if_osip_error", "error_class", "listen_error", "bad_uri_error"]
 
 class OsipError(RuntimeError):
     code: Optional[int]
@@ -36,3 +36,6 @@ class OsipRetryLimit(OsipError): ...
 
 def raise_if_osip_error(error_code: int, message: Optional[str] = ...) -> None: ...
 def error_class(error_code: int) -> Type[OsipError]: ...
+def listen_error(rc: int, os_errno: int, address: Union[str, bytes, None], port: int, transport: int,
+                 func: str = ...) -> OsipError: ...
+def bad_uri_error(caller: str, rc: int, func: str, **named: Union[str, bytes, None]) -> OsipError: ...

@@ -15,7 +15,7 @@ __all__ = [
     "OsipWrongState", "OsipNoMem", "OsipSyntaxError", "OsipNotFound", "OsipApiNotInitialized",
     "OsipNoNetwork", "OsipPortBusy", "OsipUnknownHost", "OsipDiskFull", "OsipNoRights",
     "OsipFileNotExists", "OsipTimeout", "OsipTooMuchCall", "OsipWrongFormat", "OsipNoCommonCodec",
-    "OsipRetryLimit", "raise_if_osip_error", "error_class",
+    "OsipRetryLimit", "raise_if_osip_error", "error_class", "listen_error", "bad_uri_error",
 ]
 
 
@@ -159,6 +159,99 @@ def raise_if_osip_error(error_code, message=None):
     if message is None:
         message = "oSIP error %d (%s)" % (error_code, cls.__name__)
     raise cls(message, code=error_code)
+
+
+def listen_error(int rc, int os_errno, address, int port, int transport, str func="eXosip_listen_addr"):
+    """The exception for a failed listen: it names address, port, transport and the system's reason.
+
+    :param rc: the negative return code of *func*.
+    :param os_errno: the errno of the failing system call (0 when none failed).
+    :param address: the address asked for (None: every interface).
+    :param port: the port asked for.
+    :param transport: ``socket.IPPROTO_UDP`` or ``socket.IPPROTO_TCP``.
+    :returns: an :class:`OsipPortBusy` when the port is in use (``EADDRINUSE``), a
+        :class:`OsipNoRights` for ``EACCES``, otherwise the class of *rc*; its ``errno`` is
+        *os_errno* (for the OSError subclasses) and ``code`` is *rc*.
+    """
+    import errno as _errno
+    import os as _os
+    import socket as _socket
+    where = "%s %s port %d" % ("TCP" if transport == _socket.IPPROTO_TCP else "UDP",
+                               "every interface" if not address else (
+                                   address.decode("utf-8", "replace") if isinstance(address, bytes) else address),
+                               port)
+    if os_errno:
+        reason = "%s (%s)" % (_os.strerror(os_errno), _errno.errorcode.get(os_errno, "errno %d" % os_errno))
+    else:
+        reason = "%s() failed: error %d (%s)" % (func, rc, _BY_CODE.get(rc, OsipUnknownError).__name__)
+    if os_errno == _errno.EADDRINUSE:
+        cls = OsipPortBusy
+        text = "listen_on_address: cannot listen on %s: the port is already in use: %s" % (where, reason)
+    elif os_errno in (_errno.EACCES, _errno.EPERM):
+        cls = OsipNoRights
+        text = "listen_on_address: cannot listen on %s: permission denied (ports below 1024 need privileges): %s" % (
+            where, reason)
+    elif os_errno == _errno.EADDRNOTAVAIL:
+        cls = OsipNoNetwork
+        text = "listen_on_address: cannot listen on %s: the address is not one of this machine's: %s" % (
+            where, reason)
+    elif rc == OsipBadParameter.code and not os_errno:
+        cls = OsipBadParameter
+        text = "listen_on_address: cannot listen on %s: the address is not a numeric IP address of the family asked for" % where
+    elif rc == OsipWrongState.code:
+        cls = OsipWrongState
+        text = "listen_on_address: cannot listen on %s: this context already listens on that transport" % where
+    else:
+        cls = _BY_CODE.get(rc, OsipUnknownError)
+        text = "listen_on_address: cannot listen on %s: %s" % (where, reason)
+    exc = cls(text, code=rc)
+    if isinstance(exc, OSError) and os_errno:
+        exc.errno = os_errno
+    return exc
+
+
+cdef extern from "osipparser2/osip_parser.h" nogil:
+    ctypedef struct osip_from_t:
+        pass
+    int osip_from_init(osip_from_t **header)
+    int osip_from_parse(osip_from_t *header, const char *hvalue)
+    void osip_from_free(osip_from_t *header)
+
+
+cdef bint _parses(value):
+    cdef osip_from_t *h = NULL
+    cdef bytes b
+    cdef int rc
+    if value is None:
+        return True
+    b = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+    if b"\0" in b or not b.strip():
+        return False
+    if osip_from_init(&h) != 0:
+        return True
+    rc = osip_from_parse(h, b)
+    osip_from_free(h)
+    return rc == 0
+
+
+def bad_uri_error(str caller, int rc, str func, **named):
+    """The exception for a request that could not be built from its URIs: it names the argument
+    that does not parse as a SIP URI (or name-addr) and quotes its text.
+
+    :param caller: the class or method the program called (``"InitInvite"``).
+    :param rc: the negative return code of *func*.
+    :param func: the C function that failed.
+    :param named: the URI arguments, by their Python names (None for those not given).
+    :returns: an :class:`OsipSyntaxError` (or the class of *rc* when every argument parses).
+    """
+    for name, value in named.items():
+        if not _parses(value):
+            return OsipSyntaxError("%s: %s is not a valid SIP URI: %r (expected e.g. 'sip:user@host', "
+                                   "'sip:user@host:port;transport=tcp' or '\"Name\" <sip:user@host>')"
+                                   % (caller, name, value), code=rc)
+    cls = _BY_CODE.get(rc, OsipUnknownError)
+    return cls("%s: %s() failed: error %d (%s) with %s" % (
+        caller, func, rc, cls.__name__, ", ".join("%s=%r" % kv for kv in named.items())), code=rc)
 
 
 cdef int check(int rc, const char *func) except -1:

@@ -25,6 +25,7 @@ cimport cython
 
 from exosip2.context cimport Context
 from exosip2.error cimport check
+from exosip2.error import bad_uri_error
 from exosip2.includes.eX_register cimport (
     eXosip_register_build_initial_register, eXosip_register_build_initial_register_withqvalue,
     eXosip_register_build_register, eXosip_register_remove, eXosip_register_send_register,
@@ -146,6 +147,9 @@ cdef class InitialRegister(ExosipMessage):
                                                                        cq, &m)
             eXosip_unlock(p)
         context._leave()
+        if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
+            raise bad_uri_error("InitialRegister", rc, "eXosip_register_build_initial_register", from_=from_,
+                                proxy=proxy, contact=contact)
         self._adopt(context, rc, m, b"eXosip_register_build_initial_register")
         self._rid = rc
         self._expires = cexpires

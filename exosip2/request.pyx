@@ -14,6 +14,7 @@ cimport cython
 
 from exosip2.context cimport Context
 from exosip2.error cimport check
+from exosip2.error import bad_uri_error
 from exosip2.includes.eX_message cimport eXosip_message_build_answer, eXosip_message_build_request
 from exosip2.includes.eX_options cimport eXosip_options_build_answer, eXosip_options_build_request
 from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
@@ -48,6 +49,9 @@ cdef class Message(ExosipMessage):
             rc = eXosip_message_build_request(p, &m, cmeth, cto, cfrm, crt)
             eXosip_unlock(p)
         context._leave()
+        if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
+            raise bad_uri_error(type(self).__name__, rc, "eXosip_message_build_request", to_url=to_url,
+                                from_url=from_url, route=route)
         self._adopt(context, rc, m, b"eXosip_message_build_request")
         self.to_url = to_url
         self.from_url = from_url
@@ -78,6 +82,9 @@ cdef class Options(ExosipMessage):
             rc = eXosip_options_build_request(p, &m, cto, cfrm, crt)
             eXosip_unlock(p)
         context._leave()
+        if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
+            raise bad_uri_error("Options", rc, "eXosip_options_build_request", to_url=to_url,
+                                from_url=from_url, route=route)
         self._adopt(context, rc, m, b"eXosip_options_build_request")
         self.to_url = to_url
         self.from_url = from_url

@@ -79,8 +79,11 @@ def test_call_and_answer_then_ctrl_c():
 
 
 def test_call_ctrl_c_while_ringing_cancels():
-    port = free_port()
-    # nobody answers on this port: the INVITE is retransmitted until Ctrl-C
+    # a socket that reads nothing: the INVITE is retransmitted until Ctrl-C (a closed port would
+    # answer with an ICMP error, and the call would fail at once)
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "exosip2", "call", "sip:x@127.0.0.1:%d" % port],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -91,6 +94,7 @@ def test_call_ctrl_c_while_ringing_cancels():
         assert proc.returncode == 0, err
         assert err == "" and "cancelled" in out
     finally:
+        silent.close()
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)

@@ -20,7 +20,7 @@ DOCS = os.path.join(ROOT, "docs")
 TUTORIALS = os.path.join(DOCS, "tutorials")
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 PUBLIC_MODULES = ["context", "event", "call", "request", "register", "message", "headers", "sdp", "error", "utils",
-                  "options", "version"]
+                  "options", "trace", "version"]
 
 pytestmark = pytest.mark.timeout(180)
 

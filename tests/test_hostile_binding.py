@@ -545,8 +545,13 @@ def test_set_option_fuzz(ctx):
             ctx.set_option(opt, 5 if opt == Option.MAX_AUTOMATIC_RETRIES else 1000)
     ctx.set_option(Option.ENABLE_IPV6, 0)
     ctx.set_option(Option.SET_HEADER_USER_AGENT, "after-fuzz")
-    assert request.Message(ctx, "sip:bob@127.0.0.1:9", "sip:alice@127.0.0.1").send() > 0
-    assert ctx.get_statistics().allocated_transactions >= 1
+    # to a socket that reads nothing: a closed port would answer with an ICMP error that ends
+    # the transaction at once
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        to = "sip:bob@127.0.0.1:%d" % silent.getsockname()[1]
+        assert request.Message(ctx, to, "sip:alice@127.0.0.1").send() > 0
+        assert ctx.get_statistics().allocated_transactions >= 1
 
 
 # --- 4. asyncio: back pressure, fairness, re-arming ---------------------------------------------------

@@ -272,6 +272,12 @@ struct eXosip_t {
   int keepalive, use_rport, ipv6, autoanswer_bye;
   CbSipCallback cbsip;
 
+  /* capture of sent and received messages (capture.c): capture_on is the one test the send and
+   * receive paths make; the queue itself lives until eXosip_quit */
+  int capture_on;
+  struct ex_capture *capture;
+  int listen_errno; /* errno of the last failed listen (eXosip_core_listen_errno) */
+
   /* events */
   pthread_mutex_t evlock;
   pthread_cond_t evcond;
@@ -339,18 +345,27 @@ int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto,
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
 int ex_proto_of_message(const osip_message_t *msg);
+/* A request we sent (buf: at least its start) could not reach its peer: end its client
+ * transaction now with a transport error (see transport.c). */
+void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len);
 void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
                  socklen_t srclen, long conn_id);
 /* Bind fd; returns the bound port or a negative code. */
 int ex_bind_socket(int fd, const char *addr, int port, int family);
 int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 int ex_udp_read(struct eXosip_t *ctx);
+void ex_udp_read_errors(struct eXosip_t *ctx);
 int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 void ex_tcp_accept(struct eXosip_t *ctx);
 void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);
 int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 void ex_tcp_sweep(struct eXosip_t *ctx);
 void ex_tcp_close_all(struct eXosip_t *ctx);
+
+/* capture.c: copy one message into the capture queue (call only when ctx->capture_on) */
+void ex_capture_message(struct eXosip_t *ctx, int direction, int proto, const struct sockaddr *remote,
+                        long conn_id, const char *buf, size_t len);
+void ex_capture_free(struct eXosip_t *ctx);
 
 /* sipcheck.c: one linear pass before oSIP2 parses a message (see the file's comment). Returns
  * EX_CHECK_OK or the first problem found; when why is not NULL it gets a sentence naming it

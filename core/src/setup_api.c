@@ -338,6 +338,8 @@ static void *io_thread(void *arg)
           /* nothing pending: another wake-up consumed it */
         }
       } else if (tag == TAG_UDP) {
+        if (evs[i].events & EPOLLERR) /* ICMP errors of what we sent (udp.c) */
+          ex_udp_read_errors(ctx);
         ex_udp_read(ctx);
       } else if (tag == TAG_TCP_LISTEN) {
         ex_tcp_accept(ctx);
@@ -405,6 +407,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_auth_free_all(ctx);
     ex_ctx_unlock(ctx);
     ex_event_queue_destroy(ctx);
+    ex_capture_free(ctx);
     osip_release(ctx->osip);
     ctx->osip = NULL;
     if (ctx->udp_fd >= 0)

@@ -101,9 +101,12 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   int fd, bound, one = 1, rc;
   if (ctx->tcp_fd >= 0)
     return OSIP_WRONG_STATE;
+  ctx->listen_errno = 0;
   fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  if (fd < 0) {
+    ctx->listen_errno = errno;
     return OSIP_NO_NETWORK;
+  }
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   bound = ex_bind_socket(fd, addr, port, family);
   if (bound < 0) {
@@ -131,6 +134,8 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   ex_arm(ctx, &ctx->sweep, ex_now_us() + sweep_interval_us(ctx));
   return OSIP_SUCCESS;
 cleanup:
+  if (rc == OSIP_NO_NETWORK)
+    ctx->listen_errno = errno; /* eXosip_core_listen_errno */
   close(fd);
   return rc;
 }
@@ -532,6 +537,20 @@ static void peer_finished(struct eXosip_t *ctx, struct ex_conn *c)
   conn_watch(ctx, c);
 }
 
+/* The connection never came up (refused, unreachable): every request waiting in it fails now. */
+static void fail_queued(struct eXosip_t *ctx, struct ex_conn *c)
+{
+  size_t off = 0;
+  while (off < c->outlen) {
+    size_t scanned = 0, hlen = header_end(c->out + off, c->outlen - off, &scanned);
+    long blen = hlen > 0 ? content_length(c->out + off, hlen) : -1;
+    if (blen < 0 || hlen + (size_t) blen > c->outlen - off)
+      break;
+    ex_transport_failed(ctx, c->out + off, hlen + (size_t) blen);
+    off += hlen + (size_t) blen;
+  }
+}
+
 static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
 {
   touch(ctx, c);
@@ -539,6 +558,7 @@ static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      fail_queued(ctx, c);
       conn_close(ctx, c);
       return;
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Transport-independent part: resolving destinations, sending, and the entry point of received messages. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,16 +147,79 @@ static int udp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char
     sa = (const struct sockaddr *) &mapped;
     salen = sizeof(*sin6);
   }
-  if (sendto(ctx->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa, salen) < 0)
-    return OSIP_NO_NETWORK;
+  if (sendto(ctx->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa, salen) < 0) {
+    /* the socket reports an ICMP error of an earlier datagram (IP_RECVERR, udp.c) once, on
+     * whatever call comes next: that error is not this send's */
+    if ((errno != ECONNREFUSED && errno != EHOSTUNREACH && errno != ENETUNREACH && errno != EHOSTDOWN)
+        || sendto(ctx->udp_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, sa, salen) < 0)
+      return OSIP_NO_NETWORK;
+  }
   return OSIP_SUCCESS;
+}
+
+/*
+ * A request we sent could not reach its peer: an ICMP error quoted it (udp.c), or the TCP
+ * connection it waited for was refused (tcp.c). buf holds the start of the request (an ICMP
+ * error quotes only the first few hundred bytes): its method and the branch of its first Via
+ * name our client transaction, which then ends as if its timer B/F had fired, so the program
+ * gets its failure event now instead of after 32 seconds. Anything else is ignored.
+ */
+void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len)
+{
+  char key[160], method[32], branch[96];
+  size_t i = 0, m = 0, b = 0;
+  struct ex_tx *w;
+  osip_event_t *evt;
+  while (i < len && m + 1 < sizeof(method) && buf[i] >= 'A' && buf[i] <= 'Z')
+    method[m++] = buf[i++];
+  method[m] = '\0';
+  if (m == 0 || i >= len || buf[i] != ' ' || strcmp(method, "ACK") == 0)
+    return;
+  while (i < len) { /* each header line: the first Via's branch */
+    const char *line, *end, *p;
+    while (i < len && buf[i] != '\n')
+      i++;
+    if (++i >= len)
+      return;
+    line = buf + i;
+    end = memchr(line, '\n', len - i);
+    if (end == NULL)
+      end = buf + len;
+    if ((end - line > 4 && strncasecmp(line, "via", 3) == 0 && (line[3] == ':' || line[3] == ' '))
+        || (end - line > 2 && (line[0] == 'v' || line[0] == 'V') && (line[1] == ':' || line[1] == ' '))) {
+      p = memmem(line, (size_t) (end - line), "branch=", 7);
+      if (p == NULL)
+        return;
+      for (p += 7; p < end && b + 1 < sizeof(branch) && *p != ';' && *p != ',' && *p != ' ' && *p != '\r'; p++)
+        branch[b++] = *p;
+      branch[b] = '\0';
+      break;
+    }
+  }
+  if (b == 0)
+    return;
+  snprintf(key, sizeof(key), "C|%s|%s", branch, method);
+  w = ex_hmap_get_str(&ctx->tx_by_key, key);
+  if (w == NULL || w->tr == NULL || w->executing || w->killed)
+    return;
+  if (!((w->kind == ICT && w->tr->state == ICT_CALLING)
+        || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
+    return;
+  evt = osip_malloc(sizeof(*evt));
+  if (evt == NULL)
+    return;
+  memset(evt, 0, sizeof(*evt));
+  evt->type = w->kind == ICT ? TIMEOUT_B : TIMEOUT_F;
+  ex_tx_execute(ctx, w, evt);
 }
 
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len)
 {
-  if (dest->proto == IPPROTO_TCP)
-    return ex_tcp_send(ctx, dest, buf, len);
-  return udp_send(ctx, dest, buf, len);
+  int rc = dest->proto == IPPROTO_TCP ? ex_tcp_send(ctx, dest, buf, len) : udp_send(ctx, dest, buf, len);
+  if (ctx->capture_on && rc == OSIP_SUCCESS) /* tracing (capture.c) */
+    ex_capture_message(ctx, EXOSIP_CORE_CAPTURE_SENT, dest->proto, (const struct sockaddr *) &dest->sa,
+                       dest->conn_id, buf, len);
+  return rc;
 }
 
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest)
@@ -233,6 +297,8 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     ;
   if (i == len)
     return; /* keep-alive */
+  if (ctx->capture_on) /* tracing (capture.c): everything that arrives, before any check */
+    ex_capture_message(ctx, EXOSIP_CORE_CAPTURE_RECEIVED, proto, src, conn_id, buf, len);
   if (len < 16 || len > EX_MAX_DATAGRAM) {
     ctx->dropped++;
     return;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -63,11 +64,20 @@ int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
     if (ctx->udp_rx == NULL)
       return OSIP_NOMEM;
   }
+  ctx->listen_errno = 0;
   fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
+  if (fd < 0) {
+    ctx->listen_errno = errno;
     return OSIP_NO_NETWORK;
+  }
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  { /* ICMP errors of what we send come back on the error queue (read_errors) */
+    int on = 1;
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+    if (family == AF_INET6)
+      setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+  }
   bound = ex_bind_socket(fd, addr, port, family);
   if (bound < 0) {
     rc = bound;
@@ -81,8 +91,44 @@ int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   ctx->udp_port = bound;
   return OSIP_SUCCESS;
 cleanup:
+  if (rc == OSIP_NO_NETWORK)
+    ctx->listen_errno = errno; /* eXosip_core_listen_errno */
   close(fd);
   return rc;
+}
+
+/*
+ * ICMP errors (port or host unreachable) of datagrams we sent: each quotes the start of the
+ * datagram, which names the request whose transaction fails now (ex_transport_failed). Called
+ * when epoll reports EPOLLERR on the socket; a bounded number per wake-up (the queue itself is
+ * bounded by the socket's receive buffer).
+ */
+void ex_udp_read_errors(struct eXosip_t *ctx)
+{
+  struct udp_rx *rx = ctx->udp_rx;
+  int n;
+  if (ctx->udp_fd < 0 || rx == NULL)
+    return;
+  for (n = 0; n < RX_BATCH; n++) {
+    char control[512];
+    struct msghdr mh;
+    struct iovec iov;
+    struct sockaddr_storage to;
+    ssize_t len;
+    memset(&mh, 0, sizeof(mh));
+    iov.iov_base = rx->buf[0];
+    iov.iov_len = RX_SIZE - 1;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_name = &to;
+    mh.msg_namelen = sizeof(to);
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+    len = recvmsg(ctx->udp_fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (len <= 0)
+      break;
+    ex_transport_failed(ctx, rx->buf[0], (size_t) len);
+  }
 }
 
 int ex_udp_read(struct eXosip_t *ctx)

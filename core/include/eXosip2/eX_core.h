@@ -96,6 +96,44 @@ int eXosip_core_retried_tid(struct eXosip_t *excontext, int tid);
  * bytes, may be NULL); OSIP_BADPARAMETER when buf is NULL. */
 int eXosip_core_sip_precheck(const char *buf, size_t len, char *why, size_t whylen);
 
+/* ---- capture of SIP messages (capture.c) ----
+ * When capture is on, every message a context sends or receives is copied, with its direction,
+ * transport, addresses and time, into a bounded queue that the program drains with
+ * eXosip_core_capture_next(); nothing is called back. When it is off, the send and receive
+ * paths pay one test. When the queue is full (max_messages or max_bytes of text), new messages
+ * are not queued but counted (eXosip_core_capture_dropped): the queue keeps the oldest. */
+#define EXOSIP_CORE_CAPTURE_SENT 0
+#define EXOSIP_CORE_CAPTURE_RECEIVED 1
+
+struct eXosip_core_captured {
+  int direction;          /* EXOSIP_CORE_CAPTURE_SENT or _RECEIVED */
+  int transport;          /* IPPROTO_UDP or IPPROTO_TCP */
+  int family;             /* AF_INET or AF_INET6 (of both addresses) */
+  char local_ip[64];
+  int local_port;
+  char remote_ip[64];
+  int remote_port;
+  long long time_us;      /* wall clock (CLOCK_REALTIME), microseconds since the epoch */
+  size_t length;          /* bytes of text, which is NUL-terminated after them */
+  char text[];
+};
+
+/* Capture on (max_messages > 0: at most that many messages and max_bytes of text queued;
+ * max_bytes 0 means 16 MiB) or off (max_messages 0: what is queued is discarded and the
+ * dropped count reset). OSIP_BADPARAMETER for a NULL context or a negative bound. */
+int eXosip_core_capture(struct eXosip_t *excontext, int max_messages, size_t max_bytes);
+/* The oldest queued message (free it with eXosip_core_captured_free), or NULL when none. */
+struct eXosip_core_captured *eXosip_core_capture_next(struct eXosip_t *excontext);
+void eXosip_core_captured_free(struct eXosip_core_captured *msg);
+/* Messages queued now (a hint: read without the queue's lock). */
+int eXosip_core_capture_queued(struct eXosip_t *excontext);
+/* Messages not queued because the queue was full, since capture was switched on. */
+unsigned long eXosip_core_capture_dropped(struct eXosip_t *excontext);
+
+/* The errno of the system call that made the last eXosip_listen_addr of this context fail
+ * (socket, bind, listen), or 0 when it did not fail in a system call. */
+int eXosip_core_listen_errno(struct eXosip_t *excontext);
+
 #ifdef __cplusplus
 }
 #endif
