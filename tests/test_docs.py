@@ -171,3 +171,18 @@ def test_tutorial_asyncio_call():
     shown = re.findall(r"^    ((?:alice|bob): \w+)$", page, re.M)
     assert [s for s in shown if s.startswith("bob:")] == bob
     assert [s for s in shown if s.startswith("alice:")] == alice
+
+
+def test_limits_page_names_every_core_option():
+    """docs/limits.rst has a row for every EXOSIP_CORE_OPT_* limit of eX_core.h, by its Option name."""
+    import re
+
+    from exosip2.options import Option
+
+    header = open(os.path.join(ROOT, "core", "include", "eXosip2", "eX_core.h")).read()
+    page = open(os.path.join(DOCS, "limits.rst")).read()
+    names = re.findall(r"#define EXOSIP_CORE_OPT_(\w+) \(EXOSIP_CORE_OPT_BASE \+", header)
+    assert len(names) >= 14
+    for name in names:
+        assert "``%s``" % name in page, "docs/limits.rst does not list %s" % name
+        assert Option[name] == Option[name].value  # the Python name exists

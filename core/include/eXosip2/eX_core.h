@@ -32,8 +32,11 @@ extern "C" {
 /* Milliseconds an idle TCP connection is kept (default 64000). */
 #define EXOSIP_CORE_OPT_TCP_IDLE_TIMEOUT_MS (EXOSIP_CORE_OPT_BASE + 4)
 
-/* ---- parsing (sipcheck.c): checked before oSIP2 parses a message ---- */
-/* Header lines in one message (default 256); more: 400 Bad Request (or dropped when unreadable). */
+/* ---- parsing (sipcheck.c): checked in one linear pass before oSIP2 parses a message ----
+ * A message over one of these limits is dropped and counted (eXosip_stats reserved1[0]): an
+ * answer would have to echo its oversized headers, and over UDP that reflects the attack onto a
+ * spoofed source. OsipMessage.parse in the binding refuses such text with the same check. */
+/* Header lines in one message (default 256). */
 #define EXOSIP_CORE_OPT_MAX_HEADERS (EXOSIP_CORE_OPT_BASE + 10)
 /* Parameters (';' separated) in one header line or URI (default 64). */
 #define EXOSIP_CORE_OPT_MAX_PARAMS (EXOSIP_CORE_OPT_BASE + 11)
