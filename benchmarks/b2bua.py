@@ -13,7 +13,8 @@ unclean step; the result is its highest clean rate.
 
 Then a long run (``--long N`` calls, default 100 000, at ``--long-rate`` cps through the default
 executor) samples the B2BUA's RSS every second: call references are released with their calls,
-so after the first 32 s (UDP transactions then start to expire) the RSS stays flat.
+so once the heap holds the transactions alive (UDP keeps each one 32 s after it ends) the RSS
+stops growing; the report gives it at each quarter of the run and its growth over the last third.
 
     python3 benchmarks/b2bua.py [--duration 10] [--ladder 200,400,...] [--long 100000]
                                 [--long-rate 800] [--json PATH]
@@ -126,10 +127,17 @@ def run_step(mode, rate, calls, args, workdir, sample_rss=False):
         step["rss_kib"] = rss
         settled = [v for t, v in rss if t >= RSS_SETTLE_S]
         if len(settled) >= 3:
-            growth = max(settled) - settled[0]
-            step.update({"rss_at_32s_kib": settled[0], "rss_max_after_32s_kib": max(settled),
-                         "rss_growth_after_32s_kib": growth,
-                         "rss_flat_after_32s": growth < 2048 or growth < 0.05 * settled[0]})
+            step.update({"rss_at_32s_kib": settled[0], "rss_max_after_32s_kib": max(settled)})
+        if len(rss) >= 9:
+            # RSS at each quarter of the run, and its growth over the last third: with nothing
+            # kept per call it stops growing once the heap holds the transactions alive (32 s).
+            n = len(rss)
+            step["rss_quarters_kib"] = [rss[min(n - 1, (n * q) // 4)][1] for q in range(5)]
+            last = [v for _, v in rss[(2 * n) // 3:]]
+            growth = max(last) - last[0]
+            step.update({"rss_growth_last_third_kib": growth,
+                         "calls_in_last_third": calls - (2 * calls) // 3,
+                         "rss_flat_last_third": growth < 2048 or growth < 0.02 * last[0]})
     return step
 
 
@@ -165,11 +173,11 @@ def print_table(report):
               % (mode, best, report["cpu_us_per_call_at_best"].get(mode)))
     long = report.get("long_run")
     if long:
-        print("long run: %d calls at %d cps (%s): %s; RSS start %s KiB, at 32 s %s KiB, max after %s KiB, "
-              "end %s KiB, flat after 32 s: %s" % (
+        print("long run: %d calls at %d cps (%s): %s, %s us/call; RSS KiB at 0/25/50/75/100 %%: %s; "
+              "growth over the last third (%s calls): %s KiB, flat: %s" % (
                   long["calls"], long["rate"], long["mode"], "clean" if long["clean"] else "UNCLEAN",
-                  long.get("rss_start_kib"), long.get("rss_at_32s_kib"), long.get("rss_max_after_32s_kib"),
-                  long.get("rss_end_kib"), long.get("rss_flat_after_32s")))
+                  long.get("cpu_us_per_call"), long.get("rss_quarters_kib"), long.get("calls_in_last_third"),
+                  long.get("rss_growth_last_third_kib"), long.get("rss_flat_last_third")))
 
 
 def main(argv=None):

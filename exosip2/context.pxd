@@ -30,6 +30,8 @@ cdef class Context:
     cdef dict _ack_tids
     # cid -> the Python object attached to that call (call references); dropped at EXOSIP_CALL_RELEASED.
     cdef dict _refs
+    # call_send_init_invite(reference=...) calls between their send and their store (see _wrap).
+    cdef int _ref_sends
     # The event loop.
     cdef bint _running
     cdef object _thread

@@ -147,6 +147,7 @@ cdef class Context:
         self._trim_pending = 0
         self._trim_checked = 0.0
         self._trim_held = 0
+        self._ref_sends = 0
 
     def __init__(self, event_callback=None):
         cdef eXosip_t *p
@@ -232,9 +233,20 @@ cdef class Context:
 
     cdef Event _wrap(self, eXosip_event_t *ev):
         cdef Event event = Event.from_ptr(ev, self)
+        cdef eXosip_t *p
         self._events_total += 1
-        if ev.cid > 0 and self._refs:
-            event._reference = self._refs.get(ev.cid)
+        if ev.cid > 0 and (self._refs or self._ref_sends > 0):
+            ref = self._refs.get(ev.cid)
+            if ref is None and self._ref_sends > 0 and self._ptr != NULL:
+                # A call_send_init_invite(reference=) may have queued this event while it sends: it
+                # holds the context lock until its reference is stored, so wait for that lock.
+                p = self._enter()
+                with nogil:
+                    eXosip_lock(p)
+                    eXosip_unlock(p)
+                self._leave()
+                ref = self._refs.get(ev.cid)
+            event._reference = ref
             if ev.type == EXOSIP_CALL_RELEASED and not self._running:
                 # event_wait() / asyncio: the event is handed over as it is taken; it keeps the reference.
                 self._refs.pop(ev.cid, None)
@@ -1083,17 +1095,22 @@ cdef class Context:
                 rc = eXosip_call_send_initial_invite(p, m)
                 eXosip_unlock(p)
         else:
-            with nogil:
-                eXosip_lock(p)
-            # From here to the store this thread holds both the context lock (no event of the new
-            # call can be queued: the I/O thread needs that lock) and the GIL (an event queued by
-            # the send itself cannot be wrapped by the loop thread before the store).
+            # The context lock is held from before the send to after the store, so the I/O thread
+            # cannot queue an event of the new call before its reference is there; an event the
+            # send itself queued is held back by _wrap, which waits for this lock while
+            # _ref_sends says a send is under way.
+            self._ref_sends += 1
             try:
-                rc = eXosip_call_send_initial_invite(p, m)
-                if rc > 0:
-                    self._refs[rc] = reference
+                with nogil:
+                    eXosip_lock(p)
+                    rc = eXosip_call_send_initial_invite(p, m)
+                try:
+                    if rc > 0:
+                        self._refs[rc] = reference
+                finally:
+                    eXosip_unlock(p)
             finally:
-                eXosip_unlock(p)
+                self._ref_sends -= 1
         self._leave()
         return check(rc, b"eXosip_call_send_initial_invite")
 

@@ -415,3 +415,31 @@ def test_hostile_reference_objects_do_not_disturb_the_loop(no_leaks):
     finally:
         alice.close()
         bob.close()
+
+
+@pytest.mark.parametrize("executor", [None, "inline"])
+def test_reference_reaches_every_event_of_a_call_that_fails_at_once(executor, no_leaks):
+    # a target that does not resolve (RFC 6761 .invalid): the failure is reported while the INVITE
+    # is being sent, before call_send_init_invite has returned; its events carry the reference too
+    alice = UA("alice", executor=executor)
+    try:
+        refs = []
+        for n in range(20):
+            ref = Ref(n)
+            refs.append(weakref.ref(ref))
+            inv = call.InitInvite(alice.ctx, "sip:x@nonexistent.invalid", alice.uri)
+            cid = alice.ctx.call_send_init_invite(inv, reference=ref)
+            del ref
+            while True:
+                ev = alice.expect(T.call_noanswer, T.call_requestfailure, T.call_serverfailure,
+                                  T.call_globalfailure, T.call_released, timeout=WAIT)
+                assert ev.cid == cid
+                assert isinstance(ev.reference, Ref) and ev.reference.n == n, ev
+                if ev.type == T.call_released:
+                    break
+            assert alice.ctx.get_call_reference(cid) is None
+        del ev
+    finally:
+        alice.close()
+    gc.collect()
+    assert [r for r in refs if r() is not None] == []
