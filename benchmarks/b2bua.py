@@ -4,7 +4,8 @@
 
 ``sipp -sn uac`` calls the B2BUA, which bridges every call to ``sipp -sn uas``. For each rate of a
 ladder, both dispatch modes (``--dispatch inline`` and ``--dispatch executor``, the default executor
-with its per-call order) run one step each, alternating which goes first. A step is clean when
+with its per-call order; ``--modes`` adds ``pool``, a plain ThreadPoolExecutor as the default was
+before) run one step each, alternating which goes first. A step is clean when
 the caller's SIPp exits 0 with every call successful and no retransmission, kept the rate, the
 callee's SIPp saw every call, and the B2BUA bridged every call with 0 lost and 0 misordered
 relays. Per step: the CPU time the B2BUA process used (utime + stime from /proc) divided by the
@@ -38,7 +39,7 @@ from peers.sipp import PeerError, Program, Sipp, rss_kib  # noqa: E402
 
 B2BUA = os.path.join(ROOT, "examples", "python", "b2bua.py")
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-MODES = ("inline", "executor")
+MODES = ("inline", "executor", "pool")
 DEFAULT_LADDER = [200, 400, 600, 800, 1000, 1200, 1500]
 TICKS = os.sysconf("SC_CLK_TCK")
 RSS_SETTLE_S = 32
@@ -189,9 +190,15 @@ def main(argv=None):
     ap.add_argument("--pause", type=float, default=2.0, help="seconds between steps")
     ap.add_argument("--long", type=int, default=100000, help="calls of the long run (0: none)")
     ap.add_argument("--long-rate", type=int, default=800)
+    ap.add_argument("--modes", default="inline,executor",
+                    help="comma-separated dispatch modes of b2bua.py: inline, executor (the default "
+                         "executor), pool (a plain ThreadPoolExecutor: the default before it kept order)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     ladder = [int(r) for r in args.ladder.split(",") if r.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - set(MODES):
+        ap.error("--modes: choose among %s" % ", ".join(MODES))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report = {
         "benchmark": "b2bua", "started_utc": stamp, "duration_s": args.duration, "ladder": ladder,
@@ -202,9 +209,9 @@ def main(argv=None):
                        "saw every call; b2bua bridged every call, 0 lost, 0 misordered",
         "steps": [],
     }
-    best = {m: None for m in MODES}
+    best = {m: None for m in modes}
     cpu_at_best = {}
-    climbing = list(MODES)
+    climbing = list(modes)
     print("b2bua: udp, %d s per step, ladder %s" % (args.duration, ladder))
     with tempfile.TemporaryDirectory(prefix="b2bua-bench-") as workdir:
         for i, rate in enumerate(ladder):

@@ -9,10 +9,12 @@ of three ways:
 * the event loop thread: :meth:`Context.start` (or the blocking
   :meth:`Context.run`) waits for events with the GIL released and hands each
   one to ``event_callback(context, event)``. By default the callback runs in
-  a :class:`concurrent.futures.ThreadPoolExecutor`, as in exosip2ctypes;
-  ``start(event_executor="inline")`` runs it in the loop thread itself, which
-  is the fastest and keeps events in order; any
-  :class:`concurrent.futures.Executor` may be passed too. A callback that
+  a :class:`concurrent.futures.ThreadPoolExecutor`, as in exosip2ctypes, that
+  keeps each call's (registration's, subscription's) events in order while
+  different calls run in parallel; ``start(event_executor="inline")`` runs it
+  in the loop thread itself, which is the fastest and keeps every event in
+  order; any :class:`concurrent.futures.Executor` may be passed too (no order
+  is kept then). A callback that
   raises is logged (logger ``exosip2.context``); the loop goes on.
 * asyncio: ``async for event in ctx.events():`` (the event socket is watched
   with ``loop.add_reader``; no thread).
@@ -1499,10 +1501,6 @@ cdef class _KeyedSerial:
     def shutdown(self, wait=True):
         """Shut the pool down (the events already accepted still run)."""
         self._pool.shutdown(wait=wait)
-
-    def pending_keys(self):
-        """How many calls (registrations, subscriptions) have a task submitted or running."""
-        return len(self._queues)
 
     cdef int dispatch(self, object context, object callback, Event event) except -1:
         cdef eXosip_event_t *ev = event._ptr

@@ -197,6 +197,10 @@ class B2bua:
             status = _status(ev, 100)
             if status == 100:
                 return
+            if bridge.cancelled:
+                # a CANCEL may only follow a provisional answer: (again) now that one came
+                self._terminate(bridge.b_cid, 0)
+                return
             if bridge.final_sent:
                 if not bridge.cancelled:
                     self._count("misordered")
