@@ -54,7 +54,7 @@ class Bridge:
     """One bridged call: the incoming leg A (we are its UAS) and the outgoing leg B (its UAC)."""
 
     __slots__ = ("lock", "a_cid", "a_did", "a_tid", "b_cid", "b_did", "final_sent", "cancelled",
-                 "ended", "a_released", "b_released", "relays")
+                 "cancel_sent", "ended", "a_released", "b_released", "relays")
 
     def __init__(self, a_cid: int, a_did: int, a_tid: int) -> None:
         self.lock = threading.Lock()
@@ -62,6 +62,7 @@ class Bridge:
         self.b_cid = self.b_did = 0
         self.final_sent = False      # the INVITE of leg A has its final answer
         self.cancelled = False       # leg A was cancelled
+        self.cancel_sent = False     # ... and leg B too
         self.ended = False           # a BYE was relayed
         self.a_released = self.b_released = False
         # tid of a request we sent on one leg -> tid of the request it relays on the other leg
@@ -138,11 +139,13 @@ class B2bua:
             self._say("relay %s: %s" % (method, exc))
             self._answer(ev.tid, 500)
 
-    def _terminate(self, cid: int, did: int) -> None:
+    def _terminate(self, cid: int, did: int) -> bool:
         try:
             self.ctx.call_terminate(cid, did)
+            return True
         except OsipError as exc:
             self._say("terminate cid %d: %s" % (cid, exc))
+            return False
 
     # -- the events -----------------------------------------------------------------------------
     def on_event(self, ctx: Context, ev: Event) -> None:
@@ -198,8 +201,8 @@ class B2bua:
             if status == 100:
                 return
             if bridge.cancelled:
-                # a CANCEL may only follow a provisional answer: (again) now that one came
-                self._terminate(bridge.b_cid, 0)
+                if not bridge.cancel_sent:   # a CANCEL may only follow a provisional answer
+                    bridge.cancel_sent = self._terminate(bridge.b_cid, 0)
                 return
             if bridge.final_sent:
                 if not bridge.cancelled:
@@ -255,7 +258,7 @@ class B2bua:
         if t == T.call_cancelled:
             bridge.cancelled = True
             if not bridge.final_sent and bridge.b_cid:
-                self._terminate(bridge.b_cid, 0)
+                bridge.cancel_sent = self._terminate(bridge.b_cid, 0)
         elif t == T.call_closed:
             if not bridge.ended:
                 bridge.ended = True
@@ -277,7 +280,7 @@ class B2bua:
                 self._answer(origin, _status(ev, 408), ev.response)
         elif t == T.call_released:
             bridge.a_released = True
-            if not bridge.b_released and not bridge.ended and bridge.b_cid:
+            if not bridge.b_released and not bridge.ended and not bridge.cancelled and bridge.b_cid:
                 bridge.ended = True
                 self._terminate(bridge.b_cid, bridge.b_did)
 
