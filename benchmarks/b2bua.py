@@ -8,7 +8,7 @@ with its per-call order; ``--modes`` adds ``pool``, a plain ThreadPoolExecutor a
 before) run one step each, alternating which goes first. A step is clean when
 the caller's SIPp exits 0 with every call successful and no retransmission, kept the rate, the
 callee's SIPp saw every call, and the B2BUA bridged every call with 0 lost and 0 misordered
-relays. Per step: the CPU time the B2BUA process used (utime + stime from /proc) divided by the
+relays and no bridge left in memory. Per step: the CPU time the B2BUA process used (utime + stime from /proc) divided by the
 calls it bridged, in microseconds, and its resident set size. A mode stops climbing at its first
 unclean step; the result is its highest clean rate.
 
@@ -113,7 +113,7 @@ def run_step(mode, rate, calls, args, workdir, sample_rss=False):
         reasons.append("rate not kept (all calls created after %s s)" % (created_at,))
     if rc != 0:
         reasons.append("b2bua exit %s" % rc)
-    elif bridged != calls or stats.get("lost") or stats.get("misordered"):
+    elif bridged != calls or stats.get("lost") or stats.get("misordered") or stats.get("alive"):
         reasons.append("b2bua %r" % (stats,))
     step.update({
         "clean": not reasons, "why_unclean": reasons, "successful": result.successful,

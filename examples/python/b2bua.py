@@ -10,10 +10,11 @@ TARGET is the SIP URI every call is sent to (``sip:service@127.0.0.1:5080``, wit
 ``target(event) -> uri`` that picks the destination from the incoming INVITE.
 
 Prints ``b2bua: listening on PROTO ADDR:PORT`` once ready and, at exit (SIGINT/SIGTERM, or once
--n calls have ended on both legs), ``b2bua: calls=N bridged=N failed=N lost=N misordered=N``:
+-n calls have ended on both legs), ``b2bua: calls=N bridged=N failed=N lost=N misordered=N alive=N``:
 *bridged* calls had their 2xx relayed, *failed* ones a final failure; *lost* counts events of a
 call that found no bridge and *misordered* relays that came in the wrong order (a provisional
-answer after the final one): both stay 0.
+answer after the final one): both stay 0; *alive* counts the bridges still in memory (0 once
+every call has been released: the context let go of its call references).
 
 What is relayed, both ways: the SDP of the INVITE and of its answers, 180/183 (with their SDP),
 the final answer (2xx, or the failure status), re-INVITE and its answer, INFO / UPDATE / other
@@ -31,10 +32,12 @@ relayed after the 200 (counted as *misordered*).
 
 import argparse
 import concurrent.futures
+import gc
 import signal
 import socket
 import sys
 import threading
+import weakref
 from typing import Callable, Dict, List, Literal, Optional, Union
 
 from exosip2 import call
@@ -54,7 +57,7 @@ class Bridge:
     """One bridged call: the incoming leg A (we are its UAS) and the outgoing leg B (its UAC)."""
 
     __slots__ = ("lock", "a_cid", "a_did", "a_tid", "b_cid", "b_did", "final_sent", "cancelled",
-                 "cancel_sent", "ended", "a_released", "b_released", "relays")
+                 "cancel_sent", "ended", "a_released", "b_released", "relays", "__weakref__")
 
     def __init__(self, a_cid: int, a_did: int, a_tid: int) -> None:
         self.lock = threading.Lock()
@@ -99,6 +102,8 @@ class B2bua:
         self.calls = self.bridged = self.failed = self.lost = self.misordered = self.ended = 0
         self.count_lock = threading.Lock()
         self.done = threading.Event()
+        # every Bridge made, weakly: once its two calls are released the context lets it go
+        self.bridges: "weakref.WeakSet[Bridge]" = weakref.WeakSet()
 
     # -- counters -------------------------------------------------------------------------------
     def _count(self, name: str) -> None:
@@ -106,8 +111,9 @@ class B2bua:
             setattr(self, name, getattr(self, name) + 1)
 
     def stats(self) -> str:
-        return "calls=%d bridged=%d failed=%d lost=%d misordered=%d" % (
-            self.calls, self.bridged, self.failed, self.lost, self.misordered)
+        gc.collect()
+        return "calls=%d bridged=%d failed=%d lost=%d misordered=%d alive=%d" % (
+            self.calls, self.bridged, self.failed, self.lost, self.misordered, len(self.bridges))
 
     def _say(self, text: str) -> None:
         if not self.quiet:
@@ -176,6 +182,7 @@ class B2bua:
     def incoming(self, ev: Event) -> None:
         self._count("calls")
         bridge = Bridge(ev.cid, ev.did, ev.tid)
+        self.bridges.add(bridge)
         with bridge.lock:   # B's first events wait here until b_cid is known
             try:
                 self.ctx.set_call_reference(ev.cid, bridge)
@@ -325,7 +332,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ctx.stop()
         if isinstance(executor, concurrent.futures.Executor):
             executor.shutdown()
-    print("b2bua: " + b2b.stats(), flush=True)
+        print("b2bua: " + b2b.stats(), flush=True)   # before close() drops what is still attached
     return 0
 
 
