@@ -28,6 +28,10 @@ cdef class Context:
     cdef object _event_callback
     # did -> tid of the latest answered INVITE of that dialog (for Ack(context, did)).
     cdef dict _ack_tids
+    # cid -> the Python object attached to that call (call references); dropped at EXOSIP_CALL_RELEASED.
+    cdef dict _refs
+    # call_send_init_invite(reference=...) calls between their send and their store (see _wrap).
+    cdef int _ref_sends
     # The event loop.
     cdef bint _running
     cdef object _thread
@@ -67,6 +71,8 @@ cdef class Context:
     cdef int _auto(self) except -1
     cdef int _idle_trim(self, bint ticked) except -1
     cdef int _dispatch(self, Event event, object executor) except -1
+    # After the last event of a call (EXOSIP_CALL_RELEASED) has been handled: drop its reference.
+    cdef int _forget_call(self, Event event) except -1
     cdef bint _stop_until(self, double deadline)
     cdef _finish_stop(self)
     # asyncio: drain up to one batch of events from the core; arm/disarm the reader; forget the loop.
@@ -78,6 +84,17 @@ cdef class Context:
     # only, none of refused; or a response), then steal it; raises with a clear message otherwise.
     cdef osip_message_t *_take(self, OsipMessage msg, bint request, tuple only, tuple refused,
                                str caller) except NULL
+
+
+cdef class _KeyedSerial:
+    # The default dispatch: a thread pool that runs the events of one call (registration,
+    # subscription) one after another. _queues maps a key to the (callback, event) pairs waiting
+    # behind the one that runs; a key is present exactly while a task of it is submitted or runs.
+    cdef object _pool
+    cdef object _submit
+    cdef dict _queues
+    cdef object _mutex
+    cdef int dispatch(self, object context, object callback, Event event) except -1
 
 
 cdef class ContextLock:

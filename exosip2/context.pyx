@@ -9,10 +9,12 @@ of three ways:
 * the event loop thread: :meth:`Context.start` (or the blocking
   :meth:`Context.run`) waits for events with the GIL released and hands each
   one to ``event_callback(context, event)``. By default the callback runs in
-  a :class:`concurrent.futures.ThreadPoolExecutor`, as in exosip2ctypes;
-  ``start(event_executor="inline")`` runs it in the loop thread itself, which
-  is the fastest and keeps events in order; any
-  :class:`concurrent.futures.Executor` may be passed too. A callback that
+  a :class:`concurrent.futures.ThreadPoolExecutor`, as in exosip2ctypes, that
+  keeps each call's (registration's, subscription's) events in order while
+  different calls run in parallel; ``start(event_executor="inline")`` runs it
+  in the loop thread itself, which is the fastest and keeps every event in
+  order; any :class:`concurrent.futures.Executor` may be passed too (no order
+  is kept then). A callback that
   raises is logged (logger ``exosip2.context``); the loop goes on.
 * asyncio: ``async for event in ctx.events():`` (the event socket is watched
   with ``loop.add_reader``; no thread).
@@ -52,7 +54,7 @@ from exosip2.event cimport Event
 from exosip2.includes.eX_core cimport eXosip_core_retried_tid
 from exosip2.includes.eX_call cimport (
     eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_request,
-    eXosip_call_terminate, eXosip_call_terminate_with_reason,
+    eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_reason,
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
 from exosip2.includes.eX_options cimport eXosip_options_send_answer, eXosip_options_send_request
@@ -151,6 +153,7 @@ cdef class Context:
         self._trim_pending = 0
         self._trim_checked = 0.0
         self._trim_held = 0
+        self._ref_sends = 0
 
     def __init__(self, event_callback=None):
         cdef eXosip_t *p
@@ -174,6 +177,7 @@ cdef class Context:
         self._pid = getpid()
         self._event_callback = event_callback
         self._ack_tids = {}
+        self._refs = {}
         self._thread = None
         self._executor = None
         self._own_executor = False
@@ -235,7 +239,23 @@ cdef class Context:
 
     cdef Event _wrap(self, eXosip_event_t *ev):
         cdef Event event = Event.from_ptr(ev, self)
+        cdef eXosip_t *p
         self._events_total += 1
+        if ev.cid > 0 and (self._refs or self._ref_sends > 0):
+            ref = self._refs.get(ev.cid)
+            if ref is None and self._ref_sends > 0 and self._ptr != NULL:
+                # A call_send_init_invite(reference=) may have queued this event while it sends: it
+                # holds the context lock until its reference is stored, so wait for that lock.
+                p = self._enter()
+                with nogil:
+                    eXosip_lock(p)
+                    eXosip_unlock(p)
+                self._leave()
+                ref = self._refs.get(ev.cid)
+            event._reference = ref
+            if ev.type == EXOSIP_CALL_RELEASED and not self._running:
+                # event_wait() / asyncio: the event is handed over as it is taken; it keeps the reference.
+                self._refs.pop(ev.cid, None)
         if ev.type == EXOSIP_CALL_ANSWERED:
             if ev.did > 0 and ev.tid > 0:
                 self._ack_tids[ev.did] = ev.tid
@@ -421,6 +441,7 @@ cdef class Context:
                 time.sleep(0.001)
             _open_contexts.discard(self)
             self._ack_tids.clear()
+            self._refs.clear()
             self._release_asyncio(p)
             with nogil:
                 eXosip_quit(p)
@@ -771,11 +792,31 @@ cdef class Context:
 
         :param s: seconds, and
         :param ms: milliseconds that each ``eXosip_event_wait`` waits at most.
-        :param event_executor: where ``event_callback`` runs: None (a new
-            :class:`~concurrent.futures.ThreadPoolExecutor`, shut down by
-            :meth:`stop`), any :class:`~concurrent.futures.Executor`, or
-            ``"inline"`` (:data:`INLINE`) for the loop thread itself.
+        :param event_executor: where ``event_callback`` runs:
+
+            * None (the default): a new :class:`~concurrent.futures.ThreadPoolExecutor`
+              (shut down by :meth:`stop`) that keeps each call's events in order: the events
+              of one call (same ``cid``), of one registration (``rid``), of one outgoing
+              subscription (``sid``) or incoming subscription (``nid``) run one after another,
+              in the order the stack reported them, each callback starting once the previous
+              one of that call has returned; events of different calls run in parallel on
+              the pool, and events with none of these ids (out-of-dialog MESSAGE, OPTIONS)
+              keep no order at all. A call's ``call_answered`` is never handled before its
+              ``call_ringing``, nor ``call_released`` before its ``call_closed``.
+            * ``"inline"`` (:data:`INLINE`): the loop thread itself; every event in order,
+              one at a time; the fastest when callbacks are short.
+            * any other :class:`~concurrent.futures.Executor`: ``submit`` once per event, in
+              the order received, with no other guarantee (the executor decides).
+
+        To find one's own data in the events of an outgoing call, pass it as
+        ``call_send_init_invite(invite, reference=obj)`` and read :attr:`Event.reference
+        <exosip2.event.Event.reference>`: it is stored before any event of the call can be
+        dispatched, whereas a cid stored by the sending thread after
+        ``call_send_init_invite`` returns may come too late for a callback already running
+        the answer on another thread.
+
         :raises OsipWrongState: when the loop already runs.
+        :raises TypeError: for an *event_executor* that is none of these.
         """
         cdef int cs = s, cms = ms
         self._get()
@@ -784,7 +825,7 @@ cdef class Context:
         if cs < 0 or cms < 0 or (cs == 0 and cms == 0):
             raise OsipBadParameter("the wait of the event loop must be positive")
         if event_executor is None:
-            executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="exosip2-event")
+            executor = _KeyedSerial(concurrent.futures.ThreadPoolExecutor(thread_name_prefix="exosip2-event"))
             self._own_executor = True
         elif event_executor == INLINE:
             executor = None
@@ -867,19 +908,33 @@ cdef class Context:
             _waiters_see(self, event)
         callback = self._event_callback
         if callback is None:
+            self._forget_call(event)
             return 0
         if executor is None:
             try:
                 callback(self, event)
             except Exception:
                 _log.exception("event callback failed on %r", event)
-        else:
-            try:
+            self._forget_call(event)
+            return 0
+        try:
+            if type(executor) is _KeyedSerial:
+                (<_KeyedSerial>executor).dispatch(self, callback, event)
+            elif event._ptr.type == EXOSIP_CALL_RELEASED:
+                executor.submit(_run_then_forget, callback, self, event)
+            else:
                 executor.submit(_run_callback, callback, self, event)
-            except RuntimeError:
-                # The executor is shut down: by the interpreter at exit (concurrent.futures does
-                # that before atexit handlers run), or by its owner. The event has no taker.
-                _log.debug("event %r dropped: the executor is shut down", event)
+        except RuntimeError:
+            # The executor is shut down: by the interpreter at exit (concurrent.futures does
+            # that before atexit handlers run), or by its owner. The event has no taker.
+            _log.debug("event %r dropped: the executor is shut down", event)
+            self._forget_call(event)
+        return 0
+
+    cdef int _forget_call(self, Event event) except -1:
+        cdef eXosip_event_t *ev = event._ptr
+        if ev != NULL and ev.type == EXOSIP_CALL_RELEASED and ev.cid > 0 and self._refs:
+            self._refs.pop(ev.cid, None)
         return 0
 
     # --- asyncio --------------------------------------------------------------------------
@@ -1094,9 +1149,15 @@ cdef class Context:
         """Build a message: ``message_class(self, *args, **kwargs)`` (exosip2ctypes' helper)."""
         return message_class(self, *args, **kwargs)
 
-    def call_send_init_invite(self, OsipMessage invite not None):
+    def call_send_init_invite(self, OsipMessage invite not None, reference=None):
         """Send an INVITE built by :class:`~exosip2.call.InitInvite`; start a call.
 
+        :param reference: any Python object to attach to the call (None: none). It is stored
+            together with the send, under the context lock and before the event loop can take
+            the call's first event, so every event of the call, the very first answer included,
+            returns it as :attr:`Event.reference <exosip2.event.Event.reference>`. The context
+            keeps it until the call's ``call_released`` event has been handled (or the context
+            closes); :meth:`set_call_reference` replaces or drops it earlier.
         :returns: the call id (cid, an int > 0; not the Call-ID header).
         """
         cdef eXosip_t *p = self._enter()
@@ -1107,12 +1168,69 @@ cdef class Context:
         except BaseException:
             self._leave()
             raise
-        with nogil:
-            eXosip_lock(p)
-            rc = eXosip_call_send_initial_invite(p, m)
-            eXosip_unlock(p)
+        if reference is None:
+            with nogil:
+                eXosip_lock(p)
+                rc = eXosip_call_send_initial_invite(p, m)
+                eXosip_unlock(p)
+        else:
+            # The context lock is held from before the send to after the store, so the I/O thread
+            # cannot queue an event of the new call before its reference is there; an event the
+            # send itself queued is held back by _wrap, which waits for this lock while
+            # _ref_sends says a send is under way.
+            self._ref_sends += 1
+            try:
+                with nogil:
+                    eXosip_lock(p)
+                    rc = eXosip_call_send_initial_invite(p, m)
+                try:
+                    if rc > 0:
+                        self._refs[rc] = reference
+                finally:
+                    eXosip_unlock(p)
+            finally:
+                self._ref_sends -= 1
         self._leave()
         return check(rc, b"eXosip_call_send_initial_invite")
+
+    def set_call_reference(self, cid, reference):
+        """Attach *reference* (any Python object) to call *cid*; None drops the one it has.
+
+        For an incoming call, set it while handling its ``call_invite`` event: with the default
+        executor and ``"inline"`` every later event of the call is handled after that callback,
+        so all of them return it as :attr:`Event.reference <exosip2.event.Event.reference>`. It
+        is released as :meth:`call_send_init_invite`'s is: once the call's ``call_released``
+        event has been handled, or when the context closes.
+
+        :param cid: the call id (``event.cid``), an int > 0.
+        :raises TypeError: when *cid* is not an int.
+        :raises OsipBadParameter: when *cid* is not a positive id.
+        :raises OsipNotFound: when the stack has no call *cid* (never made, or released already).
+        """
+        cdef int ccid = _int_attr(cid, "cid", "set_call_reference needs a cid")
+        cdef int rc
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            eXosip_lock(p)
+            # The stack's own slot stays unused by the binding; this checks that the call exists.
+            rc = eXosip_call_set_reference(p, ccid, NULL)
+        try:
+            if rc == 0:
+                if reference is None:
+                    self._refs.pop(ccid, None)
+                else:
+                    self._refs[ccid] = reference
+        finally:
+            eXosip_unlock(p)
+            self._leave()
+        if rc != 0:
+            raise OsipNotFound("set_call_reference: there is no call %d (never made, or released already)"
+                               % ccid)
+
+    def get_call_reference(self, cid):
+        """The object attached to call *cid* (:meth:`set_call_reference`,
+        :meth:`call_send_init_invite`), or None."""
+        return self._refs.get(cid)
 
     def call_send_ack(self, did=None, ack=None, tid=None):
         """Send the ACK for a 2xx answering an INVITE.
@@ -1745,6 +1863,96 @@ def _run_callback(callback, context, event):
         callback(context, event)
     except Exception:
         _log.exception("event callback failed on %r", event)
+
+
+def _run_then_forget(callback, context, event):
+    # A user-given executor: the call's reference goes once its call_released callback returned.
+    try:
+        _run_callback(callback, context, event)
+    finally:
+        (<Context>context)._forget_call(event)
+
+
+# How many events of one key a pool thread handles in a row before it queues the rest behind the
+# tasks of other keys (a flood of in-dialog requests on one call cannot hold a thread for ever).
+cdef int _SERIAL_BATCH = 16
+
+
+@cython.final
+cdef class _KeyedSerial:
+    """The default executor of :meth:`Context.start`: a thread pool that keeps each call's order.
+
+    An event is keyed by its cid, else its rid, else its sid, else its nid. Per key there is at
+    most one task in the pool; the events that come meanwhile wait in a FIFO of that key, which
+    the task works through before it ends, and the key is forgotten as soon as nothing waits.
+    Events without a key go to the pool directly. Only the loop thread calls dispatch().
+    """
+
+    def __init__(self, pool):
+        self._pool = pool
+        self._submit = pool.submit
+        self._queues = {}
+        self._mutex = threading.Lock()
+
+    def shutdown(self, wait=True):
+        """Shut the pool down (the events already accepted still run)."""
+        self._pool.shutdown(wait=wait)
+
+    cdef int dispatch(self, object context, object callback, Event event) except -1:
+        cdef eXosip_event_t *ev = event._ptr
+        cdef long long key
+        if ev.cid > 0:
+            key = <long long>ev.cid * 4
+        elif ev.rid > 0:
+            key = <long long>ev.rid * 4 + 1
+        elif ev.sid > 0:
+            key = <long long>ev.sid * 4 + 2
+        elif ev.nid > 0:
+            key = <long long>ev.nid * 4 + 3
+        else:
+            self._submit(_run_callback, callback, context, event)
+            return 0
+        item = (callback, event)
+        with self._mutex:
+            if key in self._queues:
+                waiting = self._queues[key]
+                if waiting is None:
+                    waiting = self._queues[key] = collections.deque()
+                waiting.append(item)
+                return 0
+            self._queues[key] = None
+        try:
+            self._submit(self._drain, key, item, context)
+        except BaseException:
+            with self._mutex:
+                del self._queues[key]
+            raise
+        return 0
+
+    def _drain(self, key, item, context):
+        """A pool task: handle *item*, then what waits behind it for the same key."""
+        cdef int n = 0
+        while True:
+            callback, event = item
+            try:
+                callback(context, event)
+            except BaseException:
+                _log.exception("event callback failed on %r", event)
+            (<Context>context)._forget_call(event)
+            item = event = callback = None
+            with self._mutex:
+                waiting = self._queues[key]
+                if not waiting:
+                    del self._queues[key]
+                    return
+                item = waiting.popleft()
+            n += 1
+            if n >= _SERIAL_BATCH:
+                try:
+                    self._submit(self._drain, key, item, context)
+                    return
+                except RuntimeError:
+                    n = 0   # the pool is shut down: finish this key's events here
 
 
 @cython.final

@@ -13,6 +13,9 @@ cdef class Event:
     cdef bint _disposed
     # A borrowed message wrapper was handed out: freeing must wait for __dealloc__.
     cdef bint _lent
+    # The call reference (Context.call_send_init_invite(reference=...)) seen when the event was
+    # taken from the stack; None if there was none then (Event.reference then asks the context).
+    cdef object _reference
 
     @staticmethod
     cdef Event from_ptr(eXosip_event_t *ptr, object context)

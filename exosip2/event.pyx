@@ -97,6 +97,7 @@ cdef class Event:
         self._context = None
         self._disposed = False
         self._lent = False
+        self._reference = None
 
     def __init__(self, *args, **kwargs):
         """Not for direct use: events come from a Context.
@@ -190,6 +191,25 @@ cdef class Event:
     def nid(self):
         """Incoming subscription id (int; 0 if none)."""
         return self._ptr.nid
+
+    @property
+    def reference(self):
+        """The Python object attached to this event's call, or None.
+
+        Attach one with :meth:`Context.call_send_init_invite(invite, reference=obj)
+        <exosip2.context.Context.call_send_init_invite>` (stored together with the send, so even
+        the first answer of the call carries it) or :meth:`Context.set_call_reference
+        <exosip2.context.Context.set_call_reference>` (an incoming call). Every later event of the
+        call returns it, ``call_released`` included; the context drops it once that last event
+        has been handled (or when the context closes), so it lives no longer than the call.
+        """
+        cdef int cid
+        if self._reference is not None:
+            return self._reference
+        cid = self._ptr.cid if self._ptr != NULL else 0
+        if cid <= 0 or self._context is None:
+            return None
+        return self._context.get_call_reference(cid)
 
     @property
     def ss_status(self):

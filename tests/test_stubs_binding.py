@@ -56,7 +56,7 @@ def mypy(tmp_path, *paths):
 def test_stubs_and_examples_type_check(tmp_path):
     use = tmp_path / "use_binding.py"
     use.write_text(USE)
-    examples = [os.path.join(ROOT, "examples", "python", n) for n in ("uas.py", "uac.py")]
+    examples = [os.path.join(ROOT, "examples", "python", n) for n in ("uas.py", "uac.py", "b2bua.py")]
     ok = mypy(tmp_path, str(use), *examples)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 

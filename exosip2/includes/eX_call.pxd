@@ -8,6 +8,7 @@ cdef extern from "eXosip2/eXosip.h" nogil:
     int eXosip_call_build_initial_invite(eXosip_t *excontext, osip_message_t **invite, const char *to,
                                          const char *from_url, const char *route, const char *subject)
     int eXosip_call_send_initial_invite(eXosip_t *excontext, osip_message_t *invite)
+    int eXosip_call_set_reference(eXosip_t *excontext, int id, void *reference)
     int eXosip_call_build_request(eXosip_t *excontext, int did, const char *method, osip_message_t **request)
     int eXosip_call_build_ack(eXosip_t *excontext, int tid, osip_message_t **ack)
     int eXosip_call_send_ack(eXosip_t *excontext, int tid, osip_message_t *ack)
