@@ -24,7 +24,6 @@ benchmark, not a test: it prints a table and writes JSON to benchmarks/results/.
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -33,7 +32,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from results_io import sipp_unclean, write_report  # noqa: E402
 from peers.sipp import PeerError, Program, Sipp, rss_kib  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -99,15 +100,7 @@ def step(mode, rate, args, workdir):
     finally:
         rc = prog.stop(check=False)
     created = created_after_s(result, calls)
-    why = []
-    if result.returncode != 0:
-        why.append("sipp rc %s" % result.returncode)
-    if result.failed:
-        why.append("%d failed" % result.failed)
-    if result.retransmissions:
-        why.append("%d retransmissions" % result.retransmissions)
-    if result.successful != calls:
-        why.append("%d/%d successful" % (result.successful, calls))
+    why = sipp_unclean(result, calls)
     if created is None or created > args.duration * 1.05 + 1.0:
         why.append("rate not kept")
     if rc not in (0, None):
@@ -294,10 +287,7 @@ def main(argv=None):
                 b["rss_max_during_kib"], b["rss_end_of_load_kib"], b["rss_after_kib"], b["cpu_us_per_call"]))
     suffix = "-" + args.label if args.label else ""
     path = args.json or os.path.join(RESULTS, "asyncio_burst-%s%s.json" % (stamp, suffix))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
-    print("\nwrote %s" % path)
+    write_report(report, path)
     return 0
 
 

@@ -25,7 +25,6 @@ This is a benchmark, not a test: it prints a table and writes JSON to benchmarks
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -34,7 +33,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from results_io import write_report  # noqa: E402
 from peers.sipp import PeerError, Program, Sipp, rss_kib  # noqa: E402
 
 B2BUA = os.path.join(ROOT, "examples", "python", "b2bua.py")
@@ -240,10 +241,7 @@ def main(argv=None):
                                            os.path.join(workdir, "long"), sample_rss=True)
     print_table(report)
     path = args.json or os.path.join(RESULTS, "b2bua-%s.json" % stamp)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
-    print("\nwrote %s" % path)
+    write_report(report, path)
     return 0
 
 

@@ -21,7 +21,6 @@ This is a benchmark, not a test: it prints a table and writes JSON to benchmarks
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import shlex
@@ -31,7 +30,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from results_io import sipp_unclean, write_report  # noqa: E402
 from peers.sipp import PeerError, Program, Sipp, rss_kib  # noqa: E402
 
 DEFAULT_LADDER = [100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500]
@@ -172,15 +173,7 @@ def run_step(target, rate, args, workdir):
             created_at = _elapsed_s(sample)
             break
     kept_rate = created_at is not None and created_at <= args.duration * 1.05 + 1.0
-    reasons = []
-    if result.returncode != 0:
-        reasons.append("sipp rc %s" % result.returncode)
-    if result.failed:
-        reasons.append("%d failed" % result.failed)
-    if result.retransmissions:
-        reasons.append("%d retransmissions" % result.retransmissions)
-    if result.successful != calls:
-        reasons.append("%d/%d successful" % (result.successful, calls))
+    reasons = sipp_unclean(result, calls)
     if not kept_rate:
         reasons.append("rate not kept (all calls created after %s s)" % (created_at,))
     if target.exit_status_matters and target_rc not in (0, None):
@@ -327,10 +320,7 @@ def main(argv=None):
                                   if best.get("uas-c") and best.get("sipp-uas") else None)
     print_table(report)
     path = args.json or os.path.join(RESULTS, "cps-%s.json" % stamp)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
-    print("\nwrote %s" % path)
+    write_report(report, path)
     return 0
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, HERE)
 
 import cps  # noqa: E402
+from results_io import write_report  # noqa: E402
 from peers.sipp import Sipp, rss_kib  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -193,10 +194,7 @@ def main(argv=None):
                 time.sleep(2)
     print_table(report["rows"])
     path = args.json or os.path.join(RESULTS, "flood-%s.json" % stamp)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
-    print("\nwrote %s" % path)
+    write_report(report, path)
     return 0
 
 

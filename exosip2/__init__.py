@@ -10,11 +10,10 @@ The package re-exports the same names as ``exosip2ctypes``' package:
 :class:`~exosip2.context.ContextLock`, :class:`~exosip2.event.Event`,
 :class:`~exosip2.event.EventType` and the version functions (and :class:`~exosip2.options.Option`), so that
 ``from exosip2 import Context, EventType`` works as it did there. The names
-from ``context`` and ``event`` are loaded on first use, which keeps
+from ``context``, ``event`` and ``options`` are loaded on first use, which keeps
 ``import exosip2`` as cheap as importing the version module alone.
 """
 
-from exosip2.options import Option
 from exosip2.version import __version__, get_library_kind, get_library_version, get_osip_version
 
 #: The shared library name ``exosip2ctypes`` loaded at run time. Accepted for
@@ -41,6 +40,7 @@ _LAZY = {
     "ContextLock": "exosip2.context",
     "Event": "exosip2.event",
     "EventType": "exosip2.event",
+    "Option": "exosip2.options",
 }
 
 _initialized = False

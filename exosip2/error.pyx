@@ -250,8 +250,8 @@ def bad_uri_error(str caller, int rc, str func, **named):
                                    "'sip:user@host:port;transport=tcp' or '\"Name\" <sip:user@host>')"
                                    % (caller, name, value), code=rc)
     cls = _BY_CODE.get(rc, OsipUnknownError)
-    return cls("%s: %s() failed: error %d (%s) with %s" % (
-        caller, func, rc, cls.__name__, ", ".join("%s=%r" % kv for kv in named.items())), code=rc)
+    args = ", ".join(["%s=%r" % (key, value) for key, value in named.items()])
+    return cls("%s: %s() failed: error %d (%s) with %s" % (caller, func, rc, cls.__name__, args), code=rc)
 
 
 cdef int check(int rc, const char *func) except -1:

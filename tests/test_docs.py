@@ -164,11 +164,12 @@ def test_tutorial_asyncio_call():
     lines = out.stdout.splitlines()
     bob = [line for line in lines if line.startswith("bob:")]
     alice = [line for line in lines if line.startswith("alice:")]
-    assert bob == ["bob: call_invite", "bob: call_ack", "bob: call_closed", "bob: call_released"]
+    assert bob == ["bob: message_new", "bob: call_invite", "bob: call_ack", "bob: call_closed", "bob: call_released"]
+    assert alice[0] == "alice: MESSAGE answered 200"
     assert "alice: call_answered" in alice and alice[-1] == "alice: call_released"
     # the page shows the same events, in the same order for each side
     page = open(os.path.join(TUTORIALS, "asyncio.rst")).read()
-    shown = re.findall(r"^    ((?:alice|bob): \w+)$", page, re.M)
+    shown = re.findall(r"^    ((?:alice|bob): (?:\w+|MESSAGE answered \d+))$", page, re.M)
     assert [s for s in shown if s.startswith("bob:")] == bob
     assert [s for s in shown if s.startswith("alice:")] == alice
 

@@ -162,6 +162,29 @@ def test_half_closed_client_still_gets_its_answers(uas_asan, program_factory):  
     stop_clean(uas)
 
 
+@pytest.mark.parametrize("value", [b"", b" ", b"\t", b"+5", b"- 5", b"99999999999999999999999"])
+def test_content_length_without_digits_is_read_within_its_line(uas_asan, program_factory, value):  # noqa: F811
+    """A Content-Length with no digits on its line (the network fuzzer's find): the value was read
+    with strtol, which skips line breaks as white space and ran on through the white space after
+    the header block to the end of the receive buffer and past it. The value is read within its
+    line now; the malformed one closes the stream."""
+    uas = start_uas(program_factory, uas_asan, "tcp")
+    with socket.create_connection(("127.0.0.1", uas.port), timeout=WAIT) as s:
+        lport = s.getsockname()[1]
+        head = request(b"OPTIONS", uas.port, lport, "TCP", n=1, to_tag=False)
+        head = head.replace(b"Content-Length: 0\r\n", b"Content-Length:" + value + b"\r\n")
+        try:
+            s.sendall(head + b" " * 40000)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        assert closed_by_peer(s, WAIT)
+    with socket.create_connection(("127.0.0.1", uas.port), timeout=WAIT) as s:
+        lport = s.getsockname()[1]
+        s.sendall(request(b"BYE", uas.port, lport, "TCP", n=2))
+        assert tcp_answers(s, 1) == [481]
+    stop_clean(uas)
+
+
 # --- slowloris, idle connections, per-source bound, eviction (a Python context) -------------------
 
 @pytest.fixture

@@ -343,6 +343,9 @@ int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 void ex_dns_cache_clear(struct eXosip_t *ctx);
 int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto, struct ex_dest *out);
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
+/* The destination of an answer sent straight back to where a message came from. */
+void ex_dest_of_source(struct ex_dest *dest, int proto, const struct sockaddr *src, socklen_t srclen,
+                       long conn_id);
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
 int ex_proto_of_message(const osip_message_t *msg);
 /* A request we sent (buf: at least its start) could not reach its peer: end its client

@@ -156,11 +156,7 @@ void ex_reply_stateless(struct eXosip_t *ctx, const osip_message_t *req, int sta
     osip_message_set_header(resp, "Retry-After", v);
   }
   osip_message_set_content_length(resp, "0");
-  memset(&dest, 0, sizeof(dest));
-  dest.proto = proto;
-  memcpy(&dest.sa, src, srclen);
-  dest.salen = srclen;
-  dest.conn_id = conn_id;
+  ex_dest_of_source(&dest, proto, src, srclen, conn_id);
   ex_send_message(ctx, resp, &dest);
   osip_message_free(resp);
 }
@@ -286,11 +282,7 @@ void ex_strict_unparsed(struct eXosip_t *ctx, const char *buf, size_t len, int p
     if (osip_message_init(&check) == 0 && osip_message_parse(check, out, olen) == 0
         && osip_list_size(&check->vias) > 0 && check->cseq != NULL) {
       osip_message_free(check);
-      memset(&dest, 0, sizeof(dest));
-      dest.proto = proto;
-      memcpy(&dest.sa, src, srclen);
-      dest.salen = srclen;
-      dest.conn_id = conn_id;
+      ex_dest_of_source(&dest, proto, src, srclen, conn_id);
       ex_send_raw(ctx, &dest, out, olen);
       free(out);
       return;

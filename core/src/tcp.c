@@ -432,6 +432,27 @@ static size_t header_end(const char *p, size_t len, size_t *scanned)
   return 0;
 }
 
+/*
+ * The value of a Content-Length line, from q up to eol: optional white space, then 1*DIGIT, then
+ * only white space. Read within the line: strtol would take the line break for white space and
+ * run on through the next lines, and past the end of the buffer. -1 when malformed or too large.
+ */
+static long length_value(const char *q, const char *eol)
+{
+  long v = 0;
+  int digits = 0;
+  while (q < eol && (*q == ' ' || *q == '\t' || *q == ':'))
+    q++;
+  for (; q < eol && *q >= '0' && *q <= '9'; q++, digits++) {
+    if (v > (long) (EX_MAX_BODY_BYTES + 1) * 10)
+      return -1;
+    v = v * 10 + (*q - '0');
+  }
+  while (q < eol && (*q == ' ' || *q == '\t' || *q == '\r'))
+    q++;
+  return digits > 0 && q == eol ? v : -1;
+}
+
 /* Content-Length (or its compact form "l") of a header block; -1 when malformed. */
 static long content_length(const char *p, size_t hlen)
 {
@@ -441,24 +462,10 @@ static long content_length(const char *p, size_t hlen)
     while (eol < hlen && p[eol] != '\n')
       eol++;
     if (eol - i > 15 && strncasecmp(p + i, "content-length", 14) == 0
-        && (p[i + 14] == ':' || p[i + 14] == ' ' || p[i + 14] == '\t')) {
-      const char *q = p + i + 14;
-      char *end;
-      long v;
-      while (*q == ' ' || *q == '\t' || *q == ':')
-        q++;
-      v = strtol(q, &end, 10);
-      return end == q || v < 0 ? -1 : v;
-    }
-    if (eol - i > 2 && (p[i] == 'l' || p[i] == 'L') && (p[i + 1] == ':' || p[i + 1] == ' ')) {
-      const char *q = p + i + 1;
-      char *end;
-      long v;
-      while (*q == ' ' || *q == '\t' || *q == ':')
-        q++;
-      v = strtol(q, &end, 10);
-      return end == q || v < 0 ? -1 : v;
-    }
+        && (p[i + 14] == ':' || p[i + 14] == ' ' || p[i + 14] == '\t'))
+      return length_value(p + i + 14, p + eol);
+    if (eol - i > 2 && (p[i] == 'l' || p[i] == 'L') && (p[i + 1] == ':' || p[i + 1] == ' '))
+      return length_value(p + i + 1, p + eol);
     i = eol + 1;
   }
   return 0;

@@ -268,20 +268,16 @@ static int well_formed(const osip_message_t *sip)
   return 1;
 }
 
-static void answer_bad_request(struct eXosip_t *ctx, const osip_message_t *req, int proto,
-                               const struct sockaddr *src, socklen_t srclen, long conn_id)
+void ex_dest_of_source(struct ex_dest *dest, int proto, const struct sockaddr *src, socklen_t srclen,
+                       long conn_id)
 {
-  osip_message_t *resp = NULL;
-  struct ex_dest dest;
-  if (MSG_IS_ACK(req) || ex_build_response(ctx, req, 400, NULL, 0, &resp) != OSIP_SUCCESS)
-    return;
-  memset(&dest, 0, sizeof(dest));
-  dest.proto = proto;
-  memcpy(&dest.sa, src, srclen);
-  dest.salen = srclen;
-  dest.conn_id = conn_id;
-  ex_send_message(ctx, resp, &dest);
-  osip_message_free(resp);
+  memset(dest, 0, sizeof(*dest));
+  dest->proto = proto;
+  if (srclen > sizeof(dest->sa))
+    srclen = 0;
+  memcpy(&dest->sa, src, srclen);
+  dest->salen = srclen;
+  dest->conn_id = conn_id;
 }
 
 void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
@@ -349,7 +345,7 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
   }
   if (MSG_IS_REQUEST(sip) && !MSG_IS_ACK(sip) && osip_strcasecmp(sip->sip_method, sip->cseq->method) != 0) {
     ctx->dropped++;
-    answer_bad_request(ctx, sip, proto, src, srclen, conn_id);
+    ex_reply_stateless(ctx, sip, 400, 0, proto, src, srclen, conn_id);
     osip_event_free(evt);
     return;
   }

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Tutorial: two contexts in one asyncio program; alice calls bob, bob answers, alice hangs up."""
+"""Tutorial: two contexts in one asyncio program; alice sends bob a MESSAGE and awaits its final
+answer, then calls him; bob answers, alice hangs up."""
 
 import asyncio
 import socket
 
-from exosip2 import call
+from exosip2 import call, request
 from exosip2.context import Context
 from exosip2.event import EventType
 
@@ -14,7 +15,9 @@ from exosip2.event import EventType
 async def bob_answers(bob: Context) -> None:
     async for ev in bob.events():                        # events arrive through the event socket
         print("bob:", ev.type.name)
-        if ev.type == EventType.call_invite:
+        if ev.type == EventType.message_new:
+            request.MessageAnswer(bob, ev.tid, 200).send()
+        elif ev.type == EventType.call_invite:
             call.Answer(bob, ev.tid, 200).send()
         elif ev.type == EventType.call_released:
             return
@@ -23,6 +26,11 @@ async def bob_answers(bob: Context) -> None:
 
 # alice-start
 async def alice_calls(alice: Context, uri: str) -> None:
+    me = "sip:alice@127.0.0.1:%d" % alice.port
+    text = request.Message(alice, uri, me)
+    text.set_body("hello", "text/plain")
+    final = await alice.request(text, timeout=10)        # the final answer, across any 401/407 retry
+    print("alice: MESSAGE answered", final.response.status_code)
     invite = call.InitInvite(alice, uri, "sip:alice@127.0.0.1:%d" % alice.port)
     alice.call_send_init_invite(invite)
     while True:
