@@ -215,11 +215,12 @@ void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len)
 
 int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len)
 {
-  int rc = dest->proto == IPPROTO_TCP ? ex_tcp_send(ctx, dest, buf, len) : udp_send(ctx, dest, buf, len);
-  if (ctx->capture_on && rc == OSIP_SUCCESS) /* tracing (capture.c) */
+  /* tracing (capture.c): captured as it is handed to the transport, before the send, so that a
+   * fast peer's answer (another context of this process, over loopback) is never stamped first */
+  if (ctx->capture_on)
     ex_capture_message(ctx, EXOSIP_CORE_CAPTURE_SENT, dest->proto, (const struct sockaddr *) &dest->sa,
                        dest->conn_id, buf, len);
-  return rc;
+  return dest->proto == IPPROTO_TCP ? ex_tcp_send(ctx, dest, buf, len) : udp_send(ctx, dest, buf, len);
 }
 
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest)

@@ -32,6 +32,7 @@ relayed after the 200 (counted as *misordered*).
 
 import argparse
 import concurrent.futures
+import faulthandler
 import gc
 import signal
 import socket
@@ -316,7 +317,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if opts.transport == "tcp":
             from_uri += ";transport=tcp"
         b2b = B2bua(ctx, opts.target, from_uri, quiet=opts.quiet, exit_after=opts.exit_after)
-        stop = lambda *_: b2b.done.set()  # noqa: E731
+        def stop(*_: object) -> None:
+            b2b.done.set()
+            # a shutdown that does not finish within 10 s prints every thread's stack to stderr
+            faulthandler.dump_traceback_later(10, exit=False)
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         ctx.event_callback = b2b.on_event
