@@ -9,9 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
+
+from test_cli_calls import wait_for_line  # the same bounded read of a child's output
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=ROOT, HOME="/tmp")
@@ -29,17 +30,6 @@ def free_port(kind=socket.SOCK_DGRAM):
         return s.getsockname()[1]
 
 
-def wait_for_line(proc, pattern, timeout=15):
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if re.search(pattern, line):
-            return lines
-    raise AssertionError("no %r within %.0f s: %r" % (pattern, timeout, lines))
 
 
 def ladder(text):
