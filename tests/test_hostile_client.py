@@ -30,22 +30,7 @@ from peers.sipp_fixtures import c_examples, program_factory  # noqa: F401 (fixtu
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIB_DIR = os.path.join(ROOT, "exosip2")
 
-
-def _osip_flags():
-    out = subprocess.run(["pkg-config", "--cflags", "--libs", "libosip2"], capture_output=True, text=True,
-                         check=True, timeout=30)
-    return out.stdout.split()
-
-
-def compile_c_test(tmp_path_factory, name):
-    """tests/core/NAME.c compiled against core/ (public eXosip2 API only)."""
-    assert os.path.exists(os.path.join(LIB_DIR, "libexosip2core.so")), "run `make build` first"
-    exe = str(tmp_path_factory.mktemp(name) / name)
-    cmd = ["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
-           "-I" + os.path.join(ROOT, "core", "include"), os.path.join(ROOT, "tests", "core", name + ".c"),
-           "-o", exe, "-L" + LIB_DIR, "-lexosip2core", "-Wl,-rpath," + LIB_DIR] + _osip_flags()
-    subprocess.run(cmd, check=True, timeout=120)
-    return exe
+from test_core_register import _compile as compile_c_test  # noqa: E402  tests/core/NAME.c against core/
 
 
 # --- tokens ---------------------------------------------------------------------------------------
