@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer harness: oSIP2's SIP message parser as core/ uses it.
- * bytes -> osip_message_parse -> osip_message_to_str -> parse again -> to_str again; the second
+ * bytes -> core/'s linear precheck (sipcheck.c, which refuses what oSIP2 mishandles) -> osip_message_parse -> osip_message_to_str -> parse again -> to_str again; the second
  * text must parse, and a clone must print too. Every allocation must be freed (leak detection).
  */
 #include <stdint.h>
@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include <osipparser2/osip_parser.h>
+
+#include "eXosip2/eX_core.h"
 
 static void touch_headers(osip_message_t *msg)
 {
@@ -58,6 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     initialised = 1;
   }
   if (size > 128 * 1024)
+    return 0;
+  if (eXosip_core_sip_precheck((const char *) data, size, NULL, 0) != 0)
     return 0;
   if (parse((const char *) data, size, &msg) != 0)
     return 0;

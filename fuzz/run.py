@@ -115,7 +115,7 @@ def _build():
         "incoming": ([os.path.join(HERE, "incoming.c")],
                      [o for n, o in sorted(objects.items()) if n != "tcp.c"],
                      ["-Wl,--wrap=connect", "-Wl,--wrap=getaddrinfo", "-Wl,--wrap=sendto"]),
-        "message": ([os.path.join(HERE, "message.c")], [], []),
+        "message": ([os.path.join(HERE, "message.c")], sorted(objects.values()), []),
         "sdp": ([os.path.join(HERE, "sdp.c")], sorted(objects.values()), []),
     }
     for name, (srcs, objs, ldflags) in harnesses.items():

@@ -380,7 +380,8 @@ enum ex_check {
   EX_CHECK_PARAMS,     /* a header line with more than limits.max_params ';' parameters */
   EX_CHECK_URI_PARAMS, /* a Request-URI with more than limits.max_params parameters */
   EX_CHECK_VALUES,     /* a header line with more than limits.max_header_values values */
-  EX_CHECK_BAD_START_LINE /* a request line wrong only in its white space; the rest within limits */
+  EX_CHECK_BAD_START_LINE, /* a request line wrong only in its white space; the rest within limits */
+  EX_CHECK_BODY_PART  /* a multipart body part with two Content-Type lines (leaks in oSIP2 5.3) */
 };
 int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, char *why, size_t whylen);
 /* The default limits (setup_api.c). */

@@ -128,12 +128,129 @@ static int almost_request_line(const char *p, size_t eol)
          && memcmp(p, "SIP/", 4) != 0;
 }
 
+/* Case-insensitive "content-type" at p[i..end). */
+static int content_type_at(const char *p, size_t i, size_t end)
+{
+  return end - i >= 12 && (p[i] == 'c' || p[i] == 'C') && strncasecmp(p + i, "content-type", 12) == 0;
+}
+
+/*
+ * A multipart body whose part carries two Content-Type lines. oSIP2 (5.3) parses each part's
+ * header lines into one content_type slot and, on a second Content-Type, overwrites the slot
+ * without freeing what it held: every such message leaks about 70 bytes, so a stream of them
+ * exhausts memory. Such a part breaks RFC 2045 (one Content-Type per entity), so the message is
+ * refused here, before oSIP2 sees it.
+ *
+ * oSIP2 looks for "--" boundary anywhere in the body (not only at the start of a line); a part's
+ * header lines run from just after that occurrence to the first empty line. So "content-type" is
+ * counted, case-insensitively and anywhere in a line (which also catches folded or mid-line
+ * starts), from each boundary occurrence to the next empty line, and two in one such stretch
+ * refuse the message; Content-Type lines in a part's body (after its empty line) are not counted.
+ * Only an empty line ends a stretch, never a boundary, so a stretch here always contains the one
+ * oSIP2 would read. When the boundary cannot be read with certainty here (none, quoted, or named
+ * twice), every run of lines between empty lines counts: the check errs towards refusing.
+ */
+static int multipart_part_headers_ok(const char *body, size_t len, const char *bnd, size_t bndlen)
+{
+  size_t i = 0;
+  int count = 0, in_headers = bnd == NULL;
+  while (i < len) {
+    char ch = body[i];
+    if (bnd != NULL && ch == '-' && len - i >= bndlen + 2 && body[i + 1] == '-'
+        && memcmp(body + i + 2, bnd, bndlen) == 0) {
+      in_headers = 1;
+      i += bndlen + 2;
+      continue;
+    }
+    if (ch == '\r' || ch == '\n') {
+      /* a line break followed by another one is an empty line: the end of a part's headers */
+      size_t j = i + ((ch == '\r' && i + 1 < len && body[i + 1] == '\n') ? 2 : 1);
+      if (j < len && (body[j] == '\r' || body[j] == '\n')) {
+        count = 0;
+        in_headers = bnd == NULL;
+      }
+      i = j;
+      continue;
+    }
+    if (in_headers && content_type_at(body, i, len) && ++count > 1)
+      return 0;
+    i++;
+  }
+  return 1;
+}
+
+/* The value of a Content-Type (or compact "c") header line p[i..eol), or NULL. */
+static const char *content_type_value(const char *p, size_t i, size_t eol, size_t *vlen)
+{
+  size_t n = i;
+  while (n < eol && p[n] != ':' && p[n] != ' ' && p[n] != '\t')
+    n++;
+  if (!((n - i == 12 && strncasecmp(p + i, "content-type", 12) == 0)
+        || (n - i == 1 && (p[i] == 'c' || p[i] == 'C'))))
+    return NULL;
+  while (n < eol && (p[n] == ' ' || p[n] == '\t'))
+    n++;
+  if (n >= eol || p[n] != ':')
+    return NULL;
+  *vlen = eol - n - 1;
+  return p + n + 1;
+}
+
+/* In a Content-Type value: whether it names a multipart type (anywhere, to err towards checking),
+ * and its boundary parameter: an unquoted ";boundary=" value up to ';', white space or the end,
+ * or NULL when there is none, it is quoted, or the parameter is there twice. */
+static int multipart_boundary(const char *v, size_t vlen, const char **bnd, size_t *bndlen)
+{
+  size_t i, k, b, found = 0;
+  int multipart = 0;
+  *bnd = NULL;
+  *bndlen = 0;
+  for (i = 0; i + 9 <= vlen; i++)
+    if (strncasecmp(v + i, "multipart", 9) == 0) {
+      multipart = 1;
+      break;
+    }
+  if (!multipart)
+    return 0;
+  for (i = 0; i + 8 <= vlen; i++) {
+    if (strncasecmp(v + i, "boundary", 8) != 0)
+      continue;
+    for (b = i; b > 0 && (v[b - 1] == ' ' || v[b - 1] == '\t'); b--)
+      ;
+    if (b == 0 || v[b - 1] != ';')
+      continue; /* not a parameter name */
+    if (found++ > 0) { /* the parameter twice: which one oSIP2 takes is not ours to guess */
+      *bnd = NULL;
+      *bndlen = 0;
+      break;
+    }
+    k = i + 8;
+    while (k < vlen && (v[k] == ' ' || v[k] == '\t'))
+      k++;
+    if (k >= vlen || v[k] != '=')
+      continue;
+    k++;
+    while (k < vlen && (v[k] == ' ' || v[k] == '\t'))
+      k++;
+    b = k;
+    while (k < vlen && v[k] != ';' && v[k] != ' ' && v[k] != '\t')
+      k++;
+    if (k > b && v[b] != '"') {
+      *bnd = v + b;
+      *bndlen = k - b;
+    }
+  }
+  return 1;
+}
+
 int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, char *why, size_t whylen)
 {
   size_t i = 0, eol, next;
   int headers = 0, params = 0, values = 0, start_rc;
   const char *name = NULL; /* the current header's name, for the message */
   size_t namelen = 0;
+  const char *ctype = NULL, *bnd = NULL; /* the first Content-Type value, its boundary */
+  size_t ctlen = 0, bndlen = 0;
 
   if (why != NULL && whylen > 0)
     why[0] = '\0';
@@ -155,7 +272,7 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
     size_t j;
     eol = line_end(buf, i, len, &next);
     if (eol == i)
-      break; /* the empty line: the body follows and is not ours to look at */
+      break; /* the empty line: the body follows */
     if (buf[i] == ' ' || buf[i] == '\t') {
       if (name == NULL)
         return fail(why, whylen, "a folded line follows the start line");
@@ -173,6 +290,8 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
         namelen++;
       params = 0;
       values = 1;
+      if (ctype == NULL)
+        ctype = content_type_value(buf, i, eol, &ctlen);
     }
     for (j = i; j < eol; j++) {
       char ch = buf[j];
@@ -216,6 +335,13 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
         break;
       }
     }
+  }
+  /* the body is oSIP2's to read, except for the header lines of multipart parts */
+  if (ctype != NULL && i < len && multipart_boundary(ctype, ctlen, &bnd, &bndlen)
+      && !multipart_part_headers_ok(buf + next, len - next, bnd, bndlen)) {
+    if (why != NULL && whylen > 0)
+      snprintf(why, whylen, "a MIME part names Content-Type more than once");
+    return EX_CHECK_BODY_PART;
   }
   return start_rc;
 }

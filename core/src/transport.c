@@ -312,6 +312,7 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
   case EX_CHECK_OK:
     break;
   case EX_CHECK_BAD_START_LINE: /* small enough to answer: 400 when it has a Via and a CSeq */
+  case EX_CHECK_BODY_PART:
     ctx->dropped++;
     ex_strict_unparsed(ctx, buf + i, len - i, proto, src, srclen, conn_id);
     return;
