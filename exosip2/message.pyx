@@ -553,31 +553,60 @@ cdef bint _mentions_multipart(const char *buf, Py_ssize_t n) noexcept nogil:
 
 
 _BLANK_LINE = re.compile(rb"\r\n\r\n|\n\r\n|\n\n|\r\r")
-_MIME_PART_START = re.compile(rb"\n--")
 _CONTENT_TYPE = re.compile(rb"content-type", re.IGNORECASE)
+_CONTENT_TYPE_LINE = re.compile(rb"^(?:content-type|c)[ \t]*:(.*)$", re.IGNORECASE | re.MULTILINE)
+_BOUNDARY_PARAM = re.compile(rb";[ \t]*boundary", re.IGNORECASE)
+_BOUNDARY_VALUE = re.compile(rb"[ \t]*=[ \t]*([^; \t\r\n]*)")
+_MULTIPART = re.compile(rb"multipart", re.IGNORECASE)
 
 
 cdef int _check_mime_part_headers(bytes data) except -1:
-    """Refuse a MIME part whose header block names Content-Type twice.
+    """Refuse a multipart body one of whose parts names Content-Type twice.
 
     oSIP2 5.3 (osip_body_set_contenttype) overwrites the part's first
     Content-Type without freeing it, so each such packet would leak memory.
-    The test over-approximates oSIP2's own part splitting: every "\n--" after
-    the message headers may start a part, whose headers end at the next
-    blank line; two "content-type" in that span are refused.
+    The rules are those of core/src/sipcheck.c (which refuses the same messages
+    on the receive path and, with check_limits, here first); this copy also
+    holds when the limits are off. A part's header lines run from an
+    occurrence of "--" boundary (anywhere, as oSIP2 searches) to the next blank
+    line; two "content-type" in such a stretch are refused. When the boundary
+    cannot be read with certainty (none, quoted, the parameter twice), every
+    run of lines between blank lines is such a stretch.
     """
-    cdef Py_ssize_t start, d, end
+    cdef Py_ssize_t start, end, i
     m = _BLANK_LINE.search(data, len(data) - len(data.lstrip(b"\r\n")))
     if m is None:
         return 0
+    head = data[:m.start()]
     start = m.end()
-    blanks = [b.start() for b in _BLANK_LINE.finditer(data, start)]
+    ctype = None
+    for line in _CONTENT_TYPE_LINE.finditer(head):
+        if _MULTIPART.search(line.group(1)):
+            ctype = line.group(1)
+            break
+    if ctype is None:
+        return 0
     types = [t.start() for t in _CONTENT_TYPE.finditer(data, start)]
     if len(types) < 2:
         return 0
-    for p in _MIME_PART_START.finditer(data, start - 1):
-        d = p.start()
+    boundary = None
+    params = list(_BOUNDARY_PARAM.finditer(ctype))
+    if len(params) == 1:
+        v = _BOUNDARY_VALUE.match(ctype, params[0].end())
+        if v is not None and v.group(1) and not v.group(1).startswith(b'"'):
+            boundary = b"--" + v.group(1)
+    blanks = [b.end() for b in _BLANK_LINE.finditer(data, start)]
+    if boundary is None:
+        starts = [start] + blanks
+    else:
+        starts = []
+        i = data.find(boundary, start)
+        while i >= 0:
+            starts.append(i)
+            i = data.find(boundary, i + len(boundary))
+    for d in starts:
         i = bisect.bisect_right(blanks, d)
+        # the stretch ends where the next blank line begins (blanks holds their ends)
         end = blanks[i] if i < len(blanks) else len(data)
         if bisect.bisect_left(types, end) - bisect.bisect_left(types, d) >= 2:
             raise OsipSyntaxError("a MIME part names Content-Type more than once", code=-5)

@@ -499,8 +499,11 @@ def test_int_options_and_limits(ctx):
 
 
 def test_statistics_getter(ctx):
-    request.Message(ctx, "sip:bob@127.0.0.1:9", "sip:alice@127.0.0.1").send()
-    st = ctx.get_statistics()
+    # a silent peer, so the transaction stays open (a closed port's ICMP error would end it at once)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        request.Message(ctx, "sip:bob@127.0.0.1:%d" % silent.getsockname()[1], "sip:alice@127.0.0.1").send()
+        st = ctx.get_statistics()
     assert isinstance(st, Statistics)
     assert st.allocated_transactions >= 1
     assert len(st.reserved1) == 20 and all(isinstance(v, int) for v in st.reserved1)

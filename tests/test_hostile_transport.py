@@ -423,14 +423,18 @@ TWICE = [
     b"content-type: text/plain\r\nX-A: 1\r\nCONTENT-TYPE: text/html\r\n\r\nhi\r\n",
     b"Content-Type: a/b\r\n Content-Type: c/d\r\n\r\nfolded\r\n",
     b"Content-Typeless: a/b\r\nContent-Type: c/d\r\n\r\nprefix match, as oSIP2 compares names\r\n",
+    # oSIP2 finds a boundary anywhere, not only at the start of a line
+    b"Content-Type: a/b\r\n\r\nbody text--uniqueXContent-Type: c/d\r\nContent-Type: e/f\r\n\r\nx\r\n",
 ]
 
 
+@pytest.mark.parametrize("check_limits", [True, False])
 @pytest.mark.parametrize("index", range(len(TWICE)))
-def test_parse_refuses_a_multipart_part_with_two_content_types(index):
+def test_parse_refuses_a_multipart_part_with_two_content_types(index, check_limits):
+    """Refused with and without the limits: the leak is oSIP2's whatever the limits are."""
     data = multipart_invite(5060, 5061, index, [SDP_PART, TWICE[index]])
     with pytest.raises(OsipSyntaxError, match="names Content-Type more than once"):
-        OsipMessage.parse(data)
+        OsipMessage.parse(data, check_limits=check_limits)
 
 
 @pytest.mark.parametrize("ctype", [
@@ -440,11 +444,13 @@ def test_parse_refuses_a_multipart_part_with_two_content_types(index):
     b'Content-Type: multipart/mixed;boundary="unique"',
     b"Content-Type: multipart/mixed;xboundary=q;boundary=unique",  # a decoy that is no parameter
     b"Content-Type: multipart/mixed;boundary=zzz;boundary=unique",  # the parameter twice
+    b"Content-Type: text/plain\r\nContent-Type: multipart/mixed;boundary=unique",  # the second names it
 ])
-def test_the_multipart_check_reads_every_spelling_of_the_content_type(ctype):
+@pytest.mark.parametrize("check_limits", [True, False])
+def test_the_multipart_check_reads_every_spelling_of_the_content_type(ctype, check_limits):
     data = multipart_invite(5060, 5061, 1, [SDP_PART, TWICE[0]], ctype=ctype)
     with pytest.raises(OsipSyntaxError, match="names Content-Type more than once"):
-        OsipMessage.parse(data)
+        OsipMessage.parse(data, check_limits=check_limits)
 
 
 def test_multipart_bodies_with_one_content_type_per_part_still_parse():
@@ -452,8 +458,9 @@ def test_multipart_bodies_with_one_content_type_per_part_still_parse():
                b"Content-Type: application/sdp\r\n")  # Content-Type inside a part's body is fine
     for parts in ([SDP_PART], [SDP_PART, sipfrag, SDP_PART], [sipfrag, SDP_PART],
                   [b"X-A: 1\r\n\r\nno content type\r\n", SDP_PART]):
-        msg = OsipMessage.parse(multipart_invite(5060, 5061, 2, parts))
-        assert msg.call_id == "mp2@127.0.0.1"
+        for check_limits in (True, False):
+            msg = OsipMessage.parse(multipart_invite(5060, 5061, 2, parts), check_limits=check_limits)
+            assert msg.call_id == "mp2@127.0.0.1"
     # not multipart: a body that happens to hold Content-Type lines is the program's business
     plain = multipart_invite(5060, 5061, 3, [TWICE[0]], ctype=b"Content-Type: text/plain")
     assert OsipMessage.parse(plain).call_id == "mp3@127.0.0.1"

@@ -290,8 +290,13 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
         namelen++;
       params = 0;
       values = 1;
-      if (ctype == NULL)
-        ctype = content_type_value(buf, i, eol, &ctlen);
+      if (ctype == NULL) { /* the first Content-Type line that names a multipart type */
+        const char *v = content_type_value(buf, i, eol, &ctlen);
+        const char *b;
+        size_t bl;
+        if (v != NULL && multipart_boundary(v, ctlen, &b, &bl))
+          ctype = v;
+      }
     }
     for (j = i; j < eol; j++) {
       char ch = buf[j];
