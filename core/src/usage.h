@@ -34,7 +34,34 @@ void ex_usage_free_all(struct eXosip_t *ctx);
 eXosip_event_type_t ex_event_by_class(int status, eXosip_event_type_t base_ok);
 
 /* The usages (each defined in its own file). */
-extern const struct ex_usage ex_usage_registration; /* register.c */
-extern const struct ex_usage ex_usage_plain;        /* request.c */
+extern const struct ex_usage ex_usage_registration;   /* register.c */
+extern const struct ex_usage ex_usage_subscription;   /* subscribe.c: our SUBSCRIBE/REFER, NOTIFY received */
+extern const struct ex_usage ex_usage_insubscription; /* insubscribe.c: SUBSCRIBE received, our NOTIFY */
+extern const struct ex_usage ex_usage_publication;    /* publish.c: our PUBLISH */
+extern const struct ex_usage ex_usage_plain;          /* request.c */
+
+/* event.c: what an event of a subscription names */
+struct ex_event_sub {
+  int did, sid, nid;
+  int ss_status, ss_reason; /* enum eXosip_ss, enum eXosip_ss_reason */
+};
+int ex_event_emit_sub(struct eXosip_t *ctx, eXosip_event_type_t type, const struct ex_event_sub *sub, int tid,
+                      const osip_message_t *request, const osip_message_t *response);
+
+/* usage.c: helpers the subscription usages share */
+/* A request inside the dialog d (CSeq taken from it). */
+int ex_usage_build_in_dialog(struct eXosip_t *ctx, osip_dialog_t *d, const char *method, osip_message_t **out);
+/* Send a request on a new client transaction; returns its tid or a negative code (msg always taken). */
+int ex_usage_send(struct eXosip_t *ctx, osip_message_t *msg);
+/* The integer value of a header (Expires, ...), or dflt when absent or not a number. */
+long ex_header_long(const osip_message_t *msg, const char *name, long dflt);
+/* The value of a header, or NULL. */
+const char *ex_header_value(const osip_message_t *msg, const char *name);
+/* A fresh copy of a request sent again: new Via branch, CSeq cseq (always taken on failure). */
+int ex_usage_copy_for_resend(struct eXosip_t *ctx, const osip_message_t *req, int cseq, osip_message_t **out);
+/* Parse a Subscription-State value into enum eXosip_ss / eXosip_ss_reason and its expires (-1 none). */
+void ex_parse_substate(const char *value, int *status, int *reason, long *expires);
+/* Expires of subscriptions and publications: at most this many seconds, whatever a peer asks. */
+#define EX_MAX_SUB_EXPIRES 86400
 
 #endif /* EXOSIP2_CORE_USAGE_H */
