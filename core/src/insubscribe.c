@@ -304,8 +304,16 @@ static void insub_free_all(struct eXosip_t *ctx)
   ctx->insubs = NULL;
 }
 
+static void insub_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours)
+{
+  struct ex_insubs *l = insubs_of(ctx, 0);
+  st->allocated_insubscriptions = l != NULL ? (int) l->by_did.count : 0;
+  /* nids are handed out in sequence from 1 */
+  st->average_insubscriptions = (float) ((double) (l != NULL ? l->next_nid - 1 : 0) / hours);
+}
+
 const struct ex_usage ex_usage_insubscription = {
-  "incoming subscription", insub_request, insub_nict_after, insub_automatic, insub_free_all,
+  "incoming subscription", insub_request, insub_nict_after, insub_automatic, insub_free_all, insub_stats,
 };
 
 /* ---- public API ---- */

@@ -25,6 +25,8 @@ struct ex_pub {
 
 struct ex_pubs {
   struct ex_pub *head;
+  int count;
+  unsigned long total;
 };
 
 static struct ex_pubs *pubs_of(struct eXosip_t *ctx, int create)
@@ -41,6 +43,7 @@ static void pub_unlink(struct eXosip_t *ctx, struct ex_pub *p)
   for (pp = l != NULL ? &l->head : NULL; pp != NULL && *pp != NULL; pp = &(*pp)->next) {
     if (*pp == p) {
       *pp = p->next;
+      l->count--;
       break;
     }
   }
@@ -163,8 +166,15 @@ static void pub_free_all(struct eXosip_t *ctx)
   ctx->pubs = NULL;
 }
 
+static void pub_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours)
+{
+  struct ex_pubs *l = pubs_of(ctx, 0);
+  st->allocated_publications = l != NULL ? l->count : 0;
+  st->average_publications = (float) ((double) (l != NULL ? l->total : 0) / hours);
+}
+
 const struct ex_usage ex_usage_publication = {
-  "publication", NULL, pub_nict_after, pub_automatic, pub_free_all,
+  "publication", NULL, pub_nict_after, pub_automatic, pub_free_all, pub_stats,
 };
 
 /* ---- public API ---- */
@@ -238,6 +248,8 @@ EXOSIP_API int eXosip_publish(struct eXosip_t *excontext, osip_message_t *messag
     }
     p->next = l->head;
     l->head = p;
+    l->count++;
+    l->total++;
   } else {
     char buf[16];
     if (p->etag != NULL && ex_header_value(message, "sip-if-match") == NULL)

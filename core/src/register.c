@@ -514,5 +514,5 @@ void ex_register_automatic(struct eXosip_t *ctx)
 }
 
 const struct ex_usage ex_usage_registration = {
-  "registration", NULL, ex_register_nict_after, ex_register_automatic, ex_register_free_all,
+  "registration", NULL, ex_register_nict_after, ex_register_automatic, ex_register_free_all, ex_register_stats,
 };

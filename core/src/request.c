@@ -44,5 +44,5 @@ static int plain_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
 }
 
 const struct ex_usage ex_usage_plain = {
-  "request", plain_request, plain_nict_after, NULL, NULL,
+  "request", plain_request, plain_nict_after, NULL, NULL, NULL,
 };

@@ -467,7 +467,7 @@ static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
   st->average_calls = (float) ((double) ctx->total_calls / hours);
   st->reserved1[0] = (int) ctx->dropped;
   st->reserved1[1] = (int) ctx->conns_closed;
-  ex_register_stats(ctx, st, hours); /* hook (register.c) */
+  ex_usage_stats(ctx, st, hours); /* registrations, subscriptions, publications (usage.c) */
 }
 
 /* The core-only limit options of eX_core.h: where each lives, its default and its range. */

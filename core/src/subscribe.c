@@ -37,6 +37,7 @@ struct ex_sub {
 struct ex_subs {
   struct ex_sub *head;
   int next_sid;
+  int count;
 };
 
 /* Created on first use. */
@@ -80,6 +81,7 @@ static void sub_unlink(struct eXosip_t *ctx, struct ex_sub *s)
   for (pp = &l->head; *pp != NULL; pp = &(*pp)->next) {
     if (*pp == s) {
       *pp = s->next;
+      l->count--;
       sub_free(s);
       return;
     }
@@ -352,8 +354,16 @@ static void sub_free_all(struct eXosip_t *ctx)
   ctx->subs = NULL;
 }
 
+static void sub_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours)
+{
+  struct ex_subs *l = subs_of(ctx, 0);
+  st->allocated_subscriptions = l != NULL ? l->count : 0;
+  /* sids are handed out in sequence from 1 */
+  st->average_subscriptions = (float) ((double) (l != NULL ? l->next_sid - 1 : 0) / hours);
+}
+
 const struct ex_usage ex_usage_subscription = {
-  "subscription", sub_request, sub_nict_after, sub_automatic, sub_free_all,
+  "subscription", sub_request, sub_nict_after, sub_automatic, sub_free_all, sub_stats,
 };
 
 /* ---- public API ---- */
@@ -439,6 +449,7 @@ EXOSIP_API int eXosip_subscription_send_initial_request(struct eXosip_t *exconte
   s->sid = l->next_sid++;
   s->next = l->head;
   l->head = s;
+  l->count++;
   rc = sub_send(excontext, s, subscribe);
   if (rc < 0)
     sub_unlink(excontext, s);

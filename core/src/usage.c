@@ -52,6 +52,14 @@ void ex_usage_free_all(struct eXosip_t *ctx)
       usages[i]->free_all(ctx);
 }
 
+void ex_usage_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours)
+{
+  size_t i;
+  for (i = 0; i < N_USAGES; i++)
+    if (usages[i]->stats != NULL)
+      usages[i]->stats(ctx, st, hours);
+}
+
 eXosip_event_type_t ex_event_by_class(int status, eXosip_event_type_t base_ok)
 {
   if (status < 200)

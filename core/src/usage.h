@@ -22,6 +22,8 @@ struct ex_usage {
   void (*automatic)(struct eXosip_t *ctx);
   /* Free everything the usage holds (eXosip_quit), or NULL. */
   void (*free_all)(struct eXosip_t *ctx);
+  /* Its counters in EXOSIP_OPT_GET_STATISTICS (hours: since the context started), or NULL. */
+  void (*stats)(struct eXosip_t *ctx, struct eXosip_stats *st, double hours);
 };
 
 /* usage.c: the hand-off, asking each usage in turn */
@@ -29,6 +31,7 @@ int ex_usage_request(struct eXosip_t *ctx, struct ex_tx *w);
 int ex_usage_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb);
 void ex_usage_automatic(struct eXosip_t *ctx);
 void ex_usage_free_all(struct eXosip_t *ctx);
+void ex_usage_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours);
 /* The event of an answer: base_ok is the *_ANSWERED event of its family (the failures follow it in
  * eXosip_event_type_t, the provisional one precedes it). */
 eXosip_event_type_t ex_event_by_class(int status, eXosip_event_type_t base_ok);
