@@ -152,6 +152,7 @@ cdef class Notify(ExosipMessage):
         seconds left; terminated carries *reason*).
     :param reason: a :class:`SubscriptionReason` for a terminated state
         (None: the core writes ``noresource``).
+
     The Event header is the SUBSCRIBE's. Add a body with :meth:`set_body`
     before :meth:`send`.
     """

@@ -84,7 +84,7 @@ def send_refresh_request(Context context not None, did, OsipMessage message not 
 def remove(Context context not None, did):
     """Forget the outgoing subscription of dialog *did*; nothing is sent (``eXosip_subscription_remove``).
 
-    :raises OsipNotFoundError: when there is no such subscription.
+    :raises ~exosip2.error.OsipNotFound: when there is no such subscription.
     """
     cdef int cdid = _check_int(did, "did", 1)
     cdef eXosip_t *p = context._enter()
@@ -147,6 +147,7 @@ cdef class InitialRefer(ExosipMessage):
     """A REFER outside dialogs (``eXosip_subscription_build_initial_refer``).
 
     :param refer_to: the target the peer is asked to contact (Refer-To).
+
     Other parameters as :class:`InitialSubscribe`.
     """
     cdef readonly object to_url, from_url, refer_to, route
@@ -185,8 +186,8 @@ cdef class Refresh(ExosipMessage):
     """The next SUBSCRIBE of subscription dialog *did* (``eXosip_subscription_build_refresh_request``).
 
     :param expires: a new lifetime in seconds (0 unsubscribes), or None to keep the last one.
-    :raises OsipNotFoundError: when *did* is not a subscription's dialog.
-    :raises OsipWrongStateError: while a SUBSCRIBE of it is in flight.
+    :raises ~exosip2.error.OsipNotFound: when *did* is not a subscription's dialog.
+    :raises ~exosip2.error.OsipWrongState: while a SUBSCRIBE of it is in flight.
     """
     cdef readonly int did
 
