@@ -472,3 +472,30 @@ def test_statistics_count_subscriptions_and_publications(pair):
     sa, sb = a.ctx.get_statistics(), b.ctx.get_statistics()
     assert (sa.allocated_subscriptions, sa.allocated_publications, sa.allocated_insubscriptions) == (1, 1, 0)
     assert (sb.allocated_subscriptions, sb.allocated_insubscriptions) == (0, 1)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_notify_before_200_scripted_with_sipp(transport):
+    """The same race, from SIPp (tests/scenarios/notify_before_200.xml): both events carry one did."""
+    import os
+
+    from peers.sipp import Sipp
+
+    a = UA("alice", transport)
+    scenario = os.path.join(os.path.dirname(__file__), "scenarios", "notify_before_200.xml")
+    sipp = Sipp(scenario, transport=transport, calls=1, timeout_s=20, keys={"subscriber_port": a.port})
+    try:
+        sipp.start()
+        target = "sip:peer@127.0.0.1:%d" % sipp.port + (";transport=tcp" if transport == "tcp" else "")
+        sid = subscribe.InitialSubscribe(a.ctx, target, a.uri, "presence", expires=60).send()
+        got = a.expect(EventType.subscription_notify, timeout=10)
+        assert got.sid == sid and got.did > 0 and got.ss_status == notify.SubscriptionState.active
+        assert "<basic>open</basic>" in got.request.bodies[0]
+        ans = a.expect(EventType.subscription_answered, timeout=10)
+        assert (ans.sid, ans.did) == (sid, got.did)
+        result = sipp.wait(timeout=20)
+        result.assert_clean(calls=1)
+    finally:
+        sipp.stop()
+        sipp.cleanup()
+        a.close()
