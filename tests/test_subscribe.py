@@ -418,10 +418,10 @@ def test_incoming_subscription_expires_with_final_notify(alice, raw):
 
 
 def test_many_subscribes_from_one_peer_are_freed(alice, raw):
-    """2000 SUBSCRIBEs (Expires: 3) from one source: those beyond the per-source transaction limit
+    """10 000 SUBSCRIBEs (Expires: 3) from one source: those beyond the per-source transaction limit
     are refused 503 without holding anything, the others are accepted and counted held; at expiry each
     gets its final NOTIFY, and once the peer has answered those, none is held."""
-    n = 2000
+    n = 10000
     raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     for i in range(n):
         raw.send(subscribe_from_raw(raw, alice.port, "m%d" % i, 1, 3, branch="m%d" % i), alice.port)

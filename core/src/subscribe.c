@@ -209,17 +209,20 @@ static int sub_request(struct eXosip_t *ctx, struct ex_tx *w)
     s->granted = expires;
     s->granted_at = ex_now_us();
   }
-  w->did = 0;
   osip_message_clone(req, &copy); /* the answer may retire the transaction and free req */
   answer(ctx, w, 200);
   ev_of(s, &ev);
-  ex_event_emit_sub(ctx, EXOSIP_SUBSCRIPTION_NOTIFY, &ev, w->tid, copy != NULL ? copy : NULL, NULL);
+  ex_event_emit_sub(ctx, EXOSIP_SUBSCRIPTION_NOTIFY, &ev, w->tid, copy, NULL);
   if (copy != NULL)
     osip_message_free(copy);
-  if (s->ss_status == EXOSIP_SUBCRSTATE_TERMINATED && s->tid == 0)
-    sub_unlink(ctx, s);
-  else if (s->ss_status == EXOSIP_SUBCRSTATE_TERMINATED)
-    s->closing = 1, s->closing_since = ex_now_us();
+  if (s->ss_status == EXOSIP_SUBCRSTATE_TERMINATED) {
+    if (s->tid == 0) {
+      sub_unlink(ctx, s);
+    } else { /* freed with the answer to the SUBSCRIBE in flight */
+      s->closing = 1;
+      s->closing_since = ex_now_us();
+    }
+  }
   return 1;
 }
 
@@ -265,6 +268,10 @@ static int sub_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
     s->rounds = 0;
     ev_of(s, &ev);
     ex_event_emit_sub(ctx, EXOSIP_SUBSCRIPTION_ANSWERED, &ev, w->tid, req, resp);
+    if (s->ss_status == EXOSIP_SUBCRSTATE_TERMINATED) {
+      sub_unlink(ctx, s); /* the final NOTIFY came first */
+      return 1;
+    }
     if (granted == 0 && !s->closing) {
       s->closing = 1;
       s->closing_since = ex_now_us();
