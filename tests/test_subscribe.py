@@ -22,7 +22,7 @@ PIDF = ('<?xml version="1.0" encoding="UTF-8"?>\r\n'
 
 
 @pytest.fixture
-def pair():
+def pair(no_leaks):
     a, b = UA("alice"), UA("bob")
     yield a, b
     a.close()
@@ -30,7 +30,7 @@ def pair():
 
 
 @pytest.fixture
-def alice():
+def alice(no_leaks):
     a = UA("alice")
     yield a
     a.close()
