@@ -417,6 +417,24 @@ def test_incoming_subscription_expires_with_final_notify(alice, raw):
     assert raw.recv(want="SIP/2.0").startswith("SIP/2.0 481")
 
 
+def test_answers_retransmitted_are_reported_once(alice, raw):
+    """A subscriber that answers our NOTIFY twice (a retransmitted 200): one notification_answered."""
+    raw.send(subscribe_from_raw(raw, alice.port, "dup1", 1, 60), alice.port)
+    new = alice.expect(EventType.in_subscription_new)
+    alice.ctx.insubscription_send_answer(new.tid, 200)
+    raw.recv(want="SIP/2.0 200")
+    notify.Notify(alice.ctx, new.did, notify.SubscriptionState.active).send()
+    n = raw.recv(want="NOTIFY")
+    raw.send(answer_to(n, 200, "OK"), alice.port)
+    raw.send(answer_to(n, 200, "OK"), alice.port)
+    assert alice.expect(EventType.notification_answered).did == new.did
+    alice.expect_nothing(0.5)
+    # and the next NOTIFY may go (none is in flight any more)
+    notify.Notify(alice.ctx, new.did, notify.SubscriptionState.active).send()
+    raw.send(answer_to(raw.recv(want="NOTIFY"), 200, "OK"), alice.port)
+    alice.expect(EventType.notification_answered)
+
+
 def test_many_subscribes_from_one_peer_are_freed(alice, raw):
     """10 000 SUBSCRIBEs (Expires: 3) from one source: those beyond the per-source transaction limit
     are refused 503 without holding anything, the others are accepted and counted held; at expiry each
@@ -499,3 +517,27 @@ def test_notify_before_200_scripted_with_sipp(transport):
         sipp.stop()
         sipp.cleanup()
         a.close()
+
+
+# ---- the C API, as a C program written for eXosip2 5.3 ----------------------------------------
+
+@pytest.fixture(scope="module")
+def subscribe_publish_c(tmp_path_factory):
+    from test_core_register import _compile
+
+    return _compile(tmp_path_factory, "subscribe_publish")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_c_program_under_valgrind(subscribe_publish_c, transport):
+    """tests/core/subscribe_publish.c: every step of the C API (refresh by eXosip_automatic_action,
+    unsubscribe, final NOTIFY, PUBLISH with SIP-If-Match, REFER refused, the dialog package handled by
+    eXosip_insubscription_automatic, a subscription freed by eXosip_quit) under valgrind."""
+    import subprocess
+
+    from test_core_register import VALGRIND, _valgrind
+
+    res = subprocess.run([_valgrind()] + VALGRIND + [subscribe_publish_c, transport], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
+    assert "all checks passed" in res.stdout

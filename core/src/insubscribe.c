@@ -2,7 +2,8 @@
 /*
  * Incoming subscriptions (eX_subscribe.h): a SUBSCRIBE outside dialogs makes one (reported as
  * EXOSIP_IN_SUBSCRIPTION_NEW; a refresh comes on the same did), the program answers it and sends
- * NOTIFYs in its dialog; their answers are EXOSIP_NOTIFICATION_*. When its Expires runs out,
+ * NOTIFYs in its dialog; their answers are EXOSIP_NOTIFICATION_*. When its Expires has run out
+ * (and the program has not sent the final NOTIFY itself within EX_INSUB_GRACE_US),
  * eXosip_automatic_action sends the final NOTIFY (terminated;reason=timeout) and frees it. They are
  * held in hash tables (by did, by dialog) and bounded by limits.max_calls, like calls.
  */
@@ -14,6 +15,9 @@
 
 /* How long a subscription whose final NOTIFY went unanswered is kept. */
 #define EX_INSUB_LINGER_US (32ULL * 1000000ULL)
+/* How long after its expiry the program may still send the final NOTIFY itself (after an unsubscribe,
+ * say) before the core sends it. */
+#define EX_INSUB_GRACE_US (2ULL * 1000000ULL)
 
 struct ex_insub {
   int nid, did;
@@ -213,7 +217,7 @@ static int insub_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
   if (cb == OSIP_NICT_STATUS_TIMEOUT) {
     status = 408;
     resp = NULL;
-  } else if (resp != NULL && cb >= OSIP_NICT_STATUS_1XX_RECEIVED && cb <= OSIP_NICT_STATUS_6XX_RECEIVED) {
+  } else if (resp != NULL && ex_nict_answer_cb(cb)) {
     status = resp->status_code;
   } else {
     return 1;
@@ -250,7 +254,7 @@ static void collect(void *val, void *arg)
 {
   struct ex_insub *n = val;
   struct sweep *s = arg;
-  int due = (!n->final_sent && n->notify_tid == 0 && s->now >= n->expires_at)
+  int due = (!n->final_sent && n->notify_tid == 0 && s->now >= n->expires_at + EX_INSUB_GRACE_US)
             || (n->final_sent && s->now >= n->final_at + EX_INSUB_LINGER_US);
   if (!due)
     return;

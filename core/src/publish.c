@@ -90,7 +90,7 @@ static int pub_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
   if (cb == OSIP_NICT_STATUS_TIMEOUT) {
     status = 408;
     resp = NULL;
-  } else if (resp != NULL && cb >= OSIP_NICT_STATUS_1XX_RECEIVED && cb <= OSIP_NICT_STATUS_6XX_RECEIVED) {
+  } else if (resp != NULL && ex_nict_answer_cb(cb)) {
     status = resp->status_code;
   } else {
     return 1;

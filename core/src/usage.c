@@ -99,6 +99,21 @@ int ex_usage_send(struct eXosip_t *ctx, osip_message_t *msg)
   return rc;
 }
 
+int ex_nict_answer_cb(int cb)
+{
+  switch (cb) {
+  case OSIP_NICT_STATUS_1XX_RECEIVED:
+  case OSIP_NICT_STATUS_2XX_RECEIVED:
+  case OSIP_NICT_STATUS_3XX_RECEIVED:
+  case OSIP_NICT_STATUS_4XX_RECEIVED:
+  case OSIP_NICT_STATUS_5XX_RECEIVED:
+  case OSIP_NICT_STATUS_6XX_RECEIVED:
+    return 1;
+  default:
+    return 0; /* *_RECEIVED_AGAIN: the same answer retransmitted */
+  }
+}
+
 const char *ex_header_value(const osip_message_t *msg, const char *name)
 {
   osip_header_t *h = NULL;

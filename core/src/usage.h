@@ -56,6 +56,8 @@ int ex_event_emit_sub(struct eXosip_t *ctx, eXosip_event_type_t type, const stru
 int ex_usage_build_in_dialog(struct eXosip_t *ctx, osip_dialog_t *d, const char *method, osip_message_t **out);
 /* Send a request on a new client transaction; returns its tid or a negative code (msg always taken). */
 int ex_usage_send(struct eXosip_t *ctx, osip_message_t *msg);
+/* An oSIP2 NICT callback type that reports an answer for the first time (not a retransmission). */
+int ex_nict_answer_cb(int cb);
 /* The integer value of a header (Expires, ...), or dflt when absent or not a number. */
 long ex_header_long(const osip_message_t *msg, const char *name, long dflt);
 /* The value of a header, or NULL. */
