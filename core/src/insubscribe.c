@@ -139,7 +139,8 @@ static struct ex_insub *insub_new(struct eXosip_t *ctx, struct ex_tx *w)
   n->nid = l->next_nid++;
   n->did = ctx->next_did++;
   n->ss_status = EXOSIP_SUBCRSTATE_PENDING;
-  if (ex_hmap_put_int(&l->by_did, n->did, n) != OSIP_SUCCESS || ex_hmap_put_str(&l->by_key, n->key, n) != OSIP_SUCCESS) {
+  if (ex_hmap_put_int(&l->by_did, n->did, n) != OSIP_SUCCESS
+      || ex_hmap_put_str(&l->by_key, n->key, n) != OSIP_SUCCESS) {
     ex_hmap_del_int(&l->by_did, n->did);
     insub_destroy(n);
     return NULL;
