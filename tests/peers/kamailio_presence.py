@@ -5,8 +5,8 @@ Debian's ``kamailio-presence-modules`` and ``kamailio-sqlite-modules``: the fixt
 throwaway SQLite file with the tables Kamailio's own schema scripts define, then runs the same
 :class:`~peers.kamailio.Kamailio` machinery (readiness probe, ``peers-seen`` log lines, stop by pid)
 with a configuration of its own: PUBLISH must carry credentials of the presentity's user (digest
-against an in-memory table), SUBSCRIBE is handled by the presence module, NOTIFYs it generates are
-logged as ``peers-sent``.
+against an in-memory table), REGISTER too (bindings in memory, for user agents such as baresip that
+publish once registered), SUBSCRIBE is handled by the presence module.
 """
 
 import os
@@ -24,8 +24,10 @@ CONFIG = r'''#!KAMAILIO
 debug=2
 log_stderror=yes
 fork=yes
-children=2
-tcp_children=2
+# one worker per transport: db_sqlite sets no busy timeout, so two workers writing the presentity
+# table at once make one of them fail ("database is locked") and answer 500
+children=1
+tcp_children=1
 dns=no
 rev_dns=no
 use_dns_cache=no
@@ -47,15 +49,17 @@ loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "auth.so"
 loadmodule "htable.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
 loadmodule "db_sqlite.so"
 loadmodule "presence.so"
 loadmodule "presence_xml.so"
 
 modparam("htable", "htable", "users=>size=6;")
+modparam("usrloc", "db_mode", 0)
 modparam("presence", "db_url", "sqlite:///@DB@")
 modparam("presence", "server_address", "sip:@HOST@:@PORT@")
-modparam("presence", "clean_period", 1)
-modparam("presence", "db_update_period", 1)
+modparam("presence", "clean_period", 5)
 modparam("presence", "min_expires", 0)
 modparam("presence", "subs_db_mode", 0)
 modparam("presence_xml", "db_url", "sqlite:///@DB@")
@@ -77,6 +81,13 @@ request_route {
 	if (is_method("OPTIONS") && uri == myself && $rU == $null) {
 		append_to_reply("X-Peer-Instance: @INSTANCE@\r\n");
 		sl_send_reply("200", "OK");
+		exit;
+	}
+	if (is_method("REGISTER")) {
+		route(CREDENTIALS);
+		if (!save("location")) {
+			sl_reply_error();
+		}
 		exit;
 	}
 	if (is_method("PUBLISH")) {
@@ -133,6 +144,7 @@ def create_database(path):
         raise PeerError("Kamailio SQLite schemas missing (%s): apt-get install -y --no-install-recommends "
                         "kamailio-sqlite-modules kamailio-presence-modules" % ", ".join(missing))
     with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers never block the writer
         for name in SCHEMAS:
             with open(os.path.join(SCHEMA_DIR, name)) as f:
                 db.executescript(f.read())
