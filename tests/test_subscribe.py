@@ -541,3 +541,15 @@ def test_c_program_under_valgrind(subscribe_publish_c, transport):
                          text=True, timeout=120)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr[-6000:])
     assert "all checks passed" in res.stdout
+
+
+def test_subscribe_to_a_closed_port_is_noanswer(alice):
+    """ICMP port unreachable ends the SUBSCRIBE at once: subscription_noanswer, and nothing is held."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    sid = subscribe.InitialSubscribe(alice.ctx, "sip:nobody@127.0.0.1:%d" % port, alice.uri, "presence").send()
+    ev = alice.expect(EventType.subscription_noanswer, timeout=10)
+    assert ev.sid == sid and ev.response is None
+    assert alice.ctx.get_statistics().allocated_subscriptions == 0
