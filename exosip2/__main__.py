@@ -16,6 +16,10 @@
 ``register sip:USER@HOST[:PORT] --password PW``
     register, stay registered (refreshes), unregister on Ctrl-C or SIGTERM
     (see exosip2/_cli_register.py).
+``watch sip:USER@HOST [--event presence]``
+    subscribe, print each NOTIFY's state and body, unsubscribe at Ctrl-C;
+``publish sip:USER@HOST --status open|closed [--note TEXT]``
+    publish a PIDF presence status (see exosip2/_cli_presence.py).
 """
 
 import argparse
@@ -122,9 +126,11 @@ def build_parser():
     p.set_defaults(func=cmd_parse)
     from exosip2._calls_cli import add_commands
     from exosip2._cli_register import add_register_parser
+    from exosip2._cli_presence import add_presence_parsers
 
     add_commands(sub)
     add_register_parser(sub)
+    add_presence_parsers(sub)
     return parser
 
 

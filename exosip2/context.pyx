@@ -1334,6 +1334,45 @@ cdef class Context:
         """
         return self._send_ood(message, False)
 
+    def subscription_send_initial_request(self, OsipMessage subscribe not None):
+        """Send an initial SUBSCRIBE or REFER built by :class:`~exosip2.subscribe.InitialSubscribe`
+        or :class:`~exosip2.subscribe.InitialRefer` (``eXosip_subscription_send_initial_request``).
+
+        :returns: the subscription id (sid, int).
+        """
+        from exosip2 import subscribe as _subscribe
+        return _subscribe.send_initial_request(self, subscribe)
+
+    def subscription_send_refresh_request(self, did, OsipMessage subscribe not None):
+        """Send a SUBSCRIBE built by :class:`~exosip2.subscribe.Refresh` in subscription dialog *did*."""
+        from exosip2 import subscribe as _subscribe
+        _subscribe.send_refresh_request(self, did, subscribe)
+
+    def insubscription_send_answer(self, tid, status=None, answer=None):
+        """Answer an incoming SUBSCRIBE (``eXosip_insubscription_send_answer``): a *status* (default
+        answer) or an *answer* built by :class:`~exosip2.notify.Answer`."""
+        from exosip2 import notify as _notify
+        _notify.send_answer(self, tid, status, answer)
+
+    def insubscription_send_request(self, did, OsipMessage request not None):
+        """Send a NOTIFY (or other request) built by :class:`~exosip2.notify.Notify` in incoming
+        subscription dialog *did* (``eXosip_insubscription_send_request``)."""
+        from exosip2 import notify as _notify
+        _notify.send_request(self, did, request)
+
+    def publish(self, OsipMessage message not None, to_url=None):
+        """Send a PUBLISH built by :class:`~exosip2.publish.Publish` for the address of record
+        *to_url* (default: the message's To URI) (``eXosip_publish``).
+
+        :returns: the transaction id (int).
+        """
+        from exosip2 import publish as _publish
+        if to_url is None:
+            to_url = getattr(message, "to_url", None)
+            if to_url is None:
+                raise TypeError("publish needs to_url for a message not built by exosip2.publish.Publish")
+        return _publish.publish(self, message, to_url)
+
     def options_send_request(self, OsipMessage options not None):
         """Send an out-of-dialog OPTIONS built by :class:`~exosip2.request.Options`.
 

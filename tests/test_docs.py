@@ -20,7 +20,8 @@ DOCS = os.path.join(ROOT, "docs")
 TUTORIALS = os.path.join(DOCS, "tutorials")
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 PUBLIC_MODULES = ["context", "event", "call", "request", "register", "message", "headers", "sdp", "error", "utils",
-                  "options", "trace", "version"]
+                  "options", "trace", "version",
+                  "subscribe", "notify", "publish"]
 
 pytestmark = pytest.mark.timeout(180)
 

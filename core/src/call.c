@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "exosip_internal.h"
-#include "regauth.h" /* hooks: registrations and authentication retries */
+#include "regauth.h" /* hook: authentication retries */
+#include "usage.h"   /* the other usages: registrations, subscriptions, publications, plain requests */
 
 static int cseq_number(const osip_message_t *m)
 {
@@ -299,12 +300,12 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
       new_call(ctx, w);
   } else if (MSG_IS_CANCEL(req)) {
     cancel_request(ctx, w);
+  } else if (ex_usage_request(ctx, w)) {
+    /* taken by the usage it belongs to (usage.c) */
   } else if (ex_to_tag(req) != NULL) {
     in_dialog_request(ctx, w, 0);
-  } else if (MSG_IS_BYE(req)) {
-    reply(ctx, w, 481, NULL);
   } else {
-    ex_event_emit(ctx, EXOSIP_MESSAGE_NEW, NULL, NULL, w->tid, req, NULL, NULL);
+    reply(ctx, w, 481, NULL); /* a BYE outside any dialog */
   }
 }
 
@@ -364,18 +365,7 @@ static int has_confirmed_dialog(const struct ex_call *call)
 
 static eXosip_event_type_t by_class(int status, eXosip_event_type_t base_ok)
 {
-  /* base_ok is the *_ANSWERED event of the family; the failures follow it in the enum */
-  if (status < 200)
-    return (eXosip_event_type_t) (base_ok - 1);
-  if (status < 300)
-    return base_ok;
-  if (status < 400)
-    return (eXosip_event_type_t) (base_ok + 1);
-  if (status < 500)
-    return (eXosip_event_type_t) (base_ok + 2);
-  if (status < 600)
-    return (eXosip_event_type_t) (base_ok + 3);
-  return (eXosip_event_type_t) (base_ok + 4);
+  return ex_event_by_class(status, base_ok);
 }
 
 static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
@@ -473,8 +463,10 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
 
   if (w->is_cancel_of_call)
     return;
-  if (ex_register_nict_after(ctx, w, cb)) /* hook (register.c): answers to our REGISTERs */
+  if (w->cid <= 0) {
+    ex_usage_nict_after(ctx, w, cb); /* outside calls: the usage it belongs to (usage.c) */
     return;
+  }
   switch (cb) {
   case OSIP_NICT_STATUS_1XX_RECEIVED:
   case OSIP_NICT_STATUS_2XX_RECEIVED:
@@ -495,7 +487,7 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
   default:
     return;
   }
-  if (w->cid > 0) {
+  {
     int again;
     if (call == NULL)
       return; /* the call is gone already */
@@ -505,12 +497,7 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
     ex_event_emit(ctx, type, call, dlg, w->tid, req, resp, NULL);
     if (final && MSG_IS_BYE(req) && !again)
       ex_call_release(ctx, call, 1);
-    return;
   }
-  if (final && resp != NULL)
-    ex_retry_note(ctx, w, resp); /* hook (retry.c): MESSAGE, OPTIONS, ... sent again when answerable */
-  type = by_class(status, EXOSIP_MESSAGE_ANSWERED);
-  ex_event_emit(ctx, type, NULL, NULL, w->tid, req, resp, NULL);
 }
 
 void ex_tu_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 
 #include "exosip_internal.h"
+#include "usage.h"
 
 static const char *event_text(eXosip_event_type_t type)
 {
@@ -43,6 +44,8 @@ static const char *event_text(eXosip_event_type_t type)
   case EXOSIP_MESSAGE_GLOBALFAILURE: return "Request failed (6xx)";
   case EXOSIP_REGISTRATION_SUCCESS: return "User is successfully registered";
   case EXOSIP_REGISTRATION_FAILURE: return "Registration failed";
+  case EXOSIP_SUBSCRIPTION_NOTIFY: return "NOTIFY received in a subscription";
+  case EXOSIP_IN_SUBSCRIPTION_NEW: return "New incoming subscription";
   default: return "Event";
   }
 }
@@ -65,10 +68,28 @@ int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call
   return ex_event_emit_rid(ctx, type, call, dlg, 0, tid, request, response, ack);
 }
 
+static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
+                int rid, const struct ex_event_sub *sub, int tid, const osip_message_t *request,
+                const osip_message_t *response, const osip_message_t *ack);
+
 /* The same, for events that name a registration (rid > 0). */
 int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
                       struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
                       const osip_message_t *response, const osip_message_t *ack)
+{
+  return emit(ctx, type, call, dlg, rid, NULL, tid, request, response, ack);
+}
+
+/* The same, for events of subscriptions: did, sid or nid, and the Subscription-State. */
+int ex_event_emit_sub(struct eXosip_t *ctx, eXosip_event_type_t type, const struct ex_event_sub *sub, int tid,
+                      const osip_message_t *request, const osip_message_t *response)
+{
+  return emit(ctx, type, NULL, NULL, 0, sub, tid, request, response, NULL);
+}
+
+static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
+                int rid, const struct ex_event_sub *sub, int tid, const osip_message_t *request,
+                const osip_message_t *response, const osip_message_t *ack)
 {
   struct ex_event *e = calloc(1, sizeof(*e));
   eXosip_event_t *je;
@@ -93,6 +114,13 @@ int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_
     snprintf(je->textinfo, sizeof(je->textinfo), "%s", response->reason_phrase);
   else
     snprintf(je->textinfo, sizeof(je->textinfo), "%s", event_text(type));
+  if (sub != NULL) {
+    je->did = sub->did;
+    je->sid = sub->sid;
+    je->nid = sub->nid;
+    je->ss_status = sub->ss_status;
+    je->ss_reason = sub->ss_reason;
+  }
 
   pthread_mutex_lock(&ctx->evlock);
   was_empty = ctx->evhead == NULL;

@@ -321,6 +321,11 @@ struct eXosip_t {
   /* old tid -> new tid of the latest automatic re-sends (retry.c), for eXosip_core_retried_tid */
   struct ex_tid_link { int from, to; } relinks[EX_MAX_RELINKS];
   unsigned int relink_next;
+
+  /* subscriptions and publications (subscribe.c, insubscribe.c, publish.c), created on first use */
+  struct ex_subs *subs;
+  struct ex_insubs *insubs;
+  struct ex_pubs *pubs;
 };
 
 /* context helpers (setup_api.c) */

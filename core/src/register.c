@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "regauth.h"
+#include "usage.h"
 
 /* Most consecutive stale challenges answered before the registration is declared failed. */
 #define EX_MAX_STALE_RETRIES 3
@@ -511,3 +512,7 @@ void ex_register_automatic(struct eXosip_t *ctx)
     }
   }
 }
+
+const struct ex_usage ex_usage_registration = {
+  "registration", NULL, ex_register_nict_after, ex_register_automatic, ex_register_free_all, ex_register_stats,
+};

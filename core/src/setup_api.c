@@ -18,6 +18,7 @@
 
 #include "exosip_internal.h"
 #include "regauth.h" /* hooks: registrations and authentication */
+#include "usage.h"
 
 static void limits_defaults(struct ex_limits *l);
 
@@ -402,7 +403,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_call_free_all(ctx);
     ex_tx_free_all(ctx);
     ex_tcp_close_all(ctx);
-    ex_register_free_all(ctx); /* hook: registrations, pending retries, credentials */
+    ex_usage_free_all(ctx); /* registrations, subscriptions, publications (usage.c) */
     ex_retry_free_all(ctx);
     ex_auth_free_all(ctx);
     ex_ctx_unlock(ctx);
@@ -466,7 +467,7 @@ static void fill_stats(struct eXosip_t *ctx, struct eXosip_stats *st)
   st->average_calls = (float) ((double) ctx->total_calls / hours);
   st->reserved1[0] = (int) ctx->dropped;
   st->reserved1[1] = (int) ctx->conns_closed;
-  ex_register_stats(ctx, st, hours); /* hook (register.c) */
+  ex_usage_stats(ctx, st, hours); /* registrations, subscriptions, publications (usage.c) */
 }
 
 /* The core-only limit options of eX_core.h: where each lives, its default and its range. */
@@ -781,11 +782,11 @@ EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
 {
   /* Retransmissions and timeouts run on the I/O thread. Here: registrations refreshed before they
-   * lapse, and requests answered again after a challenge, redirection or 422 (register.c, retry.c). */
+   * lapse, and requests answered again after a challenge, redirection or 422 (usage.c, retry.c). */
   if (excontext == NULL || !excontext->initialized)
     return;
   ex_ctx_lock(excontext);
-  ex_register_automatic(excontext);
+  ex_usage_automatic(excontext);
   ex_retry_automatic(excontext);
   ex_ctx_unlock(excontext);
 }

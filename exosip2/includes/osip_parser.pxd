@@ -59,5 +59,6 @@ cdef extern from "osipparser2/osip_parser.h" nogil:
     int osip_message_set_multiple_header(osip_message_t *sip, char *hname, char *hvalue)
     # Append an unknown header (hname and hvalue are copied).
     int osip_message_set_header(osip_message_t *sip, const char *hname, const char *hvalue)
+    int osip_message_replace_header(osip_message_t *sip, const char *hname, const char *hvalue)
     # Append a body (copied), or a MIME part with its own headers.
     int osip_message_set_body(osip_message_t *sip, const char *buf, size_t length)

@@ -40,6 +40,11 @@ int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t *je);
 /* Periodic duties (retries, refreshes); timers already run on the I/O thread, so this is cheap. */
 void eXosip_automatic_action(struct eXosip_t *excontext);
 
+/* The default handling of an EXOSIP_IN_SUBSCRIPTION_NEW for the "dialog" event package: the
+ * SUBSCRIBE is accepted (200) and an active NOTIFY with a dialog-info document is sent. Other
+ * packages: OSIP_BADPARAMETER, nothing sent. */
+int eXosip_insubscription_automatic(struct eXosip_t *excontext, eXosip_event_t *evt);
+
 /* SDP helpers. The sdp_message_t results are owned by the caller (sdp_message_free). */
 sdp_message_t *eXosip_get_remote_sdp(struct eXosip_t *excontext, int did);
 sdp_message_t *eXosip_get_local_sdp(struct eXosip_t *excontext, int did);
