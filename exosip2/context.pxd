@@ -74,7 +74,7 @@ cdef class Context:
     # After the last event of a call (EXOSIP_CALL_RELEASED) has been handled: drop its reference.
     cdef int _forget_call(self, Event event) except -1
     cdef bint _stop_until(self, double deadline)
-    cdef _finish_stop(self)
+    cdef bint _finish_stop(self, object executor, double deadline)
     # asyncio: drain up to one batch of events from the core; arm/disarm the reader; forget the loop.
     cdef int _fill(self) except -1
     cdef int _arm(self) except -1
@@ -94,6 +94,12 @@ cdef class _KeyedSerial:
     cdef object _submit
     cdef dict _queues
     cdef object _mutex
+    # The pool's thread name prefix; stop()/close() wait on _idle (a Condition on _mutex) while
+    # _waiting > 0 for no key to be left and no task without a key (_loose) to run.
+    cdef str _prefix
+    cdef object _idle
+    cdef int _loose
+    cdef int _waiting
     cdef int dispatch(self, object context, object callback, Event event) except -1
 
 

@@ -454,26 +454,33 @@ cdef class Context:
         """Stop the event loop, waiting for its thread until *deadline*; False if it still runs."""
         cdef eXosip_t *p = self._ptr
         thread = self._thread
+        executor = self._executor
         self._running = False
-        if thread is None:
-            return True
-        if p != NULL:
-            eXosip_wakeup_event(p)
-        if thread is threading.current_thread():
-            return True
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            return False
-        self._finish_stop()
+        if thread is not None:
+            if p != NULL:
+                eXosip_wakeup_event(p)
+            if thread is threading.current_thread():
+                return True
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+        # callbacks that still run past the deadline find the context closed
+        self._finish_stop(executor, deadline)
         return True
 
-    cdef _finish_stop(self):
-        self._thread = None
-        executor = self._executor
-        self._executor = None
-        if executor is not None and self._own_executor:
-            in_worker = threading.current_thread().name.startswith("exosip2-event")
-            executor.shutdown(wait=not in_worker)
+    cdef bint _finish_stop(self, object executor, double deadline):
+        """After the loop thread ended: shut the default executor down and wait, until *deadline*,
+        for the callbacks it accepted (not from one of them); False if some still run."""
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread = None
+        if self._executor is executor:
+            self._executor = None
+        if executor is None or type(executor) is not _KeyedSerial:
+            return True
+        executor.shutdown(wait=False)
+        if (<_KeyedSerial>executor).in_worker():
+            return True
+        return (<_KeyedSerial>executor).wait_idle(deadline)
 
     def quit(self):
         """Release the context: the same as :meth:`close` (exosip2ctypes' name)."""
@@ -825,7 +832,7 @@ cdef class Context:
         if cs < 0 or cms < 0 or (cs == 0 and cms == 0):
             raise OsipBadParameter("the wait of the event loop must be positive")
         if event_executor is None:
-            executor = _KeyedSerial(concurrent.futures.ThreadPoolExecutor(thread_name_prefix="exosip2-event"))
+            executor = _KeyedSerial()
             self._own_executor = True
         elif event_executor == INLINE:
             executor = None
@@ -848,23 +855,55 @@ cdef class Context:
         thread = self.start(s, ms, event_executor)
         thread.join(timeout)
 
-    def stop(self):
-        """Stop the event loop and wait for its thread to end; idempotent.
+    def stop(self, timeout=None):
+        """Stop the event loop; return once its thread has ended and, with the default executor,
+        once the callbacks it had accepted have returned; idempotent.
 
-        Called from the loop thread itself (in an inline callback), it only
-        asks the loop to end after the callback returns.
+        How long that takes is bounded by what runs: the loop thread ends within one wait of
+        :meth:`start` (*s*, *ms*) plus the callback it runs (``"inline"``); the callbacks queued
+        in the default executor then run to their end (events that come later are not taken
+        from the stack). A callback that waits for the stopping thread would make that wait
+        endless: give *timeout* to bound it.
+
+        Called from the loop thread itself (an inline callback) or from a callback of the
+        default executor, it only asks the loop to end and returns (waiting there would wait
+        for itself). A user-given executor is left alone: shut it down yourself.
+
+        :param timeout: seconds to wait at most (None: as long as it takes).
+        :raises OsipWrongState: when called by a thread that holds :attr:`lock` (the loop
+            thread may be waiting for that lock).
+        :raises OsipTimeout: when the loop thread or a callback still runs after *timeout*
+            seconds; the loop is stopped all the same and what still runs ends on its own.
         """
         cdef eXosip_t *p = self._ptr
+        cdef double deadline = _deadline(timeout, "stop()")
         thread = self._thread
-        self._running = False
         if thread is None:
+            self._running = False
+            if not self._finish_stop(self._executor, deadline):
+                raise OsipTimeout("stop(): event callbacks still run after %.1f s; they end on their own"
+                                  % timeout)
             return
+        if (thread is not threading.current_thread() and self._lock_depth > 0
+                and self._lock_owner == PyThread_get_thread_ident()):
+            raise OsipWrongState("stop() called while this thread holds the context lock, which the event "
+                                 "loop thread may be waiting for; release it first")
+        executor = self._executor
+        self._running = False
         if p != NULL:
             eXosip_wakeup_event(p)
         if thread is threading.current_thread():
             return
-        thread.join()
-        self._finish_stop()
+        if deadline == _FOREVER:
+            thread.join()
+        else:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            raise OsipTimeout("stop(): the event loop thread still runs after %.1f s (its callback, or "
+                              "the context lock held by another thread); it ends once that returns" % timeout)
+        if not self._finish_stop(executor, deadline):
+            raise OsipTimeout("stop(): event callbacks still run after %.1f s; the loop is stopped and "
+                              "they end on their own" % timeout)
 
     def _loop(self, int s, int ms, executor):
         """The body of the event loop thread."""
@@ -895,10 +934,10 @@ cdef class Context:
             _log.exception("the event loop of %r failed", self)
         finally:
             self._running = False
+            # No more events for the executor: shut it down without waiting (stop() and close(),
+            # when they join this thread, wait for the callbacks still running).
             if self._thread is threading.current_thread():
                 self._thread = None
-                executor = self._executor
-                self._executor = None
                 if executor is not None and self._own_executor:
                     executor.shutdown(wait=False)
 
@@ -1807,6 +1846,18 @@ class _WaitTable:
             self.pending.remove(waiter)
 
 
+cdef double _FOREVER = float("inf")
+
+
+cdef double _deadline(object timeout, str caller) except? -1:
+    """time.monotonic() + timeout (None: _FOREVER), refusing a timeout that is no number >= 0."""
+    if timeout is None:
+        return _FOREVER
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout >= 0:
+        raise ValueError("%s: timeout must be None or a number of seconds >= 0, not %r" % (caller, timeout))
+    return time.monotonic() + timeout
+
+
 cdef int _retried_tid(Context ctx, int tid) except? -100:
     """eXosip_core_retried_tid: > 0 the new tid, 0 re-send awaited, < 0 not sent again."""
     cdef eXosip_t *p = ctx._ptr
@@ -1873,6 +1924,9 @@ def _run_then_forget(callback, context, event):
         (<Context>context)._forget_call(event)
 
 
+# Pools made by _KeyedSerial (their threads are named exosip2-event-N_M).
+cdef int _pools_made = 0
+
 # How many events of one key a pool thread handles in a row before it queues the rest behind the
 # tasks of other keys (a flood of in-dialog requests on one call cannot hold a thread for ever).
 cdef int _SERIAL_BATCH = 16
@@ -1888,15 +1942,50 @@ cdef class _KeyedSerial:
     Events without a key go to the pool directly. Only the loop thread calls dispatch().
     """
 
-    def __init__(self, pool):
-        self._pool = pool
-        self._submit = pool.submit
+    def __init__(self):
+        global _pools_made
+        _pools_made += 1
+        self._prefix = "exosip2-event-%d" % _pools_made
+        self._pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix=self._prefix)
+        self._submit = self._pool.submit
         self._queues = {}
         self._mutex = threading.Lock()
+        self._idle = threading.Condition(self._mutex)
+        self._loose = 0
+        self._waiting = 0
 
     def shutdown(self, wait=True):
         """Shut the pool down (the events already accepted still run)."""
         self._pool.shutdown(wait=wait)
+
+    def in_worker(self):
+        """True in one of the pool's threads."""
+        return threading.current_thread().name.startswith(self._prefix + "_")
+
+    def wait_idle(self, double deadline):
+        """Wait until no task is queued or running, at most until *deadline*; True if none is."""
+        cdef double left
+        with self._idle:
+            self._waiting += 1
+            try:
+                while self._queues or self._loose:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._idle.wait(None if deadline == _FOREVER else left)
+            finally:
+                self._waiting -= 1
+        return True
+
+    def _one(self, callback, context, event):
+        """A pool task for an event without a key."""
+        try:
+            _run_callback(callback, context, event)
+        finally:
+            with self._mutex:
+                self._loose -= 1
+                if self._waiting and not self._loose and not self._queues:
+                    self._idle.notify_all()
 
     cdef int dispatch(self, object context, object callback, Event event) except -1:
         cdef eXosip_event_t *ev = event._ptr
@@ -1910,7 +1999,14 @@ cdef class _KeyedSerial:
         elif ev.nid > 0:
             key = <long long>ev.nid * 4 + 3
         else:
-            self._submit(_run_callback, callback, context, event)
+            with self._mutex:
+                self._loose += 1
+            try:
+                self._submit(self._one, callback, context, event)
+            except BaseException:
+                with self._mutex:
+                    self._loose -= 1
+                raise
             return 0
         item = (callback, event)
         with self._mutex:
@@ -1944,6 +2040,8 @@ cdef class _KeyedSerial:
                 waiting = self._queues[key]
                 if not waiting:
                     del self._queues[key]
+                    if self._waiting and not self._queues and not self._loose:
+                        self._idle.notify_all()
                     return
                 item = waiting.popleft()
             n += 1
