@@ -63,7 +63,8 @@ from exosip2.includes.eX_register cimport (
 )
 from exosip2.includes.eX_setup cimport *
 from exosip2.includes.eXosip cimport (
-    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_RELEASED, eXosip_automatic_action, eXosip_event_geteventsocket,
+    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_INVITE, EXOSIP_CALL_RELEASED, eXosip_automatic_action,
+    eXosip_event_geteventsocket,
     eXosip_event_t, eXosip_event_wait,
 )
 from exosip2.includes.osip_parser cimport osip_message_t
@@ -177,6 +178,8 @@ cdef class Context:
         self._pid = getpid()
         self._event_callback = event_callback
         self._ack_tids = {}
+        self._invite_cids = {}
+        self._invite_tids = {}
         self._refs = {}
         self._thread = None
         self._executor = None
@@ -259,9 +262,17 @@ cdef class Context:
         if ev.type == EXOSIP_CALL_ANSWERED:
             if ev.did > 0 and ev.tid > 0:
                 self._ack_tids[ev.did] = ev.tid
+        elif ev.type == EXOSIP_CALL_INVITE:
+            if ev.tid > 0 and ev.cid > 0:   # for call_send_answer(reference=)
+                self._invite_cids[ev.tid] = ev.cid
+                self._invite_tids[ev.cid] = ev.tid
         elif ev.type == EXOSIP_CALL_RELEASED:
             if ev.did > 0:
                 self._ack_tids.pop(ev.did, None)
+            if ev.cid > 0 and self._invite_tids:
+                tid = self._invite_tids.pop(ev.cid, None)
+                if tid is not None:
+                    self._invite_cids.pop(tid, None)
         return event
 
     cdef int _auto(self) except -1:
@@ -441,6 +452,8 @@ cdef class Context:
                 time.sleep(0.001)
             _open_contexts.discard(self)
             self._ack_tids.clear()
+            self._invite_cids.clear()
+            self._invite_tids.clear()
             self._refs.clear()
             self._release_asyncio(p)
             with nogil:
@@ -1314,14 +1327,23 @@ cdef class Context:
         except KeyError:
             raise OsipNotFound("no answered INVITE is known for dialog %d" % did) from None
 
-    def call_send_answer(self, tid=None, status=None, answer=None):
+    def call_send_answer(self, tid=None, status=None, answer=None, reference=None):
         """Answer an incoming request of a call.
 
         :param tid: the transaction to answer.
         :param status: the status of a default answer (not 2xx to INVITE, which needs a body).
         :param answer: an :class:`~exosip2.call.Answer` to send (tid and status are then not used).
+        :param reference: when answering the INVITE of an incoming call (its ``call_invite``
+            event's tid), any Python object to attach to that call: stored as
+            :meth:`call_send_init_invite` stores its own, under the context lock together with
+            the answer, so every later event of the call (its ACK, a CANCEL, a BYE) returns it
+            as :attr:`Event.reference <exosip2.event.Event.reference>`, whichever executor runs
+            the callbacks; released with the call. None (the default) leaves the call's
+            reference as it is.
+        :raises OsipNotFound: with *reference*, when *tid* is not the INVITE of an incoming call
+            this context reported (for any other, use :meth:`set_call_reference`).
         """
-        self._send_answer(tid, status, answer, _ANSWER_CALL, "call_send_answer")
+        self._send_answer(tid, status, answer, _ANSWER_CALL, "call_send_answer", reference)
 
     def call_send_request(self, OsipMessage request not None, did=None):
         """Send a request built inside a dialog (:mod:`exosip2.call`: ReInvite, Info, Options, ...).
@@ -1410,12 +1432,13 @@ cdef class Context:
         """Answer an out-of-dialog OPTIONS; arguments as :meth:`call_send_answer`."""
         self._send_answer(tid, status, answer, _ANSWER_OPTIONS, "options_send_answer")
 
-    cdef int _send_answer(self, tid, status, answer, int kind, str caller) except -1:
+    cdef int _send_answer(self, tid, status, answer, int kind, str caller, object reference=None) except -1:
         # The one path of call_send_answer, message_send_answer and options_send_answer:
-        # an Answer object, or tid and status for a default answer.
+        # an Answer object, or tid and status for a default answer; reference: see call_send_answer.
         cdef eXosip_t *p
         cdef osip_message_t *m = NULL
         cdef int ctid, cstatus, rc
+        cdef int ccid = 0
         if answer is not None:
             if not isinstance(answer, OsipMessage):
                 raise TypeError("%s: answer must be an OsipMessage (an Answer), not %s"
@@ -1435,6 +1458,12 @@ cdef class Context:
             if not 101 <= cstatus <= 699:
                 raise OsipBadParameter("%s: status must be in 101..699 (1xx provisional, 2xx-6xx final), "
                                        "not %d" % (caller, cstatus))
+        if reference is not None:
+            ccid = self._invite_cids.get(ctid, 0)
+            if ccid <= 0:
+                raise OsipNotFound("%s: reference= attaches to the call whose INVITE is answered; tid %d is "
+                                   "not the INVITE of an incoming call of this context (use "
+                                   "set_call_reference(cid, reference) for any other)" % (caller, ctid))
         p = self._enter()
         try:
             if answer is not None:
@@ -1443,15 +1472,30 @@ cdef class Context:
         except BaseException:
             self._leave()
             raise
-        with nogil:
-            eXosip_lock(p)
-            if kind == _ANSWER_CALL:
-                rc = eXosip_call_send_answer(p, ctid, cstatus, m)
-            elif kind == _ANSWER_OPTIONS:
-                rc = eXosip_options_send_answer(p, ctid, cstatus, m)
-            else:
-                rc = eXosip_message_send_answer(p, ctid, cstatus, m)
-            eXosip_unlock(p)
+        if ccid > 0:
+            # As in call_send_init_invite: the lock is held from the send to the store.
+            self._ref_sends += 1
+            try:
+                with nogil:
+                    eXosip_lock(p)
+                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+                try:
+                    if rc == 0:
+                        self._refs[ccid] = reference
+                finally:
+                    eXosip_unlock(p)
+            finally:
+                self._ref_sends -= 1
+        else:
+            with nogil:
+                eXosip_lock(p)
+                if kind == _ANSWER_CALL:
+                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+                elif kind == _ANSWER_OPTIONS:
+                    rc = eXosip_options_send_answer(p, ctid, cstatus, m)
+                else:
+                    rc = eXosip_message_send_answer(p, ctid, cstatus, m)
+                eXosip_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_answer" if kind == _ANSWER_CALL else
               b"eXosip_options_send_answer" if kind == _ANSWER_OPTIONS else b"eXosip_message_send_answer")
