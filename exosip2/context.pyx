@@ -132,6 +132,8 @@ cdef class Context:
     :param event_callback: called as ``event_callback(context, event)`` for
         every event of the event loop (:meth:`start` / :meth:`run`); may be set
         later through :attr:`event_callback`.
+    :param trace: True logs every SIP message from the start, as :meth:`trace` does
+        (the very first ones included).
     :raises MallocError: when the context cannot be allocated.
     """
 
@@ -156,13 +158,15 @@ cdef class Context:
         self._trim_held = 0
         self._ref_sends = 0
 
-    def __init__(self, event_callback=None):
+    def __init__(self, event_callback=None, trace=False):
         cdef eXosip_t *p
         cdef int rc
         if self._ptr != NULL:
             raise OsipWrongState("this Context is already initialised")
         if event_callback is not None and not callable(event_callback):
             raise TypeError("event_callback must be callable or None")
+        if not isinstance(trace, bool):
+            raise TypeError("trace must be True or False, not %s" % type(trace).__name__)
         from exosip2.error import MallocError
         with nogil:
             p = eXosip_malloc()
@@ -192,6 +196,8 @@ cdef class Context:
         if COUNT_LIVE:
             live_add(LIVE_CONTEXT, 1)
         _open_contexts.add(self)
+        if trace:
+            self.trace(True)
 
     def __dealloc__(self):
         # Only C fields: no loop thread can exist (it holds a reference to us).
@@ -577,8 +583,10 @@ cdef class Context:
 
         Each record says direction, transport, local and remote address and holds the message
         text (see :mod:`exosip2.trace`). The messages are taken from the core's queue by the event
-        loop (:meth:`start`) after each event and idle wait, and by :meth:`trace_drain`. Off (the
-        default), the core pays one test per message.
+        loop (:meth:`start`) after each event and idle wait, by the asyncio iterator
+        (:meth:`events`, :meth:`wait_event`) after each batch and once a second, and by
+        :meth:`trace_drain`. Off (the default), the core pays one test per message.
+        ``Context(trace=True)`` switches it on at creation.
         """
         from exosip2 import trace as _trace
         _trace.set_logging(self, enabled)
@@ -1007,8 +1015,10 @@ cdef class Context:
         of events never starves timers, other tasks or signal handlers.
         Events taken but not yet yielded stay with the context, so leaving one
         ``async for`` and starting another loses none. Automatic actions run
-        after every 64 events and at least once a second. Do not run
-        :meth:`start` on the same context.
+        after every 64 events and at least once a second. With tracing on
+        (:meth:`trace`, ``Context(trace=True)``), the iterator logs the traced
+        messages itself, after each batch and at least once a second: no need
+        to call :meth:`trace_drain`. Do not run :meth:`start` on the same context.
         """
         loop = self._aenter()
         cdef bint yielded = True
@@ -1100,6 +1110,8 @@ cdef class Context:
             self._auto()
         if self._awaiters:
             self._on_readable()
+        elif self._ptr != NULL and eXosip_core_capture_queued(self._ptr) > 0:
+            _drain_trace(self)   # messages without events (retransmissions...) wait at most a second
         self._idle_trim(True)
         self._tick_handle = self._aloop.call_later(1.0, self._tick)
 
@@ -1119,6 +1131,9 @@ cdef class Context:
             self._events_since_auto += n
             if self._events_since_auto >= _AUTO_EVERY:
                 self._auto()
+        # tracing: the iterator logs what the core captured, as the event loop thread does
+        if self._ptr != NULL and eXosip_core_capture_queued(self._ptr) > 0:
+            _drain_trace(self)
         return n
 
     cdef int _arm(self) except -1:
