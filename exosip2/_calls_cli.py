@@ -5,7 +5,6 @@ import queue
 import signal
 import socket
 import sys
-import threading
 import time
 
 from exosip2 import call, register
@@ -148,11 +147,31 @@ def cmd_demo(args, out=sys.stdout):
 
 # --- call and answer ------------------------------------------------------------------------
 
+class _Flag:
+    """A flag set by a signal handler: no lock (a threading.Event's set() in the handler would
+    block for ever when the signal lands while the main thread holds that Event's lock, in its
+    clear() or wait())."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self):
+        self._set = False
+
+    def set(self):
+        self._set = True
+
+    def clear(self):
+        self._set = False
+
+    def is_set(self):
+        return self._set
+
+
 class _Interrupt:
     """SIGINT/SIGTERM set a flag instead of raising in whatever code runs."""
 
     def __init__(self):
-        self.flag = threading.Event()
+        self.flag = _Flag()
         self.old = {}
 
     def __enter__(self):

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Type stub for exosip2.call (compiled with Cython)."""
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from typing_extensions import disjoint_base
 
@@ -21,7 +21,7 @@ class InitInvite(ExosipMessage):
     subject: Optional[_Text]
     def __init__(self, context: Context, to_url: _Text, from_url: _Text, route: Optional[_Text] = ...,
                  subject: Optional[_Text] = ...) -> None: ...
-    def send(self) -> int: ...
+    def send(self, reference: Any = ...) -> int: ...
 
 @disjoint_base
 class Ack(ExosipMessage):
@@ -35,7 +35,7 @@ class Answer(ExosipMessage):
     tid: int
     status: int
     def __init__(self, context: Context, tid: int, status: int) -> None: ...
-    def send(self) -> None: ...
+    def send(self, reference: Any = ...) -> None: ...
 
 @disjoint_base
 class Request(ExosipMessage):

@@ -73,12 +73,16 @@ cdef class InitInvite(ExosipMessage):
         self.route = route
         self.subject = subject
 
-    def send(self):
+    def send(self, reference=None):
         """Send the INVITE and start the call.
 
+        :param reference: any Python object to attach to the call, stored with the send
+            (:meth:`Context.call_send_init_invite <exosip2.context.Context.call_send_init_invite>`):
+            every event of the call returns it as :attr:`Event.reference
+            <exosip2.event.Event.reference>`.
         :returns: the call id (cid).
         """
-        return (<Context>self._context).call_send_init_invite(self)
+        return (<Context>self._context).call_send_init_invite(self, reference=reference)
 
 
 @cython.no_gc_clear
@@ -142,9 +146,14 @@ cdef class Answer(ExosipMessage):
         self.tid = tid
         self.status = status
 
-    def send(self):
-        """Send the answer."""
-        (<Context>self._context).call_send_answer(answer=self)
+    def send(self, reference=None):
+        """Send the answer.
+
+        :param reference: to answer an incoming call's INVITE and attach any Python object to
+            that call in the same step (:meth:`Context.call_send_answer
+            <exosip2.context.Context.call_send_answer>`).
+        """
+        (<Context>self._context).call_send_answer(answer=self, reference=reference)
 
 
 cdef enum:

@@ -30,6 +30,10 @@ cdef class Context:
     cdef dict _ack_tids
     # cid -> the Python object attached to that call (call references); dropped at EXOSIP_CALL_RELEASED.
     cdef dict _refs
+    # tid -> cid and cid -> tid of the INVITE of each incoming call, until its release
+    # (call_send_answer(reference=) finds the call of the tid it answers).
+    cdef dict _invite_cids
+    cdef dict _invite_tids
     # call_send_init_invite(reference=...) calls between their send and their store (see _wrap).
     cdef int _ref_sends
     # The event loop.
@@ -64,7 +68,7 @@ cdef class Context:
     cdef eXosip_t *_get(self) except NULL
     cdef eXosip_t *_enter(self) except NULL
     # Send an answer of a call (kind _ANSWER_CALL) or out of dialog (_ANSWER_MESSAGE, _ANSWER_OPTIONS).
-    cdef int _send_answer(self, tid, status, answer, int kind, str caller) except -1
+    cdef int _send_answer(self, tid, status, answer, int kind, str caller, object reference=*) except -1
     cdef inline void _leave(self) noexcept:
         self._busy -= 1
     cdef Event _wrap(self, eXosip_event_t *ev)
@@ -74,7 +78,7 @@ cdef class Context:
     # After the last event of a call (EXOSIP_CALL_RELEASED) has been handled: drop its reference.
     cdef int _forget_call(self, Event event) except -1
     cdef bint _stop_until(self, double deadline)
-    cdef _finish_stop(self)
+    cdef bint _finish_stop(self, object executor, double deadline)
     # asyncio: drain up to one batch of events from the core; arm/disarm the reader; forget the loop.
     cdef int _fill(self) except -1
     cdef int _arm(self) except -1
@@ -94,6 +98,12 @@ cdef class _KeyedSerial:
     cdef object _submit
     cdef dict _queues
     cdef object _mutex
+    # The pool's thread name prefix; stop()/close() wait on _idle (a Condition on _mutex) while
+    # _waiting > 0 for no key to be left and no task without a key (_loose) to run.
+    cdef str _prefix
+    cdef object _idle
+    cdef int _loose
+    cdef int _waiting
     cdef int dispatch(self, object context, object callback, Event event) except -1
 
 

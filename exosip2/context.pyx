@@ -63,7 +63,8 @@ from exosip2.includes.eX_register cimport (
 )
 from exosip2.includes.eX_setup cimport *
 from exosip2.includes.eXosip cimport (
-    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_RELEASED, eXosip_automatic_action, eXosip_event_geteventsocket,
+    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_INVITE, EXOSIP_CALL_RELEASED, eXosip_automatic_action,
+    eXosip_event_geteventsocket,
     eXosip_event_t, eXosip_event_wait,
 )
 from exosip2.includes.osip_parser cimport osip_message_t
@@ -131,6 +132,8 @@ cdef class Context:
     :param event_callback: called as ``event_callback(context, event)`` for
         every event of the event loop (:meth:`start` / :meth:`run`); may be set
         later through :attr:`event_callback`.
+    :param trace: True logs every SIP message from the start, as :meth:`trace` does
+        (the very first ones included).
     :raises MallocError: when the context cannot be allocated.
     """
 
@@ -155,13 +158,15 @@ cdef class Context:
         self._trim_held = 0
         self._ref_sends = 0
 
-    def __init__(self, event_callback=None):
+    def __init__(self, event_callback=None, trace=False):
         cdef eXosip_t *p
         cdef int rc
         if self._ptr != NULL:
             raise OsipWrongState("this Context is already initialised")
         if event_callback is not None and not callable(event_callback):
             raise TypeError("event_callback must be callable or None")
+        if not isinstance(trace, bool):
+            raise TypeError("trace must be True or False, not %s" % type(trace).__name__)
         from exosip2.error import MallocError
         with nogil:
             p = eXosip_malloc()
@@ -177,6 +182,8 @@ cdef class Context:
         self._pid = getpid()
         self._event_callback = event_callback
         self._ack_tids = {}
+        self._invite_cids = {}
+        self._invite_tids = {}
         self._refs = {}
         self._thread = None
         self._executor = None
@@ -189,6 +196,8 @@ cdef class Context:
         if COUNT_LIVE:
             live_add(LIVE_CONTEXT, 1)
         _open_contexts.add(self)
+        if trace:
+            self.trace(True)
 
     def __dealloc__(self):
         # Only C fields: no loop thread can exist (it holds a reference to us).
@@ -259,9 +268,17 @@ cdef class Context:
         if ev.type == EXOSIP_CALL_ANSWERED:
             if ev.did > 0 and ev.tid > 0:
                 self._ack_tids[ev.did] = ev.tid
+        elif ev.type == EXOSIP_CALL_INVITE:
+            if ev.tid > 0 and ev.cid > 0:   # for call_send_answer(reference=)
+                self._invite_cids[ev.tid] = ev.cid
+                self._invite_tids[ev.cid] = ev.tid
         elif ev.type == EXOSIP_CALL_RELEASED:
             if ev.did > 0:
                 self._ack_tids.pop(ev.did, None)
+            if ev.cid > 0 and self._invite_tids:
+                tid = self._invite_tids.pop(ev.cid, None)
+                if tid is not None:
+                    self._invite_cids.pop(tid, None)
         return event
 
     cdef int _auto(self) except -1:
@@ -441,6 +458,8 @@ cdef class Context:
                 time.sleep(0.001)
             _open_contexts.discard(self)
             self._ack_tids.clear()
+            self._invite_cids.clear()
+            self._invite_tids.clear()
             self._refs.clear()
             self._release_asyncio(p)
             with nogil:
@@ -454,26 +473,33 @@ cdef class Context:
         """Stop the event loop, waiting for its thread until *deadline*; False if it still runs."""
         cdef eXosip_t *p = self._ptr
         thread = self._thread
+        executor = self._executor
         self._running = False
-        if thread is None:
-            return True
-        if p != NULL:
-            eXosip_wakeup_event(p)
-        if thread is threading.current_thread():
-            return True
-        thread.join(max(0.0, deadline - time.monotonic()))
-        if thread.is_alive():
-            return False
-        self._finish_stop()
+        if thread is not None:
+            if p != NULL:
+                eXosip_wakeup_event(p)
+            if thread is threading.current_thread():
+                return True
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+        # callbacks that still run past the deadline find the context closed
+        self._finish_stop(executor, deadline)
         return True
 
-    cdef _finish_stop(self):
-        self._thread = None
-        executor = self._executor
-        self._executor = None
-        if executor is not None and self._own_executor:
-            in_worker = threading.current_thread().name.startswith("exosip2-event")
-            executor.shutdown(wait=not in_worker)
+    cdef bint _finish_stop(self, object executor, double deadline):
+        """After the loop thread ended: shut the default executor down and wait, until *deadline*,
+        for the callbacks it accepted (not from one of them); False if some still run."""
+        if self._thread is not None and not self._thread.is_alive():
+            self._thread = None
+        if self._executor is executor:
+            self._executor = None
+        if executor is None or type(executor) is not _KeyedSerial:
+            return True
+        executor.shutdown(wait=False)
+        if (<_KeyedSerial>executor).in_worker():
+            return True
+        return (<_KeyedSerial>executor).wait_idle(deadline)
 
     def quit(self):
         """Release the context: the same as :meth:`close` (exosip2ctypes' name)."""
@@ -557,8 +583,10 @@ cdef class Context:
 
         Each record says direction, transport, local and remote address and holds the message
         text (see :mod:`exosip2.trace`). The messages are taken from the core's queue by the event
-        loop (:meth:`start`) after each event and idle wait, and by :meth:`trace_drain`. Off (the
-        default), the core pays one test per message.
+        loop (:meth:`start`) after each event and idle wait, by the asyncio iterator
+        (:meth:`events`, :meth:`wait_event`) after each batch and once a second, and by
+        :meth:`trace_drain`. Off (the default), the core pays one test per message.
+        ``Context(trace=True)`` switches it on at creation.
         """
         from exosip2 import trace as _trace
         _trace.set_logging(self, enabled)
@@ -825,7 +853,7 @@ cdef class Context:
         if cs < 0 or cms < 0 or (cs == 0 and cms == 0):
             raise OsipBadParameter("the wait of the event loop must be positive")
         if event_executor is None:
-            executor = _KeyedSerial(concurrent.futures.ThreadPoolExecutor(thread_name_prefix="exosip2-event"))
+            executor = _KeyedSerial()
             self._own_executor = True
         elif event_executor == INLINE:
             executor = None
@@ -848,23 +876,55 @@ cdef class Context:
         thread = self.start(s, ms, event_executor)
         thread.join(timeout)
 
-    def stop(self):
-        """Stop the event loop and wait for its thread to end; idempotent.
+    def stop(self, timeout=None):
+        """Stop the event loop; return once its thread has ended and, with the default executor,
+        once the callbacks it had accepted have returned; idempotent.
 
-        Called from the loop thread itself (in an inline callback), it only
-        asks the loop to end after the callback returns.
+        How long that takes is bounded by what runs: the loop thread ends within one wait of
+        :meth:`start` (*s*, *ms*) plus the callback it runs (``"inline"``); the callbacks queued
+        in the default executor then run to their end (events that come later are not taken
+        from the stack). A callback that waits for the stopping thread would make that wait
+        endless: give *timeout* to bound it.
+
+        Called from the loop thread itself (an inline callback) or from a callback of the
+        default executor, it only asks the loop to end and returns (waiting there would wait
+        for itself). A user-given executor is left alone: shut it down yourself.
+
+        :param timeout: seconds to wait at most (None: as long as it takes).
+        :raises OsipWrongState: when called by a thread that holds :attr:`lock` (the loop
+            thread may be waiting for that lock).
+        :raises OsipTimeout: when the loop thread or a callback still runs after *timeout*
+            seconds; the loop is stopped all the same and what still runs ends on its own.
         """
         cdef eXosip_t *p = self._ptr
+        cdef double deadline = _deadline(timeout, "stop()")
         thread = self._thread
-        self._running = False
         if thread is None:
+            self._running = False
+            if not self._finish_stop(self._executor, deadline):
+                raise OsipTimeout("stop(): event callbacks still run after %.1f s; they end on their own"
+                                  % timeout)
             return
+        if (thread is not threading.current_thread() and self._lock_depth > 0
+                and self._lock_owner == PyThread_get_thread_ident()):
+            raise OsipWrongState("stop() called while this thread holds the context lock, which the event "
+                                 "loop thread may be waiting for; release it first")
+        executor = self._executor
+        self._running = False
         if p != NULL:
             eXosip_wakeup_event(p)
         if thread is threading.current_thread():
             return
-        thread.join()
-        self._finish_stop()
+        if deadline == _FOREVER:
+            thread.join()
+        else:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            raise OsipTimeout("stop(): the event loop thread still runs after %.1f s (its callback, or "
+                              "the context lock held by another thread); it ends once that returns" % timeout)
+        if not self._finish_stop(executor, deadline):
+            raise OsipTimeout("stop(): event callbacks still run after %.1f s; the loop is stopped and "
+                              "they end on their own" % timeout)
 
     def _loop(self, int s, int ms, executor):
         """The body of the event loop thread."""
@@ -895,10 +955,10 @@ cdef class Context:
             _log.exception("the event loop of %r failed", self)
         finally:
             self._running = False
+            # No more events for the executor: shut it down without waiting (stop() and close(),
+            # when they join this thread, wait for the callbacks still running).
             if self._thread is threading.current_thread():
                 self._thread = None
-                executor = self._executor
-                self._executor = None
                 if executor is not None and self._own_executor:
                     executor.shutdown(wait=False)
 
@@ -955,8 +1015,10 @@ cdef class Context:
         of events never starves timers, other tasks or signal handlers.
         Events taken but not yet yielded stay with the context, so leaving one
         ``async for`` and starting another loses none. Automatic actions run
-        after every 64 events and at least once a second. Do not run
-        :meth:`start` on the same context.
+        after every 64 events and at least once a second. With tracing on
+        (:meth:`trace`, ``Context(trace=True)``), the iterator logs the traced
+        messages itself, after each batch and at least once a second: no need
+        to call :meth:`trace_drain`. Do not run :meth:`start` on the same context.
         """
         loop = self._aenter()
         cdef bint yielded = True
@@ -1048,6 +1110,8 @@ cdef class Context:
             self._auto()
         if self._awaiters:
             self._on_readable()
+        elif self._ptr != NULL and eXosip_core_capture_queued(self._ptr) > 0:
+            _drain_trace(self)   # messages without events (retransmissions...) wait at most a second
         self._idle_trim(True)
         self._tick_handle = self._aloop.call_later(1.0, self._tick)
 
@@ -1067,6 +1131,9 @@ cdef class Context:
             self._events_since_auto += n
             if self._events_since_auto >= _AUTO_EVERY:
                 self._auto()
+        # tracing: the iterator logs what the core captured, as the event loop thread does
+        if self._ptr != NULL and eXosip_core_capture_queued(self._ptr) > 0:
+            _drain_trace(self)
         return n
 
     cdef int _arm(self) except -1:
@@ -1275,14 +1342,23 @@ cdef class Context:
         except KeyError:
             raise OsipNotFound("no answered INVITE is known for dialog %d" % did) from None
 
-    def call_send_answer(self, tid=None, status=None, answer=None):
+    def call_send_answer(self, tid=None, status=None, answer=None, reference=None):
         """Answer an incoming request of a call.
 
         :param tid: the transaction to answer.
         :param status: the status of a default answer (not 2xx to INVITE, which needs a body).
         :param answer: an :class:`~exosip2.call.Answer` to send (tid and status are then not used).
+        :param reference: when answering the INVITE of an incoming call (its ``call_invite``
+            event's tid), any Python object to attach to that call: stored as
+            :meth:`call_send_init_invite` stores its own, under the context lock together with
+            the answer, so every later event of the call (its ACK, a CANCEL, a BYE) returns it
+            as :attr:`Event.reference <exosip2.event.Event.reference>`, whichever executor runs
+            the callbacks; released with the call. None (the default) leaves the call's
+            reference as it is.
+        :raises OsipNotFound: with *reference*, when *tid* is not the INVITE of an incoming call
+            this context reported (for any other, use :meth:`set_call_reference`).
         """
-        self._send_answer(tid, status, answer, _ANSWER_CALL, "call_send_answer")
+        self._send_answer(tid, status, answer, _ANSWER_CALL, "call_send_answer", reference)
 
     def call_send_request(self, OsipMessage request not None, did=None):
         """Send a request built inside a dialog (:mod:`exosip2.call`: ReInvite, Info, Options, ...).
@@ -1410,12 +1486,13 @@ cdef class Context:
         """Answer an out-of-dialog OPTIONS; arguments as :meth:`call_send_answer`."""
         self._send_answer(tid, status, answer, _ANSWER_OPTIONS, "options_send_answer")
 
-    cdef int _send_answer(self, tid, status, answer, int kind, str caller) except -1:
+    cdef int _send_answer(self, tid, status, answer, int kind, str caller, object reference=None) except -1:
         # The one path of call_send_answer, message_send_answer and options_send_answer:
-        # an Answer object, or tid and status for a default answer.
+        # an Answer object, or tid and status for a default answer; reference: see call_send_answer.
         cdef eXosip_t *p
         cdef osip_message_t *m = NULL
         cdef int ctid, cstatus, rc
+        cdef int ccid = 0
         if answer is not None:
             if not isinstance(answer, OsipMessage):
                 raise TypeError("%s: answer must be an OsipMessage (an Answer), not %s"
@@ -1435,6 +1512,12 @@ cdef class Context:
             if not 101 <= cstatus <= 699:
                 raise OsipBadParameter("%s: status must be in 101..699 (1xx provisional, 2xx-6xx final), "
                                        "not %d" % (caller, cstatus))
+        if reference is not None:
+            ccid = self._invite_cids.get(ctid, 0)
+            if ccid <= 0:
+                raise OsipNotFound("%s: reference= attaches to the call whose INVITE is answered; tid %d is "
+                                   "not the INVITE of an incoming call of this context (use "
+                                   "set_call_reference(cid, reference) for any other)" % (caller, ctid))
         p = self._enter()
         try:
             if answer is not None:
@@ -1443,15 +1526,30 @@ cdef class Context:
         except BaseException:
             self._leave()
             raise
-        with nogil:
-            eXosip_lock(p)
-            if kind == _ANSWER_CALL:
-                rc = eXosip_call_send_answer(p, ctid, cstatus, m)
-            elif kind == _ANSWER_OPTIONS:
-                rc = eXosip_options_send_answer(p, ctid, cstatus, m)
-            else:
-                rc = eXosip_message_send_answer(p, ctid, cstatus, m)
-            eXosip_unlock(p)
+        if ccid > 0:
+            # As in call_send_init_invite: the lock is held from the send to the store.
+            self._ref_sends += 1
+            try:
+                with nogil:
+                    eXosip_lock(p)
+                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+                try:
+                    if rc == 0:
+                        self._refs[ccid] = reference
+                finally:
+                    eXosip_unlock(p)
+            finally:
+                self._ref_sends -= 1
+        else:
+            with nogil:
+                eXosip_lock(p)
+                if kind == _ANSWER_CALL:
+                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+                elif kind == _ANSWER_OPTIONS:
+                    rc = eXosip_options_send_answer(p, ctid, cstatus, m)
+                else:
+                    rc = eXosip_message_send_answer(p, ctid, cstatus, m)
+                eXosip_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_answer" if kind == _ANSWER_CALL else
               b"eXosip_options_send_answer" if kind == _ANSWER_OPTIONS else b"eXosip_message_send_answer")
@@ -1846,6 +1944,18 @@ class _WaitTable:
             self.pending.remove(waiter)
 
 
+cdef double _FOREVER = float("inf")
+
+
+cdef double _deadline(object timeout, str caller) except? -1:
+    """time.monotonic() + timeout (None: _FOREVER), refusing a timeout that is no number >= 0."""
+    if timeout is None:
+        return _FOREVER
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout >= 0:
+        raise ValueError("%s: timeout must be None or a number of seconds >= 0, not %r" % (caller, timeout))
+    return time.monotonic() + timeout
+
+
 cdef int _retried_tid(Context ctx, int tid) except? -100:
     """eXosip_core_retried_tid: > 0 the new tid, 0 re-send awaited, < 0 not sent again."""
     cdef eXosip_t *p = ctx._ptr
@@ -1912,6 +2022,9 @@ def _run_then_forget(callback, context, event):
         (<Context>context)._forget_call(event)
 
 
+# Pools made by _KeyedSerial (their threads are named exosip2-event-N_M).
+cdef int _pools_made = 0
+
 # How many events of one key a pool thread handles in a row before it queues the rest behind the
 # tasks of other keys (a flood of in-dialog requests on one call cannot hold a thread for ever).
 cdef int _SERIAL_BATCH = 16
@@ -1927,15 +2040,50 @@ cdef class _KeyedSerial:
     Events without a key go to the pool directly. Only the loop thread calls dispatch().
     """
 
-    def __init__(self, pool):
-        self._pool = pool
-        self._submit = pool.submit
+    def __init__(self):
+        global _pools_made
+        _pools_made += 1
+        self._prefix = "exosip2-event-%d" % _pools_made
+        self._pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix=self._prefix)
+        self._submit = self._pool.submit
         self._queues = {}
         self._mutex = threading.Lock()
+        self._idle = threading.Condition(self._mutex)
+        self._loose = 0
+        self._waiting = 0
 
     def shutdown(self, wait=True):
         """Shut the pool down (the events already accepted still run)."""
         self._pool.shutdown(wait=wait)
+
+    def in_worker(self):
+        """True in one of the pool's threads."""
+        return threading.current_thread().name.startswith(self._prefix + "_")
+
+    def wait_idle(self, double deadline):
+        """Wait until no task is queued or running, at most until *deadline*; True if none is."""
+        cdef double left
+        with self._idle:
+            self._waiting += 1
+            try:
+                while self._queues or self._loose:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._idle.wait(None if deadline == _FOREVER else left)
+            finally:
+                self._waiting -= 1
+        return True
+
+    def _one(self, callback, context, event):
+        """A pool task for an event without a key."""
+        try:
+            _run_callback(callback, context, event)
+        finally:
+            with self._mutex:
+                self._loose -= 1
+                if self._waiting and not self._loose and not self._queues:
+                    self._idle.notify_all()
 
     cdef int dispatch(self, object context, object callback, Event event) except -1:
         cdef eXosip_event_t *ev = event._ptr
@@ -1949,7 +2097,14 @@ cdef class _KeyedSerial:
         elif ev.nid > 0:
             key = <long long>ev.nid * 4 + 3
         else:
-            self._submit(_run_callback, callback, context, event)
+            with self._mutex:
+                self._loose += 1
+            try:
+                self._submit(self._one, callback, context, event)
+            except BaseException:
+                with self._mutex:
+                    self._loose -= 1
+                raise
             return 0
         item = (callback, event)
         with self._mutex:
@@ -1983,6 +2138,8 @@ cdef class _KeyedSerial:
                 waiting = self._queues[key]
                 if not waiting:
                     del self._queues[key]
+                    if self._waiting and not self._queues and not self._loose:
+                        self._idle.notify_all()
                     return
                 item = waiting.popleft()
             n += 1

@@ -199,7 +199,8 @@ cdef class Event:
         Attach one with :meth:`Context.call_send_init_invite(invite, reference=obj)
         <exosip2.context.Context.call_send_init_invite>` (stored together with the send, so even
         the first answer of the call carries it) or :meth:`Context.set_call_reference
-        <exosip2.context.Context.set_call_reference>` (an incoming call). Every later event of the
+        <exosip2.context.Context.set_call_reference>` or ``call_send_answer(tid, status,
+        reference=obj)`` (an incoming call, stored with the answer). Every later event of the
         call returns it, ``call_released`` included; the context drops it once that last event
         has been handled (or when the context closes), so it lives no longer than the call.
         """

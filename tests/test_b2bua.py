@@ -6,6 +6,7 @@ executor: 4 000 calls at 400 calls per second, three times, with no call lost or
 order."""
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -85,3 +86,53 @@ def test_b2bua_400_cps_through_the_default_executor_loses_nothing(run, program_f
     # alive: the bridges still in memory once all calls are released (each was the call reference of
     # both its legs): none, so the context released every reference with its call
     assert stats == {"calls": calls, "bridged": calls, "failed": 0, "lost": 0, "misordered": 0, "alive": 0}
+
+
+# Runs b2bua.main() with a trace function that sends SIGTERM to the process at the moment its main
+# thread holds the internal lock of the threading.Event it waits on (the window a signal hits now
+# and then, under load): Python runs the signal handler right there, in the main thread.
+_SIGNAL_INSIDE_WAIT = r"""
+import os, signal, sys, threading
+sys.path.insert(0, sys.argv[1])
+import b2bua
+fired = []
+
+def inside(frame, event, arg):
+    if not fired and event == "line" and frame.f_locals["self"]._cond._lock.locked():
+        fired.append(1)
+        print("probe: SIGTERM sent inside Event.wait", flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return None
+    return inside
+
+def calls(frame, event, arg):
+    if (not fired and event == "call" and frame.f_code is threading.Event.wait.__code__
+            and frame.f_back is not None and frame.f_back.f_code is b2bua.main.__code__):
+        return inside
+    return None
+
+sys.settrace(calls)
+sys.exit(b2bua.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("dispatch", ["executor", "inline", "pool"])
+def test_b2bua_exits_on_a_sigterm_that_lands_while_its_main_thread_waits(dispatch, tmp_path):
+    # Seen once in CI as "b2bua ignored SIGTERM for 20 s": the handler called threading.Event.set()
+    # while the interrupted main thread held that Event's lock inside Event.wait(), and blocked on
+    # it for ever (with no stack dump: that was armed after the set()).
+    probe = tmp_path / "probe.py"
+    probe.write_text(_SIGNAL_INSIDE_WAIT)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, str(probe), os.path.dirname(B2BUA), "-p", "0", "-q",
+                             "--dispatch", dispatch, "sip:nobody@127.0.0.1:9"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        pytest.fail("b2bua still ran 15 s after the SIGTERM\nstdout:\n%s\nstderr:\n%s" % (out, err))
+    assert "probe: SIGTERM sent inside Event.wait" in out, (out, err)
+    assert proc.returncode == 0, (out, err)
+    assert "b2bua: calls=0 bridged=0 failed=0 lost=0 misordered=0 alive=0" in out, (out, err)

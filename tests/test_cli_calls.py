@@ -103,3 +103,58 @@ def test_call_ctrl_c_while_ringing_cancels():
 def test_answer_needs_a_port():
     proc = run("answer")
     assert proc.returncode == 2 and "--port" in proc.stderr
+
+
+# Runs ``python -m exosip2 ARGS`` with a trace function that sends SIGINT while cmd_call's main
+# thread is inside the interrupt flag's clear() (holding its lock, if the flag has one).
+_SIGINT_INSIDE_CLEAR = r"""
+import os, runpy, signal, sys
+fired = []
+
+def inside(frame, event, arg):
+    cond = getattr(frame.f_locals.get("self"), "_cond", None)
+    if not fired and event == "line" and (cond is None or cond._lock.locked()):
+        fired.append(1)
+        print("probe: SIGINT sent inside clear()", flush=True)
+        os.kill(os.getpid(), signal.SIGINT)
+        return None
+    return inside
+
+def calls(frame, event, arg):
+    if (not fired and event == "call" and frame.f_code.co_name == "clear" and frame.f_back is not None
+            and frame.f_back.f_code.co_name == "cmd_call"):
+        return inside
+    return None
+
+sys.argv = ["exosip2"] + sys.argv[1:]
+sys.settrace(calls)
+runpy.run_module("exosip2", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_call_survives_a_ctrl_c_that_lands_while_it_clears_its_interrupt_flag(tmp_path):
+    # The flag was a threading.Event: a SIGINT handled while the main thread held the Event's lock
+    # in clear() (the hang-up step) called Event.set() on that lock and blocked for ever.
+    probe = tmp_path / "probe.py"
+    probe.write_text(_SIGINT_INSIDE_CLEAR)
+    port = free_port()
+    answer = subprocess.Popen([sys.executable, "-m", "exosip2", "answer", "--port", str(port)], cwd=ROOT,
+                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(answer, r"answering on udp 127\.0\.0\.1:%d" % port)
+        proc = subprocess.Popen([sys.executable, str(probe), "call", "sip:someone@127.0.0.1:%d" % port,
+                                 "--duration", "0.2"], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            pytest.fail("call still ran 20 s later\nstdout:\n%s\nstderr:\n%s" % (out, err))
+        assert "probe: SIGINT sent inside clear()" in out, (out, err)
+        assert proc.returncode == 0, (out, err)
+        assert out.rstrip().endswith("call ended") and err == "", (out, err)
+    finally:
+        if answer.poll() is None:
+            answer.kill()
+        answer.communicate(timeout=10)

@@ -10,7 +10,11 @@ TARGET is the SIP URI every call is sent to (``sip:service@127.0.0.1:5080``, wit
 ``target(event) -> uri`` that picks the destination from the incoming INVITE.
 
 Prints ``b2bua: listening on PROTO ADDR:PORT`` once ready and, at exit (SIGINT/SIGTERM, or once
--n calls have ended on both legs), ``b2bua: calls=N bridged=N failed=N lost=N misordered=N alive=N``:
+-n calls have ended on both legs), ``b2bua: calls=N bridged=N failed=N lost=N misordered=N alive=N``.
+Exit is bounded: the main loop sees the signal within 0.1 s, ``ctx.stop(timeout=5)`` ends the event
+loop and waits for the callbacks in flight, ``ctx.close(timeout=5)`` releases the stack; a shutdown
+still running after 12 s prints every thread's stack to stderr, and one that times out exits 1 at
+once. In the counts,
 *bridged* calls had their 2xx relayed, *failed* ones a final failure; *lost* counts events of a
 call that found no bridge and *misordered* relays that came in the wrong order (a provisional
 answer after the final one): both stay 0; *alive* counts the bridges still in memory (0 once
@@ -34,6 +38,7 @@ import argparse
 import concurrent.futures
 import faulthandler
 import gc
+import os
 import signal
 import socket
 import sys
@@ -48,6 +53,8 @@ from exosip2.event import Event, EventType
 from exosip2.message import OsipMessage
 
 T = EventType
+SHUTDOWN_S = 5.0    # bound of ctx.stop() and of ctx.close() at exit
+WATCHDOG_S = 12.0   # a shutdown still running then prints every thread's stack
 FAILURES = (T.call_redirected, T.call_requestfailure, T.call_serverfailure, T.call_globalfailure)
 ANSWERS = (T.call_message_answered, T.call_message_redirected, T.call_message_requestfailure,
            T.call_message_serverfailure, T.call_message_globalfailure)
@@ -317,10 +324,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if opts.transport == "tcp":
             from_uri += ";transport=tcp"
         b2b = B2bua(ctx, opts.target, from_uri, quiet=opts.quiet, exit_after=opts.exit_after)
-        def stop(*_: object) -> None:
-            b2b.done.set()
-            # a shutdown that does not finish within 10 s prints every thread's stack to stderr
-            faulthandler.dump_traceback_later(10, exit=False)
+        # The handler runs in the main thread between two bytecodes, which may be inside
+        # b2b.done.wait() while it holds that Event's lock: so it takes no lock (Event.set()
+        # would block there for ever), it only appends to a list the main loop looks at.
+        signalled: List[int] = []
+
+        def stop(signum: int, _frame: object) -> None:
+            signalled.append(signum)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
@@ -332,12 +342,23 @@ def main(argv: Optional[List[str]] = None) -> int:
             executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="b2bua")
         ctx.start(s=0, ms=50, event_executor=executor)
         print("b2bua: listening on %s %s:%d" % (opts.transport, opts.address, port), flush=True)
-        while not b2b.done.wait(0.1):
+        while not signalled and not b2b.done.wait(0.1):
             pass
-        ctx.stop()
-        if isinstance(executor, concurrent.futures.Executor):
-            executor.shutdown()
+        # Shutdown, bounded: SHUTDOWN_S for the loop and the callbacks in flight, as much for
+        # close(); past WATCHDOG_S every thread's stack is printed to stderr.
+        faulthandler.dump_traceback_later(WATCHDOG_S, exit=False)
+        try:
+            ctx.stop(timeout=SHUTDOWN_S)
+            if isinstance(executor, concurrent.futures.Executor):
+                executor.shutdown(wait=True)   # our own callbacks, which never block
+        except OsipError as exc:
+            print("b2bua: shutdown: %s" % (exc,), file=sys.stderr, flush=True)
+            faulthandler.dump_traceback(all_threads=True)
+            print("b2bua: " + b2b.stats(), flush=True)
+            os._exit(1)   # a callback is stuck: do not wait for it at interpreter exit
         print("b2bua: " + b2b.stats(), flush=True)   # before close() drops what is still attached
+        ctx.close(timeout=SHUTDOWN_S)
+        faulthandler.cancel_dump_traceback_later()
     return 0
 
 
