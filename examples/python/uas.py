@@ -35,6 +35,7 @@ class Uas:
         self.opts = opts
         self.count_lock = threading.Lock()
         self.done = threading.Event()
+        self.signalled: List[int] = []  # signals received (appended by the handler, read by run_threaded)
         self.sdp = ("v=0\r\no=uas 1 1 IN IP4 {0}\r\ns=uas\r\nc=IN IP4 {0}\r\nt=0 0\r\n"
                     "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n").format(opts.address)
         self.schedule: Callable[..., Any] = self._schedule_thread
@@ -101,7 +102,7 @@ class Uas:
     def run_threaded(self, ctx: Context, executor: Optional[str]) -> None:
         ctx.event_callback = self.on_event
         ctx.start(s=0, ms=50, event_executor="inline" if executor == "inline" else None)
-        while not self.done.wait(0.1):
+        while not self.signalled and not self.done.wait(0.1):
             pass
         ctx.stop()
 
@@ -155,7 +156,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     uas = Uas(opts)
     if opts.dispatch != "asyncio":
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: uas.done.set())
+            # a handler that takes no lock: Event.set() here could wait for ever on the lock of
+            # the Event.wait() it interrupted in this same (main) thread
+            signal.signal(sig, lambda signum, _frame: uas.signalled.append(signum))
     family = socket.AF_INET6 if ":" in opts.address else socket.AF_INET
     proto = socket.IPPROTO_TCP if opts.transport == "tcp" else socket.IPPROTO_UDP
     with Context() as ctx:
