@@ -80,6 +80,13 @@ extern "C" {
  * 423 is reported as a failure. */
 #define EXOSIP_CORE_OPT_MAX_MIN_EXPIRES (EXOSIP_CORE_OPT_BASE + 31)
 
+
+/* ---- session timers (session_timer.c) ---- */
+/* The smallest session interval, in seconds, honoured (default 90, RFC 4028's floor; range
+ * 1..86400): a Session-Expires below it is raised to it, and a new INVITE from a peer that
+ * supports timer asking for less is refused with 422 and this Min-SE. Lower it only in a lab. */
+#define EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES (EXOSIP_CORE_OPT_BASE + 40)
+
 /* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
 int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);
 
