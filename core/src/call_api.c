@@ -418,9 +418,12 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
   }
   {
     int is_bye = MSG_IS_BYE(req);
+    int is_prack = MSG_IS_PRACK(req);
     if (code >= 200 && code < 300 && dlg != NULL && MSG_IS_UPDATE(req))
       ex_st_2xx_sent(ctx, dlg, req, answer); /* hook (session_timer.c) */
     ex_tx_send(ctx, w, answer); /* a completed NIST may retire: req is gone after this */
+    if (is_prack && code >= 200)
+      ex_prack_uas_prack_answered(ctx, tid, dlg); /* hook (prack.c): a 2xx held behind it */
     if (code >= 200 && call != NULL && is_bye)
       ex_call_release(ctx, call, 1);
   }

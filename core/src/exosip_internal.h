@@ -209,6 +209,7 @@ struct ex_dialog {
   int rel_interval;          /* ms */
   uint64_t rel_give_up;      /* us */
   osip_message_t *held_2xx;  /* a 2xx the program sent while a 1xx with SDP waited for its PRACK */
+  int held_prack_tid;        /* the PRACK whose answer releases it, 0 until it comes */
   /* RFC 4028 (session_timer.c) */
   int st_interval;           /* seconds; 0: no session timer */
   int st_refresher;          /* 1: we refresh; 0: the peer does */
@@ -525,6 +526,8 @@ void ex_prack_uas_1xx_sent(struct eXosip_t *ctx, struct ex_dialog *dlg);
 int ex_prack_uas_final(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg, osip_message_t *answer);
 /* UAS: a PRACK in dialog dlg (server transaction w): 1 when answered here (400/481), 0 to report it. */
 int ex_prack_uas_prack(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg);
+/* UAS: the program answered PRACK transaction tid finally: a held 2xx goes now. */
+void ex_prack_uas_prack_answered(struct eXosip_t *ctx, int tid, struct ex_dialog *dlg);
 void ex_prack_rel_fire(struct eXosip_t *ctx, struct ex_dialog *dlg);
 void ex_prack_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
 

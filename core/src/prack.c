@@ -14,7 +14,8 @@
  * PRACK without a usable RAck gets 400; one that matches no unacknowledged 1xx (unknown RSeq, a
  * second PRACK for the same 1xx, or none outstanding) gets 481. While a reliable 1xx is outstanding
  * a second one is refused (OSIP_WRONG_STATE); a 2xx sent while the outstanding 1xx carried SDP is
- * held until the PRACK comes, then sent; any other final answer goes at once and ends the
+ * held until the PRACK comes and is answered by the program, then sent; any other final answer goes
+ * at once and ends the
  * retransmissions.
  *
  * A new INVITE whose Require names an extension we do not serve gets 420 with Unsupported
@@ -444,7 +445,6 @@ int ex_prack_uas_prack(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *
   char method[32];
   unsigned long rseq = 0, cseq = 0;
   int n = 0;
-  osip_message_t *held;
   osip_message_header_get_byname(req, "rack", 0, &h);
   if (h == NULL || h->hvalue == NULL
       || sscanf(h->hvalue, "%lu %lu %31s%n", &rseq, &cseq, method, &n) != 3 || rseq == 0
@@ -457,14 +457,21 @@ int ex_prack_uas_prack(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *
     answer_tx(ctx, w, 481, NULL, NULL);
     return 1;
   }
+  rel_stop(ctx, dlg);
+  if (dlg->held_2xx != NULL)
+    dlg->held_prack_tid = w->tid; /* the 2xx follows the PRACK's own answer */
+  return 0;
+}
+
+void ex_prack_uas_prack_answered(struct eXosip_t *ctx, int tid, struct ex_dialog *dlg)
+{
+  osip_message_t *held;
+  if (dlg == NULL || dlg->held_2xx == NULL || dlg->held_prack_tid != tid)
+    return;
   held = dlg->held_2xx;
   dlg->held_2xx = NULL;
-  rel_stop(ctx, dlg);
-  if (held != NULL) {
-    int tid = dlg->rel_tid;
-    ex_answer_send(ctx, tid, 0, held);
-  }
-  return 0;
+  dlg->held_prack_tid = 0;
+  ex_answer_send(ctx, dlg->rel_tid, 0, held);
 }
 
 void ex_prack_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
