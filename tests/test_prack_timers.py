@@ -287,3 +287,124 @@ def test_invite_requiring_an_unknown_extension_gets_420(ua_factory):
         ua.expect_nothing(0.3)
     finally:
         peer.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Session timers
+
+
+def _timer_ua(ua_factory, name, transport, force=False):
+    ua = ua_factory(name, transport=transport)
+    ua.ctx.set_option(Option.MIN_SESSION_EXPIRES, 1)  # a lab: intervals of seconds
+    if force:
+        ua.ctx.set_option(Option.SET_SESSIONTIMERS_FORCE, 1)
+    return ua
+
+
+def _call_sipp_callee(ua, sipp_factory, scen, transport, headers):  # noqa: F811
+    server = sipp_factory(scenario(scen), transport=transport, timeout_s=40, trace_messages=True).start()
+    target = "sip:callee@127.0.0.1:%d" % server.port + (";transport=tcp" if transport == "tcp" else "")
+    inv = call.InitInvite(ua.ctx, target, ua.uri, subject="timer")
+    for name, value in headers:
+        inv.add_header(name, value)
+    inv.set_body(sdp("caller", 30006), "application/sdp")
+    inv.send()
+    return server
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("scen, method", [("timer_callee_update", "UPDATE"), ("timer_callee_reinvite", "INVITE")])
+def test_we_refresh_before_half_the_interval(scen, method, transport, ua_factory, sipp_factory):  # noqa: F811
+    ua = _timer_ua(ua_factory, "caller", transport)
+    server = _call_sipp_callee(ua, sipp_factory, scen, transport,
+                               [("Supported", "timer"), ("Session-Expires", "6"), ("Min-SE", "1")])
+    ans = ua.expect(T.call_answered, timeout=10)
+    ua.ctx.call_send_ack(tid=ans.tid)
+    t0 = time.monotonic()
+    # SIPp fails the call unless the refresh comes within 3 s of the ACK (half of 6 s)
+    got = ua.expect(T.call_message_answered, T.call_answered, timeout=5)
+    assert got.request.method == method and got.response.status_code == 200
+    assert 2.0 < time.monotonic() - t0 < 3.0
+    if method == "INVITE":
+        assert got.tid != ans.tid  # the refresh re-INVITE, acknowledged by the core itself
+    ua.ctx.call_terminate(ans.cid, ans.did)
+    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    res = server.stop()
+    assert res.failed == 0 and not res.errors and res.stat("SuccessfulCall") == 1, res.describe()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_session_whose_refresh_never_comes_is_ended_with_bye(transport, ua_factory, sipp_factory):  # noqa: F811
+    ua = _timer_ua(ua_factory, "sut", transport)
+    client = _start_sipp(sipp_factory, "timer_caller_norefresh", ua, transport)
+    inv = ua.expect(T.call_invite, timeout=10)
+    _answer(ua, inv.tid, 200)  # the core adds Session-Expires: 6;refresher=uac and Require: timer
+    ua.expect(T.call_ack)
+    t0 = time.monotonic()
+    closed = ua.expect(T.call_closed, timeout=8)
+    # 6 s - min(32 s, 6/3 s): the BYE goes 4 s after the session started
+    assert 3.5 < time.monotonic() - t0 < 5.0
+    assert closed.cid == inv.cid
+    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    client.wait().assert_clean(1)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_refreshes_from_the_peer_keep_the_call_past_its_interval(transport, ua_factory, sipp_factory):  # noqa: F811
+    ua = _timer_ua(ua_factory, "sut", transport)
+    client = _start_sipp(sipp_factory, "timer_caller_refresher", ua, transport)
+    inv = ua.expect(T.call_invite, timeout=10)
+    _answer(ua, inv.tid, 200)
+    ua.expect(T.call_ack)
+    for _ in range(3):
+        upd = ua.expect(T.call_message_new, timeout=5)
+        assert upd.request.method == "UPDATE"
+        _answer(ua, upd.tid, 200, body=False)  # the core adds Session-Expires
+    ua.expect(T.call_closed, timeout=5)  # SIPp's BYE, 7.5 s after the start: no BYE of ours
+    client.wait().assert_clean(1)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_422_is_answered_with_the_larger_min_se(transport, ua_factory, sipp_factory):  # noqa: F811
+    ua = _timer_ua(ua_factory, "caller", transport)
+    server = _call_sipp_callee(ua, sipp_factory, "timer_callee_422", transport,
+                               [("Supported", "timer"), ("Session-Expires", "4"), ("Min-SE", "4")])
+    refused = ua.expect(T.call_requestfailure, timeout=10)
+    assert refused.response.status_code == 422
+    ans = ua.expect(T.call_answered, timeout=10)  # the INVITE sent again by automatic_action
+    assert ans.tid != refused.tid
+    ua.ctx.call_send_ack(tid=ans.tid)
+    time.sleep(0.2)
+    ua.ctx.call_terminate(ans.cid, ans.did)
+    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    res = server.stop()
+    assert res.failed == 0 and not res.errors and res.stat("SuccessfulCall") == 1, res.describe()
+
+
+def test_invite_asking_for_a_session_below_our_minimum_gets_422(ua_factory):
+    ua = ua_factory()  # default minimum: 90 s
+    peer = RawPeer(ua.port)
+    try:
+        peer.request("INVITE", 1, extra="Supported: timer\nSession-Expires: 30\n")
+        got = peer.wait_for(lambda t: t.startswith("SIP/2.0 4"))
+        assert _status(got) == 422 and re.search(r"Min-SE: *90", got), got
+        ua.expect_nothing(0.3)
+        # hostile Session-Expires values never crash: garbage, huge, negative
+        for n, value in enumerate(["abc", "99999999999999999999", "-5", "", "0;refresher=", ";;;;"]):
+            peer.request("INVITE", 1, extra="Supported: timer\nSession-Expires: %s\n" % value,
+                         branch="z9hG4bKse%d" % n)
+        seen = peer.recv_all(1.0)
+        assert all(_status(t) in (100, 400, 422) for t in seen if t.startswith("SIP/2.0")), seen
+    finally:
+        peer.close()
+
+
+def test_session_timer_options_are_set_and_checked(ua_factory):
+    from exosip2.error import OsipBadParameter
+    ua = ua_factory()
+    ua.ctx.set_option(Option.SET_SESSIONTIMERS_FORCE, 1)
+    ua.ctx.set_option(Option.SET_SESSIONTIMERS_FORCE, 0)
+    ua.ctx.set_option(Option.MIN_SESSION_EXPIRES, 120)
+    with pytest.raises(OsipBadParameter):
+        ua.ctx.set_option(Option.MIN_SESSION_EXPIRES, 0)
+    assert Option.SET_SESSIONTIMERS_FORCE == 32
