@@ -408,3 +408,31 @@ def test_session_timer_options_are_set_and_checked(ua_factory):
     with pytest.raises(OsipBadParameter):
         ua.ctx.set_option(Option.MIN_SESSION_EXPIRES, 0)
     assert Option.SET_SESSIONTIMERS_FORCE == 32
+
+
+# ---------------------------------------------------------------------------------------------
+# A C program written for eXosip2 5.3 (tests/core/prack_call.c)
+
+
+@pytest.fixture(scope="module")
+def prack_call(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "prack_call")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_53_style_program_with_build_prack_and_send_prack(transport, prack_call):
+    import subprocess
+    res = subprocess.run([prack_call, transport], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout
+    assert "session_expires=90;refresher=uac" in res.stdout
+
+
+def test_53_style_prack_program_under_valgrind(prack_call):
+    import subprocess
+    from test_core_register import VALGRIND, _valgrind
+    res = subprocess.run([_valgrind()] + VALGRIND + [prack_call, "udp"], capture_output=True, text=True,
+                         timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout

@@ -191,6 +191,8 @@ static int prack_ict(struct eXosip_t *ctx, int tid, struct ex_tx **out)
 {
   struct ex_tx *w = tid > 0 ? ex_tx_by_tid(ctx, tid) : NULL;
   *out = NULL;
+  if (w == NULL && tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, tid) != NULL)
+    return OSIP_WRONG_STATE; /* answered finally: the transaction is over */
   if (w == NULL || w->tr == NULL || w->tr->orig_request == NULL || w->tr->orig_request->sip_method == NULL)
     return OSIP_NOTFOUND;
   if (w->kind != ICT || !MSG_IS_INVITE(w->tr->orig_request))
