@@ -65,7 +65,7 @@ extern "C" {
 /* Seconds a confirmed call may stay without any SIP message in either direction before it is
  * ended with BYE (default 7200, range 0..604800; 0 disables). The program sees
  * EXOSIP_CALL_CLOSED when the BYE is sent and EXOSIP_CALL_RELEASED when it is answered or times
- * out. Negotiated session timers, when implemented, take precedence. */
+ * out. A session timer (RFC 4028) ends a call whose refresh never comes much sooner. */
 #define EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT (EXOSIP_CORE_OPT_BASE + 23)
 /* Events waiting for the program (eXosip_event_wait) beyond which new requests get 503 with
  * Retry-After (default 2048, range 16..2^24): a program that falls behind sheds load instead of
