@@ -436,3 +436,67 @@ def test_53_style_prack_program_under_valgrind(prack_call):
                          timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "all checks passed" in res.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# PRACK, UAC side against a raw UDP callee: retransmitted and hostile reliable 1xx
+
+
+def _reply(peer, invite, status, to_tag, extra="", body=""):
+    """An answer to *invite* (text received by peer) sent back to the context."""
+    heads = {}
+    for line in invite.split("\r\n")[1:]:
+        if not line:
+            break
+        name, _, value = line.partition(":")
+        heads.setdefault(name.strip().lower(), value.strip())
+    reason = {183: "Session Progress", 200: "OK", 180: "Ringing"}.get(status, "Whatever")
+    text = ("SIP/2.0 %d %s\nVia: %s\nFrom: %s\nTo: %s;tag=%s\nCall-ID: %s\nCSeq: %s\n"
+            "Contact: <sip:raw@127.0.0.1:%d>\n%sContent-Length: %d\n\n%s") % (
+        status, reason, heads["via"], heads["from"], heads["to"].split(";tag=")[0], to_tag, heads["call-id"],
+        heads["cseq"], peer.port, extra, len(body), body)
+    peer.send(text)
+
+
+def _branch(text):
+    return re.search(r"branch=([^;\s]+)", text).group(1)
+
+
+def test_retransmitted_reliable_183_is_answered_with_the_same_prack_and_reported_once(ua_factory):
+    from exosip2.error import OsipWrongFormat
+    ua = ua_factory("caller")
+    peer = RawPeer(ua.port)
+    try:
+        inv = call.InitInvite(ua.ctx, "sip:raw@127.0.0.1:%d" % peer.port, ua.uri)
+        inv.add_header("Supported", "100rel")
+        inv.send()
+        invite = peer.wait_for(lambda t: t.startswith("INVITE"))
+        cseq = re.search(r"CSeq: *(\d+)", invite).group(1)
+        rel = "Require: 100rel\nRSeq: 5\n"
+        _reply(peer, invite, 183, "rawcallee", rel)
+        ring = ua.expect(T.call_ringing)
+        call.Prack(ua.ctx, ring.tid, ring.response).send()
+        first = peer.wait_for(lambda t: t.startswith("PRACK"))
+        assert re.search(r"RAck: *5 %s INVITE" % cseq, first), first
+        # the 183 again (its PRACK looked lost): the same PRACK again, no second event
+        _reply(peer, invite, 183, "rawcallee", rel)
+        again = peer.wait_for(lambda t: t.startswith("PRACK"))
+        assert _branch(again) == _branch(first) and "RAck: 5 %s INVITE" % cseq in again
+        # an older RSeq (out of order) is not reported either
+        _reply(peer, invite, 183, "rawcallee", "Require: 100rel\nRSeq: 4\n")
+        ua.expect_nothing(0.4)
+        # hostile RSeq values reach the program (the 1xx is valid SIP) but cannot be PRACKed
+        for n, bad in enumerate(["garbage", "0", "-1", "99999999999999999999", "7 8"]):
+            _reply(peer, invite, 183, "rawcallee%d" % n, "Require: 100rel\nRSeq: %s\n" % bad)
+            ev = ua.expect(T.call_ringing)
+            with pytest.raises(OsipWrongFormat):
+                call.Prack(ua.ctx, ev.tid, ev.response)
+        # the PRACK's answer, then the INVITE's
+        _reply(peer, first, 200, "rawcallee")
+        got = ua.expect(T.call_message_answered)
+        assert got.request.method == "PRACK" and got.response.status_code == 200
+        _reply(peer, invite, 200, "rawcallee")
+        ans = ua.expect(T.call_answered)
+        assert ans.did == ring.did
+    finally:
+        peer.close()

@@ -232,9 +232,12 @@ EXOSIP_API int eXosip_call_build_prack(struct eXosip_t *excontext, int tid, osip
   if (rc != OSIP_SUCCESS)
     goto cleanup;
   osip_message_header_get_byname(response1xx, "rseq", 0, &rseq);
-  if (rseq == NULL || rseq->hvalue == NULL) {
-    rc = OSIP_WRONG_FORMAT;
-    goto cleanup;
+  {
+    unsigned long n;
+    if (rseq == NULL || rseq->hvalue == NULL || !rseq_of(response1xx, &n)) {
+      rc = OSIP_WRONG_FORMAT; /* no RSeq, or not a number of 1..2^32-1 */
+      goto cleanup;
+    }
   }
   dlg = dialog_of_response(excontext, response1xx);
   if (dlg == NULL || dlg->call == NULL || dlg->call->cid != w->cid || dlg->d == NULL) {
