@@ -500,3 +500,30 @@ def test_retransmitted_reliable_183_is_answered_with_the_same_prack_and_reported
         assert ans.did == ring.did
     finally:
         peer.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_as_callee_we_refresh_when_the_caller_asks_refresher_uas(transport, ua_factory, sipp_factory):  # noqa: F811
+    ua = _timer_ua(ua_factory, "sut", transport)
+    client = _start_sipp(sipp_factory, "timer_caller_uas_refreshes", ua, transport)
+    inv = ua.expect(T.call_invite, timeout=10)
+    _answer(ua, inv.tid, 200)
+    ua.expect(T.call_ack)
+    t0 = time.monotonic()
+    got = ua.expect(T.call_message_answered, timeout=5)
+    assert got.request.method == "UPDATE" and got.response.status_code == 200
+    assert time.monotonic() - t0 < 3.0
+    ua.expect(T.call_closed, timeout=5)
+    client.wait().assert_clean(1)
+
+
+def test_call_send_prack_refuses_a_message_that_is_not_a_prack(ua_factory):
+    from exosip2.error import OsipBadParameter
+    from exosip2.message import OsipMessage
+    ua = ua_factory()
+    msg = OsipMessage.parse(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKa\r\n"
+                            b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: c1\r\n"
+                            b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(OsipBadParameter):
+        ua.ctx.call_send_prack(1, msg)
+    assert not msg.consumed
