@@ -53,7 +53,8 @@ from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core
 from exosip2.event cimport Event
 from exosip2.includes.eX_core cimport eXosip_core_retried_tid
 from exosip2.includes.eX_call cimport (
-    eXosip_call_send_ack, eXosip_call_send_prack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_request,
+    eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_prack,
+    eXosip_call_send_request,
     eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_reason,
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request

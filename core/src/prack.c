@@ -431,9 +431,19 @@ void ex_prack_rel_fire(struct eXosip_t *ctx, struct ex_dialog *dlg)
 int ex_prack_uas_final(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg, osip_message_t *answer)
 {
   (void) ctx;
-  if (dlg == NULL || dlg->rel_rseq == 0 || dlg->rel_tid != w->tid)
+  int is_2xx = answer->status_code >= 200 && answer->status_code < 300;
+  if (dlg == NULL || dlg->rel_tid != w->tid)
     return 0;
-  if (answer->status_code >= 200 && answer->status_code < 300 && dlg->rel_has_sdp) {
+  if (dlg->rel_rseq == 0) {
+    if (!is_2xx || dlg->held_prack_tid == 0)
+      return 0;
+    /* the PRACK of the 1xx with SDP came, and waits for the program's answer: the 2xx follows it */
+    if (dlg->held_2xx != NULL)
+      osip_message_free(dlg->held_2xx);
+    dlg->held_2xx = answer;
+    return 1;
+  }
+  if (is_2xx && dlg->rel_has_sdp) {
     if (dlg->held_2xx != NULL)
       osip_message_free(dlg->held_2xx);
     dlg->held_2xx = answer; /* RFC 3262 3: after the PRACK of the 1xx with SDP */
@@ -462,20 +472,22 @@ int ex_prack_uas_prack(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *
     answer_tx(ctx, w, 481, NULL, NULL);
     return 1;
   }
+  if (dlg->rel_has_sdp)
+    dlg->held_prack_tid = w->tid; /* a 2xx goes only after the PRACK's own answer */
   rel_stop(ctx, dlg);
-  if (dlg->held_2xx != NULL)
-    dlg->held_prack_tid = w->tid; /* the 2xx follows the PRACK's own answer */
   return 0;
 }
 
 void ex_prack_uas_prack_answered(struct eXosip_t *ctx, int tid, struct ex_dialog *dlg)
 {
   osip_message_t *held;
-  if (dlg == NULL || dlg->held_2xx == NULL || dlg->held_prack_tid != tid)
+  if (dlg == NULL || dlg->held_prack_tid == 0 || dlg->held_prack_tid != tid)
+    return;
+  dlg->held_prack_tid = 0;
+  if (dlg->held_2xx == NULL)
     return;
   held = dlg->held_2xx;
   dlg->held_2xx = NULL;
-  dlg->held_prack_tid = 0;
   ex_answer_send(ctx, dlg->rel_tid, 0, held);
 }
 
