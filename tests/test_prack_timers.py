@@ -532,3 +532,21 @@ def test_call_send_prack_refuses_a_message_that_is_not_a_prack(ua_factory):
     with pytest.raises(OsipBadParameter):
         ua.ctx.call_send_prack(1, msg)
     assert not msg.consumed
+
+
+def test_reliable_183_never_pracked_ends_the_invite_with_500_after_64_t1(raw_call):
+    ua, peer, inv, tag, rseq = raw_call
+    _answer(ua, inv.tid, 200)  # held: the 183 carried SDP and has no PRACK
+    end = time.monotonic() + 40
+    final = None
+    retrans = 0
+    while time.monotonic() < end and final is None:
+        for text in peer.recv_all(0.5):
+            if text.startswith("SIP/2.0 183"):
+                retrans += 1
+            elif text.startswith("SIP/2.0") and "INVITE" in text.split("CSeq:", 1)[1].split("\r\n", 1)[0]:
+                final = text
+    assert final is not None and _status(final) == 500, final
+    # T1, 2T1, 4T1, then every T2 until 64*T1 = 32 s: 3 + 7 retransmissions (one may be cut by timing)
+    assert 8 <= retrans <= 11, retrans
+    ua.expect(T.call_released, timeout=5)
