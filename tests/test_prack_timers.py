@@ -116,7 +116,9 @@ def test_our_prack_answers_a_reliable_183_from_sipp(transport, ua_factory, sipp_
     # a retransmitted 183 (SIPp resends it until the PRACK arrives) is not reported again
     time.sleep(0.3)
     ua.ctx.call_terminate(got.cid, got.did)
-    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    bye = ua.expect(T.call_message_answered, timeout=10)
+    assert bye.request.method == "BYE" and bye.response.status_code == 200
+    ua.expect(T.call_released, timeout=5)
     res = server.stop()
     assert res.failed == 0 and not res.errors, res.describe()
     assert res.stat("IncomingCall") == 1, res.describe()
@@ -333,7 +335,9 @@ def test_we_refresh_before_half_the_interval(scen, method, transport, ua_factory
     if method == "INVITE":
         assert got.tid != ans.tid  # the refresh re-INVITE, acknowledged by the core itself
     ua.ctx.call_terminate(ans.cid, ans.did)
-    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    bye = ua.expect(T.call_message_answered, timeout=10)
+    assert bye.request.method == "BYE" and bye.response.status_code == 200
+    ua.expect(T.call_released, timeout=5)
     res = server.stop()
     assert res.failed == 0 and not res.errors and res.stat("IncomingCall") == 1, res.describe()
 
@@ -350,7 +354,9 @@ def test_a_session_whose_refresh_never_comes_is_ended_with_bye(transport, ua_fac
     # 6 s - min(32 s, 6/3 s): the BYE goes 4 s after the session started
     assert 3.5 < time.monotonic() - t0 < 5.0
     assert closed.cid == inv.cid
-    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    bye = ua.expect(T.call_message_answered, timeout=10)
+    assert bye.request.method == "BYE" and bye.response.status_code == 200
+    ua.expect(T.call_released, timeout=5)
     client.wait().assert_clean(1)
 
 
@@ -381,7 +387,9 @@ def test_422_is_answered_with_the_larger_min_se(transport, ua_factory, sipp_fact
     ua.ctx.call_send_ack(tid=ans.tid)
     time.sleep(0.2)
     ua.ctx.call_terminate(ans.cid, ans.did)
-    ua.expect(T.call_message_answered, T.call_released, timeout=10)
+    bye = ua.expect(T.call_message_answered, timeout=10)
+    assert bye.request.method == "BYE" and bye.response.status_code == 200
+    ua.expect(T.call_released, timeout=5)
     res = server.stop()
     assert res.failed == 0 and not res.errors and res.stat("IncomingCall") == 1, res.describe()
 
