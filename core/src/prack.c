@@ -463,7 +463,7 @@ int ex_prack_uas_prack(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *
   osip_message_header_get_byname(req, "rack", 0, &h);
   if (h == NULL || h->hvalue == NULL
       || sscanf(h->hvalue, "%lu %lu %31s%n", &rseq, &cseq, method, &n) != 3 || rseq == 0
-      || h->hvalue[n] != '\0') {
+      || h->hvalue[n + (int) strspn(h->hvalue + n, " \t")] != '\0') {
     answer_tx(ctx, w, 400, NULL, NULL);
     return 1;
   }
