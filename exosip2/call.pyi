@@ -6,10 +6,10 @@ from typing import Any, Optional, Union
 from typing_extensions import disjoint_base
 
 from exosip2.context import Context
-from exosip2.message import ExosipMessage
+from exosip2.message import ExosipMessage, OsipMessage
 
 __all__ = ["InitInvite", "Ack", "Answer", "Request", "ReInvite", "Info", "Options", "Update", "Refer",
-           "Notify"]
+           "Notify", "Prack"]
 
 _Text = Union[str, bytes]
 
@@ -36,6 +36,12 @@ class Answer(ExosipMessage):
     status: int
     def __init__(self, context: Context, tid: int, status: int) -> None: ...
     def send(self, reference: Any = ...) -> None: ...
+
+@disjoint_base
+class Prack(ExosipMessage):
+    tid: int
+    def __init__(self, context: Context, tid: int, response: OsipMessage) -> None: ...
+    def send(self) -> None: ...
 
 @disjoint_base
 class Request(ExosipMessage):

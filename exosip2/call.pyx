@@ -29,12 +29,12 @@ from exosip2.error import bad_uri_error
 from exosip2.includes.eX_call cimport *
 from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
 from exosip2.includes.osip_parser cimport osip_message_t
-from exosip2.message cimport ExosipMessage, c_str as _c, text_arg as _arg
+from exosip2.message cimport ExosipMessage, OsipMessage, c_str as _c, text_arg as _arg
 
 from exosip2.error import OsipBadParameter
 
 __all__ = ["InitInvite", "Ack", "Answer", "Request", "ReInvite", "Info", "Options", "Update", "Refer",
-           "Notify"]
+           "Notify", "Prack"]
 
 
 @cython.no_gc_clear
@@ -280,3 +280,37 @@ cdef class Notify(Request):
         self.did = did
         self.method_name = "NOTIFY"
         self.subscription_status = subscription_status
+
+
+@cython.no_gc_clear
+cdef class Prack(ExosipMessage):
+    """The PRACK of a reliable provisional response (``eXosip_call_build_prack``, RFC 3262).
+
+    Its RAck is the 1xx's RSeq and the INVITE's CSeq. The INVITE should carry ``Supported: 100rel``
+    (the program adds it, as with eXosip2). A 1xx that comes again is answered with the PRACK
+    already sent, and reported once.
+
+    :param context: the :class:`~exosip2.context.Context`.
+    :param tid: the INVITE's transaction id (``event.tid`` of the ringing/proceeding event).
+    :param response: the reliable 1xx (``event.response``, with RSeq).
+    :raises OsipWrongFormat: the 1xx has no RSeq.
+    :raises OsipWrongState: the INVITE is answered finally, or this 1xx is PRACKed already.
+    """
+    cdef readonly int tid
+
+    def __init__(self, Context context not None, int tid, OsipMessage response not None):
+        cdef osip_message_t *m = NULL
+        cdef osip_message_t *r = response._get()
+        cdef int rc
+        cdef eXosip_t *p = context._enter()
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_call_build_prack(p, tid, r, &m)
+            eXosip_unlock(p)
+        context._leave()
+        self._adopt(context, rc, m, b"eXosip_call_build_prack")
+        self.tid = tid
+
+    def send(self):
+        """Send the PRACK (a transaction of its own; its answer comes as ``call_message_answered``)."""
+        (<Context>self._context).call_send_prack(self.tid, self)

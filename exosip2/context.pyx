@@ -53,7 +53,8 @@ from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core
 from exosip2.event cimport Event
 from exosip2.includes.eX_core cimport eXosip_core_retried_tid
 from exosip2.includes.eX_call cimport (
-    eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_request,
+    eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_prack,
+    eXosip_call_send_request,
     eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_reason,
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
@@ -1331,6 +1332,27 @@ cdef class Context:
             eXosip_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_ack")
+
+    def call_send_prack(self, int tid, OsipMessage prack not None):
+        """Send a PRACK (:class:`~exosip2.call.Prack`) for a reliable 1xx to INVITE transaction *tid*.
+
+        The message is handed over (and freed by the SIP stack even when sending fails).
+        """
+        cdef eXosip_t *p
+        cdef osip_message_t *m = NULL
+        cdef int rc
+        p = self._enter()
+        try:
+            m = self._take(prack, True, ("PRACK",), (), "call_send_prack")
+        except BaseException:
+            self._leave()
+            raise
+        with nogil:
+            eXosip_lock(p)
+            rc = eXosip_call_send_prack(p, tid, m)
+            eXosip_unlock(p)
+        self._leave()
+        check(rc, b"eXosip_call_send_prack")
 
     def ack_tid(self, int did):
         """The transaction id of the latest answered INVITE of dialog *did* (from the events seen).

@@ -38,6 +38,9 @@ class Option(enum.IntEnum):
     ENABLE_AUTOANSWERBYE = 19
     #: int: 1 prefers IPv6 when guessing addresses and resolving names.
     ENABLE_IPV6 = 20
+    #: int: 1 refreshes the session (as UAC, with our INVITE's Session-Expires) even when the
+    #: peer's 2xx has no Session-Expires; 0 (default) only when it has one.
+    SET_SESSIONTIMERS_FORCE = 32
     #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
     GET_STATISTICS = 2000
 
@@ -70,6 +73,9 @@ class Option(enum.IntEnum):
     MAX_AUTOMATIC_RETRIES = CORE_OPTION_BASE + 30
     #: the largest Min-Expires of a 423 that a registration follows.
     MAX_MIN_EXPIRES = CORE_OPTION_BASE + 31
+    #: the smallest session interval (seconds) honoured; smaller ones are raised, and a new INVITE
+    #: asking for less gets 422 with this Min-SE (default 90, RFC 4028's floor).
+    MIN_SESSION_EXPIRES = CORE_OPTION_BASE + 40
 
 
 _STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT])

@@ -14,6 +14,7 @@ class Option(enum.IntEnum):
     SET_HEADER_USER_AGENT = 17
     ENABLE_AUTOANSWERBYE = 19
     ENABLE_IPV6 = 20
+    SET_SESSIONTIMERS_FORCE = 32
     GET_STATISTICS = 2000
     MAX_TCP_CONNECTIONS = 65537
     MAX_TCP_CONNECTIONS_PER_SOURCE = 65538
@@ -29,6 +30,7 @@ class Option(enum.IntEnum):
     MAX_QUEUED_EVENTS = 65560
     MAX_AUTOMATIC_RETRIES = 65566
     MAX_MIN_EXPIRES = 65567
+    MIN_SESSION_EXPIRES = 65576
 
 def option_type(option: int) -> Union[Type[int], Type[str]]: ...
 def is_core_option(option: int) -> bool: ...

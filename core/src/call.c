@@ -73,6 +73,8 @@ static void new_call(struct eXosip_t *ctx, struct ex_tx *w)
   const char *ftag = ex_from_tag(req);
   size_t n;
 
+  if (ex_invite_precheck(ctx, w)) /* hook (prack.c): 420 for an unserved Require, 422 */
+    return;
   if (ex_call_new(ctx, &call) != OSIP_SUCCESS) {
     reply(ctx, w, 500, NULL);
     return;
@@ -128,6 +130,8 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
   }
   call = dlg->call;
   dlg->last_traffic = ex_now_us();
+  if (MSG_IS_PRACK(req) && ex_prack_uas_prack(ctx, w, dlg)) /* hook (prack.c): 400/481 */
+    return;
   if (dlg->d->remote_cseq >= cseq_number(req) && dlg->d->remote_cseq > 0 && !MSG_IS_CANCEL(req)) {
     reply(ctx, w, 500, NULL); /* out of order (RFC 3261 12.2.2) */
     return;
@@ -305,7 +309,7 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
   } else if (ex_to_tag(req) != NULL) {
     in_dialog_request(ctx, w, 0);
   } else {
-    reply(ctx, w, 481, NULL); /* a BYE outside any dialog */
+    reply(ctx, w, 481, NULL); /* a BYE or PRACK outside any dialog */
   }
 }
 
@@ -385,6 +389,8 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       dlg = uac_dialog(ctx, call, resp);
     else
       dlg = ex_dialog_by_did(ctx, w->did);
+    if (ex_prack_uac_1xx(ctx, dlg, resp)) /* hook (prack.c): a reliable 1xx seen again */
+      return;
     ex_event_emit(ctx, resp->status_code >= 180 && resp->status_code <= 183 ? EXOSIP_CALL_RINGING
                                                                               : EXOSIP_CALL_PROCEEDING,
                   call, dlg, w->tid, req, resp, NULL);
@@ -417,6 +423,7 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       }
     }
     ex_event_emit(ctx, EXOSIP_CALL_ANSWERED, call, dlg, w->tid, req, resp, NULL);
+    ex_st_2xx_received(ctx, w, dlg, req, resp); /* hook (session_timer.c) */
     return;
   case OSIP_ICT_STATUS_3XX_RECEIVED:
   case OSIP_ICT_STATUS_4XX_RECEIVED:
@@ -429,6 +436,7 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       dlg = call->dialogs;
     if (initial)
       call->final_received = 1;
+    ex_st_refresh_failed(ctx, w, dlg); /* hook (session_timer.c) */
     {
       /* hook (retry.c): a challenge, redirection or 422 that eXosip_automatic_action answers keeps the call */
       int again = ex_retry_note(ctx, w, resp);
@@ -493,6 +501,12 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       return; /* the call is gone already */
     /* hook (retry.c): a BYE sent again with credentials keeps the call until its own answer */
     again = final && resp != NULL && ex_retry_note(ctx, w, resp);
+    if (final && MSG_IS_UPDATE(req)) { /* hook (session_timer.c) */
+      if (resp != NULL && status < 300)
+        ex_st_2xx_received(ctx, w, dlg, req, resp);
+      else
+        ex_st_refresh_failed(ctx, w, dlg);
+    }
     type = by_class(status, EXOSIP_CALL_MESSAGE_ANSWERED);
     ex_event_emit(ctx, type, call, dlg, w->tid, req, resp, NULL);
     if (final && MSG_IS_BYE(req) && !again)

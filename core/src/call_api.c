@@ -385,7 +385,17 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
   call = ex_call_by_cid(ctx, w->cid);
   dlg = ex_dialog_by_did(ctx, w->did);
   if (w->kind == IST) {
-    int initial = call != NULL && call->inv_tid == w->tid;
+    int initial = call != NULL && call->inv_tid == w->tid, reliable = 0;
+    /* hooks (prack.c): RSeq for a reliable 1xx; a 2xx held until the PRACK of a 1xx with SDP */
+    if (code > 100 && code < 200) {
+      reliable = ex_prack_uas_1xx(ctx, w, dlg, answer);
+      if (reliable < 0)
+        return reliable;
+    } else if (code >= 200 && ex_prack_uas_final(ctx, w, dlg, answer)) {
+      return OSIP_SUCCESS;
+    }
+    if (code >= 200 && code < 300 && dlg != NULL)
+      ex_st_2xx_sent(ctx, dlg, req, answer); /* hook (session_timer.c) */
     if (code >= 200 && code < 300 && dlg != NULL) {
       char *sdp = ex_body_string(answer);
       if (sdp != NULL) {
@@ -400,13 +410,20 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
     if (initial && code >= 200)
       call->final_sent = 1;
     ex_tx_send(ctx, w, answer);
+    if (reliable)
+      ex_prack_uas_1xx_sent(ctx, dlg);
     if (initial && code >= 300)
       ex_call_release(ctx, call, 1);
     return OSIP_SUCCESS;
   }
   {
     int is_bye = MSG_IS_BYE(req);
+    int is_prack = MSG_IS_PRACK(req);
+    if (code >= 200 && code < 300 && dlg != NULL && MSG_IS_UPDATE(req))
+      ex_st_2xx_sent(ctx, dlg, req, answer); /* hook (session_timer.c) */
     ex_tx_send(ctx, w, answer); /* a completed NIST may retire: req is gone after this */
+    if (is_prack && code >= 200)
+      ex_prack_uas_prack_answered(ctx, tid, dlg); /* hook (prack.c): a 2xx held behind it */
     if (code >= 200 && call != NULL && is_bye)
       ex_call_release(ctx, call, 1);
   }

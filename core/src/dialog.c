@@ -40,6 +40,9 @@ int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, 
   dlg->t2xx.idx = -1;
   dlg->t2xx.kind = EX_TIMER_2XX;
   dlg->t2xx.owner = dlg;
+  dlg->trel.idx = -1;
+  dlg->trel.kind = EX_TIMER_REL1XX;
+  dlg->trel.owner = dlg;
   if (ex_hmap_put_int(&ctx->dialogs_by_did, dlg->did, dlg) != OSIP_SUCCESS
       || ex_hmap_put_str(&ctx->dialogs_by_key, dlg->key, dlg) != OSIP_SUCCESS) {
     ex_hmap_del_int(&ctx->dialogs_by_did, dlg->did);
@@ -70,6 +73,8 @@ struct ex_dialog *ex_dialog_lookup(struct eXosip_t *ctx, const char *callid, con
 void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
 {
   ex_heap_remove(&ctx->heap, &dlg->t2xx);
+  ex_prack_dialog_free(ctx, dlg);
+  ex_st_dialog_free(ctx, dlg);
   ex_hmap_del_int(&ctx->dialogs_by_did, dlg->did);
   if (ex_hmap_get_str(&ctx->dialogs_by_key, dlg->key) == dlg)
     ex_hmap_del_str(&ctx->dialogs_by_key, dlg->key);
@@ -83,6 +88,28 @@ void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
   free(dlg->local_sdp);
   free(dlg->remote_sdp);
   free(dlg);
+}
+
+void ex_dest_of_answer(struct eXosip_t *ctx, const osip_message_t *resp, const struct ex_tx *ist,
+                       struct ex_dest *dest)
+{
+  memset(dest, 0, sizeof(*dest));
+  if (ex_proto_of_message(resp) == IPPROTO_TCP) {
+    dest->proto = IPPROTO_TCP;
+    dest->conn_id = ist->conn_id;
+    memcpy(&dest->sa, &ist->src, ist->srclen);
+    dest->salen = ist->srclen;
+  } else {
+    char *host = NULL;
+    int port = 5060;
+    osip_response_get_destination((osip_message_t *) resp, &host, &port);
+    if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, dest) != OSIP_SUCCESS) {
+      memcpy(&dest->sa, &ist->src, ist->srclen);
+      dest->salen = ist->srclen;
+      dest->proto = IPPROTO_UDP;
+    }
+    osip_free(host);
+  }
 }
 
 void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *resp2xx,
@@ -106,23 +133,7 @@ void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip
   memcpy(dlg->resp2xx, buf, len);
   dlg->resp2xx_len = len;
   osip_free(buf);
-  memset(&dlg->resp2xx_dest, 0, sizeof(dlg->resp2xx_dest));
-  if (proto == IPPROTO_TCP) {
-    dlg->resp2xx_dest.proto = IPPROTO_TCP;
-    dlg->resp2xx_dest.conn_id = ist->conn_id;
-    memcpy(&dlg->resp2xx_dest.sa, &ist->src, ist->srclen);
-    dlg->resp2xx_dest.salen = ist->srclen;
-  } else {
-    char *host = NULL;
-    int port = 5060;
-    osip_response_get_destination((osip_message_t *) resp2xx, &host, &port);
-    if (host == NULL || ex_dest_resolve(ctx, host, port, IPPROTO_UDP, &dlg->resp2xx_dest) != OSIP_SUCCESS) {
-      memcpy(&dlg->resp2xx_dest.sa, &ist->src, ist->srclen);
-      dlg->resp2xx_dest.salen = ist->srclen;
-      dlg->resp2xx_dest.proto = IPPROTO_UDP;
-    }
-    osip_free(host);
-  }
+  ex_dest_of_answer(ctx, resp2xx, ist, &dlg->resp2xx_dest);
   dlg->ack_pending = 1;
   dlg->t2xx_interval = proto == IPPROTO_TCP ? 0 : EX_T1;
   dlg->t2xx_give_up = now + 64ULL * EX_T1 * 1000ULL;

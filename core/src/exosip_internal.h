@@ -59,7 +59,7 @@ void *ex_hmap_del_int(struct ex_hmap *m, long key);
 void ex_hmap_foreach(struct ex_hmap *m, void (*fn)(void *val, void *arg), void *arg);
 
 /* ---- timer heap ---- */
-enum ex_timer_kind { EX_TIMER_TX, EX_TIMER_2XX, EX_TIMER_SWEEP };
+enum ex_timer_kind { EX_TIMER_TX, EX_TIMER_2XX, EX_TIMER_SWEEP, EX_TIMER_REL1XX };
 
 struct ex_timer {
   uint64_t due;  /* monotonic microseconds */
@@ -189,6 +189,33 @@ struct ex_dialog {
   char *local_sdp;
   char *remote_sdp;
   uint64_t last_traffic;     /* us: last SIP message of the dialog, for the idle timeout */
+  /* RFC 3262, UAC side (prack.c): the highest RSeq seen, and the PRACK sent last (its RAck),
+   * replayed when its reliable 1xx comes again */
+  unsigned long rseq_seen;
+  int rseq_seen_set;
+  char prack_rack[96];
+  char *prack_buf;
+  size_t prack_len;
+  struct ex_dest prack_dest;
+  /* RFC 3262, UAS side (prack.c): the reliable 1xx waiting for its PRACK, retransmitted on trel */
+  unsigned long rseq_next;   /* RSeq of our next reliable 1xx (random start) */
+  unsigned long rel_rseq;    /* RSeq of the one outstanding, 0 when none */
+  int rel_has_sdp;
+  int rel_tid;               /* the INVITE transaction it answers */
+  char *rel_buf;
+  size_t rel_len;
+  struct ex_dest rel_dest;
+  struct ex_timer trel;
+  int rel_interval;          /* ms */
+  uint64_t rel_give_up;      /* us */
+  osip_message_t *held_2xx;  /* a 2xx the program sent while a 1xx with SDP waited for its PRACK */
+  int held_prack_tid;        /* the PRACK whose answer releases it, 0 until it comes */
+  /* RFC 4028 (session_timer.c) */
+  int st_interval;           /* seconds; 0: no session timer */
+  int st_refresher;          /* 1: we refresh; 0: the peer does */
+  int st_use_update;         /* the peer allows UPDATE: refresh with it rather than re-INVITE */
+  uint64_t st_start;         /* us when the current interval began */
+  int st_refresh_tid;        /* our refresh in flight, 0 when none */
 };
 
 struct ex_call {
@@ -227,6 +254,7 @@ struct ex_limits {
   int max_queued_events;
   int max_automatic_retries;
   int max_min_expires;
+  int min_session_expires;
 };
 
 /* ---- the context ---- */
@@ -270,6 +298,8 @@ struct eXosip_t {
   struct ex_limits limits;
   char *user_agent;
   int keepalive, use_rport, ipv6, autoanswer_bye;
+  int sessiontimers_force; /* EXOSIP_OPT_SET_SESSIONTIMERS_FORCE */
+  int st_active;           /* dialogs with a session timer running (session_timer.c) */
   CbSipCallback cbsip;
 
   /* capture of sent and received messages (capture.c): capture_on is the one test the send and
@@ -459,6 +489,9 @@ struct ex_dialog *ex_dialog_by_did(struct eXosip_t *ctx, int did);
 struct ex_dialog *ex_dialog_lookup(struct eXosip_t *ctx, const char *callid, const char *local_tag,
                                    const char *remote_tag);
 void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
+/* Where an answer to server transaction ist goes (its Via over UDP, its connection over TCP). */
+void ex_dest_of_answer(struct eXosip_t *ctx, const osip_message_t *resp, const struct ex_tx *ist,
+                       struct ex_dest *dest);
 void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *resp2xx,
                          const struct ex_tx *ist);
 void ex_dialog_stop_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg);
@@ -480,5 +513,40 @@ void ex_tu_after(struct eXosip_t *ctx, struct ex_tx *w, int cbtype);
 int ex_answer_build(struct eXosip_t *ctx, int tid, int status, osip_message_t **answer);
 int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *answer);
 int ex_request_send_out(struct eXosip_t *ctx, osip_message_t *msg);
+
+/* prack.c: reliable provisional responses (RFC 3262) */
+/* The comma-separated token list of header name (or its compact form alt) holds token. */
+int ex_header_has_token(const osip_message_t *msg, const char *name, const char *alt, const char *token);
+/* A new INVITE that requires what we cannot serve (420) or asks for a session interval below our
+ * minimum (422): answered here, returns 1; 0 to go on. */
+int ex_invite_precheck(struct eXosip_t *ctx, struct ex_tx *w);
+/* UAC: a 1xx to our INVITE on dialog dlg; 1 when it is a retransmitted reliable 1xx (its PRACK was
+ * sent again and no event is due). */
+int ex_prack_uac_1xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *resp);
+/* UAS: a 1xx the program sends (answer, to IST w): 0 not reliable, 1 made reliable (RSeq added,
+ * retransmitted until its PRACK), or a negative code (answer freed). */
+int ex_prack_uas_1xx(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg, osip_message_t *answer);
+/* UAS: call after ex_tx_send of a reliable 1xx (the serialized copy is kept and timed). */
+void ex_prack_uas_1xx_sent(struct eXosip_t *ctx, struct ex_dialog *dlg);
+/* UAS: a final answer to IST w: 1 when a 2xx is held until the PRACK comes (answer taken). */
+int ex_prack_uas_final(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg, osip_message_t *answer);
+/* UAS: a PRACK in dialog dlg (server transaction w): 1 when answered here (400/481), 0 to report it. */
+int ex_prack_uas_prack(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg);
+/* UAS: the program answered PRACK transaction tid finally: a held 2xx goes now. */
+void ex_prack_uas_prack_answered(struct eXosip_t *ctx, int tid, struct ex_dialog *dlg);
+void ex_prack_rel_fire(struct eXosip_t *ctx, struct ex_dialog *dlg);
+void ex_prack_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
+
+/* session_timer.c: session timers (RFC 4028) */
+/* A 2xx to our INVITE/UPDATE (client transaction w) on dialog dlg. */
+void ex_st_2xx_received(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg,
+                        const osip_message_t *req, const osip_message_t *resp);
+/* A refresh of ours that failed (non-2xx final or timeout). */
+void ex_st_refresh_failed(struct eXosip_t *ctx, struct ex_tx *w, struct ex_dialog *dlg);
+/* A 2xx we send to an INVITE/UPDATE (req) of dialog dlg: Session-Expires completed, timer started. */
+void ex_st_2xx_sent(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *req, osip_message_t *answer);
+/* eXosip_automatic_action: refreshes due, and sessions whose refresh never came. */
+void ex_st_automatic(struct eXosip_t *ctx);
+void ex_st_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
 
 #endif /* EXOSIP2_CORE_INTERNAL_H */

@@ -133,7 +133,7 @@ static int wants_contact(const char *method)
          || strcmp(method, "SUBSCRIBE") == 0 || strcmp(method, "NOTIFY") == 0;
 }
 
-static const char *allow_value = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE";
+static const char *allow_value = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE, PRACK";
 
 int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
                          const char *route, osip_message_t **out)

@@ -7,8 +7,8 @@
 static int plain_request(struct eXosip_t *ctx, struct ex_tx *w)
 {
   osip_message_t *req = w->tr->orig_request;
-  if (ex_to_tag(req) != NULL || MSG_IS_BYE(req))
-    return 0; /* in a dialog (or claiming one): the call usage answers */
+  if (ex_to_tag(req) != NULL || MSG_IS_BYE(req) || MSG_IS_PRACK(req))
+    return 0; /* in a dialog (or claiming one): the call usage answers (481 when there is none) */
   ex_event_emit(ctx, EXOSIP_MESSAGE_NEW, NULL, NULL, w->tid, req, NULL, NULL);
   return 1;
 }

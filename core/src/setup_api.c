@@ -300,6 +300,9 @@ static void run_timers(struct eXosip_t *ctx)
     case EX_TIMER_SWEEP:
       ex_tcp_sweep(ctx);
       break;
+    case EX_TIMER_REL1XX:
+      ex_prack_rel_fire(ctx, (struct ex_dialog *) t->owner);
+      break;
     default:
       break;
     }
@@ -493,6 +496,7 @@ static const struct limit_def limit_defs[] = {
   LIMIT(EXOSIP_CORE_OPT_MAX_QUEUED_EVENTS, max_queued_events, 2048, 16, 1 << 24),
   LIMIT(EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES, max_automatic_retries, 5, 0, 100),
   LIMIT(EXOSIP_CORE_OPT_MAX_MIN_EXPIRES, max_min_expires, 86400, 60, 1 << 30),
+  LIMIT(EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES, min_session_expires, 90, 1, 86400),
 };
 #undef LIMIT
 
@@ -561,6 +565,12 @@ EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void
       rc = OSIP_BADPARAMETER;
     else
       ctx->autoanswer_bye = *(const int *) value != 0;
+    break;
+  case EXOSIP_OPT_SET_SESSIONTIMERS_FORCE:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      ctx->sessiontimers_force = *(const int *) value != 0;
     break;
   case EXOSIP_OPT_SET_HEADER_USER_AGENT:
     free(ctx->user_agent);
@@ -782,11 +792,13 @@ EXOSIP_API int eXosip_default_action(struct eXosip_t *excontext, eXosip_event_t 
 EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
 {
   /* Retransmissions and timeouts run on the I/O thread. Here: registrations refreshed before they
-   * lapse, and requests answered again after a challenge, redirection or 422 (usage.c, retry.c). */
+   * lapse, requests answered again after a challenge, redirection or 422 (usage.c, retry.c), and
+   * session refreshes and expiries (session_timer.c). */
   if (excontext == NULL || !excontext->initialized)
     return;
   ex_ctx_lock(excontext);
   ex_usage_automatic(excontext);
   ex_retry_automatic(excontext);
+  ex_st_automatic(excontext); /* session timers (session_timer.c) */
   ex_ctx_unlock(excontext);
 }

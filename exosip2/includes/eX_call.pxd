@@ -12,6 +12,9 @@ cdef extern from "eXosip2/eXosip.h" nogil:
     int eXosip_call_build_request(eXosip_t *excontext, int did, const char *method, osip_message_t **request)
     int eXosip_call_build_ack(eXosip_t *excontext, int tid, osip_message_t **ack)
     int eXosip_call_send_ack(eXosip_t *excontext, int tid, osip_message_t *ack)
+    int eXosip_call_build_prack(eXosip_t *excontext, int tid, osip_message_t *response1xx,
+                                osip_message_t **prack)
+    int eXosip_call_send_prack(eXosip_t *excontext, int tid, osip_message_t *prack)
     int eXosip_call_build_refer(eXosip_t *excontext, int did, const char *refer_to, osip_message_t **request)
     int eXosip_call_build_info(eXosip_t *excontext, int did, osip_message_t **request)
     int eXosip_call_build_options(eXosip_t *excontext, int did, osip_message_t **request)

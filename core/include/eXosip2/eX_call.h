@@ -46,6 +46,13 @@ int eXosip_call_terminate(struct eXosip_t *excontext, int cid, int did);
 /* The same, with a Reason header (its value, e.g. "SIP;cause=200;text=\"done\""). */
 int eXosip_call_terminate_with_reason(struct eXosip_t *excontext, int cid, int did, const char *reason);
 
+/* A PRACK for the reliable 1xx response1xx (it has RSeq) to INVITE transaction tid: RAck is the
+ * RSeq and the INVITE's CSeq. OSIP_WRONG_FORMAT without RSeq, OSIP_WRONG_STATE once the INVITE is
+ * answered finally or when this 1xx is PRACKed already. */
+int eXosip_call_build_prack(struct eXosip_t *excontext, int tid, osip_message_t *response1xx, osip_message_t **prack);
+/* Send it (a new transaction of the early dialog); the PRACK is taken, even on failure. */
+int eXosip_call_send_prack(struct eXosip_t *excontext, int tid, osip_message_t *prack);
+
 /* Write into refer_to a Refer-To value (with Replaces) designating the dialog did. */
 int eXosip_call_get_referto(struct eXosip_t *excontext, int did, char *refer_to, size_t refer_to_len);
 /* The call id of the dialog named by a Replaces header value, or a negative code. */

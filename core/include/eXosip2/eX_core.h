@@ -65,7 +65,7 @@ extern "C" {
 /* Seconds a confirmed call may stay without any SIP message in either direction before it is
  * ended with BYE (default 7200, range 0..604800; 0 disables). The program sees
  * EXOSIP_CALL_CLOSED when the BYE is sent and EXOSIP_CALL_RELEASED when it is answered or times
- * out. Negotiated session timers, when implemented, take precedence. */
+ * out. A session timer (RFC 4028) ends a call whose refresh never comes much sooner. */
 #define EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT (EXOSIP_CORE_OPT_BASE + 23)
 /* Events waiting for the program (eXosip_event_wait) beyond which new requests get 503 with
  * Retry-After (default 2048, range 16..2^24): a program that falls behind sheds load instead of
@@ -79,6 +79,13 @@ extern "C" {
 /* The largest Min-Expires of a 423 that a registration follows (default 86400); above it the
  * 423 is reported as a failure. */
 #define EXOSIP_CORE_OPT_MAX_MIN_EXPIRES (EXOSIP_CORE_OPT_BASE + 31)
+
+
+/* ---- session timers (session_timer.c) ---- */
+/* The smallest session interval, in seconds, honoured (default 90, RFC 4028's floor; range
+ * 1..86400): a Session-Expires below it is raised to it, and a new INVITE from a peer that
+ * supports timer asking for less is refused with 422 and this Min-SE. Lower it only in a lab. */
+#define EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES (EXOSIP_CORE_OPT_BASE + 40)
 
 /* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
 int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);

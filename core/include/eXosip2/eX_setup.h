@@ -38,6 +38,9 @@ int eXosip_unlock(struct eXosip_t *excontext);
 #define EXOSIP_OPT_ENABLE_AUTOANSWERBYE (EXOSIP_OPT_BASE_OPTION + 19)
 /* int *: 1 prefers IPv6 when guessing addresses and resolving names. */
 #define EXOSIP_OPT_ENABLE_IPV6 (EXOSIP_OPT_BASE_OPTION + 20)
+/* int *: 0 (default) runs a session timer only when the peer's 2xx carries Session-Expires; 1 also
+ * refreshes, as UAC, with the Session-Expires of our INVITE when the peer's 2xx has none. */
+#define EXOSIP_OPT_SET_SESSIONTIMERS_FORCE (EXOSIP_OPT_BASE_OPTION + 32)
 /* struct eXosip_stats *: filled with the counters of the context. */
 #define EXOSIP_OPT_GET_STATISTICS (EXOSIP_OPT_BASE_OPTION + 2000)
 
