@@ -14,7 +14,7 @@ cdef enum:
 
 
 cdef class Context:
-    # The native context, owned: eXosip_quit in close() / __dealloc__.
+    # The native context, owned: eXosip_quit then osip_free in close() / __dealloc__.
     cdef eXosip_t *_ptr
     # The process that made it: a forked child never tears it down.
     cdef long _pid

@@ -51,9 +51,11 @@ from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
 from exosip2.error cimport check
 from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core_listen_errno
 from exosip2.event cimport Event
-from exosip2.includes.eX_core cimport eXosip_core_retried_tid
+from exosip2.includes.eX_core cimport (
+    EXOSIP2_HAVE_CORE_SEND_REQUEST_TID, eXosip_core_call_send_request_tid, eXosip_core_retried_tid,
+)
 from exosip2.includes.eX_call cimport (
-    eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_request,
+    eXosip_call_build_answer, eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite,
     eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_reason,
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
@@ -66,7 +68,8 @@ from exosip2.includes.eXosip cimport (
     EXOSIP_CALL_ANSWERED, EXOSIP_CALL_RELEASED, eXosip_automatic_action, eXosip_event_geteventsocket,
     eXosip_event_t, eXosip_event_wait,
 )
-from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
+from exosip2.includes.osip_port cimport OSIP_BADPARAMETER, osip_free, osip_strcasecmp
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str, text_arg
 
 import atexit
@@ -172,6 +175,7 @@ cdef class Context:
         if rc != 0:
             with nogil:
                 eXosip_quit(p)
+                osip_free(p)
             check(rc if rc < 0 else -1, b"eXosip_init")
         self._ptr = p
         self._pid = getpid()
@@ -198,6 +202,7 @@ cdef class Context:
             if self._pid == getpid():
                 with nogil:
                     eXosip_quit(p)
+                    osip_free(p)
             if COUNT_LIVE:
                 live_add(LIVE_CONTEXT, -1)
 
@@ -445,6 +450,7 @@ cdef class Context:
             self._release_asyncio(p)
             with nogil:
                 eXosip_quit(p)
+                osip_free(p)
             if COUNT_LIVE:
                 live_add(LIVE_CONTEXT, -1)
         finally:
@@ -1288,7 +1294,9 @@ cdef class Context:
         """Send a request built inside a dialog (:mod:`exosip2.call`: ReInvite, Info, Options, ...).
 
         :param did: the dialog (default: the one the request was built for).
-        :returns: the transaction id (int).
+        :returns: the transaction id (int) with core/; 0 with an installed libeXosip2 5.3, whose
+            ``eXosip_call_send_request`` returns OSIP_SUCCESS and tells no tid (the answer's
+            events carry it).
         """
         cdef eXosip_t *p
         cdef osip_message_t *m
@@ -1303,7 +1311,8 @@ cdef class Context:
             raise
         with nogil:
             eXosip_lock(p)
-            rc = eXosip_call_send_request(p, cdid, m)
+            # core/: the tid (eX_core.h); an installed 5.3: eXosip_call_send_request, 0 once sent
+            rc = eXosip_core_call_send_request_tid(p, cdid, m)
             eXosip_unlock(p)
         self._leave()
         return check(rc, b"eXosip_call_send_request")
@@ -1406,12 +1415,23 @@ cdef class Context:
             raise
         with nogil:
             eXosip_lock(p)
-            if kind == _ANSWER_CALL:
-                rc = eXosip_call_send_answer(p, ctid, cstatus, m)
-            elif kind == _ANSWER_OPTIONS:
-                rc = eXosip_options_send_answer(p, ctid, cstatus, m)
-            else:
-                rc = eXosip_message_send_answer(p, ctid, cstatus, m)
+            rc = 0
+            if kind == _ANSWER_CALL and m == NULL:
+                # Built here: eXosip2 5.3 has no default answer to a non-INVITE request of a call
+                # (OSIP_BADPARAMETER); a 2xx to INVITE still needs the body the program builds.
+                rc = eXosip_call_build_answer(p, ctid, cstatus, &m)
+                if rc == 0 and 200 <= cstatus <= 299 and m.cseq != NULL and m.cseq.method != NULL \
+                        and osip_strcasecmp(m.cseq.method, b"INVITE") == 0:
+                    osip_message_free(m)
+                    m = NULL
+                    rc = OSIP_BADPARAMETER
+            if rc == 0:
+                if kind == _ANSWER_CALL:
+                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+                elif kind == _ANSWER_OPTIONS:
+                    rc = eXosip_options_send_answer(p, ctid, cstatus, m)
+                else:
+                    rc = eXosip_message_send_answer(p, ctid, cstatus, m)
             eXosip_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_answer" if kind == _ANSWER_CALL else
@@ -1576,6 +1596,10 @@ cdef class Context:
         if method.upper() == "REGISTER":
             raise OsipBadParameter("send_and_wait does not send REGISTER: use exosip2.register "
                                    "(a registration keeps its rid across retries)")
+        if getattr(msg, "did", None) is not None and not EXOSIP2_HAVE_CORE_SEND_REQUEST_TID:
+            raise OsipWrongState("send_and_wait cannot follow a request sent inside a dialog with an installed "
+                                 "libeXosip2 5.3: its eXosip_call_send_request tells no tid; send it with "
+                                 "call_send_request and match the answer's event by did")
         table = _wait_tables.get(self)
         if table is None:
             table = _wait_tables.setdefault(self, _WaitTable())
