@@ -23,11 +23,11 @@ it delivered; ``Ack(context, tid=tid)`` names the transaction directly.
 
 cimport cython
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
 from exosip2.error import bad_uri_error
 from exosip2.includes.eX_call cimport *
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.osip_parser cimport osip_message_t
 from exosip2.message cimport ExosipMessage, c_str as _c, text_arg as _arg
 
@@ -60,9 +60,9 @@ cdef class InitInvite(ExosipMessage):
         cdef const char *csub = _c(sub)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_initial_invite(p, &m, cto, cfrm, crt, csub)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
             raise bad_uri_error("InitInvite", rc, "eXosip_call_build_initial_invite", to_url=to_url,
@@ -103,9 +103,9 @@ cdef class Ack(ExosipMessage):
             ctid = tid
         p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_ack(p, ctid, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_ack")
         self.did = 0 if did is None else did
@@ -134,9 +134,9 @@ cdef class Answer(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_answer(p, tid, status, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_answer")
         self.tid = tid
@@ -174,7 +174,7 @@ cdef class Request(ExosipMessage):
         cdef const char *cmethod = _c(method)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if kind == _INFO:
                 rc = eXosip_call_build_info(p, did, &m)
             elif kind == _OPTIONS:
@@ -183,7 +183,7 @@ cdef class Request(ExosipMessage):
                 rc = eXosip_call_build_update(p, did, &m)
             else:
                 rc = eXosip_call_build_request(p, did, cmethod, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_request")
         self.did = did
@@ -242,9 +242,9 @@ cdef class Refer(Request):
         cdef const char *ctarget = <const char *>target
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_refer(p, did, ctarget, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_refer")
         self.did = did
@@ -263,9 +263,9 @@ cdef class Notify(Request):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_notify(p, did, subscription_status, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_notify")
         self.did = did

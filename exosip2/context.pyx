@@ -72,6 +72,55 @@ from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
 from exosip2.includes.osip_port cimport OSIP_BADPARAMETER, osip_free, osip_strcasecmp
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str, text_arg
 
+cdef extern from *:
+    """
+    /* The contexts whose lock (eXosip_lock) the calling thread holds through Context.lock. */
+    #define EXOSIP2_HELD_MAX 64
+    static __thread struct eXosip_t *exosip2_held[EXOSIP2_HELD_MAX];
+    static __thread int exosip2_nheld;
+    static int exosip2_held_has(struct eXosip_t *p)
+    {
+      int i;
+      for (i = 0; i < exosip2_nheld; i++)
+        if (exosip2_held[i] == p)
+          return 1;
+      return 0;
+    }
+    static int exosip2_held_mark(struct eXosip_t *p)
+    {
+      if (exosip2_nheld >= EXOSIP2_HELD_MAX)
+        return -1;
+      exosip2_held[exosip2_nheld++] = p;
+      return 0;
+    }
+    static void exosip2_held_unmark(struct eXosip_t *p)
+    {
+      int i;
+      for (i = 0; i < exosip2_nheld; i++)
+        if (exosip2_held[i] == p) {
+          exosip2_held[i] = exosip2_held[--exosip2_nheld];
+          return;
+        }
+    }
+    """
+    enum: _HELD_MAX "EXOSIP2_HELD_MAX"
+    bint _held_has "exosip2_held_has"(eXosip_t *p) nogil
+    int _held_mark "exosip2_held_mark"(eXosip_t *p) nogil
+    void _held_unmark "exosip2_held_unmark"(eXosip_t *p) nogil
+
+
+cdef void context_lock(eXosip_t *p) noexcept nogil:
+    """eXosip_lock, unless this thread holds that context's lock already (with Context.lock)."""
+    if not _held_has(p):
+        eXosip_lock(p)
+
+
+cdef void context_unlock(eXosip_t *p) noexcept nogil:
+    """The eXosip_unlock that matches context_lock."""
+    if not _held_has(p):
+        eXosip_unlock(p)
+
+
 import atexit
 import collections
 import concurrent.futures
@@ -253,8 +302,8 @@ cdef class Context:
                 # holds the context lock until its reference is stored, so wait for that lock.
                 p = self._enter()
                 with nogil:
-                    eXosip_lock(p)
-                    eXosip_unlock(p)
+                    context_lock(p)
+                    context_unlock(p)
                 self._leave()
                 ref = self._refs.get(ev.cid)
             event._reference = ref
@@ -274,9 +323,9 @@ cdef class Context:
         self._events_since_auto = 0
         self._last_auto = time.monotonic()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             eXosip_automatic_action(p)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         return 0
 
@@ -716,6 +765,13 @@ cdef class Context:
         p = self._enter()   # held (counted busy) until lock_release
         with nogil:
             eXosip_lock(p)
+        # Marked for this thread, so the binding's own calls inside `with ctx.lock:` do not take
+        # it again: eXosip2 5.3's eXosip_lock is a plain mutex (core/'s is recursive).
+        if _held_mark(p) != 0:
+            eXosip_unlock(p)
+            self._leave()
+            raise OsipWrongState("lock_acquire: this thread holds the locks of %d contexts already"
+                                 % _HELD_MAX)
         self._locked = p
         self._lock_owner = me
         self._lock_depth = 1
@@ -733,6 +789,7 @@ cdef class Context:
         if self._lock_depth == 0:
             self._lock_owner = 0
             self._locked = NULL
+            _held_unmark(p)
             eXosip_unlock(p)
             self._leave()
 
@@ -1176,9 +1233,9 @@ cdef class Context:
             raise
         if reference is None:
             with nogil:
-                eXosip_lock(p)
+                context_lock(p)
                 rc = eXosip_call_send_initial_invite(p, m)
-                eXosip_unlock(p)
+                context_unlock(p)
         else:
             # The context lock is held from before the send to after the store, so the I/O thread
             # cannot queue an event of the new call before its reference is there; an event the
@@ -1187,13 +1244,13 @@ cdef class Context:
             self._ref_sends += 1
             try:
                 with nogil:
-                    eXosip_lock(p)
+                    context_lock(p)
                     rc = eXosip_call_send_initial_invite(p, m)
                 try:
                     if rc > 0:
                         self._refs[rc] = reference
                 finally:
-                    eXosip_unlock(p)
+                    context_unlock(p)
             finally:
                 self._ref_sends -= 1
         self._leave()
@@ -1217,7 +1274,7 @@ cdef class Context:
         cdef int rc
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             # The stack's own slot stays unused by the binding; this checks that the call exists.
             rc = eXosip_call_set_reference(p, ccid, NULL)
         try:
@@ -1227,7 +1284,7 @@ cdef class Context:
                 else:
                     self._refs[ccid] = reference
         finally:
-            eXosip_unlock(p)
+            context_unlock(p)
             self._leave()
         if rc != 0:
             raise OsipNotFound("set_call_reference: there is no call %d (never made, or released already)"
@@ -1265,9 +1322,9 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_send_ack(p, ctid, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_ack")
 
@@ -1310,10 +1367,10 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             # core/: the tid (eX_core.h); an installed 5.3: eXosip_call_send_request, 0 once sent
             rc = eXosip_core_call_send_request_tid(p, cdid, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         return check(rc, b"eXosip_call_send_request")
 
@@ -1327,12 +1384,12 @@ cdef class Context:
         cdef const char *cr = c_str(r)
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if cr == NULL:
                 rc = eXosip_call_terminate(p, cid, did)
             else:
                 rc = eXosip_call_terminate_with_reason(p, cid, did, cr)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_terminate")
 
@@ -1363,12 +1420,12 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if options:
                 rc = eXosip_options_send_request(p, m)
             else:
                 rc = eXosip_message_send_request(p, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         return check(rc, b"eXosip_options_send_request" if options else b"eXosip_message_send_request")
 
@@ -1414,7 +1471,7 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = 0
             if kind == _ANSWER_CALL and m == NULL:
                 # Built here: eXosip2 5.3 has no default answer to a non-INVITE request of a call
@@ -1432,7 +1489,7 @@ cdef class Context:
                     rc = eXosip_options_send_answer(p, ctid, cstatus, m)
                 else:
                     rc = eXosip_message_send_answer(p, ctid, cstatus, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_answer" if kind == _ANSWER_CALL else
               b"eXosip_options_send_answer" if kind == _ANSWER_OPTIONS else b"eXosip_message_send_answer")
@@ -1471,9 +1528,9 @@ cdef class Context:
         cdef const char *cha1 = c_str(bha1)
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_add_authentication_info(p, cname, cid, cpass, cha1, crealm)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_add_authentication_info")
 
@@ -1490,9 +1547,9 @@ cdef class Context:
         cdef const char *crealm = c_str(brealm)
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_remove_authentication_info(p, cname, crealm)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_remove_authentication_info")
 
@@ -1501,9 +1558,9 @@ cdef class Context:
         cdef int rc
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_clear_authentication_info(p)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_clear_authentication_info")
 
