@@ -23,7 +23,8 @@ def no_leaks():
 # The longest tests (builds, network fuzzing, load runs) are handed out first, so that under
 # pytest-xdist they overlap with the many short ones instead of running last, one after another.
 _SLOW_FIRST = ("test_network_fuzz.py", "test_wheels.py", "test_wheel.py", "test_b2bua.py", "test_fuzz.py",
-               "test_sipvicious.py", "test_core_sipp.py", "test_hostile_transport.py", "test_docs.py")
+               "test_sipvicious.py", "test_core_sipp.py", "test_hostile_transport.py", "test_docs.py",
+               "test_build_prefix.py")
 
 
 # Whole files about core/ itself (make test-system runs the suite with -m "not core_only" against an
