@@ -9,7 +9,8 @@ body before sending) and sends it with :meth:`send`:
 * :class:`Ack` — the ACK of a 2xx to an INVITE;
 * :class:`Answer` — an answer to a request of a call (INVITE, re-INVITE, INFO, ...);
 * in-dialog requests, sent with :meth:`Context.call_send_request
-  <exosip2.context.Context.call_send_request>` (``send()`` returns the tid):
+  <exosip2.context.Context.call_send_request>` (``send()`` returns the tid; 0 with an
+  installed eXosip2 5.3, which does not tell it):
   :class:`Request` (any method), :class:`ReInvite`, :class:`Info`,
   :class:`Options`, :class:`Update`, :class:`Refer`, :class:`Notify`.
 
@@ -193,7 +194,8 @@ cdef class Request(ExosipMessage):
     def send(self):
         """Send the request in its dialog.
 
-        :returns: the transaction id (tid) of the request.
+        :returns: the transaction id (tid) of the request with core/; 0 with an installed
+            eXosip2 5.3, whose eXosip_call_send_request does not tell it.
         """
         return (<Context>self._context).call_send_request(self, self.did)
 

@@ -33,7 +33,7 @@ class Answerer:
             answer.add_body(SDP)
             answer.content_type = "application/sdp"
             answer.send()
-        elif ev.type == EventType.call_message_new and ev.request.method != "BYE":
+        elif ev.type == EventType.call_message_new and ev.request is not None and ev.request.method != "BYE":
             call.Answer(ctx, ev.tid, 200).send()         # INFO, OPTIONS, ... inside the call
             # (a BYE is answered by the stack itself; call_closed follows it)
         elif ev.type == EventType.call_released:         # the call is over and forgotten

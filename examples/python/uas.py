@@ -88,7 +88,7 @@ class Uas:
         elif t == T.call_ack:
             if self.opts.bye_after > 0:
                 self.schedule(self.opts.bye_after, self.hang_up, ctx, ev.cid, ev.did)
-        elif t == T.call_message_new and ev.request.method != "BYE":
+        elif t == T.call_message_new and ev.request is not None and ev.request.method != "BYE":
             # INFO, OPTIONS, ... inside the call (a BYE is answered by the stack, call_closed follows);
             # the answer is built explicitly, as eXosip2 5.3 has no default answer to them
             call.Answer(ctx, ev.tid, 200).send()
