@@ -11,6 +11,7 @@ APT_PACKAGES = libosip2-dev pkg-config sip-tester kamailio kamailio-presence-mod
 APT_RUN_PACKAGES = libosip2-dev pkg-config gcc
 
 .PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind docs wheels
+.PHONY: test-system
 
 all: build
 
@@ -67,6 +68,18 @@ test: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory -s -C examples/c
 	$(PYTHON) -m pytest -v -n $(TEST_WORKERS) --durations=25 -p no:benchmark tests
+
+# The suite against an installed libeXosip2 instead of core/: eXosip2 5.3.0 from its release
+# sources, configured with CFLAGS=-DENABLE_MAIN_SOCKET (the server-side TCP tests need its listening
+# socket) and installed under EXOSIP2_PREFIX. Every test but the core_only ones (docs/differences.rst).
+# The in-place build then uses that library; `make build` goes back to core/.
+EXOSIP2_PREFIX ?=
+test-system: deps
+	@test -n "$(EXOSIP2_PREFIX)" || { echo "usage: make test-system EXOSIP2_PREFIX=DIR (DIR/include/eXosip2, DIR/lib/libeXosip2.so)"; exit 2; }
+	@test -f "$(EXOSIP2_PREFIX)/include/eXosip2/eXosip.h" || { echo "no eXosip2 headers in $(EXOSIP2_PREFIX)/include"; exit 2; }
+	EXOSIP2_PREFIX="$(EXOSIP2_PREFIX)" $(BUILD_ENV) $(PYTHON) setup.py -q build_ext --inplace --force -j 2
+	$(PYTHON) -c "from exosip2 import version; assert version.get_library_kind() == 'system', version.get_library_kind()"
+	$(PYTHON) -m pytest -v -n $(TEST_WORKERS) --durations=25 -p no:benchmark -m "not core_only" tests
 
 # --- fuzzing (fuzz/run.py: libFuzzer harnesses built with clang-14, ASan + UBSan, leak detection) ---
 # make fuzz: every harness for FUZZ_SECONDS each. make fuzz-smoke: all of them over the checked-in

@@ -6,12 +6,16 @@ The eXosip2 5.3 C API that the binding wraps comes from one of two places:
 * by default, ``core/`` of this repository, built once as the shared library
   ``exosip2/libexosip2core.so`` and found by every extension module through an
   ``$ORIGIN`` rpath (so there is exactly one copy of it per process);
-* with ``EXOSIP2_SYSTEM=1``, an installed libeXosip2 (pkg-config ``eXosip2``,
-  falling back to ``-leXosip2``); no core/ is built.
+* with ``EXOSIP2_SYSTEM=1``, an installed libeXosip2 (pkg-config ``eXosip2`` when it knows it,
+  otherwise the libraries eXosip2 5.3 links with); no core/ is built;
+* with ``EXOSIP2_PREFIX=DIR`` (implies ``EXOSIP2_SYSTEM=1``), the libeXosip2 installed under DIR
+  (DIR/include, DIR/lib, found at run time through an rpath): eXosip2 5.3 installs no pkg-config
+  file, so this is the way to build against ``./configure --prefix=DIR && make install``.
 
 Environment switches (all default off):
 
 ``EXOSIP2_SYSTEM=1``       link against an installed libeXosip2.
+``EXOSIP2_PREFIX=DIR``     link against the libeXosip2 installed under DIR (implies EXOSIP2_SYSTEM).
 ``EXOSIP2_COUNT_LIVE=1``   count live native wrappers (``exosip2._debug``).
 ``EXOSIP2_ANNOTATE=1``     write Cython's HTML annotation next to each .pyx.
 ``EXOSIP2_TRACE=1``        build with ``CYTHON_TRACE`` (line tracing / coverage).
@@ -60,7 +64,19 @@ def pkg_version(package, default):
         return default
 
 
-SYSTEM = env_flag("EXOSIP2_SYSTEM")
+PREFIX = os.environ.get("EXOSIP2_PREFIX", "").strip()
+SYSTEM = env_flag("EXOSIP2_SYSTEM") or bool(PREFIX)
+# What libeXosip2 5.3 itself links with (its own libeXosip2.la): oSIP2, OpenSSL for TLS, the resolver.
+EXOSIP_53_LIBS = ["-leXosip2", "-losip2", "-losipparser2", "-lssl", "-lcrypto", "-lresolv"]
+
+
+def system_exosip_flags():
+    """(cflags, libs) of the installed libeXosip2: under EXOSIP2_PREFIX, else pkg-config, else the
+    libraries eXosip2 5.3 needs from the default search paths."""
+    if PREFIX:
+        inc, lib = os.path.join(PREFIX, "include"), os.path.join(PREFIX, "lib")
+        return ["-I" + inc], ["-L" + lib, "-Wl,-rpath," + lib] + EXOSIP_53_LIBS
+    return pkg_config("eXosip2", EXOSIP_53_LIBS)
 SANITIZE = os.environ.get("EXOSIP2_SANITIZE", "").strip()
 OSIP_INCLUDE = os.environ.get("EXOSIP2_OSIP_INCLUDE", "").strip()
 OSIP_CFLAGS, OSIP_LIBS = pkg_config("libosip2", ["-losipparser2", "-losip2"])
@@ -162,7 +178,7 @@ def extensions():
     from Cython.Build import cythonize
 
     if SYSTEM:
-        ex_cflags, ex_libs = pkg_config("eXosip2", ["-leXosip2"])
+        ex_cflags, ex_libs = system_exosip_flags()
         include_dirs = []
     else:
         ex_cflags, ex_libs = [], []

@@ -110,9 +110,11 @@ def cmd_demo(args, out=sys.stdout):
                     info.content_type = "application/dtmf-relay"
                     info.send()
                     info_sent = True
+                elif t == T.call_message_new and ev.request.method == "BYE":
+                    pass  # answered by the stack itself; call_closed follows and is shown
                 elif t == T.call_message_new:
                     line(when, ev.request.method, True)
-                    bob.call_send_answer(ev.tid, 200)
+                    call.Answer(bob, ev.tid, 200).send()
                 elif t == T.call_closed:
                     line(when, "BYE", True)
                     done["bob_closed"] = True
@@ -352,8 +354,8 @@ def cmd_answer(args):
                     ok.add_body(_sdp("answer", args.address, 41000))
                     ok.content_type = "application/sdp"
                     ok.send()
-                elif t == T.call_message_new:
-                    ctx.call_send_answer(ev.tid, 200)
+                elif t == T.call_message_new and ev.request.method != "BYE":
+                    call.Answer(ctx, ev.tid, 200).send()  # the BYE is answered by the stack
                 elif t == T.message_new:
                     if ev.request.method == "OPTIONS":
                         ctx.options_send_answer(ev.tid, 200)

@@ -9,7 +9,8 @@ body before sending) and sends it with :meth:`send`:
 * :class:`Ack` — the ACK of a 2xx to an INVITE;
 * :class:`Answer` — an answer to a request of a call (INVITE, re-INVITE, INFO, ...);
 * in-dialog requests, sent with :meth:`Context.call_send_request
-  <exosip2.context.Context.call_send_request>` (``send()`` returns the tid):
+  <exosip2.context.Context.call_send_request>` (``send()`` returns the tid; 0 with an
+  installed eXosip2 5.3, which does not tell it):
   :class:`Request` (any method), :class:`ReInvite`, :class:`Info`,
   :class:`Options`, :class:`Update`, :class:`Refer`, :class:`Notify`.
 
@@ -23,11 +24,11 @@ it delivered; ``Ack(context, tid=tid)`` names the transaction directly.
 
 cimport cython
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
 from exosip2.error import bad_uri_error
 from exosip2.includes.eX_call cimport *
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.osip_parser cimport osip_message_t
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str as _c, text_arg as _arg
 
@@ -60,9 +61,9 @@ cdef class InitInvite(ExosipMessage):
         cdef const char *csub = _c(sub)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_initial_invite(p, &m, cto, cfrm, crt, csub)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
             raise bad_uri_error("InitInvite", rc, "eXosip_call_build_initial_invite", to_url=to_url,
@@ -107,9 +108,9 @@ cdef class Ack(ExosipMessage):
             ctid = tid
         p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_ack(p, ctid, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_ack")
         self.did = 0 if did is None else did
@@ -138,9 +139,9 @@ cdef class Answer(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_answer(p, tid, status, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_answer")
         self.tid = tid
@@ -183,7 +184,7 @@ cdef class Request(ExosipMessage):
         cdef const char *cmethod = _c(method)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if kind == _INFO:
                 rc = eXosip_call_build_info(p, did, &m)
             elif kind == _OPTIONS:
@@ -192,7 +193,7 @@ cdef class Request(ExosipMessage):
                 rc = eXosip_call_build_update(p, did, &m)
             else:
                 rc = eXosip_call_build_request(p, did, cmethod, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_request")
         self.did = did
@@ -202,7 +203,8 @@ cdef class Request(ExosipMessage):
     def send(self):
         """Send the request in its dialog.
 
-        :returns: the transaction id (tid) of the request.
+        :returns: the transaction id (tid) of the request with core/; 0 with an installed
+            eXosip2 5.3, whose eXosip_call_send_request does not tell it.
         """
         return (<Context>self._context).call_send_request(self, self.did)
 
@@ -251,9 +253,9 @@ cdef class Refer(Request):
         cdef const char *ctarget = <const char *>target
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_refer(p, did, ctarget, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_refer")
         self.did = did
@@ -272,9 +274,9 @@ cdef class Notify(Request):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_notify(p, did, subscription_status, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_notify")
         self.did = did
@@ -304,9 +306,9 @@ cdef class Prack(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_build_prack(p, tid, r, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_call_build_prack")
         self.tid = tid

@@ -7,6 +7,12 @@ from exosip2.message cimport OsipMessage
 from exosip2.includes.osip_parser cimport osip_message_t
 
 
+# eXosip_lock/eXosip_unlock for the binding's own calls: skipped while the calling thread holds
+# the context's lock through Context.lock, since eXosip2 5.3's lock is a plain mutex.
+cdef void context_lock(eXosip_t *p) noexcept nogil
+cdef void context_unlock(eXosip_t *p) noexcept nogil
+
+
 cdef enum:
     _ANSWER_CALL = 0
     _ANSWER_MESSAGE = 1
@@ -14,7 +20,7 @@ cdef enum:
 
 
 cdef class Context:
-    # The native context, owned: eXosip_quit in close() / __dealloc__.
+    # The native context, owned: eXosip_quit then osip_free in close() / __dealloc__.
     cdef eXosip_t *_ptr
     # The process that made it: a forked child never tears it down.
     cdef long _pid

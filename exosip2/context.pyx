@@ -51,10 +51,12 @@ from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
 from exosip2.error cimport check
 from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core_listen_errno
 from exosip2.event cimport Event
-from exosip2.includes.eX_core cimport eXosip_core_retried_tid
+from exosip2.includes.eX_core cimport (
+    EXOSIP2_HAVE_CORE_SEND_REQUEST_TID, eXosip_core_call_send_request_tid, eXosip_core_retried_tid,
+)
 from exosip2.includes.eX_call cimport (
-    eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite, eXosip_call_send_prack,
-    eXosip_call_send_request,
+    eXosip_call_build_answer, eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite,
+    eXosip_call_send_prack, eXosip_call_send_request,
     eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_reason,
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
@@ -68,8 +70,58 @@ from exosip2.includes.eXosip cimport (
     eXosip_event_geteventsocket,
     eXosip_event_t, eXosip_event_wait,
 )
-from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
+from exosip2.includes.osip_port cimport OSIP_BADPARAMETER, osip_free, osip_strcasecmp
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str, text_arg
+
+cdef extern from *:
+    """
+    /* The contexts whose lock (eXosip_lock) the calling thread holds through Context.lock. */
+    #define EXOSIP2_HELD_MAX 64
+    static __thread struct eXosip_t *exosip2_held[EXOSIP2_HELD_MAX];
+    static __thread int exosip2_nheld;
+    static int exosip2_held_has(struct eXosip_t *p)
+    {
+      int i;
+      for (i = 0; i < exosip2_nheld; i++)
+        if (exosip2_held[i] == p)
+          return 1;
+      return 0;
+    }
+    static int exosip2_held_mark(struct eXosip_t *p)
+    {
+      if (exosip2_nheld >= EXOSIP2_HELD_MAX)
+        return -1;
+      exosip2_held[exosip2_nheld++] = p;
+      return 0;
+    }
+    static void exosip2_held_unmark(struct eXosip_t *p)
+    {
+      int i;
+      for (i = 0; i < exosip2_nheld; i++)
+        if (exosip2_held[i] == p) {
+          exosip2_held[i] = exosip2_held[--exosip2_nheld];
+          return;
+        }
+    }
+    """
+    enum: _HELD_MAX "EXOSIP2_HELD_MAX"
+    bint _held_has "exosip2_held_has"(eXosip_t *p) nogil
+    int _held_mark "exosip2_held_mark"(eXosip_t *p) nogil
+    void _held_unmark "exosip2_held_unmark"(eXosip_t *p) nogil
+
+
+cdef void context_lock(eXosip_t *p) noexcept nogil:
+    """eXosip_lock, unless this thread holds that context's lock already (with Context.lock)."""
+    if not _held_has(p):
+        eXosip_lock(p)
+
+
+cdef void context_unlock(eXosip_t *p) noexcept nogil:
+    """The eXosip_unlock that matches context_lock."""
+    if not _held_has(p):
+        eXosip_unlock(p)
+
 
 import atexit
 import collections
@@ -178,6 +230,7 @@ cdef class Context:
         if rc != 0:
             with nogil:
                 eXosip_quit(p)
+                osip_free(p)
             check(rc if rc < 0 else -1, b"eXosip_init")
         self._ptr = p
         self._pid = getpid()
@@ -208,6 +261,7 @@ cdef class Context:
             if self._pid == getpid():
                 with nogil:
                     eXosip_quit(p)
+                    osip_free(p)
             if COUNT_LIVE:
                 live_add(LIVE_CONTEXT, -1)
 
@@ -258,8 +312,8 @@ cdef class Context:
                 # holds the context lock until its reference is stored, so wait for that lock.
                 p = self._enter()
                 with nogil:
-                    eXosip_lock(p)
-                    eXosip_unlock(p)
+                    context_lock(p)
+                    context_unlock(p)
                 self._leave()
                 ref = self._refs.get(ev.cid)
             event._reference = ref
@@ -287,9 +341,9 @@ cdef class Context:
         self._events_since_auto = 0
         self._last_auto = time.monotonic()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             eXosip_automatic_action(p)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         return 0
 
@@ -465,6 +519,7 @@ cdef class Context:
             self._release_asyncio(p)
             with nogil:
                 eXosip_quit(p)
+                osip_free(p)
             if COUNT_LIVE:
                 live_add(LIVE_CONTEXT, -1)
         finally:
@@ -739,6 +794,13 @@ cdef class Context:
         p = self._enter()   # held (counted busy) until lock_release
         with nogil:
             eXosip_lock(p)
+        # Marked for this thread, so the binding's own calls inside `with ctx.lock:` do not take
+        # it again: eXosip2 5.3's eXosip_lock is a plain mutex (core/'s is recursive).
+        if _held_mark(p) != 0:
+            eXosip_unlock(p)
+            self._leave()
+            raise OsipWrongState("lock_acquire: this thread holds the locks of %d contexts already"
+                                 % _HELD_MAX)
         self._locked = p
         self._lock_owner = me
         self._lock_depth = 1
@@ -756,6 +818,7 @@ cdef class Context:
         if self._lock_depth == 0:
             self._lock_owner = 0
             self._locked = NULL
+            _held_unmark(p)
             eXosip_unlock(p)
             self._leave()
 
@@ -1238,9 +1301,9 @@ cdef class Context:
             raise
         if reference is None:
             with nogil:
-                eXosip_lock(p)
+                context_lock(p)
                 rc = eXosip_call_send_initial_invite(p, m)
-                eXosip_unlock(p)
+                context_unlock(p)
         else:
             # The context lock is held from before the send to after the store, so the I/O thread
             # cannot queue an event of the new call before its reference is there; an event the
@@ -1249,13 +1312,13 @@ cdef class Context:
             self._ref_sends += 1
             try:
                 with nogil:
-                    eXosip_lock(p)
+                    context_lock(p)
                     rc = eXosip_call_send_initial_invite(p, m)
                 try:
                     if rc > 0:
                         self._refs[rc] = reference
                 finally:
-                    eXosip_unlock(p)
+                    context_unlock(p)
             finally:
                 self._ref_sends -= 1
         self._leave()
@@ -1279,7 +1342,7 @@ cdef class Context:
         cdef int rc
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             # The stack's own slot stays unused by the binding; this checks that the call exists.
             rc = eXosip_call_set_reference(p, ccid, NULL)
         try:
@@ -1289,7 +1352,7 @@ cdef class Context:
                 else:
                     self._refs[ccid] = reference
         finally:
-            eXosip_unlock(p)
+            context_unlock(p)
             self._leave()
         if rc != 0:
             raise OsipNotFound("set_call_reference: there is no call %d (never made, or released already)"
@@ -1327,9 +1390,9 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_send_ack(p, ctid, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_ack")
 
@@ -1348,9 +1411,9 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_call_send_prack(p, tid, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_send_prack")
 
@@ -1386,7 +1449,9 @@ cdef class Context:
         """Send a request built inside a dialog (:mod:`exosip2.call`: ReInvite, Info, Options, ...).
 
         :param did: the dialog (default: the one the request was built for).
-        :returns: the transaction id (int).
+        :returns: the transaction id (int) with core/; 0 with an installed libeXosip2 5.3, whose
+            ``eXosip_call_send_request`` returns OSIP_SUCCESS and tells no tid (the answer's
+            events carry it).
         """
         cdef eXosip_t *p
         cdef osip_message_t *m
@@ -1400,9 +1465,10 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
-            rc = eXosip_call_send_request(p, cdid, m)
-            eXosip_unlock(p)
+            context_lock(p)
+            # core/: the tid (eX_core.h); an installed 5.3: eXosip_call_send_request, 0 once sent
+            rc = eXosip_core_call_send_request_tid(p, cdid, m)
+            context_unlock(p)
         self._leave()
         return check(rc, b"eXosip_call_send_request")
 
@@ -1416,12 +1482,12 @@ cdef class Context:
         cdef const char *cr = c_str(r)
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if cr == NULL:
                 rc = eXosip_call_terminate(p, cid, did)
             else:
                 rc = eXosip_call_terminate_with_reason(p, cid, did, cr)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_terminate")
 
@@ -1491,12 +1557,12 @@ cdef class Context:
             self._leave()
             raise
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if options:
                 rc = eXosip_options_send_request(p, m)
             else:
                 rc = eXosip_message_send_request(p, m)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         return check(rc, b"eXosip_options_send_request" if options else b"eXosip_message_send_request")
 
@@ -1548,30 +1614,37 @@ cdef class Context:
         except BaseException:
             self._leave()
             raise
+        # With a reference (as in call_send_init_invite) the lock is held from the send to the store.
         if ccid > 0:
-            # As in call_send_init_invite: the lock is held from the send to the store.
             self._ref_sends += 1
-            try:
-                with nogil:
-                    eXosip_lock(p)
-                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
-                try:
-                    if rc == 0:
-                        self._refs[ccid] = reference
-                finally:
-                    eXosip_unlock(p)
-            finally:
-                self._ref_sends -= 1
-        else:
+        try:
             with nogil:
-                eXosip_lock(p)
-                if kind == _ANSWER_CALL:
-                    rc = eXosip_call_send_answer(p, ctid, cstatus, m)
-                elif kind == _ANSWER_OPTIONS:
-                    rc = eXosip_options_send_answer(p, ctid, cstatus, m)
-                else:
-                    rc = eXosip_message_send_answer(p, ctid, cstatus, m)
-                eXosip_unlock(p)
+                context_lock(p)
+                rc = 0
+                if kind == _ANSWER_CALL and m == NULL:
+                    # Built here: eXosip2 5.3 has no default answer to a non-INVITE request of a call
+                    # (OSIP_BADPARAMETER); a 2xx to INVITE still needs the body the program builds.
+                    rc = eXosip_call_build_answer(p, ctid, cstatus, &m)
+                    if rc == 0 and 200 <= cstatus <= 299 and m.cseq != NULL and m.cseq.method != NULL \
+                            and osip_strcasecmp(m.cseq.method, b"INVITE") == 0:
+                        osip_message_free(m)
+                        m = NULL
+                        rc = OSIP_BADPARAMETER
+                if rc == 0:
+                    if kind == _ANSWER_CALL:
+                        rc = eXosip_call_send_answer(p, ctid, cstatus, m)
+                    elif kind == _ANSWER_OPTIONS:
+                        rc = eXosip_options_send_answer(p, ctid, cstatus, m)
+                    else:
+                        rc = eXosip_message_send_answer(p, ctid, cstatus, m)
+            try:
+                if ccid > 0 and rc == 0:
+                    self._refs[ccid] = reference
+            finally:
+                context_unlock(p)
+        finally:
+            if ccid > 0:
+                self._ref_sends -= 1
         self._leave()
         check(rc, b"eXosip_call_send_answer" if kind == _ANSWER_CALL else
               b"eXosip_options_send_answer" if kind == _ANSWER_OPTIONS else b"eXosip_message_send_answer")
@@ -1610,9 +1683,9 @@ cdef class Context:
         cdef const char *cha1 = c_str(bha1)
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_add_authentication_info(p, cname, cid, cpass, cha1, crealm)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_add_authentication_info")
 
@@ -1629,9 +1702,9 @@ cdef class Context:
         cdef const char *crealm = c_str(brealm)
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_remove_authentication_info(p, cname, crealm)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_remove_authentication_info")
 
@@ -1640,9 +1713,9 @@ cdef class Context:
         cdef int rc
         cdef eXosip_t *p = self._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_clear_authentication_info(p)
-            eXosip_unlock(p)
+            context_unlock(p)
         self._leave()
         check(rc, b"eXosip_clear_authentication_info")
 
@@ -1735,6 +1808,10 @@ cdef class Context:
         if method.upper() == "REGISTER":
             raise OsipBadParameter("send_and_wait does not send REGISTER: use exosip2.register "
                                    "(a registration keeps its rid across retries)")
+        if getattr(msg, "did", None) is not None and not EXOSIP2_HAVE_CORE_SEND_REQUEST_TID:
+            raise OsipWrongState("send_and_wait cannot follow a request sent inside a dialog with an installed "
+                                 "libeXosip2 5.3: its eXosip_call_send_request tells no tid; send it with "
+                                 "call_send_request and match the answer's event by did")
         table = _wait_tables.get(self)
         if table is None:
             table = _wait_tables.setdefault(self, _WaitTable())

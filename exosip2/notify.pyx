@@ -15,9 +15,9 @@ cimport cython
 
 import enum
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.eX_subscribe cimport (
     eXosip_insubscription_build_answer, eXosip_insubscription_build_notify, eXosip_insubscription_build_request,
     eXosip_insubscription_remove, eXosip_insubscription_send_answer, eXosip_insubscription_send_request,
@@ -77,9 +77,9 @@ def send_answer(Context context not None, tid, status=None, OsipMessage answer=N
         context._leave()
         raise
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_insubscription_send_answer(p, ctid, cstatus, m)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_insubscription_send_answer")
 
@@ -96,9 +96,9 @@ def send_request(Context context not None, did, OsipMessage request not None):
         context._leave()
         raise
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_insubscription_send_request(p, cdid, m)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_insubscription_send_request")
 
@@ -109,9 +109,9 @@ def remove(Context context not None, did):
     cdef eXosip_t *p = context._enter()
     cdef int rc
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_insubscription_remove(p, cdid)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_insubscription_remove")
 
@@ -131,9 +131,9 @@ cdef class Answer(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_insubscription_build_answer(p, ctid, cstatus, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_insubscription_build_answer")
         self.tid = ctid
@@ -167,9 +167,9 @@ cdef class Notify(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_insubscription_build_notify(p, cdid, cstate, creason, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_insubscription_build_notify")
         self.did = cdid
@@ -195,9 +195,9 @@ cdef class Request(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_insubscription_build_request(p, cdid, cmeth, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_insubscription_build_request")
         self.did = cdid

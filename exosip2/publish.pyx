@@ -12,11 +12,11 @@ automatic actions refresh it before it lapses. Answers arrive as
 
 cimport cython
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
 from exosip2.error import bad_uri_error
 from exosip2.includes.eX_publish cimport eXosip_build_publish, eXosip_publish
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.osip_parser cimport osip_message_t
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str as _c, text_arg as _arg
 
@@ -36,9 +36,9 @@ def publish(Context context not None, OsipMessage message not None, to_url):
         context._leave()
         raise
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_publish(p, m, cto)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     return check(rc, b"eXosip_publish")
 
@@ -83,9 +83,9 @@ cdef class Publish(ExosipMessage):
         cdef const char *cexp = _c(bexp)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_build_publish(p, &m, cto, cfrm, crt, cev, cexp, cct, cbd)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:
             raise bad_uri_error("Publish", rc, "eXosip_build_publish", to_url=to_url, from_url=from_url, route=route)

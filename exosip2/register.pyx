@@ -23,14 +23,14 @@ Building and sending take the context lock; both may be done from any thread.
 
 cimport cython
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
 from exosip2.error import bad_uri_error
 from exosip2.includes.eX_register cimport (
     eXosip_register_build_initial_register, eXosip_register_build_initial_register_withqvalue,
     eXosip_register_build_register, eXosip_register_remove, eXosip_register_send_register,
 )
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.osip_parser cimport osip_message_t
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str as _c
 
@@ -88,9 +88,9 @@ cdef int _send(ExosipMessage msg, int rid) except -1:
         context._leave()
         raise
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_register_send_register(p, rid, m)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_register_send_register")
     return 0
@@ -100,9 +100,9 @@ cdef int _remove(Context context, int rid) except -1:
     cdef eXosip_t *p = context._enter()
     cdef int rc
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_register_remove(p, rid)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_register_remove")
     return 0
@@ -139,13 +139,13 @@ cdef class InitialRegister(ExosipMessage):
         cdef const char *cq = _c(bq)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             if cq == NULL:
                 rc = eXosip_register_build_initial_register(p, cfrom, cproxy, ccontact, cexpires, &m)
             else:
                 rc = eXosip_register_build_initial_register_withqvalue(p, cfrom, cproxy, ccontact, cexpires,
                                                                        cq, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
             raise bad_uri_error("InitialRegister", rc, "eXosip_register_build_initial_register", from_=from_,
@@ -240,9 +240,9 @@ cdef class Register(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_register_build_register(p, crid, cexpires, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_register_build_register")
         self._rid = crid

@@ -12,12 +12,12 @@
 
 cimport cython
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
 from exosip2.error import bad_uri_error
 from exosip2.includes.eX_message cimport eXosip_message_build_answer, eXosip_message_build_request
 from exosip2.includes.eX_options cimport eXosip_options_build_answer, eXosip_options_build_request
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.osip_parser cimport osip_message_t
 from exosip2.message cimport ExosipMessage, c_str as _c, text_arg as _arg
 
@@ -45,9 +45,9 @@ cdef class Message(ExosipMessage):
         cdef const char *crt = _c(rt)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_message_build_request(p, &m, cmeth, cto, cfrm, crt)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
             raise bad_uri_error(type(self).__name__, rc, "eXosip_message_build_request", to_url=to_url,
@@ -78,9 +78,9 @@ cdef class Options(ExosipMessage):
         cdef const char *crt = _c(rt)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_options_build_request(p, &m, cto, cfrm, crt)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:  # names the URI that does not parse (exosip2.error)
             raise bad_uri_error("Options", rc, "eXosip_options_build_request", to_url=to_url,
@@ -105,9 +105,9 @@ cdef class MessageAnswer(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_message_build_answer(p, tid, status, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_message_build_answer")
         self.tid = tid
@@ -128,9 +128,9 @@ cdef class OptionsAnswer(ExosipMessage):
         cdef int rc
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_options_build_answer(p, tid, status, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         self._adopt(context, rc, m, b"eXosip_options_build_answer")
         self.tid = tid

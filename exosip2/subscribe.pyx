@@ -18,10 +18,10 @@ context's automatic actions, which the event loop runs.
 
 cimport cython
 
-from exosip2.context cimport Context
+from exosip2.context cimport Context, context_lock, context_unlock
 from exosip2.error cimport check
 from exosip2.error import bad_uri_error
-from exosip2.includes.eX_setup cimport eXosip_lock, eXosip_t, eXosip_unlock
+from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.eX_subscribe cimport (
     eXosip_subscription_build_initial_refer, eXosip_subscription_build_initial_subscribe,
     eXosip_subscription_build_refresh_request, eXosip_subscription_remove,
@@ -55,9 +55,9 @@ def send_initial_request(Context context not None, OsipMessage message not None)
         context._leave()
         raise
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_subscription_send_initial_request(p, m)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     return check(rc, b"eXosip_subscription_send_initial_request")
 
@@ -74,9 +74,9 @@ def send_refresh_request(Context context not None, did, OsipMessage message not 
         context._leave()
         raise
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_subscription_send_refresh_request(p, cdid, m)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_subscription_send_refresh_request")
 
@@ -90,9 +90,9 @@ def remove(Context context not None, did):
     cdef eXosip_t *p = context._enter()
     cdef int rc
     with nogil:
-        eXosip_lock(p)
+        context_lock(p)
         rc = eXosip_subscription_remove(p, cdid)
-        eXosip_unlock(p)
+        context_unlock(p)
     context._leave()
     check(rc, b"eXosip_subscription_remove")
 
@@ -123,9 +123,9 @@ cdef class InitialSubscribe(ExosipMessage):
         cdef const char *crt = _c(rt)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_subscription_build_initial_subscribe(p, &m, cto, cfrm, crt, cev, cexp)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:
             raise bad_uri_error("InitialSubscribe", rc, "eXosip_subscription_build_initial_subscribe",
@@ -163,9 +163,9 @@ cdef class InitialRefer(ExosipMessage):
         cdef const char *crt = _c(rt)
         cdef eXosip_t *p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_subscription_build_initial_refer(p, &m, cto, cfrm, crt, crf)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc < 0 and m == NULL:
             raise bad_uri_error("InitialRefer", rc, "eXosip_subscription_build_initial_refer",
@@ -201,9 +201,9 @@ cdef class Refresh(ExosipMessage):
             bexp = str(_check_int(expires, "expires", 0)).encode("ascii")
         p = context._enter()
         with nogil:
-            eXosip_lock(p)
+            context_lock(p)
             rc = eXosip_subscription_build_refresh_request(p, cdid, &m)
-            eXosip_unlock(p)
+            context_unlock(p)
         context._leave()
         if rc >= 0 and m != NULL and bexp is not None:
             osip_message_replace_header(m, b"Expires", bexp)

@@ -137,7 +137,11 @@ static void act(struct eXosip_t *ctx, eXosip_event_t *ev)
     eXosip_call_terminate(ctx, ev->cid, ev->did);
     break;
   case EXOSIP_CALL_MESSAGE_NEW:
-    eXosip_call_send_answer(ctx, ev->tid, 200, NULL);
+    if (ev->request != NULL && !MSG_IS_BYE(ev->request)) { /* a BYE is answered already */
+      osip_message_t *ok = NULL;
+      if (eXosip_call_build_answer(ctx, ev->tid, 200, &ok) == 0)
+        eXosip_call_send_answer(ctx, ev->tid, 200, ok);
+    }
     break;
   case EXOSIP_MESSAGE_NEW:
     eXosip_message_send_answer(ctx, ev->tid, 200, NULL);
@@ -268,6 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   ctx = eXosip_malloc();
   if (ctx == NULL || eXosip_init(ctx) != 0) {
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 0;
   }
 
@@ -328,6 +333,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 done:
   drain_events(ctx, 0);
   eXosip_quit(ctx);
+  osip_free(ctx);
   if (sv[1] >= 0)
     close(sv[1]);
   return 0;

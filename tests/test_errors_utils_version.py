@@ -84,6 +84,7 @@ def test_logger_mixin_names_logger_after_module_and_class():
     assert logger.name == "%s.%s" % (__name__, Thing.__qualname__)
 
 
+@pytest.mark.core_only  # the library kind and its version string
 def test_versions():
     assert version.get_library_version() == "5.3.0"
     assert version.get_osip_version().startswith("5.")

@@ -135,6 +135,7 @@ def _message(ctx, port, user="bob"):
     return msg
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 def test_401_then_200_returns_the_200_of_the_new_transaction(ctx, scripted):
     server = scripted([(401, CHALLENGE), (200, "")])
     ctx.add_authentication_info("alice", "alice", "secret", "test")
@@ -146,6 +147,7 @@ def test_401_then_200_returns_the_200_of_the_new_transaction(ctx, scripted):
     assert 'username="alice"' in server.requests[1]
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 def test_302_then_200_follows_the_redirection(ctx, scripted):
     server = scripted([(302, "Contact: <sip:carol@%s:%d>" % (HOST, 0)), (200, "")])
     # the 302 names the same server under another user
@@ -156,6 +158,7 @@ def test_302_then_200_follows_the_redirection(ctx, scripted):
     assert server.requests[1].startswith("MESSAGE sip:carol@")
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 def test_options_challenged_twice_then_answered(ctx, scripted):
     # the second challenge says the nonce went stale: answered again, under a third tid
     server = scripted([(401, CHALLENGE), (401, CHALLENGE.replace("abc123", "fresh2") + ", stale=true"),
@@ -169,6 +172,7 @@ def test_options_challenged_twice_then_answered(ctx, scripted):
     assert 'nonce="fresh2"' in server.requests[2]
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 def test_a_second_fresh_challenge_is_the_final_answer(ctx, scripted):
     # credentials refused (a new, not stale, challenge): that refusal ends the request
     server = scripted([(401, CHALLENGE), (401, CHALLENGE.replace("abc123", "fresh2")), (200, "")])
@@ -200,6 +204,7 @@ def test_no_answer_in_time_raises_timeout_naming_the_request(ctx, scripted):
     assert "MESSAGE" in str(info.value) and "transaction" in str(info.value)
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 @pytest.mark.parametrize("refusal", ["422", "302", "401"])
 def test_initial_invite_refused_then_answered(refusal, ctx, scripted):
     server = scripted([])
@@ -256,6 +261,7 @@ def test_closing_the_context_ends_the_wait(loop, scripted):
     assert len(errors) == 1 and isinstance(errors[0], ContextClosedError), errors
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 def test_retried_tid_links_old_and_new_transactions(scripted):
     # by hand: the core reports where the refused request went (the link send_and_wait follows)
     server = scripted([(401, CHALLENGE), (200, "")])
@@ -388,6 +394,7 @@ def test_asyncio_request_refused_while_events_are_iterated(scripted):
 
 # --- a real peer: Kamailio challenging MESSAGE and INVITE with 407 ------------------------
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 @pytest.mark.peers
 def test_message_through_kamailio_407_returns_200(kamailio_factory, agent_factory):  # noqa: F811
     k = kamailio_factory(invite_auth=True)
@@ -418,6 +425,7 @@ def test_options_through_kamailio_answered_by_the_registered_user(kamailio_facto
     assert final.response.status_code == 200
 
 
+@pytest.mark.core_only  # follows the re-sent request by eXosip_core_retried_tid (eX_core.h)
 @pytest.mark.peers
 def test_invite_through_kamailio_407_returns_the_200(kamailio_factory, agent_factory):  # noqa: F811
     k = kamailio_factory(invite_auth=True)

@@ -50,6 +50,7 @@ def run_call(a, b):
     call.Ack(a.ctx, ans.did).send()
     b.expect(T.call_ack)
     a.ctx.call_terminate(ans.cid, ans.did)
+    assert b.expect(T.call_message_new).request.method == "BYE"
     b.expect(T.call_closed)
     a.expect(T.call_message_answered)
     return call_id

@@ -108,9 +108,12 @@ static void new_call(struct eXosip_t *ctx, struct ex_tx *w)
     osip_message_free(tmp);
   w->cid = call->cid;
   w->did = dlg != NULL ? dlg->did : 0;
-  if (ex_build_response(ctx, req, 100, NULL, 0, &trying) == OSIP_SUCCESS)
+  if (ex_build_response(ctx, req, 100, NULL, 0, &trying) != OSIP_SUCCESS)
+    trying = NULL;
+  /* as in eXosip2 5.3, the event carries the automatic 100 Trying as its response */
+  ex_event_emit(ctx, EXOSIP_CALL_INVITE, call, dlg, w->tid, req, trying, NULL);
+  if (trying != NULL)
     ex_tx_send(ctx, w, trying);
-  ex_event_emit(ctx, EXOSIP_CALL_INVITE, call, dlg, w->tid, req, NULL, NULL);
 }
 
 static struct ex_dialog *dialog_of_request(struct eXosip_t *ctx, const osip_message_t *req)
@@ -159,11 +162,18 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
       call->final_sent = 1;
     }
     ex_dialog_stop_2xx(ctx, dlg);
+    /* as in eXosip2 5.3: the BYE itself (with its automatic 200), then the end of the call */
     if (ctx->autoanswer_bye) {
+      osip_message_t *ok = NULL;
+      if (ex_build_response(ctx, req, 200, NULL, 0, &ok) != OSIP_SUCCESS)
+        ok = NULL;
+      ex_event_emit(ctx, EXOSIP_CALL_MESSAGE_NEW, call, dlg, w->tid, req, ok, NULL);
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
-      reply(ctx, w, 200, NULL); /* the transaction may retire here: req is gone after this */
+      if (ok != NULL)
+        ex_tx_send(ctx, w, ok); /* the transaction may retire here: req is gone after this */
       ex_call_release(ctx, call, 1);
     } else {
+      ex_event_emit(ctx, EXOSIP_CALL_MESSAGE_NEW, call, dlg, w->tid, req, NULL, NULL);
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
     }
     return;
@@ -173,7 +183,8 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
 
 static void cancel_request(struct eXosip_t *ctx, struct ex_tx *w)
 {
-  osip_message_t *req = w->tr->orig_request;
+  osip_message_t *req = w->tr->orig_request, *ok = NULL;
+  int proceeding;
   char *key = ex_server_key(req, "INVITE");
   struct ex_tx *ist = key != NULL ? ex_hmap_get_str(&ctx->tx_by_key, key) : NULL;
   struct ex_call *call;
@@ -183,18 +194,24 @@ static void cancel_request(struct eXosip_t *ctx, struct ex_tx *w)
     return;
   }
   call = ex_call_by_cid(ctx, ist->cid);
-  reply(ctx, w, 200, call != NULL ? call->local_tag : NULL);
-  if (ist->tr->state != IST_PROCEEDING)
+  if (ex_build_response(ctx, req, 200, call != NULL ? call->local_tag : NULL, 0, &ok) != OSIP_SUCCESS)
+    ok = NULL;
+  proceeding = ist->tr->state == IST_PROCEEDING;
+  if (proceeding && call != NULL) {
+    w->cid = call->cid;
+    /* as in eXosip2 5.3, the event is the CANCEL's: its tid, the CANCEL and its 200 */
+    if (call->inv_tid == ist->tid)
+      ex_event_emit(ctx, EXOSIP_CALL_CANCELLED, call, ex_dialog_by_did(ctx, ist->did), w->tid, req, ok, NULL);
+  }
+  if (ok != NULL)
+    ex_tx_send(ctx, w, ok); /* w and req may be gone after this */
+  if (!proceeding)
     return; /* already answered: the CANCEL has no effect */
   reply(ctx, ist, 487, call != NULL ? call->local_tag : NULL);
   if (call != NULL) {
-    struct ex_dialog *dlg = ex_dialog_by_did(ctx, ist->did);
     call->final_sent = 1;
-    w->cid = call->cid;
-    if (call->inv_tid == ist->tid) {
-      ex_event_emit(ctx, EXOSIP_CALL_CANCELLED, call, dlg, ist->tid, ist->tr->orig_request, NULL, NULL);
+    if (call->inv_tid == ist->tid)
       ex_call_release(ctx, call, 1);
-    }
   }
 }
 

@@ -180,7 +180,8 @@ EXOSIP_API int eXosip_call_build_notify(struct eXosip_t *excontext, int did, int
   return rc;
 }
 
-EXOSIP_API int eXosip_call_send_request(struct eXosip_t *excontext, int did, osip_message_t *request)
+/* Sends request in dialog did: the new transaction's tid (> 0) or a negative OSIP_* code. */
+static int call_send_request(struct eXosip_t *excontext, int did, osip_message_t *request)
 {
   struct ex_dialog *dlg;
   struct ex_tx *w = NULL;
@@ -226,6 +227,18 @@ EXOSIP_API int eXosip_call_send_request(struct eXosip_t *excontext, int did, osi
 cleanup:
   ex_ctx_unlock(excontext);
   return rc;
+}
+
+/* eXosip2 5.3's contract: OSIP_SUCCESS (0) once sent, whatever the tid. */
+EXOSIP_API int eXosip_call_send_request(struct eXosip_t *excontext, int did, osip_message_t *request)
+{
+  int rc = call_send_request(excontext, did, request);
+  return rc < 0 ? rc : OSIP_SUCCESS;
+}
+
+EXOSIP_API int eXosip_core_call_send_request_tid(struct eXosip_t *excontext, int did, osip_message_t *request)
+{
+  return call_send_request(excontext, did, request);
 }
 
 /* The dialog whose INVITE transaction is tid (or, for programs written for 4.x, the dialog tid). */
@@ -471,6 +484,15 @@ EXOSIP_API int eXosip_call_send_answer(struct eXosip_t *excontext, int tid, int 
     return OSIP_BADPARAMETER;
   }
   ex_ctx_lock(excontext);
+  if (answer == NULL) {
+    /* eXosip2 5.3 builds a default answer to an INVITE only: any other request of a call is
+     * answered with a message from eXosip_call_build_answer */
+    struct ex_tx *w = ex_tx_by_tid(excontext, tid);
+    if (w != NULL && w->kind != IST) {
+      ex_ctx_unlock(excontext);
+      return OSIP_BADPARAMETER;
+    }
+  }
   rc = ex_answer_send(excontext, tid, status, answer);
   ex_ctx_unlock(excontext);
   return rc;

@@ -178,9 +178,12 @@ static void quiet_osip_trace(void)
 
 EXOSIP_API struct eXosip_t *eXosip_malloc(void)
 {
-  struct eXosip_t *ctx = calloc(1, sizeof(*ctx));
+  /* osip_malloc, so that the osip_free() the caller does after eXosip_quit
+   * matches even when oSIP2's allocator hooks are set */
+  struct eXosip_t *ctx = osip_malloc(sizeof(*ctx));
   if (ctx == NULL)
     return NULL;
+  memset(ctx, 0, sizeof(*ctx));
   ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
   ctx->udp_fd = ctx->tcp_fd = -1;
   ctx->reserve_fd = -1;
@@ -437,9 +440,14 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     pthread_cond_destroy(&ctx->evcond);
     pthread_mutex_destroy(&ctx->evlock);
     pthread_mutex_destroy(&ctx->lock);
+    ctx->initialized = 0;
+    ctx->udp_fd = ctx->tcp_fd = ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
+    ctx->udp_rx = NULL;
   }
+  /* As in eXosip2 5.3, the struct itself stays: the caller of eXosip_malloc
+   * releases it with osip_free() once eXosip_quit has returned. */
   free(ctx->user_agent);
-  free(ctx);
+  ctx->user_agent = NULL;
 }
 
 EXOSIP_API int eXosip_lock(struct eXosip_t *excontext)

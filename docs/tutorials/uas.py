@@ -33,8 +33,9 @@ class Answerer:
             answer.add_body(SDP)
             answer.content_type = "application/sdp"
             answer.send()
-        elif ev.type == EventType.call_message_new:      # INFO, OPTIONS, ... inside the call
-            ctx.call_send_answer(ev.tid, 200)
+        elif ev.type == EventType.call_message_new and ev.request is not None and ev.request.method != "BYE":
+            call.Answer(ctx, ev.tid, 200).send()         # INFO, OPTIONS, ... inside the call
+            # (a BYE is answered by the stack itself; call_closed follows it)
         elif ev.type == EventType.call_released:         # the call is over and forgotten
             self.released += 1
             if self.released >= self.wanted:

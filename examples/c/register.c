@@ -178,6 +178,7 @@ int main(int argc, char **argv)
   if (eXosip_listen_addr(ctx, proto, addr, port, family, 0) != 0) {
     fprintf(stderr, "register: cannot listen on %s:%d\n", addr, port);
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
   eXosip_set_user_agent(ctx, "exosip2-register-example");
@@ -185,6 +186,7 @@ int main(int argc, char **argv)
       && eXosip_add_authentication_info(ctx, user, user, password, ha1, realm) != 0) {
     fprintf(stderr, "register: cannot store the credentials\n");
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
 
@@ -198,6 +200,7 @@ int main(int argc, char **argv)
   if (rc != 0) {
     fprintf(stderr, "register: cannot send the REGISTER (%d)\n", rc);
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
   if (exit_after > 0)
@@ -268,5 +271,6 @@ int main(int argc, char **argv)
   eXosip_register_remove(ctx, rid);
   eXosip_unlock(ctx);
   eXosip_quit(ctx);
+  osip_free(ctx);
   return last_ok ? 0 : 1;
 }

@@ -112,6 +112,7 @@ int main(int argc, char **argv)
   if (port <= 0 || eXosip_listen_addr(ctx, proto, addr, port, family, 0) != 0) {
     fprintf(stderr, "uac: cannot listen on %s port %d\n", addr, port);
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
   snprintf(from, sizeof(from), family == AF_INET6 ? "sip:uac@[%s]:%d" : "sip:uac@%s:%d", addr, port);
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
     free(states);
     free(hangups);
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
   start = now_ms();
@@ -238,6 +240,7 @@ int main(int argc, char **argv)
   printf("uac: calls=%ld ok=%ld failed=%ld\n", placed, ok, failed);
   fflush(stdout);
   eXosip_quit(ctx);
+  osip_free(ctx);
   free(states);
   free(hangups);
   return ok == ncalls ? 0 : 1;

@@ -168,6 +168,7 @@ int main(int argc, char **argv)
   if (port <= 0 || eXosip_listen_addr(ctx, proto, local_addr, port, family, 0) != 0) {
     fprintf(stderr, "uas: cannot listen on %s port %d\n", local_addr, port);
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
   printf("uas: listening on %s %s:%d\n", proto == IPPROTO_TCP ? "tcp" : "udp", local_addr, port);
@@ -205,9 +206,13 @@ int main(int argc, char **argv)
         schedule(now_ms() + bye_after, 0, ev->cid, ev->did);
       break;
     case EXOSIP_CALL_MESSAGE_NEW:
-      eXosip_lock(ctx);
-      eXosip_call_send_answer(ctx, ev->tid, 200, NULL);
-      eXosip_unlock(ctx);
+      if (ev->request != NULL && !MSG_IS_BYE(ev->request)) { /* a BYE is answered by the stack */
+        osip_message_t *ok = NULL;
+        eXosip_lock(ctx);
+        if (eXosip_call_build_answer(ctx, ev->tid, 200, &ok) == 0)
+          eXosip_call_send_answer(ctx, ev->tid, 200, ok);
+        eXosip_unlock(ctx);
+      }
       break;
     case EXOSIP_MESSAGE_NEW:
       eXosip_lock(ctx);
@@ -232,6 +237,7 @@ int main(int argc, char **argv)
               st.allocated_transactions, st.allocated_calls, st.reserved1[0], st.reserved1[1]);
   }
   eXosip_quit(ctx);
+  osip_free(ctx);
   free(pend);
   return 0;
 }

@@ -97,6 +97,11 @@ def _status(ev: Event, default: int) -> int:
     return status if status else default
 
 
+def _is_bye(ev: Event) -> bool:
+    """A BYE reported as call_message_new: the stack has answered it; call_closed follows."""
+    return ev.request is not None and ev.request.method == "BYE"
+
+
 class B2bua:
     """The event handler: ``ctx.event_callback = B2bua(ctx, target).on_event``."""
 
@@ -249,7 +254,7 @@ class B2bua:
                 if not bridge.cancelled:
                     self._answer(bridge.a_tid, status)
                 self._count("failed")
-        elif t in (T.call_reinvite, T.call_message_new):
+        elif t == T.call_reinvite or (t == T.call_message_new and not _is_bye(ev)):
             self._relay_request(bridge, ev, bridge.a_did)
         elif t in ANSWERS:
             origin = bridge.relays.pop(ev.tid, None)
@@ -279,7 +284,7 @@ class B2bua:
                 bridge.ended = True
                 if bridge.b_cid:
                     self._terminate(bridge.b_cid, bridge.b_did)
-        elif t in (T.call_reinvite, T.call_message_new):
+        elif t == T.call_reinvite or (t == T.call_message_new and not _is_bye(ev)):
             self._relay_request(bridge, ev, bridge.b_did)
         elif t == T.call_answered:   # the caller answered a re-INVITE relayed from B
             try:

@@ -89,8 +89,10 @@ class Uas:
         elif t == T.call_ack:
             if self.opts.bye_after > 0:
                 self.schedule(self.opts.bye_after, self.hang_up, ctx, ev.cid, ev.did)
-        elif t == T.call_message_new:
-            ctx.call_send_answer(ev.tid, 200)
+        elif t == T.call_message_new and ev.request is not None and ev.request.method != "BYE":
+            # INFO, OPTIONS, ... inside the call (a BYE is answered by the stack, call_closed follows);
+            # the answer is built explicitly, as eXosip2 5.3 has no default answer to them
+            call.Answer(ctx, ev.tid, 200).send()
         elif t == T.message_new:
             ctx.message_send_answer(ev.tid, 200)
         elif t == T.call_released:

@@ -84,7 +84,8 @@ static void on_bob(eXosip_event_t *je)
   case EXOSIP_CALL_MESSAGE_NEW:
     if (je->request != NULL && MSG_IS_INFO(je->request)) {
       st.infos_at_bob++;
-      CHECK(eXosip_call_send_answer(bob, je->tid, 200, NULL) == 0);
+      CHECK(eXosip_call_build_answer(bob, je->tid, 200, &answer) == 0);
+      CHECK(eXosip_call_send_answer(bob, je->tid, 200, answer) == 0);
     }
     break;
   case EXOSIP_MESSAGE_NEW:
@@ -243,7 +244,9 @@ int main(int argc, char **argv)
     CHECK(st.invite_407 == 1 && st.forbidden == 1);
     printf("invite_407=%d forbidden=%d\n", st.invite_407, st.forbidden);
     eXosip_quit(alice);
+    osip_free(alice);
     eXosip_quit(bob);
+    osip_free(bob);
     printf("all checks passed\n");
     return 0;
   }
@@ -254,7 +257,7 @@ int main(int argc, char **argv)
   eXosip_lock(alice);
   CHECK(eXosip_call_build_request(alice, st.did, "INVITE", &m) == 0);
   with_sdp(m);
-  CHECK(eXosip_call_send_request(alice, st.did, m) > 0);
+  CHECK(eXosip_call_send_request(alice, st.did, m) == OSIP_SUCCESS);
   eXosip_unlock(alice);
   run_until(&st.acks_at_bob, 2, 10000, "the re-INVITE");
   CHECK(st.reinvite_407 == 1 && st.reinvites_at_bob == 1 && st.answered == 2);
@@ -264,7 +267,7 @@ int main(int argc, char **argv)
   CHECK(eXosip_call_build_info(alice, st.did, &m) == 0);
   osip_message_set_body(m, "Signal=5\r\nDuration=160\r\n", 26);
   osip_message_set_content_type(m, "application/dtmf-relay");
-  CHECK(eXosip_call_send_request(alice, st.did, m) > 0);
+  CHECK(eXosip_call_send_request(alice, st.did, m) == OSIP_SUCCESS);
   eXosip_unlock(alice);
   run_until(&st.info_ok, 1, 10000, "the INFO");
   CHECK(st.info_407 == 1 && st.infos_at_bob == 1);
@@ -333,7 +336,9 @@ int main(int argc, char **argv)
   printf("invite_407=%d reinvite_407=%d info_407=%d message_407=%d bye_407=%d answered=%d\n", st.invite_407,
          st.reinvite_407, st.info_407, st.message_407, st.bye_407, st.answered);
   eXosip_quit(alice);
+  osip_free(alice);
   eXosip_quit(bob);
+  osip_free(bob);
   printf("all checks passed\n");
   return 0;
 }

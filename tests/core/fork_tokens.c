@@ -90,5 +90,6 @@ int main(int argc, char **argv)
       failed = 1;
   }
   eXosip_quit(ctx);
+  osip_free(ctx);
   return failed;
 }

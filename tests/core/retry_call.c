@@ -175,7 +175,9 @@ int main(int argc, char **argv)
   printf("invites=%d redirected=%d refused_422=%d answered=%d session_expires=%s\n", st.invites_at_bob,
          st.redirected, st.refused_422, st.answered, st.session_expires);
   eXosip_quit(alice);
+  osip_free(alice);
   eXosip_quit(bob);
+  osip_free(bob);
   printf("all checks passed\n");
   return 0;
 }

@@ -98,6 +98,11 @@ int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);
  * tid <= 0. Follow the chain: the new tid may be refused and sent again in turn. */
 int eXosip_core_retried_tid(struct eXosip_t *excontext, int tid);
 
+/* eXosip_call_send_request as in eXosip2 5.3 (the same arguments, the same ownership of request:
+ * taken even on failure), but returning the tid of the new transaction (> 0) instead of
+ * OSIP_SUCCESS; a negative OSIP_* code on failure, as eXosip_call_send_request. */
+int eXosip_core_call_send_request_tid(struct eXosip_t *excontext, int did, osip_message_t *request);
+
 /* Checks one SIP message (buf, len bytes) the way a context checks what it receives, with the
  * default limits, before oSIP2 parses it: the first line must be a SIP request or status line,
  * and the header lines, parameters and comma-separated values of MAX_HEADERS, MAX_PARAMS and
