@@ -72,7 +72,7 @@ def test_sipp_caller_requiring_100rel_gets_a_reliable_183_and_the_200_after_its_
     assert pr.did == inv.did and pr.cid == inv.cid
     _answer(ua, pr.tid, 200, body=False)
     ua.expect(T.call_ack)
-    ua.expect(T.call_closed, timeout=10)
+    ua.expect_bye(timeout=10)
     result = client.wait()
     result.assert_clean(1)
     got = [text for _, direction, text in result.messages if direction == "received"]
@@ -371,7 +371,7 @@ def test_refreshes_from_the_peer_keep_the_call_past_its_interval(transport, ua_f
         upd = ua.expect(T.call_message_new, timeout=5)
         assert upd.request.method == "UPDATE"
         _answer(ua, upd.tid, 200, body=False)  # the core adds Session-Expires
-    ua.expect(T.call_closed, timeout=5)  # SIPp's BYE, 7.5 s after the start: no BYE of ours
+    ua.expect_bye(timeout=5)  # SIPp's BYE, 7.5 s after the start: no BYE of ours
     client.wait().assert_clean(1)
 
 
@@ -526,7 +526,7 @@ def test_as_callee_we_refresh_when_the_caller_asks_refresher_uas(transport, ua_f
     got = ua.expect(T.call_message_answered, timeout=5)
     assert got.request.method == "UPDATE" and got.response.status_code == 200
     assert time.monotonic() - t0 < 3.0
-    ua.expect(T.call_closed, timeout=5)
+    ua.expect_bye(timeout=5)
     client.wait().assert_clean(1)
 
 

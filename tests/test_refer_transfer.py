@@ -71,7 +71,7 @@ def test_blind_transfer(trio):
 
     # B leaves: the A-B call ends, the A-C call goes on
     b.ctx.call_terminate(b_cid, b_did)
-    assert a.expect(T.call_closed).cid == a_cid
+    assert a.expect_bye().cid == a_cid
     a.expect(T.call_released)
     a.ctx.call_terminate(new_cid, ans.did)
-    assert c.expect(T.call_closed).did == ring.did
+    assert c.expect_bye().did == ring.did

@@ -48,6 +48,15 @@ class UA:
         assert event.type in types, "%s: got %r, expected %s" % (self.name, event, types)
         return event
 
+    def expect_bye(self, timeout=WAIT):
+        """A BYE from the peer as eXosip2 5.3 reports it: call_message_new (the BYE, which the stack
+        has answered 200) and then call_closed; returns the call_closed event."""
+        bye = self.expect(EventType.call_message_new, timeout=timeout)
+        assert bye.request is not None and bye.request.method == "BYE", "%s: %r" % (self.name, bye)
+        closed = self.expect(EventType.call_closed, timeout=timeout)
+        assert (closed.cid, closed.did) == (bye.cid, bye.did), "%s: %r after %r" % (self.name, closed, bye)
+        return closed
+
     def expect_nothing(self, timeout=0.3):
         try:
             event = self.events.get(timeout=timeout)

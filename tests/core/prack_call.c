@@ -206,8 +206,10 @@ int main(int argc, char **argv)
   CHECK(st.closed == 1);
   printf("reliable_1xx=%d pracks=%d rack=%s session_expires=%s\n", st.rel_1xx, st.pracks_sent, st.rack,
          st.session_expires);
-  eXosip_quit(alice);
+  eXosip_quit(alice); /* eXosip2 5.3's contract: the caller frees the struct */
+  osip_free(alice);
   eXosip_quit(bob);
+  osip_free(bob);
   printf("all checks passed\n");
   return 0;
 }

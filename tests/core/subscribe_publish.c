@@ -267,8 +267,10 @@ int main(int argc, char **argv)
     eXosip_event_free(ev);
   }
 
-  eXosip_quit(a);
-  eXosip_quit(b); /* each frees its context */
+  eXosip_quit(a); /* eXosip2 5.3's contract: the caller frees the struct */
+  osip_free(a);
+  eXosip_quit(b);
+  osip_free(b);
   if (failures == 0)
     printf("all checks passed\n");
   return failures == 0 ? 0 : 1;
