@@ -140,7 +140,8 @@ def resolve(uri, dns_server=None, timeout_ms=2000, capabilities=2):
     found = _dns.lookup(host, dns_server, timeout_ms, 0 if port is not None else capabilities)
     out = []
     for t in found:
-        target = DnsTarget(*t)
+        kind, name, ip, tport, priority, weight, ttl = t
+        target = DnsTarget(kind, name, tport, ip, priority, weight, ttl)
         if port is not None:  # a name with a port: its addresses, on that port
             if target.transport != (transport or "UDP"):
                 continue

@@ -716,8 +716,24 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
     if (lr != NULL)
       uri = route->url;
   }
-  if (uri == NULL || uri->host == NULL || uri->port != NULL || is_address(uri->host))
-    return 0; /* RFC 3263 4.2: a port or a numeric host means no NAPTR/SRV */
+  if (uri == NULL || uri->host == NULL || is_address(uri->host))
+    return 0;
+  if (uri->port != NULL) { /* RFC 3263 4.2: a port means no NAPTR/SRV; a fixed address still counts */
+    struct ex_dns *d = ctx->dns;
+    struct ex_dns_target t;
+    int port = atoi(uri->port), found;
+    if (d == NULL || port <= 0 || port > 65535)
+      return 0;
+    pthread_mutex_lock(&d->mu);
+    found = static_answer(d, uri->host, &res);
+    pthread_mutex_unlock(&d->mu);
+    if (!found)
+      return 0;
+    t = res.t[0];
+    t.port = port;
+    dest->proto = proto;
+    return dest_of_target(&t, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+  }
   osip_uri_uparam_get_byname((osip_uri_t *) uri, "maddr", &maddr);
   if (maddr != NULL)
     return 0;
