@@ -433,3 +433,39 @@ def test_hostile_dns_answers_on_the_send_path(client_factory):
         assert c.sent("MESSAGE")[-1:] == [("127.0.0.1", 9)]  # the context still works
     finally:
         fake.close()
+
+
+# --- eXosip2 5.3's C API ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dnsutils(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "dnsutils")
+
+
+def _c_records():
+    return dict(naptr=[("capi.test", 10, 50, "SIP+D2U", "_sip._udp.capi.test"),
+                       ("capi.test", 20, 50, "SIP+D2T", "_sip._tcp.capi.test")],
+                srv=[("_sip._udp.capi.test", "a.capi.test", 5301, 10, 0),
+                     ("_sip._udp.capi.test", "a.capi.test", 5302, 20, 0),
+                     ("_sip._tcp.capi.test", "a.capi.test", 5303, 10, 0)],
+                hosts=[("a.capi.test", "127.0.0.1")])
+
+
+def test_c_dnsutils_api(dnsmasq_factory, dnsutils):
+    import subprocess
+    d = dnsmasq_factory(**_c_records())
+    res = subprocess.run([dnsutils, d.server, "capi.test", "5301", "5302", "5303"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
+
+
+def test_c_dnsutils_api_under_valgrind(dnsmasq_factory, dnsutils):
+    import shutil
+    import subprocess
+    from test_core_register import VALGRIND
+    assert shutil.which("valgrind"), "valgrind is not installed (apt-get install valgrind)"
+    d = dnsmasq_factory(**_c_records())
+    res = subprocess.run(["valgrind"] + VALGRIND + [dnsutils, d.server, "capi.test", "5301", "5302", "5303"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
