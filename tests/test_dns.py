@@ -469,3 +469,14 @@ def test_c_dnsutils_api_under_valgrind(dnsmasq_factory, dnsutils):
     res = subprocess.run(["valgrind"] + VALGRIND + [dnsutils, d.server, "capi.test", "5301", "5302", "5303"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
+
+
+def test_without_a_dns_server_of_its_own_addresses_come_from_the_system():
+    # /etc/hosts has localhost: NAPTR/SRV asked of the system's DNS, the address from getaddrinfo
+    got = utils.resolve("sip:localhost")
+    assert ("UDP", "localhost", 5060) in [(t.transport, t.host, t.port) for t in got]
+    assert any(t.ip in ("127.0.0.1", "::1") for t in got)
+    with pytest.raises(ValueError):
+        utils.resolve("sip:")
+    with pytest.raises(ValueError):
+        utils.resolve("sip:a.test:99999")

@@ -125,13 +125,65 @@ static void ttl_min(uint32_t *acc, uint32_t ttl)
     *acc = ttl;
 }
 
+static struct ex_dns_target *add_target(struct ex_dns_result *out, int proto, int secure, int port,
+                                        const char *host, int priority, int weight)
+{
+  struct ex_dns_target *tg;
+  if (out->count >= EX_DNS_MAX_TARGETS)
+    return NULL;
+  tg = &out->t[out->count++];
+  memset(tg, 0, sizeof(*tg));
+  tg->proto = proto;
+  tg->secure = secure;
+  tg->port = port;
+  tg->priority = priority;
+  tg->weight = weight;
+  snprintf(tg->host, sizeof(tg->host), "%s", host);
+  return tg;
+}
+
+/* Without a DNS server of our own, addresses come from the system (getaddrinfo: /etc/hosts, then
+ * DNS), as they did before server location; their TTL is not known: a minute. */
+static int add_system_addresses(const char *name, int proto, int secure, int port, const char *srvname,
+                                int priority, int weight, struct ex_dns_result *out, uint32_t *ttl)
+{
+  struct addrinfo hints, *res = NULL, *ai;
+  int found = 0;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (getaddrinfo(name, NULL, &hints, &res) != 0)
+    return OSIP_UNKNOWN_HOST;
+  for (ai = res; ai != NULL; ai = ai->ai_next) {
+    char ip[64];
+    struct ex_dns_target *tg;
+    if (ai->ai_family == AF_INET)
+      inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, ip, sizeof(ip));
+    else if (ai->ai_family == AF_INET6)
+      inet_ntop(AF_INET6, &((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr, ip, sizeof(ip));
+    else
+      continue;
+    tg = add_target(out, proto, secure, port, srvname != NULL ? srvname : name, priority, weight);
+    if (tg == NULL)
+      break;
+    snprintf(tg->ip, sizeof(tg->ip), "%s", ip);
+    found = 1;
+  }
+  freeaddrinfo(res);
+  if (found)
+    ttl_min(ttl, 60);
+  return found ? OSIP_SUCCESS : OSIP_UNKNOWN_HOST;
+}
+
 /* A and AAAA records of name, appended as targets (proto, port, from srv). */
-static int add_addresses(res_state st, const char *name, int proto, int secure, int port, const char *srvname,
-                         int priority, int weight, struct ex_dns_result *out, uint32_t *ttl)
+static int add_addresses(res_state st, int system, const char *name, int proto, int secure, int port,
+                         const char *srvname, int priority, int weight, struct ex_dns_result *out, uint32_t *ttl)
 {
   static const int types[2] = { ns_t_a, ns_t_aaaa };
   unsigned char buf[2048];
   int t, found = 0, rc = OSIP_UNKNOWN_HOST;
+  if (system)
+    return add_system_addresses(name, proto, secure, port, srvname, priority, weight, out, ttl);
   for (t = 0; t < 2; t++) {
     ns_msg msg;
     int n = query(st, name, types[t], buf, sizeof(buf)), i;
@@ -151,16 +203,9 @@ static int add_addresses(res_state st, const char *name, int proto, int secure, 
         continue;
       if ((types[t] == ns_t_a && ns_rr_rdlen(rr) != 4) || (types[t] == ns_t_aaaa && ns_rr_rdlen(rr) != 16))
         continue;
-      if (out->count >= EX_DNS_MAX_TARGETS)
+      tg = add_target(out, proto, secure, port, srvname != NULL ? srvname : name, priority, weight);
+      if (tg == NULL)
         return OSIP_SUCCESS;
-      tg = &out->t[out->count++];
-      memset(tg, 0, sizeof(*tg));
-      tg->proto = proto;
-      tg->secure = secure;
-      tg->port = port;
-      tg->priority = priority;
-      tg->weight = weight;
-      snprintf(tg->host, sizeof(tg->host), "%s", srvname != NULL ? srvname : name);
       inet_ntop(types[t] == ns_t_a ? AF_INET : AF_INET6, ns_rr_rdata(rr), tg->ip, sizeof(tg->ip));
       ttl_min(ttl, ns_rr_ttl(rr));
       found = 1;
@@ -179,7 +224,7 @@ static int cmp_srv(const void *a, const void *b)
 
 /* SRV records of name, ordered by priority then by RFC 2782's weighted random choice, each
  * expanded into its addresses. */
-static int add_srv(res_state st, const char *name, int proto, int secure, struct ex_dns_result *out,
+static int add_srv(res_state st, int system, const char *name, int proto, int secure, struct ex_dns_result *out,
                    uint32_t *ttl, uint32_t *seed)
 {
   unsigned char buf[4096];
@@ -239,7 +284,7 @@ static int add_srv(res_state st, const char *name, int proto, int secure, struct
   }
   qsort(rrs, (size_t) count, sizeof(rrs[0]), cmp_srv);
   for (i = 0; i < count; i++) {
-    int r = add_addresses(st, rrs[i].target, proto, secure, rrs[i].port, rrs[i].target, rrs[i].priority,
+    int r = add_addresses(st, system, rrs[i].target, proto, secure, rrs[i].port, rrs[i].target, rrs[i].priority,
                           rrs[i].weight, out, ttl);
     if (r == OSIP_SUCCESS) {
       found = 1;
@@ -358,7 +403,7 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
     rc = OSIP_TIMEOUT;
   if (n > 0) {
     for (i = 0; i < n; i++) {
-      int r = add_srv(&st, naptr[i].replacement, naptr[i].proto, naptr[i].secure, out, &ttl, &seed);
+      int r = add_srv(&st, !cfg->have_server, naptr[i].replacement, naptr[i].proto, naptr[i].secure, out, &ttl, &seed);
       if (r == OSIP_TIMEOUT)
         rc = OSIP_TIMEOUT;
     }
@@ -370,13 +415,13 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
       char srvname[300];
       int r;
       snprintf(srvname, sizeof(srvname), "%s%s", srvs[i].prefix, name);
-      r = add_srv(&st, srvname, srvs[i].proto, srvs[i].secure, out, &ttl, &seed);
+      r = add_srv(&st, !cfg->have_server, srvname, srvs[i].proto, srvs[i].secure, out, &ttl, &seed);
       if (r == OSIP_TIMEOUT)
         rc = OSIP_TIMEOUT;
     }
   }
   if (out->count == 0) { /* RFC 3263 4.2: the name's own addresses, 5060 (5061 for TLS) */
-    int r = add_addresses(&st, name, IPPROTO_UDP, 0, 5060, NULL, 0, 0, out, &ttl);
+    int r = add_addresses(&st, !cfg->have_server, name, IPPROTO_UDP, 0, 5060, NULL, 0, 0, out, &ttl);
     if (r == OSIP_SUCCESS) {
       int base = out->count;
       for (i = 0; i < base && out->count < EX_DNS_MAX_TARGETS; i++) {
@@ -748,9 +793,13 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   w->dns = calloc(1, sizeof(*w->dns));
   if (w->dns == NULL)
     return OSIP_NOMEM;
-  for (i = 0; i < res.count; i++)
-    if (res.t[i].proto == proto && res.t[i].secure == secure)
-      w->dns->t[w->dns->count++] = res.t[i];
+  for (i = 0; i < res.count; i++) {
+    if (res.t[i].proto != proto || res.t[i].secure != secure)
+      continue;
+    if (proto == IPPROTO_UDP && ctx->udp_family == AF_INET && strchr(res.t[i].ip, ':') != NULL)
+      continue; /* an IPv4 socket cannot reach an IPv6 address */
+    w->dns->t[w->dns->count++] = res.t[i];
+  }
   w->dns->ttl = res.ttl;
   w->dns_index = 0;
   if (w->dns->count == 0) {
