@@ -480,3 +480,31 @@ def test_without_a_dns_server_of_its_own_addresses_come_from_the_system():
         utils.resolve("sip:")
     with pytest.raises(ValueError):
         utils.resolve("sip:a.test:99999")
+
+
+def test_a_silent_dns_server_blocks_nobody(client_factory):
+    # a DNS server that reads every query and never answers
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        silent.bind(("127.0.0.1", 0))
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(3)
+        c = client_factory("127.0.0.1:%d" % silent.getsockname()[1])
+        t0 = time.monotonic()
+        tid = c.ctx.message_send_request(Message(c.ctx, "sip:bob@silent.test", "sip:alice@127.0.0.1"))
+        assert time.monotonic() - t0 < 0.5  # the send did not wait for the lookup
+        # meanwhile the context sends to others at once
+        c.ctx.message_send_request(Message(c.ctx, "sip:carol@127.0.0.1:%d" % peer.getsockname()[1],
+                                           "sip:alice@127.0.0.1"))
+        data, _ = peer.recvfrom(65535)
+        assert data.startswith(b"MESSAGE sip:carol@")
+        assert time.monotonic() - t0 < 2
+        # the lookup gives up (1 s per query, two tries, six queries) and the request fails
+        ev = c.wait((EventType.message_requestfailure, EventType.message_serverfailure,
+                     EventType.message_answered), timeout=30)
+        assert ev.tid == tid and ev.type == EventType.message_requestfailure
+        assert [r for r in c.sent("MESSAGE") if r[1] != peer.getsockname()[1]] == []
+    finally:
+        silent.close()
+        peer.close()

@@ -10,11 +10,13 @@
  * compression pointer against the message, and a private res_state lets one context point at
  * its own server (EXOSIP_CORE_OPT_DNS_SERVER) without touching the process's resolver.
  * libresolv only blocks, so every lookup runs on a thread of its own, started for it and
- * detached; nothing here runs a query on the I/O thread:
- *  - the I/O thread reads the cache only; a miss starts a lookup and the send fails as a
- *    transport error (retransmissions and failover then find the answer in the cache);
- *  - a program thread that sends a request to a name not in the cache waits for the lookup,
- *    bounded by the query timeout (EXOSIP_CORE_OPT_DNS_TIMEOUT_MS, two tries per query);
+ * detached; no query runs on the I/O thread or under the context lock, and nobody waits:
+ *  - a request to a name found in the cache is sent at once to its first target;
+ *  - otherwise its transaction starts as usual but its first send is held (cb_send reports it
+ *    sent, as a datagram lost on the way would be); the lookup's thread wakes the I/O thread
+ *    when it ends, and ex_dns_poll sends the request to the first target, or ends the
+ *    transaction as unanswered when the name has no usable target. Every query is bounded
+ *    (EXOSIP_CORE_OPT_DNS_TIMEOUT_MS, two tries);
  *  - eXosip_dnsutils_naptr starts a lookup and returns at once; eXosip_dnsutils_dns_process
  *    collects it (waiting, bounded, only when asked to with force > 0).
  * At most EX_DNS_MAX_LOOKUPS lookups run at a time per context; more fail at once.
@@ -33,6 +35,8 @@
 #include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "exosip_internal.h"
 #include <eXosip2/eX_core.h>
@@ -42,6 +46,7 @@
 #define EX_DNS_MAX_STATIC 64
 #define EX_DNS_NEGATIVE_TTL 30 /* seconds a failed name is remembered */
 #define EX_DNS_MIN_TTL 1
+#define EX_DNS_MAX_PENDING 256 /* requests waiting for a lookup, per context */
 
 struct ex_dns_static {
   char host[256];
@@ -53,6 +58,14 @@ struct ex_dns_cached {
   char name[256];
   uint64_t expires_us;
   struct ex_dns_result res;
+};
+
+struct ex_dns_job;
+
+/* A request whose first send waits for its lookup (touched under the context lock only). */
+struct ex_dns_pending {
+  int tid, proto, secure;
+  struct ex_dns_job *job;
 };
 
 struct ex_dns {
@@ -68,6 +81,9 @@ struct ex_dns {
   struct ex_dns_cached *cache;
   int cached;
   struct ex_dns_static statics[EX_DNS_MAX_STATIC];
+  int wake_fd; /* a duplicate of the context's: a finished lookup wakes the I/O thread */
+  struct ex_dns_pending pending[EX_DNS_MAX_PENDING];
+  int npending;
 };
 
 struct ex_dns_job {
@@ -464,6 +480,7 @@ static struct ex_dns *dns_of(struct eXosip_t *ctx)
   d->capabilities = 2;
   d->cache_enabled = 1;
   d->timeout_ms = 2000;
+  d->wake_fd = ctx->wake_fd >= 0 ? fcntl(ctx->wake_fd, F_DUPFD_CLOEXEC, 0) : -1;
   ctx->dns = d;
   return d;
 }
@@ -487,16 +504,24 @@ static void dns_unref(struct ex_dns *d)
   if (!last)
     return;
   cache_clear(d);
+  if (d->wake_fd >= 0)
+    close(d->wake_fd);
   pthread_cond_destroy(&d->cond);
   pthread_mutex_destroy(&d->mu);
   free(d);
 }
 
+static void job_unref(struct ex_dns_job *job);
+
 void ex_dns_free(struct eXosip_t *ctx)
 {
-  if (ctx->dns != NULL)
-    dns_unref(ctx->dns);
+  struct ex_dns *d = ctx->dns;
+  if (d == NULL)
+    return;
+  while (d->npending > 0)
+    job_unref(d->pending[--d->npending].job);
   ctx->dns = NULL;
+  dns_unref(d);
 }
 
 static void cfg_of(struct ex_dns *d, struct lookup_cfg *cfg)
@@ -577,6 +602,12 @@ static void *job_thread(void *arg)
   cache_put(d, job->name, &res);
   d->running--;
   pthread_cond_broadcast(&d->cond);
+  if (d->wake_fd >= 0) {
+    uint64_t one = 1;
+    if (write(d->wake_fd, &one, sizeof(one)) < 0) {
+      /* saturated: the I/O thread is being woken anyway */
+    }
+  }
   pthread_mutex_unlock(&d->mu);
   job_unref(job);
   return NULL;
@@ -682,43 +713,6 @@ static int is_address(const char *host)
   return inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1 || host[0] == '[';
 }
 
-/* The answer for name: static entries, the cache, else a lookup (waited for unless wait is 0). */
-static int resolve(struct eXosip_t *ctx, const char *name, int wait, struct ex_dns_result *out)
-{
-  struct ex_dns *d = dns_of(ctx);
-  struct ex_dns_cached *c;
-  struct ex_dns_job *job = NULL;
-  int rc;
-  if (d == NULL)
-    return OSIP_NOMEM;
-  pthread_mutex_lock(&d->mu);
-  if (static_answer(d, name, out)) {
-    pthread_mutex_unlock(&d->mu);
-    return OSIP_SUCCESS;
-  }
-  c = cache_find(d, name);
-  if (c != NULL) {
-    *out = c->res;
-    pthread_mutex_unlock(&d->mu);
-    return out->rc;
-  }
-  pthread_mutex_unlock(&d->mu);
-  rc = job_start(d, name, &job);
-  if (rc != OSIP_SUCCESS)
-    return rc;
-  if (!wait) {
-    job_unref(job);
-    return OSIP_WRONG_STATE; /* under way */
-  }
-  if (!job_wait(job, lookup_bound_ms(d))) {
-    job_unref(job);
-    return OSIP_TIMEOUT;
-  }
-  *out = job->res;
-  job_unref(job);
-  return out->rc;
-}
-
 /* ---- the send path (osip_glue.c cb_send) and failover ---- */
 
 static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
@@ -743,15 +737,46 @@ static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
   return OSIP_UNKNOWN_HOST;
 }
 
+/* w's targets: those of res this request can use, the transport of its Via (the program chose it
+ * with eXosip_listen_addr), as RFC 3263 4.1 lets a client drop what it does not support. */
+static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int secure, const struct ex_dns_result *res)
+{
+  int i;
+  free(w->dns);
+  w->dns = calloc(1, sizeof(*w->dns));
+  if (w->dns == NULL)
+    return OSIP_NOMEM;
+  for (i = 0; i < res->count; i++) {
+    if (res->t[i].proto != proto || res->t[i].secure != secure)
+      continue;
+    if (proto == IPPROTO_UDP && ctx->udp_family == AF_INET && strchr(res->t[i].ip, ':') != NULL)
+      continue; /* an IPv4 socket cannot reach an IPv6 address */
+    w->dns->t[w->dns->count++] = res->t[i];
+  }
+  w->dns->ttl = res->ttl;
+  w->dns_index = 0;
+  if (w->dns->count == 0) {
+    free(w->dns);
+    w->dns = NULL;
+    return OSIP_UNKNOWN_HOST;
+  }
+  return OSIP_SUCCESS;
+}
+
 int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, struct ex_dest *dest)
 {
   osip_route_t *route = osip_list_get(&req->routes, 0);
   const osip_uri_t *uri = req->req_uri;
   osip_uri_param_t *lr = NULL, *maddr = NULL;
   struct ex_dns_result res;
-  int proto = ex_proto_of_message(req), on_io, i, rc;
+  struct ex_dns *d;
+  struct ex_dns_cached *c;
+  struct ex_dns_job *job = NULL;
+  int proto = ex_proto_of_message(req), rc, hit = 0;
   int secure = 0;
 
+  if (w->dns_pending)
+    return 2; /* its lookup is under way: the send happens when it ends (ex_dns_poll) */
   if (w->dns != NULL) { /* already resolved for this transaction: the current target */
     dest->proto = proto;
     return dest_of_target(&w->dns->t[w->dns_index], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
@@ -764,9 +789,9 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   if (uri == NULL || uri->host == NULL || is_address(uri->host))
     return 0;
   if (uri->port != NULL) { /* RFC 3263 4.2: a port means no NAPTR/SRV; a fixed address still counts */
-    struct ex_dns *d = ctx->dns;
     struct ex_dns_target t;
     int port = atoi(uri->port), found;
+    d = ctx->dns;
     if (d == NULL || port <= 0 || port > 65535)
       return 0;
     pthread_mutex_lock(&d->mu);
@@ -784,31 +809,96 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
     return 0;
   if (uri->scheme != NULL && osip_strcasecmp(uri->scheme, "sips") == 0)
     secure = 1;
-  on_io = ctx->thread_started && pthread_equal(pthread_self(), ctx->thread);
-  rc = resolve(ctx, uri->host, !on_io, &res);
+  d = dns_of(ctx);
+  if (d == NULL)
+    return OSIP_NOMEM;
+  pthread_mutex_lock(&d->mu);
+  if (static_answer(d, uri->host, &res)) {
+    hit = 1;
+  } else if ((c = cache_find(d, uri->host)) != NULL) {
+    res = c->res;
+    hit = 1;
+  }
+  pthread_mutex_unlock(&d->mu);
+  if (hit) {
+    if (res.rc != OSIP_SUCCESS)
+      return res.rc;
+    rc = set_targets(ctx, w, proto, secure, &res);
+    if (rc != OSIP_SUCCESS)
+      return rc;
+    dest->proto = proto;
+    return dest_of_target(&w->dns->t[0], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+  }
+  /* not known yet: the lookup runs on its own thread, and nobody waits for it; the request is
+   * sent when it ends (ex_dns_poll, on the I/O thread), or fails then */
+  if (d->npending >= EX_DNS_MAX_PENDING)
+    return OSIP_TOOMUCHCALL;
+  rc = job_start(d, uri->host, &job);
   if (rc != OSIP_SUCCESS)
     return rc;
-  /* only the targets this request can use: the transport of its Via (the program chose it
-   * with eXosip_listen_addr), as RFC 3263 4.1 lets a client drop what it does not support */
-  w->dns = calloc(1, sizeof(*w->dns));
-  if (w->dns == NULL)
-    return OSIP_NOMEM;
-  for (i = 0; i < res.count; i++) {
-    if (res.t[i].proto != proto || res.t[i].secure != secure)
+  d->pending[d->npending].tid = w->tid;
+  d->pending[d->npending].proto = proto;
+  d->pending[d->npending].secure = secure;
+  d->pending[d->npending].job = job;
+  d->npending++;
+  w->dns_pending = 1;
+  return 2;
+}
+
+/* End client transaction w as if nobody had answered (its failure event follows). */
+static void fail_tx(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  osip_event_t *evt;
+  if (w->tr == NULL || w->executing || w->killed)
+    return;
+  if (!((w->kind == ICT && w->tr->state == ICT_CALLING)
+        || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
+    return;
+  evt = osip_malloc(sizeof(*evt));
+  if (evt == NULL)
+    return;
+  memset(evt, 0, sizeof(*evt));
+  evt->type = w->kind == ICT ? TIMEOUT_B : TIMEOUT_F;
+  ex_tx_execute(ctx, w, evt);
+}
+
+void ex_dns_poll(struct eXosip_t *ctx)
+{
+  struct ex_dns *d = ctx->dns;
+  int i;
+  if (d == NULL || d->npending == 0)
+    return;
+  for (i = 0; i < d->npending; i++) {
+    struct ex_dns_pending p = d->pending[i];
+    struct ex_dns_result res;
+    struct ex_dest dest;
+    struct ex_tx *w;
+    int done;
+    pthread_mutex_lock(&d->mu);
+    done = p.job->done;
+    if (done)
+      res = p.job->res;
+    pthread_mutex_unlock(&d->mu);
+    if (!done)
       continue;
-    if (proto == IPPROTO_UDP && ctx->udp_family == AF_INET && strchr(res.t[i].ip, ':') != NULL)
-      continue; /* an IPv4 socket cannot reach an IPv6 address */
-    w->dns->t[w->dns->count++] = res.t[i];
+    d->pending[i--] = d->pending[--d->npending];
+    job_unref(p.job);
+    w = ex_tx_by_tid(ctx, p.tid);
+    if (w == NULL || !w->dns_pending)
+      continue;
+    w->dns_pending = 0;
+    if (w->tr == NULL || w->tr->orig_request == NULL)
+      continue;
+    if (res.rc != OSIP_SUCCESS || set_targets(ctx, w, p.proto, p.secure, &res) != OSIP_SUCCESS) {
+      fail_tx(ctx, w);
+      continue;
+    }
+    dest.proto = p.proto;
+    if ((dest_of_target(&w->dns->t[0], &dest) != OSIP_SUCCESS
+         || ex_send_message(ctx, w->tr->orig_request, &dest) != OSIP_SUCCESS)
+        && !ex_dns_failover(ctx, w))
+      fail_tx(ctx, w);
   }
-  w->dns->ttl = res.ttl;
-  w->dns_index = 0;
-  if (w->dns->count == 0) {
-    free(w->dns);
-    w->dns = NULL;
-    return OSIP_UNKNOWN_HOST;
-  }
-  dest->proto = proto;
-  return dest_of_target(&w->dns->t[0], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
 }
 
 int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w)

@@ -140,6 +140,7 @@ struct ex_tx {
   /* a request sent by RFC 3263 server location (dns.c): its targets and the one in use */
   struct ex_dns_result *dns;
   int dns_index;
+  int dns_pending; /* its first send waits for the lookup of its next hop */
   /* Transactions that ended (or can retire) are only queued while the context lock is held,
    * and freed when the outermost holder unlocks: callers may keep using w and its messages. */
   struct ex_tx *reap_next;
@@ -355,8 +356,11 @@ struct ex_dns_result {
   struct ex_dns_target t[EX_DNS_MAX_TARGETS];
 };
 /* The destination of request w when its next hop is a host name without port: 1 (dest filled),
- * 0 when RFC 3263 does not apply, or a negative code (not resolved). */
+ * 2 (its lookup is under way: nothing to send now, ex_dns_poll sends it), 0 when RFC 3263 does
+ * not apply, or a negative code (not resolved). */
 int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, struct ex_dest *dest);
+/* (I/O thread) Send the requests whose lookups ended, or fail them. */
+void ex_dns_poll(struct eXosip_t *ctx);
 /* Send w's request to its next target: 1 when sent, 0 when none is left. */
 int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w);
 /* EXOSIP_OPT_*DNS* and EXOSIP_CORE_OPT_DNS_*: OSIP_UNDEFINED_ERROR when opt is none of them. */

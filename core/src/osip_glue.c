@@ -85,6 +85,8 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
   } else if ((w->kind == ICT || w->kind == NICT) && (rc = ex_dns_request_dest(ctx, w, sip, &dest)) != 0) {
     if (rc < 0) /* RFC 3263 (dns.c): a name without port not resolved */
       return -1;
+    if (rc == 2) /* its lookup is under way: sent when it ends (ex_dns_poll) */
+      return 0;
   } else if (ex_dest_resolve(ctx, host, port, proto, &dest) != OSIP_SUCCESS) {
     return -1;
   }

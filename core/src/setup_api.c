@@ -348,6 +348,7 @@ static void *io_thread(void *arg)
       }
     }
     run_timers(ctx);
+    ex_dns_poll(ctx); /* requests whose server location ended (dns.c) */
     ex_ctx_unlock(ctx);
   }
   return NULL;
