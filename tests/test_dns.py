@@ -508,3 +508,26 @@ def test_a_silent_dns_server_blocks_nobody(client_factory):
     finally:
         silent.close()
         peer.close()
+
+
+@pytest.fixture(scope="module")
+def dns_failover(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "dns_failover")
+
+
+@pytest.mark.parametrize("valgrind", [False, True], ids=["plain", "valgrind"])
+def test_c_request_fails_over_to_the_next_srv_target(dnsmasq_factory, dns_failover, valgrind):
+    import shutil
+    import subprocess
+    from test_core_register import VALGRIND
+    dead, live = free_port(), free_port()
+    d = dnsmasq_factory(srv=[("_sip._udp.fo.test", "a.fo.test", dead, 10, 0),
+                             ("_sip._udp.fo.test", "a.fo.test", live, 20, 0)],
+                        hosts=[("a.fo.test", "127.0.0.1")])
+    cmd = [dns_failover, d.server, "fo.test", str(live)]
+    if valgrind:
+        assert shutil.which("valgrind"), "valgrind is not installed (apt-get install valgrind)"
+        cmd = ["valgrind"] + VALGRIND + cmd
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
