@@ -41,12 +41,12 @@ def dnsmasq_factory():
 class Server:
     """A context that answers every out-of-dialog request (REGISTER, MESSAGE) with *status*."""
 
-    def __init__(self, status=200):
+    def __init__(self, status=200, proto=socket.IPPROTO_UDP):
         self.status = status
         self.received = []
         self.cond = threading.Condition()
         self.ctx = Context(self._on_event)
-        self.port = self.ctx.listen_on_address("127.0.0.1", socket.IPPROTO_UDP, port=0)
+        self.port = self.ctx.listen_on_address("127.0.0.1", proto, port=0)
         self.ctx.start(event_executor="inline")
 
     def _on_event(self, ctx, event):
@@ -67,13 +67,13 @@ class Server:
 class Client:
     """A context pointed at the test's DNS server, tracing what it sends, events in a list."""
 
-    def __init__(self, dns_server):
+    def __init__(self, dns_server, proto=socket.IPPROTO_UDP):
         self.events = []
         self.cond = threading.Condition()
         self.ctx = Context(self._on_event)
         self.ctx.set_option(Option.DNS_SERVER, dns_server)
         self.ctx.set_option(Option.DNS_TIMEOUT_MS, 1000)
-        self.port = self.ctx.listen_on_address("127.0.0.1", socket.IPPROTO_UDP, port=0)
+        self.port = self.ctx.listen_on_address("127.0.0.1", proto, port=0)
         self.traces = []
         self.handler = logging.Handler(logging.DEBUG)
         self.handler.emit = lambda record: self.traces.append(record.sip_trace)
@@ -112,8 +112,8 @@ class Client:
 def servers():
     made = []
 
-    def make(status=200):
-        s = Server(status)
+    def make(status=200, proto=socket.IPPROTO_UDP):
+        s = Server(status, proto)
         made.append(s)
         return s
 
@@ -126,8 +126,8 @@ def servers():
 def client_factory():
     made = []
 
-    def make(dns_server):
-        c = Client(dns_server)
+    def make(dns_server, proto=socket.IPPROTO_UDP):
+        c = Client(dns_server, proto)
         made.append(c)
         return c
 
@@ -531,3 +531,23 @@ def test_c_request_fails_over_to_the_next_srv_target(dnsmasq_factory, dns_failov
         cmd = ["valgrind"] + VALGRIND + cmd
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
+
+
+def test_a_tcp_context_follows_the_tcp_naptr(dnsmasq_factory, servers, client_factory):
+    udp, tcp = servers(200), servers(200, socket.IPPROTO_TCP)
+    d = dnsmasq_factory(naptr=[("both.test", 10, 50, "SIP+D2U", "_sip._udp.both.test"),
+                               ("both.test", 20, 50, "SIP+D2T", "_sip._tcp.both.test")],
+                        srv=[("_sip._udp.both.test", "a.both.test", udp.port, 10, 0),
+                             ("_sip._tcp.both.test", "a.both.test", tcp.port, 10, 0)],
+                        hosts=[("a.both.test", "127.0.0.1")])
+    # a context on TCP skips the preferred UDP record (RFC 3263 4.1: transports it does not use)
+    c = client_factory(d.server, socket.IPPROTO_TCP)
+    tid = c.ctx.message_send_request(Message(c.ctx, "sip:bob@both.test", "sip:alice@127.0.0.1"))
+    ev = c.wait((EventType.message_answered, EventType.message_requestfailure))
+    assert ev.type == EventType.message_answered and ev.tid == tid
+    assert tcp.received == ["MESSAGE"] and udp.received == []
+    # and one on UDP takes the UDP one
+    c2 = client_factory(d.server)
+    c2.ctx.message_send_request(Message(c2.ctx, "sip:bob@both.test", "sip:alice@127.0.0.1"))
+    assert c2.wait((EventType.message_answered, EventType.message_requestfailure)).type == EventType.message_answered
+    assert udp.received == ["MESSAGE"]

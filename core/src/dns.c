@@ -405,6 +405,8 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
   if (cfg->have_server) {
     st.nscount = 1;
     st.nsaddr_list[0] = cfg->server;
+    if (st._u._ext.nsaddrs[0] != NULL) /* resolv.conf's first server was IPv6: glibc reads this one */
+      memcpy(st._u._ext.nsaddrs[0], &cfg->server, sizeof(cfg->server));
   }
   st.retrans = cfg->timeout_ms >= 1000 ? cfg->timeout_ms / 1000 : 1;
   st.retry = 2;
@@ -521,6 +523,18 @@ void ex_dns_free(struct eXosip_t *ctx)
   while (d->npending > 0)
     job_unref(d->pending[--d->npending].job);
   ctx->dns = NULL;
+  { /* lookups still running finish on their own; give them a moment, so that a program that
+     * exits right after eXosip_quit does not cut them short (bounded: a silent server is not
+     * waited for) */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&d->mu);
+    while (d->running > 0)
+      if (pthread_cond_timedwait(&d->cond, &d->mu, &until) == ETIMEDOUT)
+        break;
+    pthread_mutex_unlock(&d->mu);
+  }
   dns_unref(d);
 }
 
