@@ -17,7 +17,7 @@ from exosip2.context import Context
 from exosip2.error import OsipBadParameter, OsipError, OsipNotFound, OsipTimeout, OsipUnknownHost
 from exosip2.event import EventType
 from exosip2.options import Option, option_type
-from exosip2.request import Message
+from exosip2.request import Message, Options
 from peers.dnsmasq import Dnsmasq
 from peers.proc import free_port
 
@@ -284,8 +284,7 @@ def test_every_target_dead_is_one_failure_event(dnsmasq_factory, client_factory)
                              ("_sip._udp.gone.test", "a.gone.test", p2, 20, 0)],
                         hosts=[("a.gone.test", "127.0.0.1")])
     c = client_factory(d.server)
-    tid = c.ctx.options_send_request(__import__("exosip2.request", fromlist=["Options"]).Options(
-        c.ctx, "sip:bob@gone.test", "sip:alice@127.0.0.1"))
+    tid = c.ctx.options_send_request(Options(c.ctx, "sip:bob@gone.test", "sip:alice@127.0.0.1"))
     ev = c.wait((EventType.message_answered, EventType.message_requestfailure, EventType.message_serverfailure,
                  EventType.message_globalfailure))
     assert ev.tid == tid and ev.type != EventType.message_answered
