@@ -45,11 +45,12 @@ contexts still open at interpreter exit are closed quietly. After
 cimport cython
 from cpython.pythread cimport PyThread_get_thread_ident
 from libc.stdint cimport uintptr_t
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from exosip2._debug cimport COUNT_LIVE, LIVE_CONTEXT, live_add
 from exosip2.error cimport check
 from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core_listen_errno
+from exosip2.includes.eX_dns cimport eXosip_dns_cache
 from exosip2.event cimport Event
 from exosip2.includes.eX_core cimport (
     EXOSIP2_HAVE_CORE_SEND_REQUEST_TID, eXosip_core_call_send_request_tid, eXosip_core_retried_tid,
@@ -718,9 +719,12 @@ cdef class Context:
         cdef int ivalue = 0
         cdef bytes text = None
         cdef const char *ctext = NULL
-        cdef bint is_text = typ is not int
+        cdef bint is_text = typ is str
         cdef int rc
         cdef eXosip_t *p
+        if typ is tuple or opt == Option.DELETE_DNS_CACHE:
+            self._set_dns_cache(opt, value)
+            return
         if not is_text:
             if not isinstance(value, int):
                 raise TypeError("the value of Option.%s must be an int, not %s" % (opt.name, type(value).__name__))
@@ -751,6 +755,35 @@ cdef class Context:
                                   code=rc)
         if opt == Option.SET_HEADER_USER_AGENT:
             self._user_agent = None if text is None else text.decode("utf-8", "surrogateescape")
+
+    def _set_dns_cache(self, opt, value):
+        # EXOSIP_OPT_ADD_DNS_CACHE ((host, ip)) / EXOSIP_OPT_DELETE_DNS_CACHE (host): a struct eXosip_dns_cache
+        cdef eXosip_dns_cache entry
+        cdef int copt = opt
+        cdef int rc
+        cdef bytes host, ip = b""
+        if opt == Option.ADD_DNS_CACHE:
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError("the value of Option.ADD_DNS_CACHE must be a (host, ip) tuple, not %r" % (value,))
+            host = text_arg(value[0], "host", False)
+            ip = text_arg(value[1], "ip", False)
+        else:
+            if not isinstance(value, (str, bytes)):
+                raise TypeError("the value of Option.DELETE_DNS_CACHE must be a host name (str), not %s"
+                                % type(value).__name__)
+            host = text_arg(value, "host", False)
+        if not host or len(host) >= 1024 or len(ip) >= 256 or b"\0" in host + ip:
+            raise ValueError("Option.%s: the host must be 1 to 1023 bytes and the ip under 256, without NUL"
+                             % opt.name)
+        memset(&entry, 0, sizeof(entry))
+        memcpy(entry.host, <const char *>host, len(host))
+        memcpy(entry.ip, <const char *>ip, len(ip))
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            rc = eXosip_set_option(p, copt, &entry)
+        self._leave()
+        check(rc, b"eXosip_set_option(EXOSIP_OPT_ADD_DNS_CACHE)" if opt == Option.ADD_DNS_CACHE
+              else b"eXosip_set_option(EXOSIP_OPT_DELETE_DNS_CACHE)")
 
     def get_statistics(self):
         """The counters of the context (``eXosip_set_option(EXOSIP_OPT_GET_STATISTICS)``).

@@ -8,7 +8,9 @@ what a peer can make a context hold or spend. Each option has one value type, ch
 ``set_option`` before anything reaches C (:func:`option_type`):
 
 * ``int`` — flags (0/1, ``bool`` accepted) and limits; a C ``int``;
-* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT` (``str``/``bytes``, or ``None`` for no header);
+* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT` (``str``/``bytes``, or ``None`` for no header),
+  :attr:`Option.DNS_SERVER` and :attr:`Option.DELETE_DNS_CACHE`;
+* ``tuple`` — :attr:`Option.ADD_DNS_CACHE`, a ``(host, ip)`` pair;
 * :attr:`Option.GET_STATISTICS` is not set but read: :meth:`Context.get_statistics
   <exosip2.context.Context.get_statistics>` returns a :class:`Statistics`.
 
@@ -41,6 +43,14 @@ class Option(enum.IntEnum):
     #: int: 1 refreshes the session (as UAC, with our INVITE's Session-Expires) even when the
     #: peer's 2xx has no Session-Expires; 0 (default) only when it has one.
     SET_SESSIONTIMERS_FORCE = 32
+    #: (host, ip): a fixed address for a host name, used instead of DNS.
+    ADD_DNS_CACHE = 9
+    #: str: a host name whose fixed address and cached DNS answers are removed.
+    DELETE_DNS_CACHE = 10
+    #: int: 0 A/AAAA records only, 1 SRV then A, 2 (default) NAPTR, SRV then A (RFC 3263).
+    DNS_CAPABILITIES = 14
+    #: int: 1 (default) keeps DNS answers for their TTL; 0 disables and empties the cache.
+    ENABLE_DNS_CACHE = 18
     #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
     GET_STATISTICS = 2000
 
@@ -75,15 +85,20 @@ class Option(enum.IntEnum):
     MAX_MIN_EXPIRES = CORE_OPTION_BASE + 31
     #: the smallest session interval (seconds) honoured; smaller ones are raised, and a new INVITE
     #: asking for less gets 422 with this Min-SE (default 90, RFC 4028's floor).
-    MIN_SESSION_EXPIRES = CORE_OPTION_BASE + 40
+    MIN_SESSION_EXPIRES = CORE_OPTION_BASE + 45
+    #: str or None: "IP[:PORT]" of the one DNS server the context asks (None: the system's).
+    DNS_SERVER = CORE_OPTION_BASE + 50
+    #: milliseconds one DNS query waits for its answer (tried twice).
+    DNS_TIMEOUT_MS = CORE_OPTION_BASE + 51
 
 
-_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT])
+_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT, Option.DELETE_DNS_CACHE, Option.DNS_SERVER])
+_TUPLE_OPTIONS = frozenset([Option.ADD_DNS_CACHE])
 _READ_ONLY = frozenset([Option.GET_STATISTICS])
 
 
 def option_type(option):
-    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int`` or ``str``).
+    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int``, ``str`` or ``tuple``).
 
     :raises ValueError: for a number that is not an :class:`Option`, and for
         :attr:`Option.GET_STATISTICS` (read it with ``Context.get_statistics()``).
@@ -98,6 +113,8 @@ def option_type(option):
                          % (option, ", ".join("%s=%d" % (o.name, o.value) for o in Option))) from None
     if opt in _READ_ONLY:
         raise ValueError("Option.GET_STATISTICS is not set but read: use Context.get_statistics()")
+    if opt in _TUPLE_OPTIONS:
+        return tuple
     return str if opt in _STR_OPTIONS else int
 
 

@@ -15,6 +15,10 @@ class Option(enum.IntEnum):
     ENABLE_AUTOANSWERBYE = 19
     ENABLE_IPV6 = 20
     SET_SESSIONTIMERS_FORCE = 32
+    ADD_DNS_CACHE = 9
+    DELETE_DNS_CACHE = 10
+    DNS_CAPABILITIES = 14
+    ENABLE_DNS_CACHE = 18
     GET_STATISTICS = 2000
     MAX_TCP_CONNECTIONS = 65537
     MAX_TCP_CONNECTIONS_PER_SOURCE = 65538
@@ -30,9 +34,11 @@ class Option(enum.IntEnum):
     MAX_QUEUED_EVENTS = 65560
     MAX_AUTOMATIC_RETRIES = 65566
     MAX_MIN_EXPIRES = 65567
-    MIN_SESSION_EXPIRES = 65576
+    MIN_SESSION_EXPIRES = 65581
+    DNS_SERVER = 65586
+    DNS_TIMEOUT_MS = 65587
 
-def option_type(option: int) -> Union[Type[int], Type[str]]: ...
+def option_type(option: int) -> Union[Type[int], Type[str], Type[Tuple[str, str]]]: ...
 def is_core_option(option: int) -> bool: ...
 
 class Statistics(NamedTuple):

@@ -2,9 +2,9 @@
 """Type stub for exosip2.utils."""
 
 import logging
-from typing import TypeVar, overload
+from typing import List, NamedTuple, Optional, TypeVar, Union, overload
 
-__all__ = ["to_bytes", "to_str", "to_unicode", "LoggerMixin"]
+__all__ = ["to_bytes", "to_str", "to_unicode", "LoggerMixin", "DnsTarget", "resolve"]
 
 _T = TypeVar("_T")
 
@@ -26,3 +26,15 @@ class LoggerMixin:
     def _get_logger(cls) -> logging.Logger: ...
     @property
     def logger(self) -> logging.Logger: ...
+
+class DnsTarget(NamedTuple):
+    transport: str
+    host: str
+    port: int
+    ip: str
+    priority: int = ...
+    weight: int = ...
+    ttl: int = ...
+
+def resolve(uri: Union[str, bytes], dns_server: Optional[str] = ..., timeout_ms: int = ...,
+            capabilities: int = ...) -> List[DnsTarget]: ...

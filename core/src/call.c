@@ -352,6 +352,10 @@ void ex_handle_response(struct eXosip_t *ctx, osip_event_t *evt)
     osip_event_free(evt);
     return;
   }
+  if (w->kind == NICT && resp->status_code == 503 && ex_dns_failover(ctx, w)) {
+    osip_event_free(evt); /* RFC 3263: the next server of the name gets the request (dns.c) */
+    return;
+  }
   ex_tx_execute(ctx, w, evt);
 }
 

@@ -137,6 +137,10 @@ struct ex_tx {
   char *retired;
   size_t retired_len;
   struct ex_dest retired_dest;
+  /* a request sent by RFC 3263 server location (dns.c): its targets and the one in use */
+  struct ex_dns_result *dns;
+  int dns_index;
+  int dns_pending; /* its first send waits for the lookup of its next hop */
   /* Transactions that ended (or can retire) are only queued while the context lock is held,
    * and freed when the outermost holder unlocks: callers may keep using w and its messages. */
   struct ex_tx *reap_next;
@@ -334,6 +338,7 @@ struct eXosip_t {
 
   /* host names resolved for this context: positive and negative answers, for a minute */
   struct ex_hmap dns_cache;
+  struct ex_dns *dns; /* RFC 3263 server location (dns.c), created on first use */
 
   /* statistics */
   unsigned long total_tx, total_calls, dropped, conns_closed;
@@ -373,6 +378,30 @@ int ex_epoll_add(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 #define EX_TAG_UDP 2
 #define EX_TAG_TCP_LISTEN 3
+
+/* dns.c: RFC 3263 server location */
+#define EX_DNS_MAX_TARGETS 16
+struct ex_dns_target {
+  int proto, secure, port, priority, weight;
+  char host[256];
+  char ip[64];
+};
+struct ex_dns_result {
+  int rc, count, ttl;
+  struct ex_dns_target t[EX_DNS_MAX_TARGETS];
+};
+/* The destination of request w when its next hop is a host name without port: 1 (dest filled),
+ * 2 (its lookup is under way: nothing to send now, ex_dns_poll sends it), 0 when RFC 3263 does
+ * not apply, or a negative code (not resolved). */
+int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, struct ex_dest *dest);
+/* (I/O thread) Send the requests whose lookups ended, or fail them. */
+void ex_dns_poll(struct eXosip_t *ctx);
+/* Send w's request to its next target: 1 when sent, 0 when none is left. */
+int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w);
+/* EXOSIP_OPT_*DNS* and EXOSIP_CORE_OPT_DNS_*: OSIP_UNDEFINED_ERROR when opt is none of them. */
+int ex_dns_set_option(struct eXosip_t *ctx, int opt, const void *value);
+int ex_dns_get_option(struct eXosip_t *ctx, int opt);
+void ex_dns_free(struct eXosip_t *ctx);
 
 /* transport.c / udp.c / tcp.c */
 void ex_dns_cache_clear(struct eXosip_t *ctx);

@@ -82,6 +82,11 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
     dest.conn_id = w->conn_id;
     memcpy(&dest.sa, &w->src, w->srclen);
     dest.salen = w->srclen;
+  } else if ((w->kind == ICT || w->kind == NICT) && (rc = ex_dns_request_dest(ctx, w, sip, &dest)) != 0) {
+    if (rc < 0) /* RFC 3263 (dns.c): a name without port not resolved */
+      return -1;
+    if (rc == 2) /* its lookup is under way: sent when it ends (ex_dns_poll) */
+      return 0;
   } else if (ex_dest_resolve(ctx, host, port, proto, &dest) != OSIP_SUCCESS) {
     return -1;
   }
@@ -456,6 +461,7 @@ static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w)
     osip_transaction_free2(w->tr);
   }
   free(w->retired);
+  free(w->dns);
   free(w->key);
   free(w);
 }
@@ -748,6 +754,7 @@ static void free_one(void *val, void *arg)
     osip_transaction_free2(w->tr);
   }
   free(w->retired);
+  free(w->dns);
   free(w->key);
   free(w);
 }

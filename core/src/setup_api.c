@@ -355,6 +355,7 @@ static void *io_thread(void *arg)
       }
     }
     run_timers(ctx);
+    ex_dns_poll(ctx); /* requests whose server location ended (dns.c) */
     ex_ctx_unlock(ctx);
   }
   return NULL;
@@ -434,6 +435,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_hmap_destroy(&ctx->dialogs_by_invtid);
     ex_dns_cache_clear(ctx);
     ex_hmap_destroy(&ctx->dns_cache);
+    ex_dns_free(ctx);
     ex_hmap_destroy(&ctx->conns_by_id);
     ex_hmap_destroy(&ctx->conns_by_addr);
     random_pool_close(ctx);
@@ -533,6 +535,8 @@ EXOSIP_API int eXosip_core_get_limit(struct eXosip_t *excontext, int opt)
 {
   const struct limit_def *d = limit_def_of(opt);
   int v;
+  if (excontext != NULL && excontext->initialized && opt == EXOSIP_CORE_OPT_DNS_TIMEOUT_MS)
+    return ex_dns_get_option(excontext, opt);
   if (excontext == NULL || !excontext->initialized || d == NULL)
     return OSIP_BADPARAMETER;
   ex_ctx_lock(excontext);
@@ -593,6 +597,9 @@ EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void
   default: {
     const struct limit_def *d = limit_def_of(opt);
     int v;
+    if (d == NULL && (rc = ex_dns_set_option(ctx, opt, value)) != OSIP_UNDEFINED_ERROR)
+      break; /* server location (dns.c) */
+    rc = OSIP_SUCCESS;
     if (d == NULL || value == NULL) {
       rc = OSIP_BADPARAMETER;
       break;

@@ -205,6 +205,8 @@ void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len)
   if (!((w->kind == ICT && w->tr->state == ICT_CALLING)
         || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
     return;
+  if (ex_dns_failover(ctx, w))
+    return; /* RFC 3263: sent to the next server of the name instead (dns.c) */
   evt = osip_malloc(sizeof(*evt));
   if (evt == NULL)
     return;

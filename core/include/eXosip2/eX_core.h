@@ -85,7 +85,33 @@ extern "C" {
 /* The smallest session interval, in seconds, honoured (default 90, RFC 4028's floor; range
  * 1..86400): a Session-Expires below it is raised to it, and a new INVITE from a peer that
  * supports timer asking for less is refused with 422 and this Min-SE. Lower it only in a lab. */
-#define EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES (EXOSIP_CORE_OPT_BASE + 40)
+#define EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES (EXOSIP_CORE_OPT_BASE + 45)
+
+/* ---- server location (dns.c) ---- */
+/* const char *: "IP[:PORT]" (IPv4, default port 53) of the one DNS server this context asks,
+ * instead of those of /etc/resolv.conf (NULL or "": back to them). Empties the DNS cache. */
+#define EXOSIP_CORE_OPT_DNS_SERVER (EXOSIP_CORE_OPT_BASE + 50)
+/* int *: milliseconds one DNS query waits for its answer (default 2000, range 100..30000, used in
+ * whole seconds, at least one); each query is tried twice. */
+#define EXOSIP_CORE_OPT_DNS_TIMEOUT_MS (EXOSIP_CORE_OPT_BASE + 51)
+
+/* One target of a lookup, in the order a request tries them. */
+struct eXosip_core_dns_target {
+  char transport[8]; /* "UDP", "TCP" or "TLS" */
+  char host[256];    /* the SRV target (or the name itself without SRV) */
+  char ip[64];
+  int port;
+  int priority, weight; /* of the SRV record (0 without) */
+  int ttl;              /* seconds the answer may be kept (the smallest TTL of its records) */
+};
+
+/* The RFC 3263 lookup of name (NAPTR, SRV, A/AAAA as capabilities 2, 1 or 0 allow), without a
+ * context or a cache, on the calling thread (it blocks for up to the query timeouts): server as
+ * for EXOSIP_CORE_OPT_DNS_SERVER (NULL: the system's), timeout_ms per query. Fills up to max
+ * targets and returns how many; OSIP_UNKNOWN_HOST when the name has no SIP server or address,
+ * OSIP_TIMEOUT when no DNS server answered, OSIP_BADPARAMETER for bad arguments. */
+int eXosip_core_dns_lookup(const char *server, int timeout_ms, int capabilities, const char *name,
+                           struct eXosip_core_dns_target *targets, int max);
 
 /* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
 int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);

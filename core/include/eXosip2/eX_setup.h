@@ -126,6 +126,49 @@ int eXosip_remove_authentication_info(struct eXosip_t *excontext, const char *us
 /* Remove every credential of the context. */
 int eXosip_clear_authentication_info(struct eXosip_t *excontext);
 
+/*
+ * Server location (RFC 3263, dns.c): a request to a host name without a port is sent to the
+ * targets of its NAPTR and SRV records (priority, then weight), else of its A/AAAA records on 5060,
+ * trying the next one when a target refuses (a transport error, or 503 to a non-INVITE request).
+ * Lookups run off the I/O thread; answers are cached for their records' TTL.
+ */
+struct osip_naptr;
+struct osip_srv_record;
+
+/* struct eXosip_dns_cache *: a fixed address for a host name, used instead of DNS (an empty ip
+ * asks for the address of an existing entry, copied into ip). */
+#define EXOSIP_OPT_ADD_DNS_CACHE (EXOSIP_OPT_BASE_OPTION + 9)
+/* struct eXosip_dns_cache *: remove the fixed address and the cached answers of host. */
+#define EXOSIP_OPT_DELETE_DNS_CACHE (EXOSIP_OPT_BASE_OPTION + 10)
+/* int *: 0 the A/AAAA records only, 1 SRV then A, 2 (default) NAPTR, SRV then A. */
+#define EXOSIP_OPT_DNS_CAPABILITIES (EXOSIP_OPT_BASE_OPTION + 14)
+/* int *: 1 (default) keeps answers for their TTL; 0 disables (and empties) the cache. */
+#define EXOSIP_OPT_ENABLE_DNS_CACHE (EXOSIP_OPT_BASE_OPTION + 18)
+
+struct eXosip_dns_cache {
+  char host[1024];
+  char ip[256];
+};
+
+/*
+ * Start the lookup of domain's SIP servers (protocol "sip" or "sips"; transport is not used: all
+ * of UDP, TCP and TLS are looked up) and return its record (oSIP2's osip_naptr_t) at once, in
+ * state OSIP_NAPTR_STATE_INPROGRESS, or already complete from the cache. keep_in_cache -1: the
+ * cache only (NULL when the name is not there). Free it with eXosip_dnsutils_release.
+ */
+struct osip_naptr *eXosip_dnsutils_naptr(struct eXosip_t *excontext, const char *domain, const char *protocol,
+                                         const char *transport, int keep_in_cache);
+/* Collect a finished lookup into output_record (force > 0: wait for it, bounded by the DNS
+ * timeout). Then naptr_state is OSIP_NAPTR_STATE_SRVDONE with sipudp_record, siptcp_record and
+ * siptls_record filled, OSIP_NAPTR_STATE_NOTSUPPORTED for a name without SIP servers, or
+ * OSIP_NAPTR_STATE_RETRYLATER when no DNS server answered. */
+int eXosip_dnsutils_dns_process(struct osip_naptr *output_record, int force);
+/* Make the next SRV entry the current one (index, wrapping); the number of other entries, or
+ * -1 when the record has none. */
+int eXosip_dnsutils_rotate_srv(struct osip_srv_record *output_record);
+/* Free a record of eXosip_dnsutils_naptr (a lookup still running finishes on its own). */
+void eXosip_dnsutils_release(struct osip_naptr *naptr_record);
+
 #ifdef __cplusplus
 }
 #endif
