@@ -64,6 +64,8 @@ SYSTEM = env_flag("EXOSIP2_SYSTEM")
 SANITIZE = os.environ.get("EXOSIP2_SANITIZE", "").strip()
 OSIP_INCLUDE = os.environ.get("EXOSIP2_OSIP_INCLUDE", "").strip()
 OSIP_CFLAGS, OSIP_LIBS = pkg_config("libosip2", ["-losipparser2", "-losip2"])
+# core/'s TLS transport (core/src/tls.c): OpenSSL 3 (Debian/Ubuntu: libssl-dev)
+SSL_CFLAGS, SSL_LIBS = pkg_config("openssl", ["-lssl", "-lcrypto"])
 if OSIP_INCLUDE:
     OSIP_CFLAGS = ["-I" + OSIP_INCLUDE] + [f for f in OSIP_CFLAGS if not f.startswith("-I")]
 OSIP_HEADERS = ("osip2/osip.h", "osipparser2/osip_parser.h")
@@ -141,7 +143,7 @@ class BuildExt(build_ext):
         with ThreadPoolExecutor(jobs) as pool:
             objects = list(pool.map(compile_one, sources))
         cmd = (cc + ["-shared", "-pthread", "-Wl,-soname," + CORE_SONAME, "-Wl,--no-undefined", "-o", target]
-               + SAN_FLAGS + objects + OSIP_LIBS)
+               + SAN_FLAGS + objects + OSIP_LIBS + SSL_LIBS)
         print(" ".join(cmd))
         subprocess.check_call(cmd)
 

@@ -82,6 +82,9 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
     dest.conn_id = w->conn_id;
     memcpy(&dest.sa, &w->src, w->srclen);
     dest.salen = w->srclen;
+  } else if (MSG_IS_REQUEST(sip) && ex_contact_proto(sip) == EX_PROTO_TLS) {
+    if (ex_request_dest(ctx, sip, &dest) != OSIP_SUCCESS) /* the 5061 default of sips:/TLS */
+      return -1;
   } else if (ex_dest_resolve(ctx, host, port, proto, &dest) != OSIP_SUCCESS) {
     return -1;
   }
