@@ -96,7 +96,7 @@ SAN_FLAGS = ["-fsanitize=%s" % SANITIZE, "-fno-omit-frame-pointer"] if SANITIZE 
 
 CORE_CFLAGS = (
     ["-std=gnu11", "-O2", "-g", "-fPIC", "-fvisibility=hidden", "-pthread"]
-    + WARN_FLAGS + SAN_FLAGS + OSIP_CFLAGS
+    + WARN_FLAGS + SAN_FLAGS + OSIP_CFLAGS + SSL_CFLAGS
     + ["-DEXOSIP2_CORE_BUILD", "-DENABLE_TRACE"]
 )
 
