@@ -462,3 +462,27 @@ def client_hello(port):
     srv.close()
     assert got.get("hello", b"")[:1] == b"\x16"
     return got["hello"]
+
+
+# --- the C API, as an eXosip2 5.3 program uses it ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_options_exe(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "tls_options")
+
+
+def test_c_program_using_eXosip2_tls_api(tls_options_exe, pki):
+    res = subprocess.run([tls_options_exe, pki["ca"], pki["server"][0], pki["server"][1], pki["other_ca"]],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout
+
+
+def test_c_program_using_eXosip2_tls_api_under_valgrind(tls_options_exe, pki):
+    from test_core_register import VALGRIND, _valgrind
+    res = subprocess.run([_valgrind()] + VALGRIND + [tls_options_exe, pki["ca"], pki["server"][0],
+                                                     pki["server"][1], pki["other_ca"]],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout
