@@ -7,6 +7,7 @@ relay between the two contexts records every byte the caller sends, to show that
 in clear when verification refuses the server.
 """
 
+import glob
 import os
 import queue
 import select
@@ -486,3 +487,69 @@ def test_c_program_using_eXosip2_tls_api_under_valgrind(tls_options_exe, pki):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "all checks passed" in res.stdout
+
+
+# --- hostile TLS against the core under AddressSanitizer ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_uas_asan(tmp_path_factory):
+    """tests/core/tls_uas.c linked with core/ compiled under ASan and UBSan (one executable)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    exe = str(tmp_path_factory.mktemp("tls_uas_asan") / "tls_uas")
+    osip = subprocess.run(["pkg-config", "--cflags", "--libs", "libosip2"], capture_output=True, text=True,
+                          check=True, timeout=30).stdout.split()
+    sources = sorted(glob.glob(os.path.join(root, "core", "src", "*.c")))
+    cmd = (["cc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined", "-pthread", "-DEXOSIP2_CORE_BUILD",
+            "-I" + os.path.join(root, "core", "include"), "-I" + os.path.join(root, "core", "src")]
+           + sources + [os.path.join(root, "tests", "core", "tls_uas.c"), "-o", exe] + osip + ["-lssl", "-lcrypto"])
+    subprocess.run(cmd, check=True, timeout=900)
+    return exe
+
+
+def test_hostile_tls_under_asan(tls_uas_asan, pki):
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    p = port.getsockname()[1]
+    port.close()
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    proc = subprocess.Popen([tls_uas_asan, pki["server"][0], pki["server"][1], str(p)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert options_over_tls(p, ca=pki["ca"]).startswith(b"SIP/2.0 200")
+        hello = client_hello(p)
+        for payload in (os.urandom(4000), b"\x16\x03\x01\x40\x00" + os.urandom(10), hello[:len(hello) // 2],
+                        b"\x17\x03\x03\xff\xff" + b"A" * 300, hello + os.urandom(600)):
+            with socket.create_connection(("127.0.0.1", p), timeout=5) as s:
+                try:
+                    s.sendall(payload)
+                    s.shutdown(socket.SHUT_WR)
+                    while s.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        stalled = []
+        try:
+            for i in range(200):
+                s = socket.create_connection(("127.0.0.1", p), timeout=5)
+                s.sendall(hello[: (i % 3) * 20])
+                stalled.append(s)
+            assert options_over_tls(p, ca=pki["ca"]).startswith(b"SIP/2.0 200")
+            # a full handshake, then garbage and a truncated record inside the session
+            cctx = ssl.create_default_context(cafile=pki["ca"])
+            cctx.check_hostname = False
+            raw = socket.create_connection(("127.0.0.1", p), timeout=5, source_address=("127.0.0.2", 0))
+            with cctx.wrap_socket(raw) as t:  # (127.0.0.1 is at its per-source bound now)
+                t.sendall(os.urandom(3000) + b"\r\n\r\n")
+            time.sleep(1.5)  # past the handshake bound: the stalled ones are closed
+        finally:
+            for s in stalled:
+                s.close()
+        assert options_over_tls(p, source="127.0.0.1", ca=pki["ca"]).startswith(b"SIP/2.0 200")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-4000:]
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err[-4000:]
+    assert out.strip().endswith("answered 3"), out

@@ -275,6 +275,7 @@ struct eXosip_t {
   int tcp_depth;              /* nesting of tcp.c's receive and sweep paths */
   int tls_fd, tls_family, tls_port; /* the TLS listening socket (tls.c) */
   void *tls_server_ctx, *tls_client_ctx; /* OpenSSL SSL_CTX *, built from tls_params */
+  void *tls_bio_method; /* BIO_METHOD * of our socket BIO (tls.c): sends never raise SIGPIPE */
   eXosip_tls_ctx_t tls_params;
   int tls_verify;  /* EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE */
   int tls_has_cert; /* a certificate was given: listening for TLS is possible */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 
@@ -21,6 +22,58 @@
 
 /* The largest pinned public key file read (an RSA-8192 SubjectPublicKeyInfo is ~1.1 KB). */
 #define MAX_PIN_BYTES 16384
+
+/*
+ * The socket BIO of our sessions. OpenSSL's own writes with write(2): a peer that has gone makes
+ * that raise SIGPIPE, which kills a C program that did not ignore it. Ours sends with
+ * MSG_NOSIGNAL (and never blocks), as tcp.c does for plain TCP.
+ */
+static int bio_write(BIO *b, const char *buf, int len)
+{
+  ssize_t n = send((int) (intptr_t) BIO_get_data(b), buf, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  BIO_clear_retry_flags(b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    BIO_set_retry_write(b);
+  return (int) n;
+}
+
+static int bio_read(BIO *b, char *buf, int len)
+{
+  ssize_t n = recv((int) (intptr_t) BIO_get_data(b), buf, (size_t) len, MSG_DONTWAIT);
+  BIO_clear_retry_flags(b);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    BIO_set_retry_read(b);
+  return (int) n;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+  (void) b;
+  (void) num;
+  (void) ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
+}
+
+static int bio_create(BIO *b)
+{
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static BIO_METHOD *bio_method(struct eXosip_t *ctx)
+{
+  BIO_METHOD *m = ctx->tls_bio_method;
+  if (m != NULL)
+    return m;
+  m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "exosip2 socket");
+  if (m == NULL || BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1
+      || BIO_meth_set_ctrl(m, bio_ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1) {
+    BIO_meth_free(m);
+    return NULL;
+  }
+  ctx->tls_bio_method = m;
+  return m;
+}
 
 static int password_cb(char *buf, int size, int rwflag, void *userdata)
 {
@@ -154,6 +207,8 @@ int ex_tls_set_params(struct eXosip_t *ctx, const eXosip_tls_ctx_t *params)
 
 void ex_tls_free(struct eXosip_t *ctx)
 {
+  BIO_meth_free(ctx->tls_bio_method); /* after every session: tcp.c freed the connections first */
+  ctx->tls_bio_method = NULL;
   SSL_CTX_free(ctx->tls_client_ctx);
   SSL_CTX_free(ctx->tls_server_ctx);
   free(ctx->tls_pin);
@@ -174,14 +229,18 @@ static int ensure_ctx(struct eXosip_t *ctx)
 int ex_tls_attach(struct eXosip_t *ctx, struct ex_conn *c, int server, const char *host)
 {
   SSL *ssl;
-  if (ensure_ctx(ctx) != 0)
+  BIO *bio;
+  if (ensure_ctx(ctx) != 0 || bio_method(ctx) == NULL)
     return -1;
   ssl = SSL_new(server ? ctx->tls_server_ctx : ctx->tls_client_ctx);
-  if (ssl == NULL || SSL_set_fd(ssl, c->fd) != 1) {
+  bio = ssl != NULL ? BIO_new(ctx->tls_bio_method) : NULL;
+  if (bio == NULL) {
     SSL_free(ssl);
     ERR_clear_error();
     return -1;
   }
+  BIO_set_data(bio, (void *) (intptr_t) c->fd);
+  SSL_set_bio(ssl, bio, bio); /* the session owns the BIO now */
   if (server) {
     SSL_set_accept_state(ssl);
     /* verification on: a client certificate is asked for, and one that is sent must verify */
