@@ -553,3 +553,26 @@ def test_hostile_tls_under_asan(tls_uas_asan, pki):
     assert proc.returncode == 0, err[-4000:]
     assert "AddressSanitizer" not in err and "runtime error" not in err, err[-4000:]
     assert out.strip().endswith("answered 3"), out
+
+
+def test_renegotiation_is_refused_and_the_context_serves_on(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False)
+    for _ in range(2):  # `R` asks openssl s_client for a TLS 1.2 renegotiation
+        proc = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect", "127.0.0.1:%d" % bob.port],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.3)
+            for _ in range(10):
+                try:
+                    proc.stdin.write(b"R\n")
+                    proc.stdin.flush()
+                except (BrokenPipeError, ValueError):
+                    break
+                time.sleep(0.05)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            out, err = proc.communicate(timeout=10)
+        assert b"RENEGOTIATING" in err and b"no renegotiation" in err, err[-2000:]
+    serve_one_options(bob, bob.port, ca=pki["ca"])
