@@ -1,18 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
 """Kamailio (kamailio-tls-modules) as a TLS registrar and proxy: REGISTER with digest auth over TLS,
 a call through it between two contexts registered over TLS, certificate verification of Kamailio on
-and off, and Kamailio requiring client certificates (mutual TLS)."""
+and off, Kamailio requiring client certificates (mutual TLS), and baresip registered over TLS taking
+our call through it."""
 
 import os
 import ssl
 
 import pytest
 
-from exosip2 import register
+from exosip2 import call, register
 from exosip2.event import EventType as T
 from peers.kamailio import Kamailio
 from peers.proc import free_port
-from test_tls import TlsUA, full_call
+from test_tls import TlsUA, full_call, invite
 from tlscerts import CA
 
 pytestmark = pytest.mark.timeout(120)
@@ -134,3 +135,45 @@ def test_kamailio_requiring_client_certificates(kamailio_tls, uas, pki):
     ev = do_register(mallory, k, "bob", "bobpw", expect_ok=False)
     assert ev.type == T.registration_failure and ev.response is None
     assert k.seen("REGISTER", user="bob") == []
+
+
+@pytest.fixture
+def phone_tls(tmp_path, pki):
+    """baresip registered over TLS (its own certificate in sip_certificate, our root in sip_cafile)."""
+    from peers.baresip import Baresip
+    started = []
+
+    def make(user, password, k):
+        b = Baresip(tmp_path / ("baresip-%s" % user), user, password, (k.host, k.tls_port), transport="tls")
+        combined = os.path.join(b.confdir, "cert.pem")
+        with open(combined, "w") as f:
+            f.write(open(pki["bob"][0]).read() + open(pki["bob"][1]).read())
+        with open(os.path.join(b.confdir, "config"), "a") as f:
+            f.write("sip_certificate      %s\nsip_cafile           %s\n" % (combined, pki["ca"]))
+        started.append(b)
+        b.start()
+        return b
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+def test_baresip_registered_over_tls_takes_our_call_through_kamailio(kamailio_tls, uas, phone_tls, pki):
+    k = kamailio_tls()
+    phone = phone_tls("bob", "bobpw", k)
+    phone.wait_registered(timeout=15)
+    assert [r.proto for r in k.seen("REGISTER", user="bob")][-1] == "tls"
+    alice = uas("alice", cert=pki["alice"][0], key=pki["alice"][1], root_ca=pki["ca"], verify=True)
+    do_register(alice, k, "alice", "alicepw")
+    cid = invite(alice, "sip:bob@%s:%d;transport=tls" % (k.host, k.tls_port))
+    ans = alice.expect(T.call_ringing, T.call_answered, timeout=15)
+    if ans.type == T.call_ringing:
+        ans = alice.expect(T.call_answered, timeout=15)
+    assert ans.cid == cid and ans.response.status_code == 200
+    call.Ack(alice.ctx, ans.did).send()
+    phone.ctrl.wait_event(("CALL_ESTABLISHED",), timeout=10)
+    alice.ctx.call_terminate(cid, ans.did)
+    phone.ctrl.wait_event(("CALL_CLOSED",), timeout=10)
+    assert {s.proto for s in k.sent("INVITE")} == {"tls"}
+    assert {r.proto for r in k.seen("BYE")} == {"tls"}
