@@ -4,6 +4,7 @@
     python -m exosip2 register sip:alice@example.org --password secret|--ha1 HEX [--user alice]
         [--expires 3600] [--transport udp|tcp] [--port 0] [--address ADDR]
         [--registrar sip:proxy.example.org] [--realm REALM] [--duration SECONDS]
+        [--tls --cert FILE --key FILE [--ca FILE] [--no-verify]]
 
 It sends the REGISTER, answers the registrar's challenge with the credentials,
 lets the context's automatic actions refresh the binding before it runs out,
