@@ -80,6 +80,8 @@ def system_exosip_flags():
 SANITIZE = os.environ.get("EXOSIP2_SANITIZE", "").strip()
 OSIP_INCLUDE = os.environ.get("EXOSIP2_OSIP_INCLUDE", "").strip()
 OSIP_CFLAGS, OSIP_LIBS = pkg_config("libosip2", ["-losipparser2", "-losip2"])
+# core/'s TLS transport (core/src/tls.c): OpenSSL 3 (Debian/Ubuntu: libssl-dev)
+SSL_CFLAGS, SSL_LIBS = pkg_config("openssl", ["-lssl", "-lcrypto"])
 if OSIP_INCLUDE:
     OSIP_CFLAGS = ["-I" + OSIP_INCLUDE] + [f for f in OSIP_CFLAGS if not f.startswith("-I")]
 OSIP_HEADERS = ("osip2/osip.h", "osipparser2/osip_parser.h")
@@ -110,7 +112,7 @@ SAN_FLAGS = ["-fsanitize=%s" % SANITIZE, "-fno-omit-frame-pointer"] if SANITIZE 
 
 CORE_CFLAGS = (
     ["-std=gnu11", "-O2", "-g", "-fPIC", "-fvisibility=hidden", "-pthread"]
-    + WARN_FLAGS + SAN_FLAGS + OSIP_CFLAGS
+    + WARN_FLAGS + SAN_FLAGS + OSIP_CFLAGS + SSL_CFLAGS
     + ["-DEXOSIP2_CORE_BUILD", "-DENABLE_TRACE"]
 )
 
@@ -157,7 +159,7 @@ class BuildExt(build_ext):
         with ThreadPoolExecutor(jobs) as pool:
             objects = list(pool.map(compile_one, sources))
         cmd = (cc + ["-shared", "-pthread", "-Wl,-soname," + CORE_SONAME, "-Wl,--no-undefined", "-o", target]
-               + SAN_FLAGS + objects + OSIP_LIBS + ["-lresolv"])
+               + SAN_FLAGS + objects + OSIP_LIBS + SSL_LIBS + ["-lresolv"])
         print(" ".join(cmd))
         subprocess.check_call(cmd)
 

@@ -9,7 +9,8 @@ import time
 
 from exosip2 import call, register
 from exosip2._cli_register import (
-    UsageError, add_credential_options, add_trace_options, apply_credentials, parse_aor, start_trace, stop_trace,
+    UsageError, add_credential_options, add_tls_options, add_trace_options, apply_credentials, apply_tls, parse_aor,
+    start_trace, stop_trace, tls_uri,
 )
 from exosip2.context import Context
 from exosip2.error import OsipError
@@ -221,10 +222,14 @@ class _Traced:
 
 
 def _listen(ctx, args):
-    """Listen as the arguments say; a busy port or a bad address is a :class:`UsageError`."""
+    """Listen as the arguments say (``--tls``: set up TLS and listen for it); a busy port, a bad
+    address or an unusable certificate is a :class:`UsageError`."""
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be in 0..65535, not %d" % args.port)
+    secure = apply_tls(ctx, args)
     try:
+        if secure:
+            return ctx.listen_on_address(args.address, socket.IPPROTO_TCP, args.port, secure=True)
         return ctx.listen_on_address(args.address, _proto(args.transport), args.port)
     except (OsipError, ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
@@ -240,7 +245,7 @@ def cmd_call(args):
         me = args.from_uri or "sip:%s@%s:%d" % (args.user or "exosip2", args.address, port)
         apply_credentials(ctx, args, me)
         try:
-            invite = call.InitInvite(ctx, args.uri, me, subject="exosip2 call")
+            invite = call.InitInvite(ctx, tls_uri(args.uri) if args.tls else args.uri, me, subject="exosip2 call")
         except (OsipError, ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from None
         ctx.start(event_executor="inline")
@@ -320,6 +325,8 @@ def cmd_answer(args):
             registrar = args.registrar or "sip:%s" % parse_aor(args.register)[1]
             if args.transport == "tcp" and "transport=" not in registrar.lower():
                 registrar += ";transport=tcp"
+            if args.tls:
+                registrar = tls_uri(registrar)
             try:
                 reg = register.InitialRegister(ctx, args.register, registrar, expires=args.expires)
             except (OsipError, ValueError, TypeError) as exc:
@@ -327,7 +334,7 @@ def cmd_answer(args):
         else:
             apply_credentials(ctx, args)
         ctx.start(event_executor="inline")
-        _say("answering on %s %s:%d" % (args.transport, args.address, port))
+        _say("answering on %s %s:%d" % ("tls" if args.tls else args.transport, args.address, port))
         if reg is not None:
             rid = reg.rid
             reg.send()
@@ -410,6 +417,7 @@ def add_commands(sub):
     add_credential_options(p)
     p.add_argument("--duration", type=float, default=None, help="seconds to stay in the call")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer")
+    add_tls_options(p)
     add_trace_options(p)
     p.set_defaults(func=cmd_call)
     p = sub.add_parser("answer", help="answer every call on a port until Ctrl-C")
@@ -422,5 +430,6 @@ def add_commands(sub):
     p.add_argument("--registrar", default=None, help="the registrar's URI (default: sip:HOST[:PORT] of the AOR)")
     p.add_argument("--expires", type=int, default=3600, help="the registration lifetime asked for, seconds")
     add_credential_options(p)
+    add_tls_options(p)
     add_trace_options(p)
     p.set_defaults(func=cmd_answer)

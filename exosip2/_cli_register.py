@@ -4,6 +4,7 @@
     python -m exosip2 register sip:alice@example.org --password secret|--ha1 HEX [--user alice]
         [--expires 3600] [--transport udp|tcp] [--port 0] [--address ADDR]
         [--registrar sip:proxy.example.org] [--realm REALM] [--duration SECONDS]
+        [--tls --cert FILE --key FILE [--ca FILE] [--no-verify]]
 
 It sends the REGISTER, answers the registrar's challenge with the credentials,
 lets the context's automatic actions refresh the binding before it runs out,
@@ -97,6 +98,43 @@ def apply_credentials(ctx, args, uri=None):
     return user
 
 
+def add_tls_options(parser):
+    """Add ``--tls``, ``--ca``, ``--cert``, ``--key`` and ``--no-verify`` to an argparse (sub)parser."""
+    parser.add_argument("--tls", action="store_true",
+                        help="SIP over TLS: listen for TLS and send requests with ;transport=tls "
+                             "(needs --cert and --key)")
+    parser.add_argument("--ca", metavar="FILE", default=None,
+                        help="trusted root certificates (PEM file or folder), besides the system store")
+    parser.add_argument("--cert", metavar="FILE", default=None, help="our certificate (PEM)")
+    parser.add_argument("--key", metavar="FILE", default=None, help="the private key of --cert (PEM)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="accept any certificate from the peer (default: verify it and its name)")
+
+
+def apply_tls(ctx, args):
+    """Set up TLS from *args* (``--tls`` and friends); True when the command runs over TLS."""
+    if not getattr(args, "tls", False):
+        if any(getattr(args, n, None) for n in ("ca", "cert", "key")) or getattr(args, "no_verify", False):
+            raise UsageError("--ca, --cert, --key and --no-verify go with --tls")
+        return False
+    if getattr(args, "transport", "udp") != "udp":
+        raise UsageError("--tls replaces --transport")
+    if args.cert is None or args.key is None:
+        raise UsageError("--tls needs --cert and --key (a TLS listener presents a certificate)")
+    try:
+        ctx.set_tls(root_ca=args.ca, cert=args.cert, key=args.key, verify=not args.no_verify)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    return True
+
+
+def tls_uri(uri):
+    """*uri* with ``;transport=tls`` added when it is a ``sip:`` URI naming no transport."""
+    if uri.lower().startswith("sip:") and "transport=" not in uri.lower() and "?" not in uri and ">" not in uri:
+        return uri + ";transport=tls"
+    return uri
+
+
 def add_trace_options(parser):
     """Add ``--trace`` and ``--pcap FILE`` to a command's parser."""
     parser.add_argument("--trace", action="store_true",
@@ -178,6 +216,7 @@ def add_register_parser(sub):
                    help="the local address to listen on (default: 127.0.0.1 for a loopback registrar, "
                         "else every interface)")
     p.add_argument("--registrar", default=None, help="the registrar's URI (default: sip:HOST[:PORT] of the AOR)")
+    add_tls_options(p)
     p.add_argument("--duration", type=float, default=None,
                    help="unregister and exit after this many seconds (default: run until Ctrl-C)")
     add_trace_options(p)
@@ -277,6 +316,8 @@ def cmd_register(args):
     registrar = args.registrar or "sip:%s" % hostport
     if args.transport == "tcp" and "transport=" not in registrar.lower():
         registrar += ";transport=tcp"
+    if args.tls:
+        registrar = tls_uri(registrar)
     address = args.address
     if address is None:
         host = _host_of(hostport)
@@ -294,8 +335,9 @@ def cmd_register(args):
     try:
         try:
             ladder = start_trace(ctx, args)
-            proto = socket.IPPROTO_TCP if args.transport == "tcp" else socket.IPPROTO_UDP
-            port = ctx.listen_on_address(address, transport=proto, port=args.port)
+            secure = apply_tls(ctx, args)
+            proto = socket.IPPROTO_TCP if args.transport == "tcp" or secure else socket.IPPROTO_UDP
+            port = ctx.listen_on_address(address, transport=proto, port=args.port, secure=secure)
             ctx.user_agent = "exosip2-register"
             apply_credentials(ctx, args, args.aor)
             reg = register.InitialRegister(ctx, args.aor, registrar, expires=args.expires)
@@ -305,7 +347,8 @@ def cmd_register(args):
         state.rid = reg.rid
         ctx.event_callback = state.on_event
         ctx.start(event_executor="inline")
-        _say("registering %s at %s (%s, port %d)" % (args.aor, registrar, args.transport, port))
+        _say("registering %s at %s (%s, port %d)" % (args.aor, registrar, "tls" if args.tls else args.transport,
+                                                      port))
         reg.send()
 
         deadline = None if args.duration is None else time.monotonic() + args.duration

@@ -69,6 +69,7 @@ cdef class Context:
     cdef bint _closing
     cdef object _user_agent
     cdef int _port
+    cdef bint _tls_cert
     cdef object __weakref__
 
     cdef eXosip_t *_get(self) except NULL

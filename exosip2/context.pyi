@@ -18,6 +18,7 @@ from exosip2.trace import SipTrace
 __all__ = ["Context", "ContextLock", "ContextClosedError", "INLINE"]
 
 _Text = Union[str, bytes]
+_Path = Union[str, bytes, "os.PathLike[str]"]
 _M = TypeVar("_M", bound=ExosipMessage)
 _EventCallback = Callable[["Context", Event], Any]
 _Executor = Union[concurrent.futures.Executor, Literal["inline"], None]
@@ -56,6 +57,11 @@ class Context:
     def trace_pcap(self, path: Union[str, bytes, "os.PathLike[str]", None]) -> None: ...
     def trace_drain(self) -> List[SipTrace]: ...
     def trace_dropped(self) -> int: ...
+    def set_tls(self, root_ca: Optional[_Path] = ..., cert: Optional[_Path] = ..., key: Optional[_Path] = ...,
+                key_password: Optional[_Text] = ..., verify: bool = ..., *, server_cert: Optional[_Path] = ...,
+                server_key: Optional[_Path] = ..., server_key_password: Optional[_Text] = ...,
+                cipher_list: Optional[_Text] = ..., tls_flags: int = ...,
+                pinned_public_key: Optional[_Path] = ...) -> None: ...
     def masquerade_contact(self, public_address: Optional[_Text] = ..., port: int = ...) -> None: ...
     @property
     def user_agent(self) -> Optional[str]: ...

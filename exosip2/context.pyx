@@ -175,6 +175,12 @@ _log = logging.getLogger("exosip2.context")
 _open_contexts = weakref.WeakSet()
 
 
+cdef inline void _put(char *dst, bytes src):
+    """Copy src (checked shorter than the field) into a zeroed char array of eXosip_tls_ctx_t."""
+    if src:
+        memcpy(dst, <const char *>src, len(src))
+
+
 class ContextClosedError(OsipWrongState):
     """The context was closed (or never initialised): it can no longer be used."""
 
@@ -583,7 +589,8 @@ cdef class Context:
         :param port: the port; 0 takes a free one (``eXosip_find_free_port``),
             readable afterwards from :attr:`port`.
         :param family: ``socket.AF_INET`` or ``socket.AF_INET6``.
-        :param secure: must be False (no TLS yet).
+        :param secure: True with ``socket.IPPROTO_TCP`` listens for TLS (SIP over TLS, port 5061
+            by convention); call :meth:`set_tls` with a certificate first.
         :returns: the port bound (int).
         :raises OsipPortBusy: the port is in use (the message names address, port and transport).
         :raises OsipNoNetwork: the address cannot be bound (with the system's reason).
@@ -604,8 +611,11 @@ cdef class Context:
         if family not in (socket.AF_INET, socket.AF_INET6):
             raise OsipBadParameter("listen_on_address: family must be socket.AF_INET or socket.AF_INET6, not %r"
                                    % (family,))
-        if secure:
-            raise OsipBadParameter("listen_on_address: secure=True (TLS) is not supported")
+        if secure and transport != socket.IPPROTO_TCP:
+            raise OsipBadParameter("listen_on_address: secure=True (TLS) needs transport=socket.IPPROTO_TCP")
+        if secure and not self._tls_cert:
+            raise OsipBadParameter("listen_on_address: secure=True needs a certificate: call "
+                                   "set_tls(cert=..., key=...) first")
         ctransport = transport
         cport = port
         cfamily = family
@@ -674,6 +684,128 @@ cdef class Context:
         """How many messages the full trace queue could not take since tracing was switched on."""
         from exosip2 import trace as _trace
         return _trace.dropped(self)
+
+    def set_tls(self, root_ca=None, cert=None, key=None, key_password=None, verify=True, *,
+                server_cert=None, server_key=None, server_key_password=None, cipher_list=None,
+                tls_flags=0, pinned_public_key=None):
+        """Configure TLS (``EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO`` and
+        ``EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE``, filling an ``eXosip_tls_ctx_t``).
+
+        Files are checked here, so a mistake is reported now rather than as a failed handshake
+        later. Requests go over TLS to ``sips:`` URIs and to ``;transport=tls`` ones; answers go
+        back on the connection the request came on.
+
+        :param root_ca: a PEM file, or a folder of hashed certificates (``c_rehash``), trusted
+            besides the system store when verifying peers.
+        :param cert: our certificate (PEM, may hold the chain), presented to servers that ask for
+            one (mutual TLS) and, unless *server_cert* is given, to clients that connect to us.
+        :param key: the private key of *cert* (PEM).
+        :param key_password: the password of an encrypted *key* (str or bytes).
+        :param verify: True verifies the peer's chain (against *root_ca* and the system store)
+            and, for a server we connect to, that its certificate names the host or address of
+            the URI (subjectAltName); a failure ends the transaction with a transport error and
+            nothing is sent. When listening, a client certificate is asked for and one that is
+            sent must verify. False (eXosip2's default) accepts any certificate.
+        :param server_cert: a different certificate for the connections peers open to us.
+        :param server_key: the key of *server_cert*.
+        :param server_key_password: the password of *server_key*.
+        :param cipher_list: an OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's).
+        :param tls_flags: extra OpenSSL ``SSL_OP_*`` option bits.
+        :param pinned_public_key: a file with the DER public key the server we connect to must
+            have (``openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER``).
+        :raises FileNotFoundError: a file or folder given does not exist.
+        :raises ValueError: a certificate without its key (or the reverse), a key that does not
+            match its certificate, a wrong or missing password, a file that is not PEM, or a
+            cipher list OpenSSL does not know.
+        """
+        import ssl
+        cdef eXosip_tls_ctx_t tc
+        cdef int cverify = 1 if verify else 0
+        cdef int rc, rc2
+        cdef eXosip_t *p
+        memset(&tc, 0, sizeof(tc))
+
+        def path(value, what, folder_ok=False):
+            if value is None:
+                return None
+            v = os.path.abspath(os.fsdecode(value))
+            if not (os.path.isfile(v) or (folder_ok and os.path.isdir(v))):
+                raise FileNotFoundError(2, "set_tls: %s not found" % what, v)
+            b = os.fsencode(v)
+            if len(b) >= 1024 or b"\0" in b:
+                raise ValueError("set_tls: the path of %s is too long (1023 bytes at most)" % what)
+            return b
+
+        def secret(value, what):
+            if value is None:
+                return b""
+            b = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            if len(b) >= 1024 or b"\0" in b:
+                raise ValueError("set_tls: %s must be under 1024 bytes, without NUL" % what)
+            return b
+
+        def pair(c, k, pw, what):
+            if (c is None) != (k is None):
+                raise ValueError("set_tls: %s needs both a certificate and its key" % what)
+            if c is None:
+                return
+            check_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            try:
+                check_ctx.load_cert_chain(os.fsdecode(c), os.fsdecode(k), (lambda: pw) if pw else (lambda: b""))
+            except ssl.SSLError as exc:
+                text = str(exc)
+                if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
+                    raise ValueError("set_tls: the key %s does not match the certificate %s"
+                                     % (os.fsdecode(k), os.fsdecode(c))) from None
+                if "bad decrypt" in text.lower() or "BAD_DECRYPT" in text or "PEM lib" in text:
+                    raise ValueError("set_tls: cannot read the key %s: wrong or missing password"
+                                     % os.fsdecode(k)) from None
+                raise ValueError("set_tls: cannot load %s / %s: %s"
+                                 % (os.fsdecode(c), os.fsdecode(k), text)) from None
+
+        ca = path(root_ca, "root_ca", True)
+        ccert, ckey = path(cert, "cert"), path(key, "key")
+        scert, skey = path(server_cert, "server_cert"), path(server_key, "server_key")
+        pin = path(pinned_public_key, "pinned_public_key")
+        cpw, spw = secret(key_password, "key_password"), secret(server_key_password, "server_key_password")
+        pair(ccert, ckey, cpw, "cert")
+        pair(scert, skey, spw, "server_cert")
+        if ca is not None:
+            check_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            try:
+                if os.path.isdir(ca):
+                    check_ctx.load_verify_locations(capath=os.fsdecode(ca))
+                else:
+                    check_ctx.load_verify_locations(cafile=os.fsdecode(ca))
+            except ssl.SSLError as exc:
+                raise ValueError("set_tls: root_ca %s holds no PEM certificate: %s" % (os.fsdecode(ca), exc)) from None
+        ciphers = secret(cipher_list, "cipher_list")
+        if ciphers:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(ciphers.decode("ascii"))
+            except (ssl.SSLError, UnicodeDecodeError):
+                raise ValueError("set_tls: OpenSSL knows no cipher in %r" % (cipher_list,)) from None
+        if isinstance(tls_flags, bool) or not isinstance(tls_flags, int) or not 0 <= tls_flags < 2 ** 63:
+            raise ValueError("set_tls: tls_flags must be a non-negative int, not %r" % (tls_flags,))
+        _put(tc.root_ca_cert, ca)
+        _put(tc.client.cert, ccert)
+        _put(tc.client.priv_key, ckey)
+        _put(tc.client.priv_key_pw, cpw)
+        _put(tc.client.public_key_pinned, pin)
+        _put(tc.server.cert, scert)
+        _put(tc.server.priv_key, skey)
+        _put(tc.server.priv_key_pw, spw)
+        _put(tc.cipher_list, ciphers)
+        tc.tls_flags = tls_flags
+        p = self._enter()
+        with nogil:
+            rc = eXosip_set_option(p, EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO, &tc)
+            rc2 = eXosip_set_option(p, EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE, &cverify)
+        self._leave()
+        memset(&tc, 0, sizeof(tc))  # the passwords leave our stack
+        check(rc, b"eXosip_set_option(EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO)")
+        check(rc2, b"eXosip_set_option(EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE)")
+        self._tls_cert = bool(ccert or scert)
 
     def masquerade_contact(self, public_address=None, port=0):
         """Advertise *public_address*:*port* in Via and Contact (None: back to the local address)."""

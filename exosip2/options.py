@@ -51,6 +51,11 @@ class Option(enum.IntEnum):
     DNS_CAPABILITIES = 14
     #: int: 1 (default) keeps DNS answers for their TTL; 0 disables and empties the cache.
     ENABLE_DNS_CACHE = 18
+    #: int: 1 verifies the certificates of TLS peers (off by default, as in eXosip2); see
+    #: :meth:`~exosip2.context.Context.set_tls`, which sets it.
+    SET_TLS_VERIFY_CERTIFICATE = 500
+    #: a C struct (``eXosip_tls_ctx_t``): set it with :meth:`~exosip2.context.Context.set_tls`.
+    SET_TLS_CERTIFICATES_INFO = 501
     #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
     GET_STATISTICS = 2000
 
@@ -115,6 +120,8 @@ def option_type(option):
         raise ValueError("Option.GET_STATISTICS is not set but read: use Context.get_statistics()")
     if opt in _TUPLE_OPTIONS:
         return tuple
+    if opt == Option.SET_TLS_CERTIFICATES_INFO:
+        raise ValueError("Option.SET_TLS_CERTIFICATES_INFO takes a C struct: use Context.set_tls()")
     return str if opt in _STR_OPTIONS else int
 
 

@@ -282,7 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       goto done;
     ex_ctx_lock(ctx);
     ctx->max_conns = EX_MAX_TCP_CONNS;
-    c = conn_new(ctx, sv[0], (struct sockaddr *) &src, srclen);
+    c = conn_new(ctx, sv[0], (struct sockaddr *) &src, srclen, 0);
     if (c == NULL) {
       ex_ctx_unlock(ctx);
       close(sv[0]);

@@ -59,7 +59,7 @@ def test_address_not_of_this_machine(no_leaks):
     (dict(address="127.0.0.1", port="5060"), r"port must be an int in 0\.\.65535"),
     (dict(address="127.0.0.1", transport=132), r"transport must be socket\.IPPROTO_UDP \(17\) or "),
     (dict(address="127.0.0.1", family=99), r"family must be socket\.AF_INET or socket\.AF_INET6, not 99"),
-    (dict(address="127.0.0.1", secure=True), r"secure=True \(TLS\) is not supported"),
+    (dict(address="127.0.0.1", secure=True), r"secure=True \(TLS\) needs transport=socket\.IPPROTO_TCP"),
 ])
 def test_listen_arguments(no_leaks, kwargs, pattern):
     with Context() as ctx:

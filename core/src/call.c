@@ -35,7 +35,9 @@ int ex_request_dest(struct eXosip_t *ctx, const osip_message_t *req, struct ex_d
   }
   if (uri == NULL || uri->host == NULL)
     return OSIP_SYNTAXERROR;
-  return ex_dest_resolve(ctx, uri->host, uri->port != NULL ? atoi(uri->port) : 5060, proto, dest);
+  return ex_dest_resolve(ctx, uri->host,
+                         uri->port != NULL ? atoi(uri->port) : ex_contact_proto(req) == EX_PROTO_TLS ? 5061 : 5060,
+                         proto, dest);
 }
 
 int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *reason)

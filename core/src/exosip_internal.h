@@ -85,7 +85,13 @@ struct ex_dest {
   struct sockaddr_storage sa;
   socklen_t salen;
   long conn_id; /* an existing TCP connection to use first, or 0 */
+  int secure;   /* over TCP: a new connection speaks TLS (tls.c) */
+  char host[256]; /* the name it was resolved from, "" for an address: TLS host check and SNI */
 };
+
+/* A transport value of our own, only for building messages (Via "TLS", ;transport=tls, the TLS
+ * port): everywhere else TLS is IPPROTO_TCP with ex_dest.secure / ex_conn.ssl set. */
+#define EX_PROTO_TLS 0x1000
 
 /* ---- TCP connection ---- */
 struct ex_conn {
@@ -112,6 +118,10 @@ struct ex_conn {
   uint64_t eof_at;      /* us when it did */
   int closing;          /* closed: out of every index, freed at the next safe point */
   struct ex_conn *dead_next;
+  void *ssl;            /* OpenSSL SSL * of a TLS connection (tls.c), NULL over plain TCP */
+  int handshaking;      /* TLS: the handshake has not finished; nothing is sent or read meanwhile */
+  int want_write;       /* TLS: OpenSSL waits for the socket to take data before it reads on */
+  uint64_t hs_started;  /* us when the handshake began */
 };
 
 /* ---- transaction wrapper: one per oSIP2 transaction ---- */
@@ -295,6 +305,14 @@ struct eXosip_t {
   struct ex_hmap conns_by_source; /* peer address -> inbound connections from it (intptr_t) */
   struct ex_conn *conns_dead; /* closed, waiting until no code holds them (tcp.c) */
   int tcp_depth;              /* nesting of tcp.c's receive and sweep paths */
+  int tls_fd, tls_family, tls_port; /* the TLS listening socket (tls.c) */
+  void *tls_server_ctx, *tls_client_ctx; /* OpenSSL SSL_CTX *, built from tls_params */
+  void *tls_bio_method; /* BIO_METHOD * of our socket BIO (tls.c): sends never raise SIGPIPE */
+  eXosip_tls_ctx_t tls_params;
+  int tls_verify;  /* EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE */
+  int tls_has_cert; /* a certificate was given: listening for TLS is possible */
+  unsigned char *tls_pin; /* client.public_key_pinned, read once (DER) */
+  size_t tls_pin_len;
   int reserve_fd;  /* kept open to accept-and-close when descriptors run out */
   struct ex_timer sweep;
 
@@ -378,6 +396,7 @@ int ex_epoll_add(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 int ex_epoll_mod(struct eXosip_t *ctx, int fd, uint32_t events, uint64_t tag);
 #define EX_TAG_UDP 2
 #define EX_TAG_TCP_LISTEN 3
+#define EX_TAG_TLS_LISTEN 4
 
 /* dns.c: RFC 3263 server location */
 #define EX_DNS_MAX_TARGETS 16
@@ -412,6 +431,11 @@ void ex_dest_of_source(struct ex_dest *dest, int proto, const struct sockaddr *s
                        long conn_id);
 int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_dest *dest);
 int ex_proto_of_message(const osip_message_t *msg);
+/* EX_PROTO_TLS for a message whose top Via says TLS, else ex_proto_of_message */
+int ex_contact_proto(const osip_message_t *msg);
+/* sips: or ;transport=tls */
+int ex_uri_wants_tls(const osip_uri_t *uri);
+int ex_target_proto(const osip_message_t *m, int dflt);
 /* A request we sent (buf: at least its start) could not reach its peer: end its client
  * transaction now with a transport error (see transport.c). */
 void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len);
@@ -428,6 +452,26 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);
 int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 void ex_tcp_sweep(struct eXosip_t *ctx);
 void ex_tcp_close_all(struct eXosip_t *ctx);
+int ex_tls_open(struct eXosip_t *ctx, const char *addr, int port, int family);
+void ex_tls_accept(struct eXosip_t *ctx);
+/* 1 when the top Via of a serialized message names TLS */
+int ex_buf_via_tls(const char *buf, size_t len);
+
+/* tls.c: OpenSSL behind tcp.c's connections */
+int ex_tls_set_params(struct eXosip_t *ctx, const eXosip_tls_ctx_t *params);
+void ex_tls_free(struct eXosip_t *ctx);
+/* Attach a TLS session to c (server side when accepted); host: the name or address to check. */
+int ex_tls_attach(struct eXosip_t *ctx, struct ex_conn *c, int server, const char *host);
+/* Drive the handshake: 1 done, 0 in progress (c->want_write tells which way), -1 failed. */
+int ex_tls_handshake(struct eXosip_t *ctx, struct ex_conn *c);
+/* Read/write through TLS: bytes moved, 0 when it would block (peer_eof set on close_notify),
+ * -1 on error. */
+long ex_tls_read(struct ex_conn *c, char *buf, size_t len, int *eof);
+long ex_tls_write(struct ex_conn *c, const char *buf, size_t len);
+int ex_tls_pending(struct ex_conn *c);
+/* Send close_notify (before the socket closes); detach frees the session (when c is freed). */
+void ex_tls_shutdown(struct ex_conn *c);
+void ex_tls_detach(struct ex_conn *c);
 
 /* capture.c: copy one message into the capture queue (call only when ctx->capture_on) */
 void ex_capture_message(struct eXosip_t *ctx, int direction, int proto, const struct sockaddr *remote,

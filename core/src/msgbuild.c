@@ -53,7 +53,7 @@ char *ex_body_string(const osip_message_t *msg)
 
 static const char *proto_name(int proto)
 {
-  return proto == IPPROTO_TCP ? "TCP" : "UDP";
+  return proto == EX_PROTO_TLS ? "TLS" : proto == IPPROTO_TCP ? "TCP" : "UDP";
 }
 
 static int host_needs_brackets(const char *host)
@@ -115,7 +115,7 @@ int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, 
   has_user = user != NULL && user[0] != '\0' && escape_user(user, esc, sizeof(esc)) > 0;
   if (snprintf(contact, sizeof(contact), "<sip:%s%s%s%s%s:%d%s>", has_user ? esc : "", has_user ? "@" : "",
                host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
-               proto == IPPROTO_TCP ? ";transport=tcp" : "")
+               proto == EX_PROTO_TLS ? ";transport=tls" : proto == IPPROTO_TCP ? ";transport=tcp" : "")
       >= (int) sizeof(contact))
     return OSIP_SYNTAXERROR;
   return osip_message_set_contact(msg, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
@@ -165,6 +165,8 @@ int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *t
     goto cleanup;
   if (m->to->url->scheme == NULL)
     goto cleanup;
+  if (ex_target_proto(m, proto) == EX_PROTO_TLS) /* sips: or ;transport=tls: over TLS */
+    proto = EX_PROTO_TLS;
   if (ex_from_tag(m) == NULL) {
     ex_random_token(ctx, tag, sizeof(tag));
     osip_from_set_tag(m->from, osip_strdup(tag));
@@ -250,6 +252,8 @@ int ex_build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, cons
     osip_uri_uparam_get_byname(ruri, "transport", &tp);
     if (tp != NULL && tp->gvalue != NULL)
       proto = osip_strcasecmp(tp->gvalue, "tcp") == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+    if (ex_uri_wants_tls(ruri) || ex_target_proto(m, proto) == EX_PROTO_TLS)
+      proto = EX_PROTO_TLS;
   }
   rc = ex_add_via(ctx, m, proto);
   if (rc != OSIP_SUCCESS)
@@ -308,11 +312,7 @@ int ex_build_response(struct eXosip_t *ctx, const osip_message_t *req, int statu
   }
   if (with_contact) {
     const char *user = req->req_uri != NULL ? req->req_uri->username : NULL;
-    int proto = IPPROTO_UDP;
-    osip_via_t *via = osip_list_get(&req->vias, 0);
-    if (via != NULL && via->protocol != NULL && osip_strcasecmp(via->protocol, "TCP") == 0)
-      proto = IPPROTO_TCP;
-    rc = ex_set_contact(ctx, m, user, proto);
+    rc = ex_set_contact(ctx, m, user, ex_contact_proto(req));
     if (rc != OSIP_SUCCESS)
       goto cleanup;
   }

@@ -82,6 +82,9 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
     dest.conn_id = w->conn_id;
     memcpy(&dest.sa, &w->src, w->srclen);
     dest.salen = w->srclen;
+  } else if (MSG_IS_REQUEST(sip) && ex_contact_proto(sip) == EX_PROTO_TLS) {
+    if (ex_request_dest(ctx, sip, &dest) != OSIP_SUCCESS) /* the 5061 default of sips:/TLS */
+      return -1;
   } else if ((w->kind == ICT || w->kind == NICT) && (rc = ex_dns_request_dest(ctx, w, sip, &dest)) != 0) {
     if (rc < 0) /* RFC 3263 (dns.c): a name without port not resolved */
       return -1;

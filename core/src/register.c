@@ -222,7 +222,7 @@ int ex_register_build_initial(struct eXosip_t *ctx, const char *from, const char
   if (contact != NULL && contact[0] != '\0')
     rc = osip_message_set_contact(m, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
   else
-    rc = ex_set_contact(ctx, m, m->from->url != NULL ? m->from->url->username : NULL, ex_proto_of_message(m));
+    rc = ex_set_contact(ctx, m, m->from->url != NULL ? m->from->url->username : NULL, ex_contact_proto(m));
   if (rc != OSIP_SUCCESS || osip_list_size(&m->contacts) == 0) {
     rc = OSIP_SYNTAXERROR;
     goto cleanup;

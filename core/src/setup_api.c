@@ -149,7 +149,7 @@ void ex_random_token(struct eXosip_t *ctx, char *buf, size_t size)
 
 void ex_local_contact(struct eXosip_t *ctx, int proto, const char **host, int *port)
 {
-  int p = proto == IPPROTO_TCP ? ctx->tcp_port : ctx->udp_port;
+  int p = proto == EX_PROTO_TLS ? ctx->tls_port : proto == IPPROTO_TCP ? ctx->tcp_port : ctx->udp_port;
   if (p <= 0)
     p = ctx->udp_port > 0 ? ctx->udp_port : ctx->tcp_port;
   *host = ctx->masq_ip[0] ? ctx->masq_ip : ctx->local_ip;
@@ -185,7 +185,7 @@ EXOSIP_API struct eXosip_t *eXosip_malloc(void)
     return NULL;
   memset(ctx, 0, sizeof(*ctx));
   ctx->epfd = ctx->wake_fd = ctx->ev_fd = -1;
-  ctx->udp_fd = ctx->tcp_fd = -1;
+  ctx->udp_fd = ctx->tcp_fd = ctx->tls_fd = -1;
   ctx->reserve_fd = -1;
   return ctx;
 }
@@ -350,6 +350,8 @@ static void *io_thread(void *arg)
         ex_udp_read(ctx);
       } else if (tag == TAG_TCP_LISTEN) {
         ex_tcp_accept(ctx);
+      } else if (tag == EX_TAG_TLS_LISTEN) {
+        ex_tls_accept(ctx);
       } else {
         ex_tcp_event(ctx, (long) tag, evs[i].events);
       }
@@ -410,6 +412,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_call_free_all(ctx);
     ex_tx_free_all(ctx);
     ex_tcp_close_all(ctx);
+    ex_tls_free(ctx);
     ex_usage_free_all(ctx); /* registrations, subscriptions, publications (usage.c) */
     ex_retry_free_all(ctx);
     ex_auth_free_all(ctx);
@@ -423,6 +426,8 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     free(ctx->udp_rx);
     if (ctx->tcp_fd >= 0)
       close(ctx->tcp_fd);
+    if (ctx->tls_fd >= 0)
+      close(ctx->tls_fd);
     close(ctx->epfd);
     close(ctx->wake_fd);
     close(ctx->ev_fd);
@@ -588,6 +593,16 @@ EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void
     free(ctx->user_agent);
     ctx->user_agent = value != NULL ? strdup((const char *) value) : NULL;
     break;
+  case EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE:
+    if (value == NULL)
+      rc = OSIP_BADPARAMETER;
+    else
+      ctx->tls_verify = *(const int *) value != 0;
+    break;
+  case EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO:
+    if (ex_tls_set_params(ctx, (const eXosip_tls_ctx_t *) value) != TLS_OK)
+      rc = OSIP_BADPARAMETER;
+    break;
   case EXOSIP_OPT_GET_STATISTICS:
     if (value == NULL)
       rc = OSIP_BADPARAMETER;
@@ -744,13 +759,16 @@ EXOSIP_API int eXosip_listen_addr(struct eXosip_t *excontext, int transport, con
 
   if (ctx == NULL || !ctx->initialized)
     return OSIP_BADPARAMETER;
-  if (secure != 0 || (transport != IPPROTO_UDP && transport != IPPROTO_TCP) || port < 0 || port > 65535)
+  if ((transport != IPPROTO_UDP && transport != IPPROTO_TCP) || (secure && transport != IPPROTO_TCP) || port < 0
+      || port > 65535)
     return OSIP_BADPARAMETER;
   if (family != AF_INET && family != AF_INET6)
     family = ctx->ipv6 ? AF_INET6 : AF_INET;
   ex_ctx_lock(ctx);
   if (transport == IPPROTO_UDP)
     rc = ex_udp_open(ctx, addr, port, family);
+  else if (secure)
+    rc = ex_tls_open(ctx, addr, port, family);
   else
     rc = ex_tcp_open(ctx, addr, port, family);
   if (rc == OSIP_SUCCESS) {
@@ -759,8 +777,12 @@ EXOSIP_API int eXosip_listen_addr(struct eXosip_t *excontext, int transport, con
       eXosip_guess_localip(ctx, family, ctx->local_ip, sizeof(ctx->local_ip));
     else
       snprintf(ctx->local_ip, sizeof(ctx->local_ip), "%s", addr);
-    if ((transport == IPPROTO_UDP ? ctx->tcp_fd : ctx->udp_fd) < 0)
+    if (secure) {
+      if (ctx->udp_fd < 0 && ctx->tcp_fd < 0)
+        ctx->default_proto = EX_PROTO_TLS;
+    } else if ((transport == IPPROTO_UDP ? ctx->tcp_fd : ctx->udp_fd) < 0 && ctx->tls_fd < 0) {
       ctx->default_proto = transport;
+    }
     rc = start_thread(ctx);
   }
   ex_ctx_unlock(ctx);
@@ -772,12 +794,15 @@ EXOSIP_API int eXosip_transport_set(osip_message_t *msg, const char *transport)
   osip_via_t *via = NULL;
   if (msg == NULL || transport == NULL)
     return OSIP_BADPARAMETER;
-  if (osip_strcasecmp(transport, "UDP") != 0 && osip_strcasecmp(transport, "TCP") != 0)
+  if (osip_strcasecmp(transport, "UDP") != 0 && osip_strcasecmp(transport, "TCP") != 0
+      && osip_strcasecmp(transport, "TLS") != 0)
     return OSIP_BADPARAMETER;
   if (osip_message_get_via(msg, 0, &via) < 0 || via == NULL)
     return OSIP_SYNTAXERROR;
   osip_free(via->protocol);
-  via->protocol = osip_strdup(osip_strcasecmp(transport, "TCP") == 0 ? "TCP" : "UDP");
+  via->protocol = osip_strdup(osip_strcasecmp(transport, "TCP") == 0   ? "TCP"
+                              : osip_strcasecmp(transport, "TLS") == 0 ? "TLS"
+                                                                       : "UDP");
   osip_message_force_update(msg);
   return OSIP_SUCCESS;
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* TCP: the listening socket, connections in both directions, Content-Length framing and limits. */
+/* TCP and TLS: the listening sockets, connections in both directions, Content-Length framing and
+ * limits. A TLS connection is a TCP one with an OpenSSL session attached (tls.c): the same
+ * lifetime, buffers, framing and bounds, with its bytes moved through the session. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -48,12 +50,13 @@ static void addr_ip(const struct sockaddr *sa, char *ip, size_t size, int *port)
   }
 }
 
-static void addr_key(const struct sockaddr *sa, char *out, size_t size)
+/* TLS and plain connections to one address are kept apart: a request for one never takes the other. */
+static void addr_key(const struct sockaddr *sa, int secure, char *out, size_t size)
 {
   char ip[INET6_ADDRSTRLEN];
   int port;
   addr_ip(sa, ip, sizeof(ip), &port);
-  snprintf(out, size, "%s|%d", ip, port);
+  snprintf(out, size, "%s|%d%s", ip, port, secure ? "|tls" : "");
 }
 
 /* The effective bound on open connections: the option, never above what descriptors allow. */
@@ -96,11 +99,10 @@ static int source_add(struct eXosip_t *ctx, const char *src, int delta)
   return ex_hmap_put_str(&ctx->conns_by_source, src, (void *) (intptr_t) n);
 }
 
-int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
+static int open_listener(struct eXosip_t *ctx, const char *addr, int port, int family, uint64_t tag,
+                         int *bound_out)
 {
   int fd, bound, one = 1, rc;
-  if (ctx->tcp_fd >= 0)
-    return OSIP_WRONG_STATE;
   ctx->listen_errno = 0;
   fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -117,22 +119,20 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
     rc = OSIP_NO_NETWORK;
     goto cleanup;
   }
-  rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_TCP_LISTEN);
+  rc = ex_epoll_add(ctx, fd, EPOLLIN, tag);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
-  {
+  if (ctx->reserve_fd < 0) {
     /* each connection is a descriptor: keep 64 for everything else the process opens */
     struct rlimit rl;
     ctx->max_conns = 0;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
       ctx->max_conns = rl.rlim_cur > 128 ? (int) (rl.rlim_cur > (rlim_t) INT_MAX ? INT_MAX : rl.rlim_cur) - 64 : 64;
+    ctx->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
-  ctx->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ctx->tcp_fd = fd;
-  ctx->tcp_family = family;
-  ctx->tcp_port = bound;
   ex_arm(ctx, &ctx->sweep, ex_now_us() + sweep_interval_us(ctx));
-  return OSIP_SUCCESS;
+  *bound_out = bound;
+  return fd;
 cleanup:
   if (rc == OSIP_NO_NETWORK)
     ctx->listen_errno = errno; /* eXosip_core_listen_errno */
@@ -140,8 +140,39 @@ cleanup:
   return rc;
 }
 
+int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
+{
+  int bound = 0, fd;
+  if (ctx->tcp_fd >= 0)
+    return OSIP_WRONG_STATE;
+  fd = open_listener(ctx, addr, port, family, EX_TAG_TCP_LISTEN, &bound);
+  if (fd < 0)
+    return fd;
+  ctx->tcp_fd = fd;
+  ctx->tcp_family = family;
+  ctx->tcp_port = bound;
+  return OSIP_SUCCESS;
+}
+
+int ex_tls_open(struct eXosip_t *ctx, const char *addr, int port, int family)
+{
+  int bound = 0, fd;
+  if (ctx->tls_fd >= 0)
+    return OSIP_WRONG_STATE;
+  if (!ctx->tls_has_cert) /* a TLS server has to present a certificate */
+    return OSIP_BADPARAMETER;
+  fd = open_listener(ctx, addr, port, family, EX_TAG_TLS_LISTEN, &bound);
+  if (fd < 0)
+    return fd;
+  ctx->tls_fd = fd;
+  ctx->tls_family = family;
+  ctx->tls_port = bound;
+  return OSIP_SUCCESS;
+}
+
 static void conn_free(struct ex_conn *c)
 {
+  ex_tls_detach(c);
   free(c->in);
   free(c->out);
   free(c);
@@ -183,6 +214,7 @@ static void conn_close(struct eXosip_t *ctx, struct ex_conn *c)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
   ctx->nconns--;
+  ex_tls_shutdown(c);
   close(c->fd);
   c->fd = -1;
   c->dead_next = ctx->conns_dead;
@@ -227,7 +259,8 @@ static void make_room(struct eXosip_t *ctx)
   }
 }
 
-static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct sockaddr *peer, socklen_t peerlen)
+static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct sockaddr *peer, socklen_t peerlen,
+                                int secure)
 {
   struct ex_conn *c;
   int one = 1, port;
@@ -239,7 +272,7 @@ static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct socka
   c->id = ctx->next_conn_id++;
   memcpy(&c->peer, peer, peerlen);
   c->peerlen = peerlen;
-  addr_key(peer, c->addrkey, sizeof(c->addrkey));
+  addr_key(peer, secure, c->addrkey, sizeof(c->addrkey));
   addr_ip(peer, c->srckey, sizeof(c->srckey), &port);
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (ex_hmap_put_int(&ctx->conns_by_id, c->id, c) != OSIP_SUCCESS) {
@@ -260,12 +293,12 @@ static struct ex_conn *conn_new(struct eXosip_t *ctx, int fd, const struct socka
 static void conn_watch(struct eXosip_t *ctx, struct ex_conn *c)
 {
   uint32_t ev = c->peer_eof ? 0 : EPOLLIN;
-  if (c->outlen > 0 || c->connecting)
+  if (c->connecting || c->want_write || (c->outlen > 0 && !c->handshaking))
     ev |= EPOLLOUT;
   ex_epoll_mod(ctx, c->fd, ev, (uint64_t) c->id);
 }
 
-void ex_tcp_accept(struct eXosip_t *ctx)
+static void accept_on(struct eXosip_t *ctx, int lfd, int secure)
 {
   int i;
   ctx->tcp_depth++;
@@ -275,13 +308,13 @@ void ex_tcp_accept(struct eXosip_t *ctx)
     struct ex_conn *c;
     char src[INET6_ADDRSTRLEN];
     int port;
-    int fd = accept4(ctx->tcp_fd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(lfd, (struct sockaddr *) &peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if ((errno == EMFILE || errno == ENFILE) && ctx->reserve_fd >= 0) {
         /* out of descriptors: take the pending connection with the spare one and drop it, or
          * the listening socket would stay readable and the loop would spin */
         close(ctx->reserve_fd);
-        fd = accept(ctx->tcp_fd, NULL, NULL);
+        fd = accept(lfd, NULL, NULL);
         if (fd >= 0)
           close(fd);
         ctx->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -297,13 +330,19 @@ void ex_tcp_accept(struct eXosip_t *ctx)
       ctx->conns_closed++;
       continue;
     }
-    c = conn_new(ctx, fd, (struct sockaddr *) &peer, len);
+    c = conn_new(ctx, fd, (struct sockaddr *) &peer, len, secure);
     if (c == NULL) {
       close(fd);
       ctx->conns_closed++;
       continue;
     }
     c->inbound = 1;
+    if (secure && ex_tls_attach(ctx, c, 1, NULL) != 0) {
+      c->inbound = 0;
+      conn_close(ctx, c);
+      ctx->conns_closed++;
+      continue;
+    }
     if (source_add(ctx, c->srckey, 1) != OSIP_SUCCESS) {
       c->inbound = 0;
       conn_close(ctx, c);
@@ -319,18 +358,44 @@ void ex_tcp_accept(struct eXosip_t *ctx)
   reap(ctx);
 }
 
+void ex_tcp_accept(struct eXosip_t *ctx)
+{
+  accept_on(ctx, ctx->tcp_fd, 0);
+}
+
+void ex_tls_accept(struct eXosip_t *ctx)
+{
+  accept_on(ctx, ctx->tls_fd, 1);
+}
+
+/* Bytes written to the peer (through TLS when c has a session), 0 when the socket is full, -1 on error. */
+static long conn_send(struct ex_conn *c, const char *buf, size_t len)
+{
+  for (;;) {
+    ssize_t n;
+    if (c->ssl != NULL)
+      return ex_tls_write(c, buf, len);
+    n = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0)
+      return (long) n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return 0;
+    if (errno != EINTR)
+      return -1;
+  }
+}
+
 static int flush_out(struct eXosip_t *ctx, struct ex_conn *c)
 {
   size_t sent = 0;
+  if (c->handshaking) /* nothing goes out before the peer is known: it waits in `out` */
+    return 0;
   while (sent < c->outlen) {
-    ssize_t n = send(c->fd, c->out + sent, c->outlen - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        break;
-      if (errno == EINTR)
-        continue;
+    long n = conn_send(c, c->out + sent, c->outlen - sent);
+    if (n < 0)
       return -1;
-    }
+    if (n == 0)
+      break;
     sent += (size_t) n;
   }
   if (sent > 0) {
@@ -363,7 +428,7 @@ static int queue_out(struct eXosip_t *ctx, struct ex_conn *c, const char *buf, s
   }
   memcpy(c->out + c->outlen, buf, len);
   c->outlen += len;
-  if (c->connecting)
+  if (c->connecting || c->handshaking)
     return 0;
   return flush_out(ctx, c);
 }
@@ -378,10 +443,19 @@ static struct ex_conn *connect_to(struct eXosip_t *ctx, const struct ex_dest *de
     close(fd);
     return NULL;
   }
-  c = conn_new(ctx, fd, (const struct sockaddr *) &dest->sa, dest->salen);
+  c = conn_new(ctx, fd, (const struct sockaddr *) &dest->sa, dest->salen, dest->secure);
   if (c == NULL) {
     close(fd);
     return NULL;
+  }
+  if (dest->secure) {
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    addr_ip((const struct sockaddr *) &dest->sa, ip, sizeof(ip), &port);
+    if (ex_tls_attach(ctx, c, 0, dest->host[0] != '\0' ? dest->host : ip) != 0) {
+      conn_close(ctx, c);
+      return NULL;
+    }
   }
   c->connecting = 1;
   if (ex_epoll_add(ctx, fd, EPOLLIN | EPOLLOUT, (uint64_t) c->id) != OSIP_SUCCESS) {
@@ -402,7 +476,7 @@ int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *bu
   if (dest->conn_id > 0)
     c = ex_hmap_get_int(&ctx->conns_by_id, dest->conn_id);
   if (c == NULL) {
-    addr_key((const struct sockaddr *) &dest->sa, key, sizeof(key));
+    addr_key((const struct sockaddr *) &dest->sa, dest->secure, key, sizeof(key));
     c = ex_hmap_get_str(&ctx->conns_by_addr, key);
   }
   if (c == NULL)
@@ -571,6 +645,24 @@ static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
     }
     c->connecting = 0;
   }
+  if (c->ssl != NULL && c->handshaking && !c->connecting) {
+    int h = ex_tls_handshake(ctx, c);
+    if (h < 0) { /* refused, not TLS, or a certificate that does not verify: nothing was sent */
+      fail_queued(ctx, c);
+      ctx->conns_closed++;
+      conn_close(ctx, c);
+      return;
+    }
+    if (h == 0) {
+      conn_watch(ctx, c);
+      return;
+    }
+    events |= EPOLLOUT | EPOLLIN; /* what waited goes out now; data may follow the handshake */
+  }
+  if (c->want_write && (events & EPOLLOUT)) {
+    c->want_write = 0; /* OpenSSL's read waited for the socket to take data */
+    events |= EPOLLIN;
+  }
   if (!c->connecting && (events & EPOLLOUT)) {
     if (flush_out(ctx, c) != 0) {
       conn_close(ctx, c);
@@ -579,7 +671,8 @@ static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
   }
   if ((events & EPOLLIN) && !c->peer_eof) {
     int rounds;
-    for (rounds = 0; rounds < READ_ROUNDS; rounds++) {
+    /* a TLS session may hold decrypted bytes that epoll cannot see: read them all now */
+    for (rounds = 0; rounds < READ_ROUNDS || ex_tls_pending(c); rounds++) {
       ssize_t n;
       int rc;
       if (c->incap - c->inlen < 4096) {
@@ -601,11 +694,21 @@ static void conn_event(struct eXosip_t *ctx, struct ex_conn *c, uint32_t events)
         c->in = p;
         c->incap = cap;
       }
-      n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
+      if (c->ssl != NULL) {
+        int eof = 0;
+        n = ex_tls_read(c, c->in + c->inlen, c->incap - c->inlen, &eof);
+        if (n == 0 && !eof) {
+          if (c->want_write)
+            conn_watch(ctx, c);
+          break;
+        }
+      } else {
+        n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+          continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+          break;
+      }
       if (n < 0) {
         conn_close(ctx, c);
         return;
@@ -653,6 +756,8 @@ static int expired(const struct eXosip_t *ctx, const struct ex_conn *c, uint64_t
     return 1; /* started a message and did not finish it in time (slowloris) */
   if (c->peer_eof && now - c->eof_at > EOF_LINGER_US)
     return 1;
+  if (c->handshaking && now - c->hs_started > (uint64_t) ctx->limits.tcp_message_timeout_ms * 1000ULL)
+    return 1; /* a TLS handshake that does not finish in the time a message may take */
   return now - c->last_active > (uint64_t) ctx->limits.tcp_idle_timeout_ms * 1000ULL;
 }
 
@@ -671,7 +776,7 @@ void ex_tcp_sweep(struct eXosip_t *ctx)
   }
   ctx->tcp_depth--;
   reap(ctx);
-  if (ctx->tcp_fd >= 0 || ctx->conns != NULL)
+  if (ctx->tcp_fd >= 0 || ctx->tls_fd >= 0 || ctx->conns != NULL)
     ex_arm(ctx, &ctx->sweep, now + sweep_interval_us(ctx));
 }
 

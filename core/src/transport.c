@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 
 #include "exosip_internal.h"
@@ -13,9 +14,71 @@
 int ex_proto_of_message(const osip_message_t *msg)
 {
   osip_via_t *via = osip_list_get(&msg->vias, 0);
-  if (via != NULL && via->protocol != NULL && osip_strcasecmp(via->protocol, "TCP") == 0)
-    return IPPROTO_TCP;
+  if (via != NULL && via->protocol != NULL
+      && (osip_strcasecmp(via->protocol, "TCP") == 0 || osip_strcasecmp(via->protocol, "TLS") == 0))
+    return IPPROTO_TCP; /* TLS is TCP to everything above the connections */
   return IPPROTO_UDP;
+}
+
+/* The transport to name in a Contact of ours for msg (a request we send, or one we answer). */
+int ex_contact_proto(const osip_message_t *msg)
+{
+  osip_via_t *via = osip_list_get(&msg->vias, 0);
+  if (via != NULL && via->protocol != NULL && osip_strcasecmp(via->protocol, "TLS") == 0)
+    return EX_PROTO_TLS;
+  return ex_proto_of_message(msg);
+}
+
+int ex_uri_wants_tls(const osip_uri_t *uri)
+{
+  osip_uri_param_t *tp = NULL;
+  if (uri == NULL)
+    return 0;
+  if (uri->scheme != NULL && osip_strcasecmp(uri->scheme, "sips") == 0)
+    return 1;
+  osip_uri_uparam_get_byname((osip_uri_t *) uri, "transport", &tp);
+  return tp != NULL && tp->gvalue != NULL && osip_strcasecmp(tp->gvalue, "tls") == 0;
+}
+
+/* EX_PROTO_TLS when the next hop of request m (its first Route, else its Request-URI) asks for
+ * TLS, dflt otherwise. */
+int ex_target_proto(const osip_message_t *m, int dflt)
+{
+  osip_route_t *route = osip_list_get(&m->routes, 0);
+  if (route != NULL && route->url != NULL)
+    return ex_uri_wants_tls(route->url) ? EX_PROTO_TLS : dflt;
+  return ex_uri_wants_tls(m->req_uri) ? EX_PROTO_TLS : dflt;
+}
+
+/*
+ * 1 when the first Via of a serialized message says SIP/2.0/TLS. Sending looks only at the bytes
+ * (2xx and ACK retransmissions are kept serialized): a request over TLS carries our Via with TLS,
+ * an answer the Via of the peer that reached us over TLS.
+ */
+int ex_buf_via_tls(const char *buf, size_t len)
+{
+  size_t i = 0;
+  while (i < len) {
+    const char *line = buf + i, *end = memchr(line, '\n', len - i), *p;
+    size_t n = end != NULL ? (size_t) (end - line) : len - i;
+    if (n <= 2)
+      return 0; /* the end of the headers */
+    if ((n > 4 && strncasecmp(line, "via", 3) == 0 && (line[3] == ':' || line[3] == ' ' || line[3] == '\t'))
+        || ((line[0] == 'v' || line[0] == 'V') && (line[1] == ':' || line[1] == ' ' || line[1] == '\t'))) {
+      p = memchr(line, '/', n);
+      if (p != NULL)
+        p = memchr(p + 1, '/', n - (size_t) (p + 1 - line));
+      if (p == NULL)
+        return 0;
+      for (p++; p < line + n && (*p == ' ' || *p == '\t'); p++)
+        ;
+      return line + n - p >= 3 && strncasecmp(p, "TLS", 3) == 0;
+    }
+    if (end == NULL)
+      return 0;
+    i += n + 1;
+  }
+  return 0;
 }
 
 static int resolve_name(struct eXosip_t *ctx, const char *name, int port, int proto, struct ex_dest *out);
@@ -30,9 +93,11 @@ int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto,
     return OSIP_BADPARAMETER;
   if (port <= 0 || port > 65535)
     port = 5060;
+  snprintf(out->host, sizeof(out->host), "%s", host); /* for TLS: the name the certificate must carry */
   n = strlen(host);
   if (host[0] == '[' && n > 2 && host[n - 1] == ']') { /* bracketed IPv6 reference */
     snprintf(buf, sizeof(buf), "%.*s", (int) (n - 2), host + 1);
+    snprintf(out->host, sizeof(out->host), "%s", buf);
   } else {
     snprintf(buf, sizeof(buf), "%s", host);
   }
@@ -222,6 +287,11 @@ int ex_send_raw(struct eXosip_t *ctx, const struct ex_dest *dest, const char *bu
   if (ctx->capture_on)
     ex_capture_message(ctx, EXOSIP_CORE_CAPTURE_SENT, dest->proto, (const struct sockaddr *) &dest->sa,
                        dest->conn_id, buf, len);
+  if (dest->proto == IPPROTO_TCP && !dest->secure && ex_buf_via_tls(buf, len)) {
+    struct ex_dest tls = *dest;
+    tls.secure = 1;
+    return ex_tcp_send(ctx, &tls, buf, len);
+  }
   return dest->proto == IPPROTO_TCP ? ex_tcp_send(ctx, dest, buf, len) : udp_send(ctx, dest, buf, len);
 }
 

@@ -31,6 +31,23 @@ cdef extern from "eXosip2/eXosip.h" nogil:
         float average_insubscriptions
         int reserved1[20]
 
+    int EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE
+    int EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO
+    ctypedef struct eXosip_tls_credentials_t:
+        char priv_key[1024]
+        char priv_key_pw[1024]
+        char cert[1024]
+        char public_key_pinned[1024]
+    ctypedef struct eXosip_tls_ctx_t:
+        char random_file[1024]
+        char dh_param[1024]
+        char root_ca_cert[1024]
+        char cipher_list[2048]
+        unsigned long tls_flags
+        unsigned long dtls_flags
+        eXosip_tls_credentials_t client
+        eXosip_tls_credentials_t server
+
     int eXosip_listen_addr(eXosip_t *excontext, int transport, const char *addr, int port, int family,
                            int secure)
     void eXosip_set_user_agent(eXosip_t *excontext, const char *user_agent)

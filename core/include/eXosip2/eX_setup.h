@@ -41,6 +41,11 @@ int eXosip_unlock(struct eXosip_t *excontext);
 /* int *: 0 (default) runs a session timer only when the peer's 2xx carries Session-Expires; 1 also
  * refreshes, as UAC, with the Session-Expires of our INVITE when the peer's 2xx has none. */
 #define EXOSIP_OPT_SET_SESSIONTIMERS_FORCE (EXOSIP_OPT_BASE_OPTION + 32)
+/* int *: 1 verifies the certificate of every TLS peer (chain and, for servers we connect to, host
+ * name or address); 0 (default, as in eXosip2) accepts any certificate. */
+#define EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE (EXOSIP_OPT_BASE_OPTION + 500)
+/* eXosip_tls_ctx_t *: certificates, keys, trusted roots and cipher list of TLS connections. */
+#define EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO (EXOSIP_OPT_BASE_OPTION + 501)
 /* struct eXosip_stats *: filled with the counters of the context. */
 #define EXOSIP_OPT_GET_STATISTICS (EXOSIP_OPT_BASE_OPTION + 2000)
 
@@ -70,11 +75,58 @@ struct eXosip_stats {
 int eXosip_set_option(struct eXosip_t *excontext, int opt, const void *value);
 
 /*
+ * A certificate with its private key (PEM files) and the password of that key (empty: none).
+ * public_key_pinned: a file holding the DER public key that the server we connect to must have
+ * (empty: no pinning); only the client's entry is read.
+ */
+typedef struct eXosip_tls_credentials_s {
+  char priv_key[1024];
+  char priv_key_pw[1024];
+  char cert[1024];
+  char public_key_pinned[1024];
+} eXosip_tls_credentials_t;
+
+/*
+ * The TLS set-up of a context. root_ca_cert: a PEM file or a folder of hashed certificates,
+ * trusted besides the system store; cipher_list: OpenSSL cipher list for TLS 1.2 (empty: the
+ * library's default); tls_flags: extra OpenSSL SSL_OP_* options; random_file, dh_param and
+ * dtls_flags are accepted and not used. client: the certificate we present when we connect
+ * (mutual TLS); server: the one we present when a peer connects to us (client's when empty).
+ */
+typedef struct eXosip_tls_ctx_s {
+  char random_file[1024];
+  char dh_param[1024];
+  char root_ca_cert[1024];
+  char cipher_list[2048];
+  unsigned long tls_flags;
+  unsigned long dtls_flags;
+  eXosip_tls_credentials_t client;
+  eXosip_tls_credentials_t server;
+} eXosip_tls_ctx_t;
+
+/* What eXosip_set_tls_ctx reports. */
+typedef enum {
+  TLS_OK = 0,
+  TLS_ERR_NO_RAND = -1,
+  TLS_ERR_NO_DH_PARAM = -2,
+  TLS_ERR_NO_PW = -3,
+  TLS_ERR_NO_ROOT_CA = -4,
+  TLS_ERR_MISSING_AUTH_PART = -5
+} eXosip_tls_ctx_error;
+
+/* Install a TLS set-up (as EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO does). TLS_ERR_MISSING_AUTH_PART
+ * when a certificate comes without its key or the other way round, or a file cannot be loaded. */
+eXosip_tls_ctx_error eXosip_set_tls_ctx(struct eXosip_t *excontext, eXosip_tls_ctx_t *ctx);
+
+/* Turn certificate verification on (1) or off (0), as EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE does. */
+int eXosip_tls_verify_certificate(struct eXosip_t *excontext, int _tls_verify_client_certificate);
+
+/*
  * Open a listening socket. transport: IPPROTO_UDP or IPPROTO_TCP; addr: the address to bind
  * (NULL or "0.0.0.0"/"::" for all); port: 0 binds an ephemeral port, which Via and Contact then
  * advertise (to know the port in advance, take it from eXosip_find_free_port first, as eXosip2 5.3
- * programs do); family: AF_INET or AF_INET6; secure: must be 0 (no TLS). Starts the I/O thread
- * on first use. Returns 0 or a negative OSIP_* code.
+ * programs do); family: AF_INET or AF_INET6; secure: 1 with IPPROTO_TCP listens for TLS (needs a certificate
+ * set with EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO first). Starts the I/O thread on first use. Returns 0 or a negative OSIP_* code.
  */
 int eXosip_listen_addr(struct eXosip_t *excontext, int transport, const char *addr, int port, int family,
                        int secure);
@@ -104,7 +156,7 @@ int eXosip_find_free_port(struct eXosip_t *excontext, int free_port, int transpo
 /* Make a pending eXosip_event_wait return at once. */
 void eXosip_wakeup_event(struct eXosip_t *excontext);
 
-/* Set the transport ("UDP" or "TCP") named in the top Via of a message built but not yet sent. */
+/* Set the transport ("UDP", "TCP" or "TLS") named in the top Via of a message built but not yet sent. */
 int eXosip_transport_set(osip_message_t *msg, const char *transport);
 
 /* The local address that reaches the default route for family (AF_INET or AF_INET6). */

@@ -1,0 +1,592 @@
+# SPDX-License-Identifier: Apache-2.0
+"""SIP over TLS (core/src/tls.c): two contexts calling each other, certificate verification on and
+off, mutual TLS, pinning, the errors of Context.set_tls, and hostile TLS clients.
+
+Certificates come from throwaway authorities made with the `openssl` command in tmp_path. A TCP
+relay between the two contexts records every byte the caller sends, to show that nothing goes out
+in clear when verification refuses the server.
+"""
+
+import glob
+import os
+import queue
+import select
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+from exosip2 import call
+from exosip2.context import Context
+from exosip2.error import OsipBadParameter
+from exosip2.event import EventType as T
+from exosip2.options import Option, option_type
+from tlscerts import CA, public_key_der
+from uapair import WAIT, sdp
+
+FAILURES = (T.call_noanswer, T.call_requestfailure, T.call_serverfailure, T.call_globalfailure)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """Two unrelated roots; leaves for 127.0.0.1 from each; an encrypted key; a cert for another name."""
+    d = tmp_path_factory.mktemp("pki")
+    good, other = CA(d, "good"), CA(d, "other")
+    out = {"ca": good.cert, "other_ca": other.cert, "dir": str(d)}
+    out["server"] = good.issue("server")
+    out["client"] = good.issue("client")
+    out["stranger"] = other.issue("stranger")
+    out["wrong_name"] = good.issue("wrongname", san="DNS:sip.example.test")
+    out["locked"] = good.issue("locked", password="s3cret")
+    out["pin"] = public_key_der(out["server"][0], os.path.join(str(d), "server.der"))
+    out["other_pin"] = public_key_der(out["stranger"][0], os.path.join(str(d), "stranger.der"))
+    return out
+
+
+class TlsUA:
+    """A Context listening for TLS on a free 127.0.0.1 port, events in a queue."""
+
+    def __init__(self, name, port=0, options=None, **tls):
+        self.name = name
+        self.events = queue.Queue()
+        self.ctx = Context(lambda ctx, ev: self.events.put(ev))
+        for opt, value in (options or {}).items():
+            self.ctx.set_option(opt, value)
+        self.ctx.set_tls(**tls)
+        self.port = self.ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=port, secure=True)
+        self.uri = "sips:%s@127.0.0.1:%d" % (name, self.port)
+        self.ctx.start(event_executor="inline")
+
+    def expect(self, *types, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                ev = self.events.get(timeout=max(left, 0.01))
+            except queue.Empty:
+                raise AssertionError("%s: nothing within %.0f s (expected %s)" % (self.name, timeout, types))
+            if ev.type in types:
+                return ev
+            if ev.type == T.call_proceeding:
+                continue
+            raise AssertionError("%s: got %r, expected %s" % (self.name, ev, types))
+
+    def expect_nothing(self, timeout=0.3):
+        try:
+            ev = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        raise AssertionError("%s: unexpected %r" % (self.name, ev))
+
+    def close(self):
+        self.ctx.close()
+        while not self.events.empty():
+            self.events.get_nowait()
+
+
+@pytest.fixture
+def uas(no_leaks):
+    made = []
+
+    def make(name, **tls):
+        ua = TlsUA(name, **tls)
+        made.append(ua)
+        return ua
+
+    yield make
+    for ua in made:
+        ua.close()
+
+
+def invite(a, target):
+    inv = call.InitInvite(a.ctx, target, a.uri, subject="tls")
+    inv.add_body(sdp(a.name, 40000))
+    inv.content_type = "application/sdp"
+    return inv.send()
+
+
+def full_call(a, b, target=None, bye_from_callee=False):
+    """INVITE, 200, ACK, BYE over TLS; checks the Via and Contact say TLS. Returns b's INVITE."""
+    a_cid = invite(a, target or b.uri)
+    ev = b.expect(T.call_invite)
+    req = ev.request.to_bytes()
+    assert b"Via: SIP/2.0/TLS 127.0.0.1:%d" % a.port in req, req
+    assert b";transport=tls" in req and b":%d;transport=tls" % a.port in req, req
+    b_cid, b_did = ev.cid, ev.did
+    ok = call.Answer(b.ctx, ev.tid, 200)
+    ok.add_body(sdp(b.name, 41000))
+    ok.content_type = "application/sdp"
+    ok.send()
+    ans = a.expect(T.call_answered)
+    assert b"SIP/2.0/TLS" in ans.response.to_bytes()
+    assert b";transport=tls" in ans.response.to_bytes()
+    a_did = ans.did
+    call.Ack(a.ctx, a_did).send()
+    b.expect(T.call_ack)
+    byer, other, cid, did = (b, a, b_cid, b_did) if bye_from_callee else (a, b, a_cid, a_did)
+    byer.ctx.call_terminate(cid, did)
+    assert other.expect(T.call_closed).request.method == "BYE"
+    other.expect(T.call_released)
+    done = byer.expect(T.call_message_answered, T.call_released)
+    if done.type == T.call_message_answered:
+        assert done.response.status_code == 200
+        byer.expect(T.call_released)
+    return req
+
+
+def established(port):
+    """ESTABLISHED TCP connections on 127.0.0.1 with *port* at either end (both ends listed)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established"], capture_output=True, text=True,
+                         timeout=10).stdout
+    return [line for line in out.splitlines() if ":%d " % port in line + " "]
+
+
+def test_call_over_tls_with_verification_both_ways_one_connection(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], root_ca=pki["ca"], verify=True)
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], root_ca=pki["ca"], verify=True)
+    full_call(alice, bob)
+    # the BYE from the callee travels the connection the caller opened: one connection in all
+    full_call(alice, bob, bye_from_callee=True)
+    conns = established(bob.port)
+    assert len(conns) == 2, conns  # the two ends of one connection
+    # ;transport=tls on a sip: URI asks for TLS as sips: does
+    full_call(alice, bob, target="sip:bob@127.0.0.1:%d;transport=tls" % bob.port)
+    assert len(established(bob.port)) == 2
+
+
+def test_verification_off_by_default_accepts_any_certificate(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["stranger"][0], key=pki["stranger"][1], verify=False)
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], verify=False)
+    full_call(alice, bob)
+
+
+class Relay:
+    """A TCP relay 127.0.0.1:port -> target that records what the client sent."""
+
+    def __init__(self, target_port):
+        self.sent = bytearray()
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.target = target_port
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        pairs, callers = {}, set()
+        self.srv.settimeout(0.05)
+        while not self.stop:
+            try:
+                c, _ = self.srv.accept()
+                s = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+                pairs[c] = s
+                pairs[s] = c
+                callers.add(c)
+            except socket.timeout:
+                pass
+            if not pairs:
+                continue
+            r, _, _ = select.select(list(pairs), [], [], 0.05)
+            for sock in r:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                peer = pairs.get(sock)
+                if not data or peer is None:
+                    for x in (sock, peer):
+                        if x is not None:
+                            pairs.pop(x, None)
+                            x.close()
+                    continue
+                if sock in callers:
+                    self.sent += data
+                peer.sendall(data)
+        for x in list(pairs):
+            x.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join(5)
+        self.srv.close()
+
+
+@pytest.mark.parametrize("case", ["other_ca", "wrong_name", "pin_mismatch"])
+def test_a_server_that_does_not_verify_is_refused_and_nothing_goes_out_in_clear(pki, uas, no_leaks, case):
+    if case == "other_ca":
+        bob = uas("bob", cert=pki["stranger"][0], key=pki["stranger"][1], verify=False)
+        tls = dict(root_ca=pki["ca"], verify=True)
+    elif case == "wrong_name":
+        bob = uas("bob", cert=pki["wrong_name"][0], key=pki["wrong_name"][1], verify=False)
+        tls = dict(root_ca=pki["ca"], verify=True)
+    else:  # a good chain, but not the public key we pinned
+        bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False)
+        tls = dict(root_ca=pki["ca"], verify=True, pinned_public_key=pki["other_pin"])
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], **tls)
+    relay = Relay(bob.port)
+    try:
+        t0 = time.monotonic()
+        cid = invite(alice, "sips:bob@127.0.0.1:%d" % relay.port)
+        ev = alice.expect(*FAILURES, timeout=10)
+        assert ev.cid == cid and ev.response is None
+        assert time.monotonic() - t0 < 5, "the failure is reported at once, not after timer B"
+        bob.expect_nothing(0.3)
+    finally:
+        relay.close()
+    assert relay.sent, "the handshake started"
+    assert b"INVITE" not in relay.sent and b"SIP/2.0" not in relay.sent and b"alice" not in relay.sent
+
+
+def test_pinned_public_key_that_matches_is_accepted(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False)
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], root_ca=pki["ca"],
+                pinned_public_key=pki["pin"])
+    full_call(alice, bob)
+
+
+def test_mutual_tls_the_server_refuses_a_client_certificate_it_cannot_verify(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], root_ca=pki["ca"], verify=True)
+    # TLS 1.2: the client learns of the refusal within the handshake (with TLS 1.3 the server
+    # refuses after the client's Finished, once the request went out: it then ends at timer B)
+    mallory = uas("mallory", cert=pki["stranger"][0], key=pki["stranger"][1], root_ca=pki["ca"], verify=True,
+                  tls_flags=ssl.OP_NO_TLSv1_3)
+    invite(mallory, bob.uri)
+    mallory.expect(*FAILURES, timeout=10)
+    bob.expect_nothing(0.3)
+    # a client certificate from the trusted root is taken
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], root_ca=pki["ca"], verify=True)
+    full_call(alice, bob)
+
+
+def test_cipher_list_is_honoured(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False, tls_flags=ssl.OP_NO_TLSv1_3,
+              cipher_list="ECDHE-ECDSA-AES128-GCM-SHA256")
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], verify=False)
+    full_call(alice, bob)
+    # a client that offers only another TLS 1.2 suite gets no handshake
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    cctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    cctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+    with socket.create_connection(("127.0.0.1", bob.port), timeout=5) as raw:
+        with pytest.raises(ssl.SSLError):
+            cctx.wrap_socket(raw)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tls_1_1_and_older_are_refused(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False)
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    try:
+        cctx.minimum_version = ssl.TLSVersion.TLSv1
+        cctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        cctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        pytest.fail("this Python cannot offer TLS 1.1 to test the refusal")
+    with socket.create_connection(("127.0.0.1", bob.port), timeout=5) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            cctx.wrap_socket(raw)
+
+
+# --- set_tls: clear errors ------------------------------------------------------------------------
+
+def test_set_tls_errors_are_clear(pki, tmp_path, no_leaks):
+    with Context() as ctx:
+        with pytest.raises(FileNotFoundError, match="root_ca"):
+            ctx.set_tls(root_ca=str(tmp_path / "nope.pem"))
+        with pytest.raises(FileNotFoundError, match="cert"):
+            ctx.set_tls(cert=str(tmp_path / "nope.pem"), key=pki["server"][1])
+        with pytest.raises(ValueError, match="both a certificate and its key"):
+            ctx.set_tls(cert=pki["server"][0])
+        with pytest.raises(ValueError, match="does not match"):
+            ctx.set_tls(cert=pki["server"][0], key=pki["client"][1])
+        with pytest.raises(ValueError, match="password"):
+            ctx.set_tls(cert=pki["locked"][0], key=pki["locked"][1], key_password="wrong")
+        with pytest.raises(ValueError, match="password"):
+            ctx.set_tls(cert=pki["locked"][0], key=pki["locked"][1])
+        notpem = tmp_path / "junk.pem"
+        notpem.write_bytes(b"not a certificate\n")
+        with pytest.raises(ValueError, match="root_ca"):
+            ctx.set_tls(root_ca=str(notpem))
+        with pytest.raises(ValueError, match="cipher"):
+            ctx.set_tls(cipher_list="NO-SUCH-CIPHER")
+        with pytest.raises(OsipBadParameter, match="certificate"):
+            ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0, secure=True)
+        with pytest.raises(OsipBadParameter, match="IPPROTO_TCP"):
+            ctx.listen_on_address("127.0.0.1", socket.IPPROTO_UDP, port=0, secure=True)
+        # the right password opens the key; a folder of certificates is a valid root_ca
+        ctx.set_tls(cert=pki["locked"][0], key=pki["locked"][1], key_password="s3cret", root_ca=pki["dir"])
+        assert ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0, secure=True) > 0
+
+
+def test_tls_options_are_those_of_eXosip2():
+    assert Option.SET_TLS_VERIFY_CERTIFICATE == 500 and Option.SET_TLS_CERTIFICATES_INFO == 501
+    assert option_type(Option.SET_TLS_VERIFY_CERTIFICATE) is int
+    with pytest.raises(ValueError, match="set_tls"):
+        option_type(Option.SET_TLS_CERTIFICATES_INFO)
+
+
+def test_encrypted_key_with_its_password_serves_calls(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["locked"][0], key=pki["locked"][1], key_password=b"s3cret", verify=False)
+    alice = uas("alice", cert=pki["client"][0], key=pki["client"][1], root_ca=pki["ca"], verify=True)
+    full_call(alice, bob)
+
+
+# --- hostile TLS clients ----------------------------------------------------------------------------
+
+def options_over_tls(port, source="127.0.0.2", ca=None):
+    """A plain Python TLS client (from *source*) sends OPTIONS; returns the answer's bytes."""
+    cctx = ssl.create_default_context(cafile=ca)
+    cctx.check_hostname = False
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    with cctx.wrap_socket(raw) as s:
+        lport = s.getsockname()[1]
+        msg = ("OPTIONS sip:bob@127.0.0.1:%d;transport=tls SIP/2.0\r\n"
+               "Via: SIP/2.0/TLS %s:%d;branch=z9hG4bK-%d\r\n"
+               "Max-Forwards: 70\r\nFrom: <sip:probe@%s>;tag=p1\r\nTo: <sip:bob@127.0.0.1>\r\n"
+               "Call-ID: probe-%d@%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+               % (port, source, lport, lport, source, lport, source)).encode()
+        s.sendall(msg)
+        data = b""
+        deadline = time.monotonic() + 5
+        while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def answer_options(ua):
+    ev = ua.expect(T.message_new)
+    assert ev.request.method == "OPTIONS"
+    ua.ctx.options_send_answer(ev.tid, 200)
+
+
+def serve_one_options(ua, port, **kw):
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("data", options_over_tls(port, **kw)), daemon=True)
+    t.start()
+    answer_options(ua)
+    t.join(10)
+    assert result.get("data", b"").startswith(b"SIP/2.0 200"), result
+    return result["data"]
+
+
+def test_hostile_tls_garbage_truncated_records_and_stalled_handshakes(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False,
+              options={Option.TCP_MESSAGE_TIMEOUT_MS: 700})
+    serve_one_options(bob, bob.port, ca=pki["ca"])
+    # garbage bytes instead of a ClientHello, then a record header promising more than it sends
+    for payload in (os.urandom(4000), b"\x16\x03\x01\x40\x00" + os.urandom(10), b"\x16\x03\x01\x00\x05\x01",
+                    b"INVITE sip:bob@127.0.0.1 SIP/2.0\r\n\r\n", b"\x17\x03\x03\xff\xff" + b"A" * 300):
+        with socket.create_connection(("127.0.0.1", bob.port), timeout=5) as s:
+            try:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+                while s.recv(65536):
+                    pass
+            except (ConnectionResetError, BrokenPipeError, OSError) as exc:
+                assert not isinstance(exc, socket.timeout), "the context neither answered nor closed"
+            bob.expect_nothing(0.05)
+    # a real ClientHello cut in the middle
+    hello = client_hello(bob.port)
+    for cut in (1, 5, 40, len(hello) // 2, len(hello) - 1):
+        with socket.create_connection(("127.0.0.1", bob.port), timeout=5) as s:
+            s.sendall(hello[:cut])
+    # 200 half-finished handshakes held open from 127.0.0.1 (the per-source bound takes most)
+    stalled = []
+    try:
+        for i in range(200):
+            s = socket.socket()
+            s.settimeout(5)
+            s.connect(("127.0.0.1", bob.port))
+            s.sendall(hello[: (i % 3) * 20])
+            stalled.append(s)
+        # a normal client from another address is served meanwhile
+        serve_one_options(bob, bob.port, ca=pki["ca"])
+        # the stalled ones are closed once the handshake bound (the message timeout) passes
+        time.sleep(2.0)
+        closed = 0
+        for s in stalled:
+            try:
+                s.settimeout(0.2)
+                if s.recv(1) == b"":
+                    closed += 1
+            except (ConnectionResetError, BrokenPipeError):
+                closed += 1
+            except socket.timeout:
+                pass
+        assert closed == len(stalled), "%d of %d stalled handshakes still open" % (len(stalled) - closed,
+                                                                                    len(stalled))
+    finally:
+        for s in stalled:
+            s.close()
+    # and the context still serves a client from the same address as the attackers
+    serve_one_options(bob, bob.port, source="127.0.0.1", ca=pki["ca"])
+    st = bob.ctx.get_statistics()
+    assert st.reserved1[1] >= 200  # connections closed for abuse or idleness
+
+
+def client_hello(port):
+    """The first flight of a real TLS client (Python's ssl), captured from the wire."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    got = {}
+
+    def grab():
+        c, _ = srv.accept()
+        c.settimeout(5)
+        got["hello"] = c.recv(65536)
+        c.close()
+
+    t = threading.Thread(target=grab, daemon=True)
+    t.start()
+    cctx = ssl.create_default_context()
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(srv.getsockname(), timeout=5) as raw:
+        try:
+            cctx.wrap_socket(raw)
+        except (ssl.SSLError, OSError):
+            pass
+    t.join(5)
+    srv.close()
+    assert got.get("hello", b"")[:1] == b"\x16"
+    return got["hello"]
+
+
+# --- the C API, as an eXosip2 5.3 program uses it ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_options_exe(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "tls_options")
+
+
+def test_c_program_using_eXosip2_tls_api(tls_options_exe, pki):
+    res = subprocess.run([tls_options_exe, pki["ca"], pki["server"][0], pki["server"][1], pki["other_ca"]],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout
+
+
+def test_c_program_using_eXosip2_tls_api_under_valgrind(tls_options_exe, pki):
+    from test_core_register import VALGRIND, _valgrind
+    res = subprocess.run([_valgrind()] + VALGRIND + [tls_options_exe, pki["ca"], pki["server"][0],
+                                                     pki["server"][1], pki["other_ca"]],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all checks passed" in res.stdout
+
+
+# --- hostile TLS against the core under AddressSanitizer ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_uas_asan(tmp_path_factory):
+    """tests/core/tls_uas.c linked with core/ compiled under ASan and UBSan (one executable)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    exe = str(tmp_path_factory.mktemp("tls_uas_asan") / "tls_uas")
+    osip = subprocess.run(["pkg-config", "--cflags", "--libs", "libosip2"], capture_output=True, text=True,
+                          check=True, timeout=30).stdout.split()
+    sources = sorted(glob.glob(os.path.join(root, "core", "src", "*.c")))
+    cmd = (["cc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+            "-fno-sanitize-recover=undefined", "-pthread", "-DEXOSIP2_CORE_BUILD",
+            "-I" + os.path.join(root, "core", "include"), "-I" + os.path.join(root, "core", "src")]
+           + sources + [os.path.join(root, "tests", "core", "tls_uas.c"), "-o", exe] + osip + ["-lssl", "-lcrypto"])
+    subprocess.run(cmd, check=True, timeout=900)
+    return exe
+
+
+def test_hostile_tls_under_asan(tls_uas_asan, pki):
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    p = port.getsockname()[1]
+    port.close()
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+    proc = subprocess.Popen([tls_uas_asan, pki["server"][0], pki["server"][1], str(p)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert options_over_tls(p, ca=pki["ca"]).startswith(b"SIP/2.0 200")
+        hello = client_hello(p)
+        for payload in (os.urandom(4000), b"\x16\x03\x01\x40\x00" + os.urandom(10), hello[:len(hello) // 2],
+                        b"\x17\x03\x03\xff\xff" + b"A" * 300, hello + os.urandom(600)):
+            with socket.create_connection(("127.0.0.1", p), timeout=5) as s:
+                try:
+                    s.sendall(payload)
+                    s.shutdown(socket.SHUT_WR)
+                    while s.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        stalled = []
+        try:
+            # 1 000 half-finished handshakes held open at once, from 16 addresses (63 each: under
+            # the per-source bound, so every one of them is accepted and holds a session)
+            for i in range(1000):
+                s = socket.create_connection(("127.0.0.1", p), timeout=5,
+                                             source_address=("127.0.0.%d" % (10 + i % 16), 0))
+                s.sendall(hello[: (i % 3) * 20])
+                stalled.append(s)
+            assert options_over_tls(p, ca=pki["ca"]).startswith(b"SIP/2.0 200")
+            # a full handshake, then garbage and a truncated record inside the session
+            cctx = ssl.create_default_context(cafile=pki["ca"])
+            cctx.check_hostname = False
+            raw = socket.create_connection(("127.0.0.1", p), timeout=5, source_address=("127.0.0.2", 0))
+            with cctx.wrap_socket(raw) as t:  # (127.0.0.1 is at its per-source bound now)
+                t.sendall(os.urandom(3000) + b"\r\n\r\n")
+            time.sleep(2.0)  # past the handshake bound: the stalled ones are closed
+            still_open = 0
+            for s in stalled:
+                s.settimeout(0.01)
+                try:
+                    if s.recv(1) != b"":
+                        still_open += 1
+                except socket.timeout:
+                    still_open += 1
+                except OSError:
+                    pass
+            assert still_open == 0, "%d stalled handshakes still open" % still_open
+        finally:
+            for s in stalled:
+                s.close()
+        assert options_over_tls(p, source="127.0.0.1", ca=pki["ca"]).startswith(b"SIP/2.0 200")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-4000:]
+    assert "AddressSanitizer" not in err and "runtime error" not in err, err[-4000:]
+    assert out.strip().endswith("answered 3"), out
+
+
+def test_renegotiation_is_refused_and_the_context_serves_on(pki, uas, no_leaks):
+    bob = uas("bob", cert=pki["server"][0], key=pki["server"][1], verify=False)
+    for _ in range(2):  # `R` asks openssl s_client for a TLS 1.2 renegotiation
+        proc = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect", "127.0.0.1:%d" % bob.port],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.3)
+            for _ in range(10):
+                try:
+                    proc.stdin.write(b"R\n")
+                    proc.stdin.flush()
+                except (BrokenPipeError, ValueError):
+                    break
+                time.sleep(0.05)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            out, err = proc.communicate(timeout=10)
+        assert b"RENEGOTIATING" in err and b"no renegotiation" in err, err[-2000:]
+    serve_one_options(bob, bob.port, ca=pki["ca"])
