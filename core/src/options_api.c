@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Public API of OPTIONS outside dialogs (eX_options.h). */
+#include <string.h>
+
 #include "exosip_internal.h"
 
 EXOSIP_API int eXosip_options_build_request(struct eXosip_t *excontext, osip_message_t **options,

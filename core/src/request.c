@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The plain-request usage: requests outside dialogs (MESSAGE, OPTIONS, PUBLISH received, ...) and
  * the answers to those we send. */
+#include <string.h>
+
 #include "usage.h"
 #include "regauth.h"
 
