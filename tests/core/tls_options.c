@@ -149,8 +149,12 @@ int main(int argc, char **argv)
     eXosip_event_free(ev);
 
   eXosip_quit(c);
+
+  osip_free(c);
   eXosip_quit(b);
+  osip_free(b);
   eXosip_quit(a);
+  osip_free(a);
   if (failures == 0)
     printf("tls_options: all checks passed\n");
   return failures == 0 ? 0 : 1;

@@ -44,6 +44,7 @@ int main(int argc, char **argv)
       || eXosip_listen_addr(ctx, IPPROTO_TCP, "127.0.0.1", port, AF_INET, 1) != 0) {
     fprintf(stderr, "tls_uas: cannot listen on %d\n", port);
     eXosip_quit(ctx);
+    osip_free(ctx);
     return 1;
   }
   printf("ready\n");
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
     eXosip_event_free(ev);
   }
   eXosip_quit(ctx);
+  osip_free(ctx);
   printf("answered %d\n", answered);
   return 0;
 }
