@@ -70,6 +70,14 @@ class Option(enum.IntEnum):
     MAX_AUTOMATIC_RETRIES = CORE_OPTION_BASE + 30
     #: the largest Min-Expires of a 423 that a registration follows.
     MAX_MIN_EXPIRES = CORE_OPTION_BASE + 31
+    #: milliseconds the program has to answer an INVITE finally (0: no bound).
+    INVITE_ANSWER_TIMEOUT_MS = CORE_OPTION_BASE + 40
+    #: the status sent when that bound passes (408 by default).
+    INVITE_ANSWER_TIMEOUT_STATUS = CORE_OPTION_BASE + 41
+    #: dialogs one outgoing call may hold (early dialogs and forked branches).
+    MAX_FORKED_DIALOGS = CORE_OPTION_BASE + 42
+    #: 1 keeps the dialogs of further 2xx of a forked INVITE (0: acknowledged and ended with BYE).
+    KEEP_FORKED_DIALOGS = CORE_OPTION_BASE + 43
 
 
 _STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT])

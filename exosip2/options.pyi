@@ -29,6 +29,10 @@ class Option(enum.IntEnum):
     MAX_QUEUED_EVENTS = 65560
     MAX_AUTOMATIC_RETRIES = 65566
     MAX_MIN_EXPIRES = 65567
+    INVITE_ANSWER_TIMEOUT_MS = 65576
+    INVITE_ANSWER_TIMEOUT_STATUS = 65577
+    MAX_FORKED_DIALOGS = 65578
+    KEEP_FORKED_DIALOGS = 65579
 
 def option_type(option: int) -> Union[Type[int], Type[str]]: ...
 def is_core_option(option: int) -> bool: ...

@@ -189,6 +189,10 @@ struct ex_dialog {
   char *local_sdp;
   char *remote_sdp;
   uint64_t last_traffic;     /* us: last SIP message of the dialog, for the idle timeout */
+  char *prev_local_sdp;      /* the local body before local_sdp (eXosip_get_previous_local_sdp) */
+  int out_inv_tid;           /* our latest INVITE inside the dialog (invite.c: glare) */
+  int in_inv_tid;            /* the peer's latest INVITE inside the dialog (invite.c: glare) */
+  int forked;                /* UAC: created by a 2xx of another branch after the first (fork.c) */
 };
 
 struct ex_call {
@@ -203,6 +207,10 @@ struct ex_call {
   int inv_cseq;
   char *local_tag;    /* UAS: the To tag of our answers */
   struct ex_dialog *dialogs;
+  char *uac_key;      /* UAC: Call-ID|From tag, to recognise a 2xx of another branch (fork.c) */
+  int ndialogs;       /* dialogs created for the call (fork.c bounds the forked ones) */
+  int cancel_pending; /* UAC: CANCEL asked for before any provisional answer (invite.c) */
+  char *cancel_hname, *cancel_hvalue; /* the extra header the queued CANCEL carries */
 };
 
 /* ---- events ---- */
@@ -227,6 +235,10 @@ struct ex_limits {
   int max_queued_events;
   int max_automatic_retries;
   int max_min_expires;
+  int invite_answer_timeout_ms; /* invite.c: an INVITE the program never answers */
+  int invite_answer_timeout_status;
+  int max_forked_dialogs;       /* fork.c */
+  int keep_forked_dialogs;
 };
 
 /* ---- the context ---- */
@@ -292,6 +304,7 @@ struct eXosip_t {
   struct ex_hmap calls_by_cid, calls_by_srvkey;
   struct ex_hmap dialogs_by_did, dialogs_by_key;
   struct ex_hmap dialogs_by_invtid; /* INVITE transaction id -> dialog, for eXosip_call_build_ack */
+  struct ex_hmap calls_by_uackey;   /* Call-ID|From tag of our INVITEs -> call (fork.c) */
   struct ex_heap heap;
   int next_cid, next_did;
   /* bounds on server transactions (osip_glue.c); created on first use */
@@ -357,6 +370,8 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
 int ex_bind_socket(int fd, const char *addr, int port, int family);
 int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 int ex_udp_read(struct eXosip_t *ctx);
+/* Take over a UDP socket bound by the program (eXosip_set_socket); port: the one advertised. */
+int ex_udp_adopt(struct eXosip_t *ctx, int fd, int port);
 void ex_udp_read_errors(struct eXosip_t *ctx);
 int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 void ex_tcp_accept(struct eXosip_t *ctx);
@@ -364,6 +379,7 @@ void ex_tcp_event(struct eXosip_t *ctx, long conn_id, uint32_t events);
 int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *buf, size_t len);
 void ex_tcp_sweep(struct eXosip_t *ctx);
 void ex_tcp_close_all(struct eXosip_t *ctx);
+void ex_tcp_reset(struct eXosip_t *ctx);
 
 /* capture.c: copy one message into the capture queue (call only when ctx->capture_on) */
 void ex_capture_message(struct eXosip_t *ctx, int direction, int proto, const struct sockaddr *remote,
@@ -464,6 +480,9 @@ struct ex_call *ex_call_by_cid(struct eXosip_t *ctx, int cid);
 void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit);
 void ex_call_free_all(struct eXosip_t *ctx);
 int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *reason);
+/* The same with any one extra header (name NULL or value empty: none). */
+int ex_send_bye_with(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *hname,
+                     const char *hvalue);
 int ex_request_dest(struct eXosip_t *ctx, const osip_message_t *req, struct ex_dest *dest);
 void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const struct sockaddr *src,
                        socklen_t srclen, long conn_id);
@@ -474,5 +493,37 @@ void ex_tu_after(struct eXosip_t *ctx, struct ex_tx *w, int cbtype);
 int ex_answer_build(struct eXosip_t *ctx, int tid, int status, osip_message_t **answer);
 int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *answer);
 int ex_request_send_out(struct eXosip_t *ctx, osip_message_t *msg);
+
+/* fork.c: 2xx of a forked INVITE, and calls with several dialogs */
+/* Set up the index of an outgoing call (after its INVITE is built); removed by ex_call_release. */
+int ex_fork_index_call(struct eXosip_t *ctx, struct ex_call *call, const osip_message_t *invite);
+void ex_fork_unindex_call(struct eXosip_t *ctx, struct ex_call *call);
+/* A 2xx to INVITE that matched no transaction: 1 when it was handled (a new branch: ACKed, and
+ * ended with BYE unless EXOSIP_CORE_OPT_KEEP_FORKED_DIALOGS), 0 when it is for reack(). */
+int ex_fork_2xx(struct eXosip_t *ctx, osip_message_t *resp);
+/* Nonzero when a dialog of the call other than dlg is still confirmed: ending dlg keeps the call. */
+int ex_call_other_dialog_up(const struct ex_call *call, const struct ex_dialog *dlg);
+/* Send an ACK built for dlg, kept to answer retransmissions of the 2xx. Takes ack. */
+int ex_dialog_send_ack(struct eXosip_t *ctx, struct ex_dialog *dlg, osip_message_t *ack);
+/* Replace the local body of dlg (sdp taken), keeping the former one for eXosip_get_previous_local_sdp. */
+void ex_dialog_set_local_sdp(struct ex_dialog *dlg, char *sdp);
+
+/* invite.c: CANCEL after a provisional answer, INVITEs never answered, glare */
+/* CANCEL the initial INVITE of call now, or as soon as a provisional answer arrives (RFC 3261 9.1). */
+int ex_invite_cancel(struct eXosip_t *ctx, struct ex_call *call, const char *hname, const char *hvalue);
+/* A provisional answer to call's initial INVITE: send a CANCEL that waited for it. */
+void ex_invite_got_1xx(struct eXosip_t *ctx, struct ex_call *call);
+/* A 2xx to call's initial INVITE (dialog dlg): when the program had asked to end the call before,
+ * it is ACKed and ended with BYE here. Nonzero when that happened. */
+int ex_invite_2xx_after_cancel(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg);
+/* An INVITE server transaction not answered finally: its deadline (us), or 0 for none. */
+uint64_t ex_invite_answer_deadline(struct eXosip_t *ctx, const struct ex_tx *w);
+/* That deadline passed: answer it (408 or the configured code) and end its call if initial. */
+void ex_invite_answer_timeout(struct eXosip_t *ctx, struct ex_tx *w);
+/* A re-INVITE arrived in dlg: 0 to go on, or the status to refuse it with (491, or 500 with
+ * Retry-After when the peer's previous INVITE is still unanswered). */
+int ex_invite_glare_status(struct eXosip_t *ctx, struct ex_dialog *dlg, struct ex_tx *w);
+/* The RFC 3261 14.1 delay before a re-INVITE refused with 491 is sent again (us). */
+uint64_t ex_invite_glare_delay_us(struct eXosip_t *ctx, int call_id_owner);
 
 #endif /* EXOSIP2_CORE_INTERNAL_H */

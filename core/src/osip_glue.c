@@ -581,6 +581,11 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
   }
   if (unanswered_nist(w))
     due = w->created + 64ULL * EX_T1 * 1000ULL;
+  {
+    uint64_t answer_due = ex_invite_answer_deadline(ctx, w); /* hook (invite.c) */
+    if (answer_due > 0 && answer_due < due)
+      due = answer_due;
+  }
   if (due == UINT64_MAX)
     ex_heap_remove(&ctx->heap, &w->timer);
   else
@@ -717,6 +722,13 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
       queue_reap(ctx, w);
     }
     return;
+  }
+  {
+    uint64_t answer_due = ex_invite_answer_deadline(ctx, w);
+    if (answer_due > 0 && now >= answer_due) {
+      ex_invite_answer_timeout(ctx, w); /* hook (invite.c): the program never answered */
+      return;
+    }
   }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {

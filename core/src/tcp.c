@@ -686,3 +686,11 @@ void ex_tcp_close_all(struct eXosip_t *ctx)
     close(ctx->reserve_fd);
   ctx->reserve_fd = -1;
 }
+
+/* eXosip_reset_transports: every connection closed; the listening socket and the limits stay. */
+void ex_tcp_reset(struct eXosip_t *ctx)
+{
+  while (ctx->conns != NULL)
+    conn_close(ctx, ctx->conns);
+  reap(ctx);
+}

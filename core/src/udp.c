@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -166,4 +167,40 @@ int ex_udp_read(struct eXosip_t *ctx)
       break;
   }
   return total;
+}
+
+/* eXosip_set_socket: a UDP socket the program bound becomes the context's. */
+int ex_udp_adopt(struct eXosip_t *ctx, int fd, int port)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int type = 0, flags, rc;
+  socklen_t tlen = sizeof(type);
+  if (ctx->udp_fd >= 0)
+    return OSIP_WRONG_STATE;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM
+      || getsockname(fd, (struct sockaddr *) &ss, &len) != 0
+      || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+    return OSIP_BADPARAMETER;
+  if (ctx->udp_rx == NULL) {
+    ctx->udp_rx = malloc(sizeof(struct udp_rx));
+    if (ctx->udp_rx == NULL)
+      return OSIP_NOMEM;
+  }
+  flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    return OSIP_BADPARAMETER;
+  rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_UDP);
+  if (rc != OSIP_SUCCESS)
+    return rc;
+  ctx->udp_fd = fd;
+  ctx->udp_family = ss.ss_family;
+  ctx->udp_port = port > 0 ? port
+                           : ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                                            : ((struct sockaddr_in *) &ss)->sin_port);
+  if (ss.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, ctx->local_ip, sizeof(ctx->local_ip));
+  else
+    inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, ctx->local_ip, sizeof(ctx->local_ip));
+  return OSIP_SUCCESS;
 }

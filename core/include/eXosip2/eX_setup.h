@@ -98,6 +98,18 @@ void eXosip_masquerade_contact(struct eXosip_t *excontext, const char *public_ad
  */
 int eXosip_find_free_port(struct eXosip_t *excontext, int free_port, int transport);
 
+/* For programs that drive the stack from their own loop: do now what is due (timers that have
+ * expired, then what eXosip_automatic_action does). The sockets are read by the context's I/O
+ * thread, so this never blocks. 0, or OSIP_BADPARAMETER. */
+int eXosip_execute(struct eXosip_t *excontext);
+/* Use socket (bound by the program; UDP, or a listening TCP socket) as the context's socket of
+ * transport; port is the port advertised in Via and Contact (0: the bound one). The context owns
+ * the socket from then on. */
+int eXosip_set_socket(struct eXosip_t *excontext, int transport, int socket, int port);
+/* After a change of network: every TCP connection is closed (the next request opens a new one),
+ * the DNS cache is emptied, and the advertised address is guessed again when bound to any. */
+int eXosip_reset_transports(struct eXosip_t *excontext);
+
 /* Make a pending eXosip_event_wait return at once. */
 void eXosip_wakeup_event(struct eXosip_t *excontext);
 
