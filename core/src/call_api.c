@@ -359,7 +359,11 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
     if (code >= 200 && code < 300 && dlg != NULL) {
       ex_dialog_set_local_sdp(dlg, ex_body_string(answer));
       osip_dialog_set_state(dlg->d, DIALOG_CONFIRMED);
+      if (dlg->inv_tid > 0 && dlg->inv_tid != w->tid
+          && ex_hmap_get_int(&ctx->dialogs_by_srvtid, dlg->inv_tid) == dlg)
+        ex_hmap_del_int(&ctx->dialogs_by_srvtid, dlg->inv_tid);
       dlg->inv_tid = w->tid;
+      ex_hmap_put_int(&ctx->dialogs_by_srvtid, w->tid, dlg); /* eXosip_get_*_sdp_from_tid */
       dlg->inv_cseq = req->cseq != NULL && req->cseq->number ? atoi(req->cseq->number) : 0;
       ex_dialog_start_2xx(ctx, dlg, answer, w);
     }

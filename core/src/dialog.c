@@ -76,6 +76,8 @@ void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
     ex_hmap_del_str(&ctx->dialogs_by_key, dlg->key);
   if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, dlg->inv_tid) == dlg)
     ex_hmap_del_int(&ctx->dialogs_by_invtid, dlg->inv_tid);
+  if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_srvtid, dlg->inv_tid) == dlg)
+    ex_hmap_del_int(&ctx->dialogs_by_srvtid, dlg->inv_tid);
   if (dlg->d != NULL)
     osip_dialog_free(dlg->d);
   free(dlg->key);

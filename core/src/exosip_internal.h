@@ -305,6 +305,7 @@ struct eXosip_t {
   struct ex_hmap dialogs_by_did, dialogs_by_key;
   struct ex_hmap dialogs_by_invtid; /* INVITE transaction id -> dialog, for eXosip_call_build_ack */
   struct ex_hmap calls_by_uackey;   /* Call-ID|From tag of our INVITEs -> call (fork.c) */
+  struct ex_hmap dialogs_by_srvtid; /* INVITE server transaction answered 2xx -> dialog (SDP by tid) */
   struct ex_heap heap;
   int next_cid, next_did;
   /* bounds on server transactions (osip_glue.c); created on first use */

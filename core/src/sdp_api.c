@@ -174,6 +174,8 @@ static sdp_message_t *tid_sdp(struct eXosip_t *ctx, int tid, int remote)
   }
   if (sdp == NULL) {
     struct ex_dialog *dlg = ex_hmap_get_int(&ctx->dialogs_by_invtid, tid);
+    if (dlg == NULL)
+      dlg = ex_hmap_get_int(&ctx->dialogs_by_srvtid, tid);
     if (dlg == NULL && w != NULL)
       dlg = ex_dialog_by_did(ctx, w->did);
     if (dlg != NULL && dlg->inv_tid == tid)

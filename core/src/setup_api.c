@@ -228,7 +228,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
       || ex_hmap_init(&ctx->calls_by_cid, 1024) || ex_hmap_init(&ctx->calls_by_srvkey, 1024)
       || ex_hmap_init(&ctx->dialogs_by_did, 1024) || ex_hmap_init(&ctx->dialogs_by_key, 1024)
       || ex_hmap_init(&ctx->dialogs_by_invtid, 1024) || ex_hmap_init(&ctx->dns_cache, 16)
-      || ex_hmap_init(&ctx->calls_by_uackey, 1024)
+      || ex_hmap_init(&ctx->calls_by_uackey, 1024) || ex_hmap_init(&ctx->dialogs_by_srvtid, 1024)
       || ex_hmap_init(&ctx->conns_by_id, 64) || ex_hmap_init(&ctx->conns_by_addr, 64))
     goto cleanup;
 
@@ -272,6 +272,7 @@ cleanup:
   ex_hmap_destroy(&ctx->dialogs_by_key);
   ex_hmap_destroy(&ctx->dialogs_by_invtid);
   ex_hmap_destroy(&ctx->calls_by_uackey);
+  ex_hmap_destroy(&ctx->dialogs_by_srvtid);
   ex_hmap_destroy(&ctx->dns_cache);
   ex_hmap_destroy(&ctx->conns_by_id);
   ex_hmap_destroy(&ctx->conns_by_addr);
@@ -428,6 +429,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_hmap_destroy(&ctx->dialogs_by_key);
     ex_hmap_destroy(&ctx->dialogs_by_invtid);
     ex_hmap_destroy(&ctx->calls_by_uackey);
+  ex_hmap_destroy(&ctx->dialogs_by_srvtid);
     ex_dns_cache_clear(ctx);
     ex_hmap_destroy(&ctx->dns_cache);
     ex_hmap_destroy(&ctx->conns_by_id);
