@@ -5,7 +5,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
-from typing import Any, AsyncGenerator, Callable, List, Literal, Optional, Type, TypeVar, Union, final
+from typing import Any, AsyncGenerator, Callable, List, Literal, Optional, Tuple, Type, TypeVar, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -13,6 +13,7 @@ from exosip2.error import OsipWrongState
 from exosip2.event import Event
 from exosip2.message import ExosipMessage, OsipMessage
 from exosip2.options import Statistics
+from exosip2.sdp import SdpMessage
 from exosip2.trace import SipTrace
 
 __all__ = ["Context", "ContextLock", "ContextClosedError", "INLINE"]
@@ -97,7 +98,11 @@ class Context:
     def call_send_answer(self, tid: Optional[int] = ..., status: Optional[int] = ...,
                          answer: Optional[OsipMessage] = ...) -> None: ...
     def call_send_request(self, request: OsipMessage, did: Optional[int] = ...) -> int: ...
-    def call_terminate(self, cid: int, did: int = ..., reason: Optional[_Text] = ...) -> None: ...
+    def call_terminate(self, cid: int, did: int = ..., reason: Optional[_Text] = ...,
+                       header: Optional[Tuple[_Text, _Text]] = ...) -> None: ...
+    def get_remote_sdp_from_tid(self, tid: int) -> Optional[SdpMessage]: ...
+    def get_local_sdp_from_tid(self, tid: int) -> Optional[SdpMessage]: ...
+    def get_previous_local_sdp(self, did: int) -> Optional[SdpMessage]: ...
     def message_send_request(self, message: OsipMessage) -> int: ...
     def options_send_request(self, options: OsipMessage) -> int: ...
     def message_send_answer(self, tid: Optional[int] = ..., status: Optional[int] = ...,

@@ -352,3 +352,49 @@ def test_forked_branches_beyond_the_bound_are_not_held(ua_factory, raw):
 
 def to_tag_of(msg):
     return re.search(r"tag=([^;>\s]+)", header(msg, "To")).group(1)
+
+
+# ---- the binding: terminate with a header, SDP by tid ---------------------------------------------
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_terminate_with_header_and_sdp_by_tid(transport, ua_factory):
+    from exosip2.sdp import SdpMessage
+
+    a = ua_factory("alice", transport)
+    b = ua_factory("bob", transport)
+    cid = invite(a, b.uri.split(";")[0], transport)
+    inv = b.expect(T.call_invite)
+    offer = b.ctx.get_remote_sdp_from_tid(inv.tid)
+    assert isinstance(offer, SdpMessage) and offer.media[0].port == 40000
+    assert b.ctx.get_local_sdp_from_tid(inv.tid) is None
+    ok = call.Answer(b.ctx, inv.tid, 200)
+    ok.add_body(sdp("bob", 41000))
+    ok.content_type = "application/sdp"
+    ok.send()
+    assert b.ctx.get_local_sdp_from_tid(inv.tid).media[0].port == 41000
+    ans = a.expect(T.call_answered)
+    assert a.ctx.get_remote_sdp_from_tid(ans.tid).media[0].port == 41000
+    assert a.ctx.get_local_sdp_from_tid(ans.tid).media[0].port == 40000
+    assert a.ctx.get_previous_local_sdp(ans.did) is None
+    assert a.ctx.get_remote_sdp_from_tid(987654) is None
+    a.ctx.call_send_ack(did=ans.did)
+    b.expect(T.call_ack)
+    tid = reinvite(a, ans.did, 2)
+    assert a.ctx.get_local_sdp_from_tid(tid).media[0].port == 40002
+    assert a.ctx.get_previous_local_sdp(ans.did).media[0].port == 40000
+    re_ = b.expect(T.call_reinvite)
+    b.ctx.call_send_answer(re_.tid, 488)
+    a.expect(T.call_requestfailure)
+    with pytest.raises(ValueError):
+        a.ctx.call_terminate(cid, ans.did, reason="x", header=("X-A", "b"))
+    with pytest.raises(TypeError):
+        a.ctx.call_terminate(cid, ans.did, header="X-A: b")
+    with pytest.raises(ValueError):
+        a.ctx.call_terminate(cid, ans.did, header=("X-A", "b\r\nX-Evil: 1"))
+    a.ctx.call_terminate(cid, ans.did, header=("X-Why", "all said"))
+    closed = b.expect(T.call_closed)
+    assert closed.request.get_header("X-Why") == "all said"
+    assert closed.request.get_header("X-Evil") is None
+    a.expect(T.call_message_answered)
+    a.expect(T.call_released)
+    b.expect(T.call_released)
