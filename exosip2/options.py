@@ -8,7 +8,8 @@ what a peer can make a context hold or spend. Each option has one value type, ch
 ``set_option`` before anything reaches C (:func:`option_type`):
 
 * ``int`` — flags (0/1, ``bool`` accepted) and limits; a C ``int``;
-* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT` (``str``/``bytes``, or ``None`` for no header);
+* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT`, :attr:`Option.SET_SIP_INSTANCE`,
+  :attr:`Option.SET_DEFAULT_CONTACT_DISPLAYNAME` (``str``/``bytes``, or ``None`` for none);
 * :attr:`Option.GET_STATISTICS` is not set but read: :meth:`Context.get_statistics
   <exosip2.context.Context.get_statistics>` returns a :class:`Statistics`.
 
@@ -28,16 +29,34 @@ CORE_OPTION_BASE = 0x10000
 class Option(enum.IntEnum):
     """The ``EXOSIP_OPT_*`` / ``EXOSIP_CORE_OPT_*`` option numbers, with eXosip2 5.3's values."""
 
-    #: int: seconds between UDP keep-alive datagrams (stored; the core sends none yet).
+    #: int: milliseconds between keep-alives toward each registrar (0: none), sent from
+    #: ``eXosip_automatic_action`` (the event loop calls it): CRLFCRLF, or OPTIONS with
+    #: :attr:`KEEP_ALIVE_OPTIONS_METHOD`.
     UDP_KEEP_ALIVE = 1
+    #: int: 1 takes the received/rport of the Via of a 2xx to our REGISTER as our Contact address.
+    AUTO_MASQUERADE_CONTACT = 2
+    #: the older name of :attr:`AUTO_MASQUERADE_CONTACT` (the same number).
+    UDP_LEARN_PORT = 2
     #: int: 1 (default) puts ``;rport`` in the Via of outgoing requests.
     USE_RPORT = 7
+    #: int: the DSCP (0..63) of the SIP sockets.
+    SET_DSCP = 15
     #: str or None: the User-Agent header value (None: no User-Agent header).
     SET_HEADER_USER_AGENT = 17
     #: int: 1 (default) answers an incoming BYE with 200 at once.
     ENABLE_AUTOANSWERBYE = 19
     #: int: 1 prefers IPv6 when guessing addresses and resolving names.
     ENABLE_IPV6 = 20
+    #: int: 1 (default) drops our INVITE's Route from a dialog whose 2xx has no Record-Route; 0 keeps it.
+    REMOVE_PREROUTESET = 27
+    #: str or None: the ``+sip.instance`` of our Contacts (RFC 5626), e.g. ``"<urn:uuid:...>"``.
+    SET_SIP_INSTANCE = 28
+    #: int: datagrams read per wake-up of the I/O thread (0: the default, 128).
+    SET_MAX_MESSAGE_TO_READ = 29
+    #: str or None: the display name of our Contacts.
+    SET_DEFAULT_CONTACT_DISPLAYNAME = 31
+    #: int: 1 sends the keep-alives of :attr:`UDP_KEEP_ALIVE` as OPTIONS requests.
+    KEEP_ALIVE_OPTIONS_METHOD = 1000
     #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
     GET_STATISTICS = 2000
 
@@ -80,7 +99,8 @@ class Option(enum.IntEnum):
     KEEP_FORKED_DIALOGS = CORE_OPTION_BASE + 43
 
 
-_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT])
+_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT, Option.SET_SIP_INSTANCE,
+                          Option.SET_DEFAULT_CONTACT_DISPLAYNAME])
 _READ_ONLY = frozenset([Option.GET_STATISTICS])
 
 

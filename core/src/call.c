@@ -346,6 +346,8 @@ void ex_handle_response(struct eXosip_t *ctx, osip_event_t *evt)
   char *key = ex_client_key(resp);
   struct ex_tx *w = key != NULL ? ex_hmap_get_str(&ctx->tx_by_key, key) : NULL;
   free(key);
+  if (w != NULL && w->kind == NICT)
+    ex_netopt_learn(ctx, resp); /* hook (netopts.c): EXOSIP_OPT_AUTO_MASQUERADE_CONTACT */
   if (w == NULL || (w->kind != ICT && w->kind != NICT)) {
     /* hook (fork.c): a 2xx of another branch of a forked INVITE, or a retransmission */
     if (resp->status_code >= 200 && resp->status_code < 300 && resp->cseq != NULL
@@ -435,6 +437,8 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       char *sdp = ex_body_string(resp);
       osip_dialog_set_state(dlg->d, DIALOG_CONFIRMED);
       osip_dialog_update_route_set_as_uac(dlg->d, resp);
+      if (initial)
+        ex_dialog_keep_preroute(ctx, dlg, req); /* hook (netopts.c): EXOSIP_OPT_REMOVE_PREROUTESET */
       dlg->last_traffic = ex_now_us();
       ex_dialog_idle_arm(ctx, dlg);
       if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, dlg->inv_tid) == dlg)

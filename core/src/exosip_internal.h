@@ -130,7 +130,7 @@ struct ex_tx {
   long conn_id;    /* for server transactions over TCP: the connection of the request */
   struct sockaddr_storage src;
   socklen_t srclen;
-  int is_cancel_of_call; /* a CANCEL we sent: no events for its answers */
+  int is_cancel_of_call; /* a request of the core itself (a CANCEL, a keep-alive OPTIONS): no events */
   /* A completed non-INVITE server transaction over UDP is retired: its oSIP2 transaction
    * (about 20 KB, most of it an embedded SRV record) is freed and only the final answer is
    * kept, to answer retransmissions until Timer J. tr is NULL then. */
@@ -282,6 +282,15 @@ struct eXosip_t {
   struct ex_limits limits;
   char *user_agent;
   int keepalive, use_rport, ipv6, autoanswer_bye;
+  /* netopts.c: the network options of eXosip2 5.3 */
+  int ka_options;            /* EXOSIP_OPT_KEEP_ALIVE_OPTIONS_METHOD: keep-alives are OPTIONS */
+  uint64_t ka_last;          /* us of the last round of keep-alives */
+  int dscp;                  /* EXOSIP_OPT_SET_DSCP, -1 when not set */
+  int max_read;              /* EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ, 0: the default batch */
+  int keep_preroute;         /* EXOSIP_OPT_REMOVE_PREROUTESET set to 0 */
+  int auto_masquerade;       /* EXOSIP_OPT_AUTO_MASQUERADE_CONTACT */
+  char *contact_displayname; /* EXOSIP_OPT_SET_DEFAULT_CONTACT_DISPLAYNAME */
+  char *sip_instance;        /* EXOSIP_OPT_SET_SIP_INSTANCE */
   CbSipCallback cbsip;
 
   /* capture of sent and received messages (capture.c): capture_on is the one test the send and
@@ -526,5 +535,20 @@ void ex_invite_answer_timeout(struct eXosip_t *ctx, struct ex_tx *w);
 int ex_invite_glare_status(struct eXosip_t *ctx, struct ex_dialog *dlg, struct ex_tx *w);
 /* The RFC 3261 14.1 delay before a re-INVITE refused with 491 is sent again (us). */
 uint64_t ex_invite_glare_delay_us(struct eXosip_t *ctx, int call_id_owner);
+
+/* netopts.c: the network options of eXosip2 5.3 */
+/* OSIP_SUCCESS / OSIP_BADPARAMETER when opt is one of them, 1 when it is not. */
+int ex_netopt_set(struct eXosip_t *ctx, int opt, const void *value);
+void ex_netopt_free(struct eXosip_t *ctx);
+/* Apply the DSCP of EXOSIP_OPT_SET_DSCP to a new socket. */
+void ex_netopt_socket(struct eXosip_t *ctx, int fd, int family);
+/* eXosip_automatic_action: keep-alives toward each registrar every ctx->keepalive ms. */
+void ex_keepalive_run(struct eXosip_t *ctx);
+/* A response to one of our requests: learn our public address from its Via (auto masquerade). */
+void ex_netopt_learn(struct eXosip_t *ctx, const osip_message_t *resp);
+/* The Contact decorations: display name and +sip.instance. */
+const char *ex_contact_displayname(struct eXosip_t *ctx);
+/* A UAC dialog without Record-Route: keep the Route of its INVITE (REMOVE_PREROUTESET 0). */
+void ex_dialog_keep_preroute(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *invite);
 
 #endif /* EXOSIP2_CORE_INTERNAL_H */

@@ -211,6 +211,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
   limits_defaults(&ctx->limits);
   ctx->use_rport = 1;
   ctx->autoanswer_bye = 1;
+  ctx->dscp = -1; /* netopts.c: the system's default until EXOSIP_OPT_SET_DSCP */
   ctx->default_proto = IPPROTO_UDP;
   ctx->next_cid = 1;
   ctx->next_did = 1;
@@ -277,6 +278,7 @@ cleanup:
   ex_hmap_destroy(&ctx->conns_by_id);
   ex_hmap_destroy(&ctx->conns_by_addr);
   random_pool_close(ctx);
+  ex_netopt_free(ctx);
   free(ctx->user_agent);
   ctx->user_agent = NULL;
   pthread_cond_destroy(&ctx->evcond);
@@ -439,6 +441,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     pthread_mutex_destroy(&ctx->evlock);
     pthread_mutex_destroy(&ctx->lock);
   }
+  ex_netopt_free(ctx);
   free(ctx->user_agent);
   free(ctx);
 }
@@ -583,6 +586,10 @@ EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void
   default: {
     const struct limit_def *d = limit_def_of(opt);
     int v;
+    rc = ex_netopt_set(ctx, opt, value); /* netopts.c */
+    if (rc <= 0)
+      break;
+    rc = OSIP_SUCCESS;
     if (d == NULL || value == NULL) {
       rc = OSIP_BADPARAMETER;
       break;
@@ -796,6 +803,7 @@ EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
   ex_ctx_lock(excontext);
   ex_register_automatic(excontext);
   ex_retry_automatic(excontext);
+  ex_keepalive_run(excontext); /* netopts.c */
   ex_ctx_unlock(excontext);
 }
 
@@ -807,6 +815,7 @@ EXOSIP_API int eXosip_execute(struct eXosip_t *excontext)
   run_timers(excontext);
   ex_register_automatic(excontext);
   ex_retry_automatic(excontext);
+  ex_keepalive_run(excontext);
   ex_ctx_unlock(excontext);
   return OSIP_SUCCESS;
 }

@@ -120,6 +120,7 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_TCP_LISTEN);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
+  ex_netopt_socket(ctx, fd, family); /* EXOSIP_OPT_SET_DSCP, inherited by accepted sockets */
   {
     /* each connection is a descriptor: keep 64 for everything else the process opens */
     struct rlimit rl;
@@ -372,6 +373,8 @@ static struct ex_conn *connect_to(struct eXosip_t *ctx, const struct ex_dest *de
 {
   struct ex_conn *c;
   int fd = socket(dest->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0)
+    ex_netopt_socket(ctx, fd, dest->sa.ss_family); /* EXOSIP_OPT_SET_DSCP */
   if (fd < 0)
     return NULL;
   if (connect(fd, (const struct sockaddr *) &dest->sa, dest->salen) != 0 && errno != EINPROGRESS) {

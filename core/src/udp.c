@@ -87,6 +87,7 @@ int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_UDP);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
+  ex_netopt_socket(ctx, fd, family); /* EXOSIP_OPT_SET_DSCP */
   ctx->udp_fd = fd;
   ctx->udp_family = family;
   ctx->udp_port = bound;
@@ -135,11 +136,19 @@ void ex_udp_read_errors(struct eXosip_t *ctx)
 int ex_udp_read(struct eXosip_t *ctx)
 {
   struct udp_rx *rx = ctx->udp_rx;
-  int rounds, i, total = 0;
+  int rounds, i, total = 0, batch = RX_BATCH, max_rounds = 8;
   if (ctx->udp_fd < 0 || rx == NULL)
     return 0;
-  for (rounds = 0; rounds < 8; rounds++) {
+  if (ctx->max_read > 0) { /* EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ */
+    batch = ctx->max_read < RX_BATCH ? ctx->max_read : RX_BATCH;
+    max_rounds = (ctx->max_read + RX_BATCH - 1) / RX_BATCH;
+  }
+  for (rounds = 0; rounds < max_rounds; rounds++) {
     int n;
+    if (ctx->max_read > 0 && total + batch > ctx->max_read)
+      batch = ctx->max_read - total;
+    if (batch <= 0)
+      break;
     for (i = 0; i < RX_BATCH; i++) {
       rx->iov[i].iov_base = rx->buf[i];
       rx->iov[i].iov_len = RX_SIZE - 1;
@@ -149,7 +158,7 @@ int ex_udp_read(struct eXosip_t *ctx)
       rx->msgs[i].msg_hdr.msg_name = &rx->from[i];
       rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
     }
-    n = recvmmsg(ctx->udp_fd, rx->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    n = recvmmsg(ctx->udp_fd, rx->msgs, (unsigned int) batch, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break;
     for (i = 0; i < n && !ctx->stopping; i++) {
@@ -163,7 +172,7 @@ int ex_udp_read(struct eXosip_t *ctx)
                   rx->msgs[i].msg_hdr.msg_namelen, 0);
     }
     total += n;
-    if (n < RX_BATCH)
+    if (n < batch)
       break;
   }
   return total;
@@ -193,6 +202,7 @@ int ex_udp_adopt(struct eXosip_t *ctx, int fd, int port)
   rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_UDP);
   if (rc != OSIP_SUCCESS)
     return rc;
+  ex_netopt_socket(ctx, fd, ss.ss_family);
   ctx->udp_fd = fd;
   ctx->udp_family = ss.ss_family;
   ctx->udp_port = port > 0 ? port

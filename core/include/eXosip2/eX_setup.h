@@ -28,16 +28,37 @@ int eXosip_unlock(struct eXosip_t *excontext);
 
 /* Option identifiers for eXosip_set_option (values as in eXosip2 5.3). */
 #define EXOSIP_OPT_BASE_OPTION 0
-/* int *: seconds between keep-alive datagrams (accepted and stored; this core sends none yet). */
+/* int *: milliseconds between keep-alives toward each registrar (0, the default: none). A
+ * keep-alive is CRLFCRLF (RFC 5626 4.4.1), or an OPTIONS request with KEEP_ALIVE_OPTIONS_METHOD;
+ * they go out from eXosip_automatic_action. */
 #define EXOSIP_OPT_UDP_KEEP_ALIVE (EXOSIP_OPT_BASE_OPTION + 1)
+/* int *: 1 takes the received/rport of the Via of a 2xx to our REGISTER as the address of our
+ * Contacts (as eXosip_masquerade_contact would); 0 (default) does not. */
+#define EXOSIP_OPT_AUTO_MASQUERADE_CONTACT (EXOSIP_OPT_BASE_OPTION + 2)
+/* The older name of the same option. */
+#define EXOSIP_OPT_UDP_LEARN_PORT EXOSIP_OPT_AUTO_MASQUERADE_CONTACT
 /* int *: 1 (default) puts ";rport" in the Via of outgoing requests, 0 leaves it out. */
 #define EXOSIP_OPT_USE_RPORT (EXOSIP_OPT_BASE_OPTION + 7)
+/* int *: the DSCP (0..63) of the SIP sockets, set on those open and on new ones. */
+#define EXOSIP_OPT_SET_DSCP (EXOSIP_OPT_BASE_OPTION + 15)
 /* const char *: the User-Agent header value (NULL: no User-Agent header). */
 #define EXOSIP_OPT_SET_HEADER_USER_AGENT (EXOSIP_OPT_BASE_OPTION + 17)
 /* int *: 1 (default) answers an incoming BYE with 200 at once; 0 leaves the answer to the program. */
 #define EXOSIP_OPT_ENABLE_AUTOANSWERBYE (EXOSIP_OPT_BASE_OPTION + 19)
 /* int *: 1 prefers IPv6 when guessing addresses and resolving names. */
 #define EXOSIP_OPT_ENABLE_IPV6 (EXOSIP_OPT_BASE_OPTION + 20)
+/* int *: 1 (default) drops the Route of our initial INVITE from a dialog whose 2xx carries no
+ * Record-Route; 0 keeps it as the dialog's route set (an outbound proxy stays on the path). */
+#define EXOSIP_OPT_REMOVE_PREROUTESET (EXOSIP_OPT_BASE_OPTION + 27)
+/* const char *: the +sip.instance of our Contacts (RFC 5626), e.g. "<urn:uuid:...>" without
+ * quotes; NULL or "" for none. */
+#define EXOSIP_OPT_SET_SIP_INSTANCE (EXOSIP_OPT_BASE_OPTION + 28)
+/* int *: datagrams read per wake-up of the I/O thread (0, the default: 128). */
+#define EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ (EXOSIP_OPT_BASE_OPTION + 29)
+/* const char *: the display name of our Contacts (NULL or "" for none). */
+#define EXOSIP_OPT_SET_DEFAULT_CONTACT_DISPLAYNAME (EXOSIP_OPT_BASE_OPTION + 31)
+/* int *: 1 sends the keep-alives of UDP_KEEP_ALIVE as OPTIONS requests (answers raise no event). */
+#define EXOSIP_OPT_KEEP_ALIVE_OPTIONS_METHOD (EXOSIP_OPT_BASE_OPTION + 1000)
 /* struct eXosip_stats *: filled with the counters of the context. */
 #define EXOSIP_OPT_GET_STATISTICS (EXOSIP_OPT_BASE_OPTION + 2000)
 

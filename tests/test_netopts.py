@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The network options of eXosip2 5.3 (EXOSIP_OPT_*), each seen on the wire by a raw UDP peer on
+127.0.0.1: keep-alives (CRLFCRLF and OPTIONS), DSCP, Contact display name and +sip.instance,
+automatic masquerade from the Via of a REGISTER's 2xx, the pre-route set, the read batch."""
+
+import re
+import socket
+import time
+
+import pytest
+
+from exosip2 import Option, call, register
+from exosip2.error import OsipBadParameter
+from test_forking import RawPeer, answer, header, ua_factory  # noqa: F401  (fixture)
+from uapair import EventType as T
+
+pytestmark = pytest.mark.peers
+
+
+@pytest.fixture
+def raw():
+    peer = RawPeer()
+    yield peer
+    peer.close()
+
+
+def registered(a, raw):
+    """a registers at raw (answered 200, Expires 60); returns the REGISTER as received."""
+    reg = register.InitialRegister(a.ctx, "sip:alice@127.0.0.1", "sip:127.0.0.1:%d" % raw.port, expires=60)
+    reg.send()
+    req = raw.recv()
+    assert req.startswith("REGISTER ")
+    return req
+
+
+def answer_register(raw, req, port, via_extra=""):
+    text = answer(req, 200, "reg1", raw.port)
+    if via_extra:  # as a registrar fills them: rport gets its value, received is added
+        text = re.sub(r"^(Via: [^\n]*)", lambda m: m.group(1).replace(";rport", "") + via_extra, text, count=1,
+                      flags=re.M)
+    text = text.replace("Content-Length: 0", "Expires: 60\nContent-Length: 0")
+    raw.send(text, port)
+
+
+def test_udp_keep_alive_sends_crlf_with_dscp(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    a.ctx.set_option(Option.SET_DSCP, 46)
+    raw.sock.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    a.ctx.set_option(Option.UDP_KEEP_ALIVE, 200)
+    reg = register.InitialRegister(a.ctx, "sip:alice@127.0.0.1", "sip:127.0.0.1:%d" % raw.port, expires=60)
+    reg.send()
+    raw.sock.settimeout(3)
+    data, anc, _, _ = raw.sock.recvmsg(65535, 64)
+    assert data.startswith(b"REGISTER ")
+    tos = [c[2][0] for c in anc if c[0] == socket.IPPROTO_IP and c[1] == socket.IP_TOS]
+    assert tos == [46 << 2], anc
+    answer_register(raw, data.decode(), a.port)
+    assert a.expect(T.registration_success).rid > 0
+    got = []
+    end = time.monotonic() + 1.5
+    while time.monotonic() < end:
+        try:
+            data, anc, _, _ = raw.sock.recvmsg(65535, 64)
+        except socket.timeout:
+            break
+        raw.sock.settimeout(max(0.05, end - time.monotonic()))
+        got.append((data, [c[2][0] for c in anc if c[1] == socket.IP_TOS]))
+    pings = [g for g in got if g[0] == b"\r\n\r\n"]
+    assert 3 <= len(pings) <= 12, got  # one each 200 ms for 1.5 s
+    assert all(t == [46 << 2] for _, t in pings)
+    a.ctx.set_option(Option.UDP_KEEP_ALIVE, 0)
+    time.sleep(0.3)
+    assert [d for d in raw.recv_all(0.6) if d == "\r\n\r\n"] == []
+    a.expect_nothing()
+
+
+def test_keep_alive_as_options(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    a.ctx.set_option(Option.KEEP_ALIVE_OPTIONS_METHOD, 1)
+    a.ctx.set_option(Option.UDP_KEEP_ALIVE, 300)
+    answer_register(raw, registered(a, raw), a.port)
+    a.expect(T.registration_success)
+    opts = []
+    end = time.monotonic() + 1.2
+    while time.monotonic() < end:
+        try:
+            m = raw.recv(max(0.05, end - time.monotonic()))
+        except socket.timeout:
+            break
+        if m.startswith("OPTIONS "):
+            opts.append(m)
+            raw.send(answer(m, 200, "ka", raw.port), a.port)
+    assert len({header(m, "Call-ID") for m in opts}) >= 2, opts
+    assert all(header(m, "To").startswith("<sip:127.0.0.1") or "127.0.0.1" in header(m, "To") for m in opts)
+    a.expect_nothing(0.3)  # the answers to keep-alives raise no event
+    with pytest.raises(OsipBadParameter):
+        a.ctx.set_option(Option.KEEP_ALIVE_OPTIONS_METHOD, 2)
+
+
+def test_contact_display_name_and_sip_instance(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    a.ctx.set_option(Option.SET_DEFAULT_CONTACT_DISPLAYNAME, "Alice Smith")
+    a.ctx.set_option(Option.SET_SIP_INSTANCE, "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>")
+    for bad in ("a\r\nX: y", 'quo"te'):
+        with pytest.raises(OsipBadParameter):
+            a.ctx.set_option(Option.SET_DEFAULT_CONTACT_DISPLAYNAME, bad)
+    with pytest.raises(OsipBadParameter):
+        a.ctx.set_option(Option.SET_SIP_INSTANCE, "x;evil=1")
+    inv = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri)
+    cid = inv.send()
+    req = raw.recv()
+    contact = header(req, "Contact")
+    assert contact.startswith('"Alice Smith" <sip:alice@127.0.0.1:%d>' % a.port), contact
+    assert '+sip.instance="<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"' in contact
+    a.ctx.set_option(Option.SET_DEFAULT_CONTACT_DISPLAYNAME, None)
+    a.ctx.set_option(Option.SET_SIP_INSTANCE, "")
+    inv2 = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri)
+    assert inv2.contacts == ["<sip:alice@127.0.0.1:%d>" % a.port]
+    a.ctx.call_terminate(cid)
+    raw.send(answer(req, 180, "t1", raw.port, "Ringing"), a.port)
+    a.expect(T.call_ringing)
+    cancel = raw.recv()
+    assert cancel.startswith("CANCEL ")
+
+
+def test_auto_masquerade_learns_from_register_via(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    before = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri).contacts
+    assert "127.0.0.1:%d" % a.port in before[0]
+    a.ctx.set_option(Option.UDP_LEARN_PORT, 1)  # the older name of AUTO_MASQUERADE_CONTACT
+    answer_register(raw, registered(a, raw), a.port, ";received=192.0.2.7;rport=40404")
+    a.expect(T.registration_success)
+    after = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri).contacts
+    assert after == ["<sip:alice@192.0.2.7:40404>"], after
+
+
+def test_auto_masquerade_off_ignores_via(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    answer_register(raw, registered(a, raw), a.port, ";received=192.0.2.7;rport=40404")
+    a.expect(T.registration_success)
+    contacts = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri).contacts
+    assert contacts == ["<sip:alice@127.0.0.1:%d>" % a.port]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_preroute_set_kept_or_removed(keep, ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    if keep:
+        a.ctx.set_option(Option.REMOVE_PREROUTESET, 0)
+    route = "<sip:127.0.0.1:%d;lr>" % raw.port
+    inv = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri, route=route)
+    cid = inv.send()
+    req = raw.recv()
+    assert header(req, "Route") == route
+    raw.send(answer(req, 200, "t1", raw.port), a.port)  # no Record-Route
+    ans = a.expect(T.call_answered)
+    a.ctx.call_send_ack(did=ans.did)
+    ack = raw.recv()
+    a.ctx.call_terminate(cid, ans.did)
+    bye = raw.recv()
+    assert bye.startswith("BYE ")
+    for m in (ack, bye):
+        assert (header(m, "Route") == route) if keep else (header(m, "Route") is None), m
+    raw.send(answer(bye, 200, "t1", raw.port), a.port)
+    a.expect(T.call_message_answered)
+    a.expect(T.call_released)
+
+
+def test_max_message_to_read_one_still_serves_a_burst(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    a.ctx.set_option(Option.SET_MAX_MESSAGE_TO_READ, 1)
+    with pytest.raises(OsipBadParameter):
+        a.ctx.set_option(Option.SET_MAX_MESSAGE_TO_READ, -1)
+    for i in range(30):
+        raw.send("OPTIONS sip:alice@127.0.0.1:%d SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKburst%d\n"
+                 "From: <sip:x@127.0.0.1>;tag=%d\nTo: <sip:alice@127.0.0.1>\nCall-ID: burst-%d\nCSeq: 1 OPTIONS\n"
+                 "Max-Forwards: 70\nContent-Length: 0\n\n" % (a.port, raw.port, i, i, i), a.port)
+    seen = set()
+    for _ in range(30):
+        ev = a.expect(T.message_new)
+        seen.add(ev.request.call_id)
+        a.ctx.options_send_answer(ev.tid, 200)
+    assert len(seen) == 30
+    answers = [m for m in raw.recv_all(1.0) if m.startswith("SIP/2.0 200")]
+    assert len(answers) == 30
