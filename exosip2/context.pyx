@@ -638,10 +638,21 @@ cdef class Context:
         cdef int ivalue = 0
         cdef bytes text = None
         cdef const char *ctext = NULL
-        cdef bint is_text = typ is not int
+        cdef bint is_pair = typ is tuple
+        cdef bint is_text = typ is str
+        cdef int pair[2]
         cdef int rc
         cdef eXosip_t *p
-        if not is_text:
+        if is_pair:
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError("the value of Option.%s must be a (low, high) tuple of ints" % opt.name)
+            for i in range(2):
+                if not isinstance(value[i], int) or isinstance(value[i], bool):
+                    raise TypeError("the value of Option.%s must be a (low, high) tuple of ints" % opt.name)
+                if not -0x80000000 <= value[i] <= 0x7fffffff:
+                    raise ValueError("the values of Option.%s must fit a C int" % opt.name)
+                pair[i] = value[i]
+        elif not is_text:
             if not isinstance(value, int):
                 raise TypeError("the value of Option.%s must be an int, not %s" % (opt.name, type(value).__name__))
             if not -0x80000000 <= value <= 0x7fffffff:
@@ -657,7 +668,9 @@ cdef class Context:
             ctext = c_str(text)
         p = self._enter()
         with nogil:
-            if is_text:
+            if is_pair:
+                rc = eXosip_set_option(p, copt, <const void *>pair)
+            elif is_text:
                 rc = eXosip_set_option(p, copt, <const void *>ctext)
             else:
                 rc = eXosip_set_option(p, copt, &ivalue)

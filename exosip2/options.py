@@ -9,7 +9,9 @@ what a peer can make a context hold or spend. Each option has one value type, ch
 
 * ``int`` — flags (0/1, ``bool`` accepted) and limits; a C ``int``;
 * ``str`` — :attr:`Option.SET_HEADER_USER_AGENT`, :attr:`Option.SET_SIP_INSTANCE`,
-  :attr:`Option.SET_DEFAULT_CONTACT_DISPLAYNAME` (``str``/``bytes``, or ``None`` for none);
+  :attr:`Option.SET_DEFAULT_CONTACT_DISPLAYNAME`, :attr:`Option.SET_OC_LOCAL_ADDRESS`,
+  :attr:`Option.SET_CONTACT_DIALOG_EXTRA_PARAMS` (``str``/``bytes``, or ``None`` for none);
+* ``tuple`` — :attr:`Option.SET_OC_PORT_RANGE`: ``(low, high)``, ints (a C ``int[2]``);
 * :attr:`Option.GET_STATISTICS` is not set but read: :meth:`Context.get_statistics
   <exosip2.context.Context.get_statistics>` returns a :class:`Statistics`.
 
@@ -47,6 +49,12 @@ class Option(enum.IntEnum):
     ENABLE_AUTOANSWERBYE = 19
     #: int: 1 prefers IPv6 when guessing addresses and resolving names.
     ENABLE_IPV6 = 20
+    #: int: 1 makes our TCP connections leave from the port we listen on (set it before listening).
+    ENABLE_REUSE_TCP_PORT = 21
+    #: str or None: the local address our TCP connections are bound to.
+    SET_OC_LOCAL_ADDRESS = 25
+    #: (int, int): the range of local ports of our TCP connections; ``(0, 0)`` for any.
+    SET_OC_PORT_RANGE = 26
     #: int: 1 (default) drops our INVITE's Route from a dialog whose 2xx has no Record-Route; 0 keeps it.
     REMOVE_PREROUTESET = 27
     #: str or None: the ``+sip.instance`` of our Contacts (RFC 5626), e.g. ``"<urn:uuid:...>"``.
@@ -55,6 +63,8 @@ class Option(enum.IntEnum):
     SET_MAX_MESSAGE_TO_READ = 29
     #: str or None: the display name of our Contacts.
     SET_DEFAULT_CONTACT_DISPLAYNAME = 31
+    #: str or None: URI parameters added to the Contact of our dialogs (not of REGISTER).
+    SET_CONTACT_DIALOG_EXTRA_PARAMS = 34
     #: int: 1 sends the keep-alives of :attr:`UDP_KEEP_ALIVE` as OPTIONS requests.
     KEEP_ALIVE_OPTIONS_METHOD = 1000
     #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
@@ -100,12 +110,15 @@ class Option(enum.IntEnum):
 
 
 _STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT, Option.SET_SIP_INSTANCE,
-                          Option.SET_DEFAULT_CONTACT_DISPLAYNAME])
+                          Option.SET_DEFAULT_CONTACT_DISPLAYNAME, Option.SET_OC_LOCAL_ADDRESS,
+                          Option.SET_CONTACT_DIALOG_EXTRA_PARAMS])
+_PAIR_OPTIONS = frozenset([Option.SET_OC_PORT_RANGE])
 _READ_ONLY = frozenset([Option.GET_STATISTICS])
 
 
 def option_type(option):
-    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int`` or ``str``).
+    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int``, ``str``,
+    or ``tuple`` for :attr:`Option.SET_OC_PORT_RANGE`, a pair of ints).
 
     :raises ValueError: for a number that is not an :class:`Option`, and for
         :attr:`Option.GET_STATISTICS` (read it with ``Context.get_statistics()``).
@@ -120,6 +133,8 @@ def option_type(option):
                          % (option, ", ".join("%s=%d" % (o.name, o.value) for o in Option))) from None
     if opt in _READ_ONLY:
         raise ValueError("Option.GET_STATISTICS is not set but read: use Context.get_statistics()")
+    if opt in _PAIR_OPTIONS:
+        return tuple
     return str if opt in _STR_OPTIONS else int
 
 

@@ -17,10 +17,14 @@ class Option(enum.IntEnum):
     SET_HEADER_USER_AGENT = 17
     ENABLE_AUTOANSWERBYE = 19
     ENABLE_IPV6 = 20
+    ENABLE_REUSE_TCP_PORT = 21
+    SET_OC_LOCAL_ADDRESS = 25
+    SET_OC_PORT_RANGE = 26
     REMOVE_PREROUTESET = 27
     SET_SIP_INSTANCE = 28
     SET_MAX_MESSAGE_TO_READ = 29
     SET_DEFAULT_CONTACT_DISPLAYNAME = 31
+    SET_CONTACT_DIALOG_EXTRA_PARAMS = 34
     KEEP_ALIVE_OPTIONS_METHOD = 1000
     GET_STATISTICS = 2000
     MAX_TCP_CONNECTIONS = 65537
@@ -42,7 +46,7 @@ class Option(enum.IntEnum):
     MAX_FORKED_DIALOGS = 65578
     KEEP_FORKED_DIALOGS = 65579
 
-def option_type(option: int) -> Union[Type[int], Type[str]]: ...
+def option_type(option: int) -> Union[Type[int], Type[str], Type[tuple]]: ...
 def is_core_option(option: int) -> bool: ...
 
 class Statistics(NamedTuple):

@@ -183,3 +183,84 @@ def test_max_message_to_read_one_still_serves_a_burst(ua_factory, raw):  # noqa:
     assert len(seen) == 30
     answers = [m for m in raw.recv_all(1.0) if m.startswith("SIP/2.0 200")]
     assert len(answers) == 30
+
+
+# ---- outgoing TCP connections ------------------------------------------------------------------
+
+@pytest.fixture
+def tcp_server():
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(5)
+    yield srv
+    srv.close()
+
+
+def first_request(srv):
+    conn, peer = srv.accept()
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65535)
+        if not chunk:
+            break
+        data += chunk
+    conn.close()
+    return peer, data.decode(errors="replace")
+
+
+def options_to(ctx, srv, local):
+    from exosip2 import request
+    to = "sip:peer@127.0.0.1:%d;transport=tcp" % srv.getsockname()[1]
+    return request.Options(ctx, to, local).send()
+
+
+def test_outgoing_tcp_local_address_and_port_range(ua_factory, tcp_server):  # noqa: F811
+    from peers.sipp import free_port
+    a = ua_factory("alice", "tcp")
+    low = free_port()
+    low = min(low, 65000)
+    a.ctx.set_option(Option.SET_OC_LOCAL_ADDRESS, "127.0.0.2")
+    a.ctx.set_option(Option.SET_OC_PORT_RANGE, (low, low + 20))
+    options_to(a.ctx, tcp_server, a.uri)
+    peer, req = first_request(tcp_server)
+    assert req.startswith("OPTIONS ")
+    assert peer[0] == "127.0.0.2" and low <= peer[1] <= low + 20, peer
+    for bad in ("nonsense", "999.1.1.1"):
+        with pytest.raises(OsipBadParameter):
+            a.ctx.set_option(Option.SET_OC_LOCAL_ADDRESS, bad)
+    for bad in ((10, 5), (70000, 70001), (2000, 1000)):
+        with pytest.raises(OsipBadParameter):
+            a.ctx.set_option(Option.SET_OC_PORT_RANGE, bad)
+    for bad in (5, (1,), (1, "2"), [1, 2], (True, 5)):
+        with pytest.raises(TypeError):
+            a.ctx.set_option(Option.SET_OC_PORT_RANGE, bad)
+    a.ctx.set_option(Option.SET_OC_PORT_RANGE, (0, 0))
+    a.ctx.set_option(Option.SET_OC_LOCAL_ADDRESS, None)
+
+
+def test_outgoing_tcp_from_the_listening_port(no_leaks, tcp_server):
+    from exosip2.context import Context
+    ctx = Context()
+    try:
+        ctx.set_option(Option.ENABLE_REUSE_TCP_PORT, 1)
+        port = ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0)
+        ctx.start(event_executor="inline")
+        options_to(ctx, tcp_server, "sip:alice@127.0.0.1:%d;transport=tcp" % port)
+        peer, req = first_request(tcp_server)
+        assert req.startswith("OPTIONS ") and peer[1] == port, (peer, port)
+    finally:
+        ctx.close()
+
+
+def test_contact_dialog_extra_params(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    a.ctx.set_option(Option.SET_CONTACT_DIALOG_EXTRA_PARAMS, "ob;x-site=paris")
+    for bad in ("a>b", "a\r\nb", "a,b", 'q"'):
+        with pytest.raises(OsipBadParameter):
+            a.ctx.set_option(Option.SET_CONTACT_DIALOG_EXTRA_PARAMS, bad)
+    contacts = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri).contacts
+    assert contacts == ["<sip:alice@127.0.0.1:%d;ob;x-site=paris>" % a.port]
+    reg = registered(a, raw)
+    assert "x-site" not in header(reg, "Contact")

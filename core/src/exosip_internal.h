@@ -291,6 +291,11 @@ struct eXosip_t {
   int auto_masquerade;       /* EXOSIP_OPT_AUTO_MASQUERADE_CONTACT */
   char *contact_displayname; /* EXOSIP_OPT_SET_DEFAULT_CONTACT_DISPLAYNAME */
   char *sip_instance;        /* EXOSIP_OPT_SET_SIP_INSTANCE */
+  char *contact_extra;       /* EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS */
+  int reuse_tcp_port;        /* EXOSIP_OPT_ENABLE_REUSE_TCP_PORT */
+  char oc_addr[64];          /* EXOSIP_OPT_SET_OC_LOCAL_ADDRESS ("" for any) */
+  int oc_port_lo, oc_port_hi; /* EXOSIP_OPT_SET_OC_PORT_RANGE (0, 0: any) */
+  int oc_port_next;
   CbSipCallback cbsip;
 
   /* capture of sent and received messages (capture.c): capture_on is the one test the send and
@@ -548,6 +553,10 @@ void ex_keepalive_run(struct eXosip_t *ctx);
 void ex_netopt_learn(struct eXosip_t *ctx, const osip_message_t *resp);
 /* The Contact decorations: display name and +sip.instance. */
 const char *ex_contact_displayname(struct eXosip_t *ctx);
+/* Bind a new outgoing TCP socket as the OC_* and REUSE_TCP_PORT options ask (0, or -1 on failure). */
+int ex_netopt_bind_outgoing(struct eXosip_t *ctx, int fd, int family);
+/* Before the listening TCP socket binds: SO_REUSEPORT when REUSE_TCP_PORT is on. */
+void ex_netopt_listen_socket(struct eXosip_t *ctx, int fd);
 /* A UAC dialog without Record-Route: keep the Route of its INVITE (REMOVE_PREROUTESET 0). */
 void ex_dialog_keep_preroute(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *invite);
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 
@@ -104,6 +105,43 @@ int ex_netopt_set(struct eXosip_t *ctx, int opt, const void *value)
     return text_value(value, 128, "\"\\\r\n<>", &ctx->contact_displayname);
   case EXOSIP_OPT_SET_SIP_INSTANCE:
     return text_value(value, 256, "\"\r\n ;,", &ctx->sip_instance);
+  case EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS:
+    /* parameters as written after the URI, e.g. "+sip.src=xyz;foo"; no line break, no quote, no
+     * '>' (it would end the URI), no ',' (a second Contact) */
+    return text_value(value, 512, "\"\r\n<>, ", &ctx->contact_extra);
+  case EXOSIP_OPT_ENABLE_REUSE_TCP_PORT:
+    rc = int_value(value, 0, 1, &v);
+    if (rc == OSIP_SUCCESS)
+      ctx->reuse_tcp_port = v;
+    return rc;
+  case EXOSIP_OPT_SET_OC_LOCAL_ADDRESS: {
+    const char *s = value;
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (s == NULL || s[0] == '\0') {
+      ctx->oc_addr[0] = '\0';
+      return OSIP_SUCCESS;
+    }
+    if (strlen(s) >= sizeof(ctx->oc_addr) || (inet_pton(AF_INET, s, &a4) != 1 && inet_pton(AF_INET6, s, &a6) != 1))
+      return OSIP_BADPARAMETER;
+    snprintf(ctx->oc_addr, sizeof(ctx->oc_addr), "%s", s);
+    return OSIP_SUCCESS;
+  }
+  case EXOSIP_OPT_SET_OC_PORT_RANGE: {
+    const int *range = value;
+    if (range == NULL)
+      return OSIP_BADPARAMETER;
+    if (range[0] == 0 && range[1] == 0) {
+      ctx->oc_port_lo = ctx->oc_port_hi = 0;
+      return OSIP_SUCCESS;
+    }
+    if (range[0] < 1024 || range[1] > 65535 || range[0] > range[1])
+      return OSIP_BADPARAMETER;
+    ctx->oc_port_lo = range[0];
+    ctx->oc_port_hi = range[1];
+    ctx->oc_port_next = range[0];
+    return OSIP_SUCCESS;
+  }
   default:
     return 1;
   }
@@ -113,8 +151,10 @@ void ex_netopt_free(struct eXosip_t *ctx)
 {
   free(ctx->contact_displayname);
   free(ctx->sip_instance);
+  free(ctx->contact_extra);
   ctx->contact_displayname = NULL;
   ctx->sip_instance = NULL;
+  ctx->contact_extra = NULL;
 }
 
 const char *ex_contact_displayname(struct eXosip_t *ctx)
@@ -203,4 +243,37 @@ void ex_dialog_keep_preroute(struct eXosip_t *ctx, struct ex_dialog *dlg, const 
     if (r != NULL && osip_route_clone(r, &copy) == 0)
       osip_list_add(&dlg->d->route_set, copy, -1);
   }
+}
+
+void ex_netopt_listen_socket(struct eXosip_t *ctx, int fd)
+{
+  int one = 1;
+  if (ctx->reuse_tcp_port)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+}
+
+int ex_netopt_bind_outgoing(struct eXosip_t *ctx, int fd, int family)
+{
+  const char *addr = ctx->oc_addr[0] ? ctx->oc_addr : NULL;
+  int one = 1, tries, span;
+  if (addr == NULL && ctx->oc_port_lo == 0 && !(ctx->reuse_tcp_port && ctx->tcp_port > 0))
+    return 0; /* nothing asked: the kernel picks */
+  if (addr != NULL && (strchr(addr, ':') != NULL) != (family == AF_INET6))
+    addr = NULL; /* an address of the other family does not apply to this connection */
+  if (ctx->reuse_tcp_port && ctx->tcp_port > 0) {
+    /* the source port of our connections is the port we listen on (RFC 5923 style reuse) */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    return ex_bind_socket(fd, addr, ctx->tcp_port, family) > 0 ? 0 : -1;
+  }
+  if (ctx->oc_port_lo == 0)
+    return ex_bind_socket(fd, addr, 0, family) > 0 ? 0 : -1;
+  span = ctx->oc_port_hi - ctx->oc_port_lo + 1;
+  for (tries = 0; tries < span && tries < 64; tries++) {
+    int port = ctx->oc_port_next;
+    ctx->oc_port_next = port >= ctx->oc_port_hi ? ctx->oc_port_lo : port + 1;
+    if (ex_bind_socket(fd, addr, port, family) > 0)
+      return 0;
+  }
+  return -1; /* every port of the range tried is taken */
 }

@@ -108,6 +108,7 @@ int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
     return OSIP_NO_NETWORK;
   }
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ex_netopt_listen_socket(ctx, fd); /* netopts.c: EXOSIP_OPT_ENABLE_REUSE_TCP_PORT */
   bound = ex_bind_socket(fd, addr, port, family);
   if (bound < 0) {
     rc = bound;
@@ -377,6 +378,10 @@ static struct ex_conn *connect_to(struct eXosip_t *ctx, const struct ex_dest *de
     ex_netopt_socket(ctx, fd, dest->sa.ss_family); /* EXOSIP_OPT_SET_DSCP */
   if (fd < 0)
     return NULL;
+  if (ex_netopt_bind_outgoing(ctx, fd, dest->sa.ss_family) != 0) { /* netopts.c: OC_*, REUSE_TCP_PORT */
+    close(fd);
+    return NULL;
+  }
   if (connect(fd, (const struct sockaddr *) &dest->sa, dest->salen) != 0 && errno != EINPROGRESS) {
     close(fd);
     return NULL;

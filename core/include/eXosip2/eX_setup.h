@@ -47,6 +47,13 @@ int eXosip_unlock(struct eXosip_t *excontext);
 #define EXOSIP_OPT_ENABLE_AUTOANSWERBYE (EXOSIP_OPT_BASE_OPTION + 19)
 /* int *: 1 prefers IPv6 when guessing addresses and resolving names. */
 #define EXOSIP_OPT_ENABLE_IPV6 (EXOSIP_OPT_BASE_OPTION + 20)
+/* int *: 1 makes our TCP connections leave from the port we listen on (set before
+ * eXosip_listen_addr: the listening socket is then opened with SO_REUSEPORT). */
+#define EXOSIP_OPT_ENABLE_REUSE_TCP_PORT (EXOSIP_OPT_BASE_OPTION + 21)
+/* const char *: the local address our TCP connections are bound to (NULL or "" for any). */
+#define EXOSIP_OPT_SET_OC_LOCAL_ADDRESS (EXOSIP_OPT_BASE_OPTION + 25)
+/* int[2] *: the range of local ports of our TCP connections ({0, 0} for any). */
+#define EXOSIP_OPT_SET_OC_PORT_RANGE (EXOSIP_OPT_BASE_OPTION + 26)
 /* int *: 1 (default) drops the Route of our initial INVITE from a dialog whose 2xx carries no
  * Record-Route; 0 keeps it as the dialog's route set (an outbound proxy stays on the path). */
 #define EXOSIP_OPT_REMOVE_PREROUTESET (EXOSIP_OPT_BASE_OPTION + 27)
@@ -57,6 +64,9 @@ int eXosip_unlock(struct eXosip_t *excontext);
 #define EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ (EXOSIP_OPT_BASE_OPTION + 29)
 /* const char *: the display name of our Contacts (NULL or "" for none). */
 #define EXOSIP_OPT_SET_DEFAULT_CONTACT_DISPLAYNAME (EXOSIP_OPT_BASE_OPTION + 31)
+/* const char *: URI parameters added to the Contact of our dialogs (not REGISTER), e.g.
+ * "foo=bar;baz"; NULL or "" for none. */
+#define EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS (EXOSIP_OPT_BASE_OPTION + 34)
 /* int *: 1 sends the keep-alives of UDP_KEEP_ALIVE as OPTIONS requests (answers raise no event). */
 #define EXOSIP_OPT_KEEP_ALIVE_OPTIONS_METHOD (EXOSIP_OPT_BASE_OPTION + 1000)
 /* struct eXosip_stats *: filled with the counters of the context. */
