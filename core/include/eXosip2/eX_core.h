@@ -94,7 +94,8 @@ extern "C" {
 /* 0 (default): the 2xx of a second branch of a forked INVITE is acknowledged and its dialog ended
  * with BYE at once, as eXosip2 does; the program sees the answer to that BYE
  * (EXOSIP_CALL_MESSAGE_ANSWERED) with the branch's own did. 1: the dialog is acknowledged and kept,
- * reported with EXOSIP_CALL_ANSWERED (its own did, the INVITE's tid); the program ends the ones it
+ * reported with EXOSIP_CALL_ANSWERED (its own did, the INVITE's tid); the core has acknowledged it
+ * already (eXosip_call_build_ack(tid) keeps naming the first dialog). The program ends the ones it
  * does not want with eXosip_call_terminate(cid, did). */
 #define EXOSIP_CORE_OPT_KEEP_FORKED_DIALOGS (EXOSIP_CORE_OPT_BASE + 43)
 
