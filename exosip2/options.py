@@ -51,6 +51,8 @@ class Option(enum.IntEnum):
     ENABLE_IPV6 = 20
     #: int: 1 makes our TCP connections leave from the port we listen on (set it before listening).
     ENABLE_REUSE_TCP_PORT = 21
+    #: int: 1 puts the RFC 5626 ``ob`` parameter in the Contact of our dialogs.
+    ENABLE_OUTBOUND = 24
     #: str or None: the local address our TCP connections are bound to.
     SET_OC_LOCAL_ADDRESS = 25
     #: (int, int): the range of local ports of our TCP connections; ``(0, 0)`` for any.
@@ -63,6 +65,8 @@ class Option(enum.IntEnum):
     SET_MAX_MESSAGE_TO_READ = 29
     #: str or None: the display name of our Contacts.
     SET_DEFAULT_CONTACT_DISPLAYNAME = 31
+    #: int: 1 sends over any open TCP connection with the peer's address when none matches its port.
+    FORCE_CONNECTIONREUSE = 33
     #: str or None: URI parameters added to the Contact of our dialogs (not of REGISTER).
     SET_CONTACT_DIALOG_EXTRA_PARAMS = 34
     #: int: 1 sends the keep-alives of :attr:`UDP_KEEP_ALIVE` as OPTIONS requests.

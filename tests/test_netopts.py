@@ -264,3 +264,59 @@ def test_contact_dialog_extra_params(ua_factory, raw):  # noqa: F811
     assert contacts == ["<sip:alice@127.0.0.1:%d;ob;x-site=paris>" % a.port]
     reg = registered(a, raw)
     assert "x-site" not in header(reg, "Contact")
+
+
+def test_enable_outbound_puts_ob_in_dialog_contacts(ua_factory, raw):  # noqa: F811
+    a = ua_factory("alice")
+    a.ctx.set_option(Option.ENABLE_OUTBOUND, 1)
+    contacts = call.InitInvite(a.ctx, "sip:peer@127.0.0.1:%d" % raw.port, a.uri).contacts
+    assert contacts == ["<sip:alice@127.0.0.1:%d;ob>" % a.port]
+    assert ";ob" not in header(registered(a, raw), "Contact")
+    with pytest.raises(OsipBadParameter):
+        a.ctx.set_option(Option.ENABLE_OUTBOUND, 7)
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_force_connection_reuse(force, ua_factory):  # noqa: F811
+    """The caller connects from an ephemeral port and names in its Contact a port nobody listens
+    on: the callee's BYE reaches it on the caller's own connection only with the option."""
+    from peers.sipp import free_port
+    b = ua_factory("bob", "tcp")
+    if force:
+        b.ctx.set_option(Option.FORCE_CONNECTIONREUSE, 1)
+    dead = free_port()
+    c = socket.create_connection(("127.0.0.1", b.port), timeout=5)
+    try:
+        lport = c.getsockname()[1]
+        inv = ("INVITE sip:bob@127.0.0.1:%d;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bKreuse1\r\n"
+               "From: <sip:c@127.0.0.1>;tag=c1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: reuse-1\r\nCSeq: 1 INVITE\r\n"
+               "Contact: <sip:c@127.0.0.1:%d;transport=tcp>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+               % (b.port, lport, dead))
+        c.sendall(inv.encode())
+        ev = b.expect(T.call_invite)
+        ok = call.Answer(b.ctx, ev.tid, 200)
+        ok.add_body("v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+        ok.content_type = "application/sdp"
+        ok.send()
+        buf = b""
+        while b"m=audio" not in buf:  # the 200 with its body (a 100 Trying may come first)
+            buf += c.recv(65535)
+        tag = re.search(r"^To:.*tag=([^;\s]+)", buf.decode(), re.M | re.I).group(1)
+        c.sendall(("ACK sip:bob@127.0.0.1:%d;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bKreuse2\r\n"
+                   "From: <sip:c@127.0.0.1>;tag=c1\r\nTo: <sip:bob@127.0.0.1>;tag=%s\r\nCall-ID: reuse-1\r\n"
+                   "CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (b.port, lport, tag)).encode())
+        b.expect(T.call_ack)
+        b.ctx.call_terminate(ev.cid, ev.did)
+        c.settimeout(1.5)
+        got = b""
+        try:
+            while b"BYE " not in got:
+                chunk = c.recv(65535)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+        assert (b"BYE sip:c@127.0.0.1:%d" % dead in got) == force, got
+    finally:
+        c.close()

@@ -293,6 +293,8 @@ struct eXosip_t {
   char *sip_instance;        /* EXOSIP_OPT_SET_SIP_INSTANCE */
   char *contact_extra;       /* EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS */
   int reuse_tcp_port;        /* EXOSIP_OPT_ENABLE_REUSE_TCP_PORT */
+  int force_reuse;           /* EXOSIP_OPT_FORCE_CONNECTIONREUSE */
+  int outbound;              /* EXOSIP_OPT_ENABLE_OUTBOUND */
   char oc_addr[64];          /* EXOSIP_OPT_SET_OC_LOCAL_ADDRESS ("" for any) */
   int oc_port_lo, oc_port_hi; /* EXOSIP_OPT_SET_OC_PORT_RANGE (0, 0: any) */
   int oc_port_next;

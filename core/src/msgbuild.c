@@ -113,11 +113,12 @@ int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, 
   int port, has_user;
   ex_local_contact(ctx, proto, &host, &port);
   has_user = user != NULL && user[0] != '\0' && escape_user(user, esc, sizeof(esc)) > 0;
-  if (snprintf(contact, sizeof(contact), "%s%s%s<sip:%s%s%s%s%s:%d%s%s%s>%s%s%s", name ? "\"" : "",
+  if (snprintf(contact, sizeof(contact), "%s%s%s<sip:%s%s%s%s%s:%d%s%s%s%s>%s%s%s", name ? "\"" : "",
                name ? name : "",
                name ? "\" " : "", has_user ? esc : "", has_user ? "@" : "",
                host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
                proto == IPPROTO_TCP ? ";transport=tcp" : "",
+               ctx->outbound && !MSG_IS_REGISTER(msg) ? ";ob" : "", /* EXOSIP_OPT_ENABLE_OUTBOUND */
                ctx->contact_extra != NULL && !MSG_IS_REGISTER(msg) ? ";" : "",
                ctx->contact_extra != NULL && !MSG_IS_REGISTER(msg) ? ctx->contact_extra : "",
                ctx->sip_instance ? ";+sip.instance=\"" : "", ctx->sip_instance ? ctx->sip_instance : "",

@@ -109,6 +109,16 @@ int ex_netopt_set(struct eXosip_t *ctx, int opt, const void *value)
     /* parameters as written after the URI, e.g. "+sip.src=xyz;foo"; no line break, no quote, no
      * '>' (it would end the URI), no ',' (a second Contact) */
     return text_value(value, 512, "\"\r\n<>, ", &ctx->contact_extra);
+  case EXOSIP_OPT_FORCE_CONNECTIONREUSE:
+    rc = int_value(value, 0, 1, &v);
+    if (rc == OSIP_SUCCESS)
+      ctx->force_reuse = v;
+    return rc;
+  case EXOSIP_OPT_ENABLE_OUTBOUND:
+    rc = int_value(value, 0, 1, &v);
+    if (rc == OSIP_SUCCESS)
+      ctx->outbound = v;
+    return rc;
   case EXOSIP_OPT_ENABLE_REUSE_TCP_PORT:
     rc = int_value(value, 0, 1, &v);
     if (rc == OSIP_SUCCESS)

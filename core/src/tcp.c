@@ -413,6 +413,25 @@ int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *bu
     addr_key((const struct sockaddr *) &dest->sa, key, sizeof(key));
     c = ex_hmap_get_str(&ctx->conns_by_addr, key);
   }
+  if (c == NULL && ctx->force_reuse) {
+    /* EXOSIP_OPT_FORCE_CONNECTIONREUSE: any open connection with the peer's address, the most
+     * recently active first (the list order), whatever its port; one the peer opened to us
+     * (its Contact names its listening port, not the port of that connection) is preferred */
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    struct ex_conn *any = NULL, *it;
+    addr_ip((const struct sockaddr *) &dest->sa, ip, sizeof(ip), &port);
+    for (it = ctx->conns; it != NULL && c == NULL; it = it->next) {
+      if (it->closing || it->peer_eof || strcmp(it->srckey, ip) != 0)
+        continue;
+      if (it->inbound)
+        c = it;
+      else if (any == NULL)
+        any = it;
+    }
+    if (c == NULL)
+      c = any;
+  }
   if (c == NULL)
     c = connect_to(ctx, dest);
   if (c == NULL)

@@ -52,6 +52,9 @@ int eXosip_unlock(struct eXosip_t *excontext);
 #define EXOSIP_OPT_ENABLE_REUSE_TCP_PORT (EXOSIP_OPT_BASE_OPTION + 21)
 /* const char *: the local address our TCP connections are bound to (NULL or "" for any). */
 #define EXOSIP_OPT_SET_OC_LOCAL_ADDRESS (EXOSIP_OPT_BASE_OPTION + 25)
+/* int *: 1 puts the "ob" parameter of RFC 5626 in the Contact of our dialogs (the keep-alives of
+ * UDP_KEEP_ALIVE keep the flow to the registrar open); 0 (default) does not. */
+#define EXOSIP_OPT_ENABLE_OUTBOUND (EXOSIP_OPT_BASE_OPTION + 24)
 /* int[2] *: the range of local ports of our TCP connections ({0, 0} for any). */
 #define EXOSIP_OPT_SET_OC_PORT_RANGE (EXOSIP_OPT_BASE_OPTION + 26)
 /* int *: 1 (default) drops the Route of our initial INVITE from a dialog whose 2xx carries no
@@ -67,6 +70,10 @@ int eXosip_unlock(struct eXosip_t *excontext);
 /* const char *: URI parameters added to the Contact of our dialogs (not REGISTER), e.g.
  * "foo=bar;baz"; NULL or "" for none. */
 #define EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS (EXOSIP_OPT_BASE_OPTION + 34)
+/* int *: 1 sends a request over TCP on any open connection with the peer's address (one the peer
+ * opened first) when none matches its port: a peer whose Contact names a port it does not listen
+ * on is still reached; 0 (default) connects to the port named. */
+#define EXOSIP_OPT_FORCE_CONNECTIONREUSE (EXOSIP_OPT_BASE_OPTION + 33)
 /* int *: 1 sends the keep-alives of UDP_KEEP_ALIVE as OPTIONS requests (answers raise no event). */
 #define EXOSIP_OPT_KEEP_ALIVE_OPTIONS_METHOD (EXOSIP_OPT_BASE_OPTION + 1000)
 /* struct eXosip_stats *: filled with the counters of the context. */
