@@ -400,3 +400,29 @@ def test_terminate_with_header_and_sdp_by_tid(transport, ua_factory):
     a.expect(T.call_message_answered)
     a.expect(T.call_released)
     b.expect(T.call_released)
+
+
+def test_unanswered_reinvite_gets_the_configured_status_and_the_call_stays(ua_factory):
+    a = ua_factory("alice")
+    b = ua_factory("bob")
+    b.ctx.set_option(Option.INVITE_ANSWER_TIMEOUT_MS, 800)
+    b.ctx.set_option(Option.INVITE_ANSWER_TIMEOUT_STATUS, 503)
+    cid = invite(a, b.uri, "udp")
+    inv = b.expect(T.call_invite)
+    ok = call.Answer(b.ctx, inv.tid, 200)
+    ok.add_body(sdp("bob", 41000))
+    ok.content_type = "application/sdp"
+    ok.send()
+    ans = a.expect(T.call_answered)
+    a.ctx.call_send_ack(did=ans.did)
+    b.expect(T.call_ack)
+    tid = reinvite(a, ans.did, 2)
+    b.expect(T.call_reinvite)  # and never answered
+    refused = a.expect(T.call_serverfailure, timeout=4)
+    assert refused.tid == tid and refused.response.status_code == 503
+    b.expect_nothing(0.3)  # bob's call goes on: no RELEASED
+    a.ctx.call_terminate(cid, ans.did)
+    b.expect(T.call_closed)
+    b.expect(T.call_released)
+    a.expect(T.call_message_answered)
+    a.expect(T.call_released)

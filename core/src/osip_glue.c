@@ -727,6 +727,12 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
     uint64_t answer_due = ex_invite_answer_deadline(ctx, w);
     if (answer_due > 0 && now >= answer_due) {
       ex_invite_answer_timeout(ctx, w); /* hook (invite.c): the program never answered */
+      if (!w->killed && ex_invite_answer_deadline(ctx, w) > 0) {
+        /* no answer could be sent (out of memory): end the transaction rather than fire again */
+        w->killed = 1;
+        ex_heap_remove(&ctx->heap, &w->timer);
+        queue_reap(ctx, w);
+      }
       return;
     }
   }
