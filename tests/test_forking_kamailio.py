@@ -29,7 +29,9 @@ def test_forked_invite_through_kamailio(transport, kamailio_factory, agent_facto
     first = alice.wait(T.call_answered, 10.0, cid=cid)
     alice.ctx.call_send_ack(first.did)
     for b in bobs:
-        b.wait(T.call_invite, 5.0)
+        # a branch cancelled before its answer went out may have failed to answer (the agent's
+        # auto-answer raises OsipWrongState then, and the INVITE event is not recorded)
+        b.wait((T.call_invite, T.call_cancelled), 5.0)
     # each bob: its call confirmed by an ACK, then either kept (one of them), or ended by BYE
     # (a second 2xx that reached alice) or by CANCEL (a branch Kamailio cancelled)
     outcomes = []
