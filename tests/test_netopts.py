@@ -288,21 +288,24 @@ def test_force_connection_reuse(force, ua_factory):  # noqa: F811
     c = socket.create_connection(("127.0.0.1", b.port), timeout=5)
     try:
         lport = c.getsockname()[1]
-        inv = ("INVITE sip:bob@127.0.0.1:%d;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bKreuse1\r\n"
+        inv = ("INVITE sip:bob@127.0.0.1:%d;transport=tcp SIP/2.0\r\n"
+               "Via: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bKreuse1\r\n"
                "From: <sip:c@127.0.0.1>;tag=c1\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: reuse-1\r\nCSeq: 1 INVITE\r\n"
                "Contact: <sip:c@127.0.0.1:%d;transport=tcp>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
                % (b.port, lport, dead))
         c.sendall(inv.encode())
         ev = b.expect(T.call_invite)
         ok = call.Answer(b.ctx, ev.tid, 200)
-        ok.add_body("v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+        ok.add_body("v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                    "m=audio 4000 RTP/AVP 0\r\n")
         ok.content_type = "application/sdp"
         ok.send()
         buf = b""
         while b"m=audio" not in buf:  # the 200 with its body (a 100 Trying may come first)
             buf += c.recv(65535)
         tag = re.search(r"^To:.*tag=([^;\s]+)", buf.decode(), re.M | re.I).group(1)
-        c.sendall(("ACK sip:bob@127.0.0.1:%d;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bKreuse2\r\n"
+        c.sendall(("ACK sip:bob@127.0.0.1:%d;transport=tcp SIP/2.0\r\n"
+                   "Via: SIP/2.0/TCP 127.0.0.1:%d;branch=z9hG4bKreuse2\r\n"
                    "From: <sip:c@127.0.0.1>;tag=c1\r\nTo: <sip:bob@127.0.0.1>;tag=%s\r\nCall-ID: reuse-1\r\n"
                    "CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n" % (b.port, lport, tag)).encode())
         b.expect(T.call_ack)
