@@ -58,7 +58,8 @@ from exosip2.includes.eX_core cimport (
 from exosip2.includes.eX_call cimport (
     eXosip_call_build_answer, eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite,
     eXosip_call_send_prack, eXosip_call_send_request,
-    eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_reason,
+    eXosip_call_set_reference, eXosip_call_terminate, eXosip_call_terminate_with_header,
+    eXosip_call_terminate_with_reason,
 )
 from exosip2.includes.eX_message cimport eXosip_message_send_answer, eXosip_message_send_request
 from exosip2.includes.eX_options cimport eXosip_options_send_answer, eXosip_options_send_request
@@ -69,11 +70,14 @@ from exosip2.includes.eX_setup cimport *
 from exosip2.includes.eXosip cimport (
     EXOSIP_CALL_ANSWERED, EXOSIP_CALL_INVITE, EXOSIP_CALL_RELEASED, eXosip_automatic_action,
     eXosip_event_geteventsocket,
-    eXosip_event_t, eXosip_event_wait,
+    eXosip_event_t, eXosip_event_wait, eXosip_get_local_sdp_from_tid, eXosip_get_previous_local_sdp,
+    eXosip_get_remote_sdp_from_tid,
 )
 from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
 from exosip2.includes.osip_port cimport OSIP_BADPARAMETER, osip_free, osip_strcasecmp
+from exosip2.includes.sdp_message cimport sdp_message_t
 from exosip2.message cimport ExosipMessage, OsipMessage, c_str, text_arg
+from exosip2.sdp cimport SdpMessage
 
 cdef extern from *:
     """
@@ -851,13 +855,24 @@ cdef class Context:
         cdef int ivalue = 0
         cdef bytes text = None
         cdef const char *ctext = NULL
+        cdef bint is_pair = opt == Option.SET_OC_PORT_RANGE
         cdef bint is_text = typ is str
+        cdef int pair[2]
         cdef int rc
         cdef eXosip_t *p
-        if typ is tuple or opt == Option.DELETE_DNS_CACHE:
+        if opt == Option.ADD_DNS_CACHE or opt == Option.DELETE_DNS_CACHE:
             self._set_dns_cache(opt, value)
             return
-        if not is_text:
+        if is_pair:
+            if not isinstance(value, tuple) or len(value) != 2:
+                raise TypeError("the value of Option.%s must be a (low, high) tuple of ints" % opt.name)
+            for i in range(2):
+                if not isinstance(value[i], int) or isinstance(value[i], bool):
+                    raise TypeError("the value of Option.%s must be a (low, high) tuple of ints" % opt.name)
+                if not -0x80000000 <= value[i] <= 0x7fffffff:
+                    raise ValueError("the values of Option.%s must fit a C int" % opt.name)
+                pair[i] = value[i]
+        elif not is_text:
             if not isinstance(value, int):
                 raise TypeError("the value of Option.%s must be an int, not %s" % (opt.name, type(value).__name__))
             if not -0x80000000 <= value <= 0x7fffffff:
@@ -873,7 +888,9 @@ cdef class Context:
             ctext = c_str(text)
         p = self._enter()
         with nogil:
-            if is_text:
+            if is_pair:
+                rc = eXosip_set_option(p, copt, <const void *>pair)
+            elif is_text:
                 rc = eXosip_set_option(p, copt, <const void *>ctext)
             else:
                 rc = eXosip_set_option(p, copt, &ivalue)
@@ -1637,24 +1654,75 @@ cdef class Context:
         self._leave()
         return check(rc, b"eXosip_call_send_request")
 
-    def call_terminate(self, int cid, int did=0, reason=None):
+    def call_terminate(self, int cid, int did=0, reason=None, header=None):
         """End a call: CANCEL before the answer, BYE once answered, 603 to an unanswered incoming call.
 
+        A CANCEL is sent only after a provisional answer has come (RFC 3261 9.1): asked for before,
+        it waits for the first 1xx; a 2xx that comes first is acknowledged and ended with BYE.
+
+        :param did: the dialog to end (0: the call's); a call forked into several dialogs ends
+            each by its did.
         :param reason: an optional Reason header value.
+        :param header: an optional ``(name, value)`` header for the CANCEL, BYE or 603 (not with
+            *reason*: one extra header at most).
         """
         cdef bytes r = text_arg(reason, "reason", True)
+        cdef bytes hn = None, hv = None
         cdef int rc
-        cdef const char *cr = c_str(r)
-        cdef eXosip_t *p = self._enter()
+        cdef const char *cr
+        cdef const char *chn = NULL
+        cdef const char *chv = NULL
+        cdef eXosip_t *p
+        if header is not None:
+            if reason is not None:
+                raise ValueError("call_terminate takes reason or header, not both")
+            if not isinstance(header, tuple) or len(header) != 2:
+                raise TypeError("header must be a (name, value) tuple")
+            hn = text_arg(header[0], "header name", False)
+            hv = text_arg(header[1], "header value", False)
+            chn = hn
+            chv = hv
+        cr = c_str(r)
+        p = self._enter()
         with nogil:
             context_lock(p)
-            if cr == NULL:
+            if chn != NULL:
+                rc = eXosip_call_terminate_with_header(p, cid, did, chn, chv)
+            elif cr == NULL:
                 rc = eXosip_call_terminate(p, cid, did)
             else:
                 rc = eXosip_call_terminate_with_reason(p, cid, did, cr)
             context_unlock(p)
         self._leave()
         check(rc, b"eXosip_call_terminate")
+
+    def get_remote_sdp_from_tid(self, int tid):
+        """The peer's SDP body in transaction *tid* (the offer of an INVITE we received, or the
+        answer to one we sent), as an :class:`~exosip2.sdp.SdpMessage`; None when it has none."""
+        return self._sdp(tid, 0)
+
+    def get_local_sdp_from_tid(self, int tid):
+        """Our SDP body in transaction *tid* (our offer, or our answer), or None."""
+        return self._sdp(tid, 1)
+
+    def get_previous_local_sdp(self, int did):
+        """Our SDP body before the latest one in dialog *did* (the offer a re-INVITE replaced), or None."""
+        return self._sdp(did, 2)
+
+    def _sdp(self, int ident, int which):
+        cdef sdp_message_t *sdp = NULL
+        cdef eXosip_t *p = self._enter()
+        with nogil:
+            if which == 0:
+                sdp = eXosip_get_remote_sdp_from_tid(p, ident)
+            elif which == 1:
+                sdp = eXosip_get_local_sdp_from_tid(p, ident)
+            else:
+                sdp = eXosip_get_previous_local_sdp(p, ident)
+        self._leave()
+        if sdp == NULL:
+            return None
+        return SdpMessage.from_ptr(sdp, True, None)
 
     def message_send_request(self, OsipMessage message not None):
         """Send an out-of-dialog request built by :class:`~exosip2.request.Message`.

@@ -8,9 +8,12 @@ what a peer can make a context hold or spend. Each option has one value type, ch
 ``set_option`` before anything reaches C (:func:`option_type`):
 
 * ``int`` — flags (0/1, ``bool`` accepted) and limits; a C ``int``;
-* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT` (``str``/``bytes``, or ``None`` for no header),
+* ``str`` — :attr:`Option.SET_HEADER_USER_AGENT`, :attr:`Option.SET_SIP_INSTANCE`,
+  :attr:`Option.SET_DEFAULT_CONTACT_DISPLAYNAME`, :attr:`Option.SET_OC_LOCAL_ADDRESS`,
+  :attr:`Option.SET_CONTACT_DIALOG_EXTRA_PARAMS` (``str``/``bytes``, or ``None`` for none),
   :attr:`Option.DNS_SERVER` and :attr:`Option.DELETE_DNS_CACHE`;
-* ``tuple`` — :attr:`Option.ADD_DNS_CACHE`, a ``(host, ip)`` pair;
+* ``tuple`` — :attr:`Option.SET_OC_PORT_RANGE`: ``(low, high)``, ints (a C ``int[2]``);
+  :attr:`Option.ADD_DNS_CACHE`, a ``(host, ip)`` pair of str;
 * :attr:`Option.GET_STATISTICS` is not set but read: :meth:`Context.get_statistics
   <exosip2.context.Context.get_statistics>` returns a :class:`Statistics`.
 
@@ -30,10 +33,18 @@ CORE_OPTION_BASE = 0x10000
 class Option(enum.IntEnum):
     """The ``EXOSIP_OPT_*`` / ``EXOSIP_CORE_OPT_*`` option numbers, with eXosip2 5.3's values."""
 
-    #: int: seconds between UDP keep-alive datagrams (stored; the core sends none yet).
+    #: int: milliseconds between keep-alives toward each registrar (0: none), sent from
+    #: ``eXosip_automatic_action`` (the event loop calls it): CRLFCRLF, or OPTIONS with
+    #: :attr:`KEEP_ALIVE_OPTIONS_METHOD`.
     UDP_KEEP_ALIVE = 1
+    #: int: 1 takes the received/rport of the Via of a 2xx to our REGISTER as our Contact address.
+    AUTO_MASQUERADE_CONTACT = 2
+    #: the older name of :attr:`AUTO_MASQUERADE_CONTACT` (the same number).
+    UDP_LEARN_PORT = 2
     #: int: 1 (default) puts ``;rport`` in the Via of outgoing requests.
     USE_RPORT = 7
+    #: int: the DSCP (0..63) of the SIP sockets.
+    SET_DSCP = 15
     #: str or None: the User-Agent header value (None: no User-Agent header).
     SET_HEADER_USER_AGENT = 17
     #: int: 1 (default) answers an incoming BYE with 200 at once.
@@ -56,6 +67,28 @@ class Option(enum.IntEnum):
     SET_TLS_VERIFY_CERTIFICATE = 500
     #: a C struct (``eXosip_tls_ctx_t``): set it with :meth:`~exosip2.context.Context.set_tls`.
     SET_TLS_CERTIFICATES_INFO = 501
+    #: int: 1 makes our TCP connections leave from the port we listen on (set it before listening).
+    ENABLE_REUSE_TCP_PORT = 21
+    #: int: 1 puts the RFC 5626 ``ob`` parameter in the Contact of our dialogs.
+    ENABLE_OUTBOUND = 24
+    #: str or None: the local address our TCP connections are bound to.
+    SET_OC_LOCAL_ADDRESS = 25
+    #: (int, int): the range of local ports of our TCP connections; ``(0, 0)`` for any.
+    SET_OC_PORT_RANGE = 26
+    #: int: 1 (default) drops our INVITE's Route from a dialog whose 2xx has no Record-Route; 0 keeps it.
+    REMOVE_PREROUTESET = 27
+    #: str or None: the ``+sip.instance`` of our Contacts (RFC 5626), e.g. ``"<urn:uuid:...>"``.
+    SET_SIP_INSTANCE = 28
+    #: int: datagrams read per wake-up of the I/O thread (0: the default, 128).
+    SET_MAX_MESSAGE_TO_READ = 29
+    #: str or None: the display name of our Contacts.
+    SET_DEFAULT_CONTACT_DISPLAYNAME = 31
+    #: int: 1 sends over any open TCP connection with the peer's address when none matches its port.
+    FORCE_CONNECTIONREUSE = 33
+    #: str or None: URI parameters added to the Contact of our dialogs (not of REGISTER).
+    SET_CONTACT_DIALOG_EXTRA_PARAMS = 34
+    #: int: 1 sends the keep-alives of :attr:`UDP_KEEP_ALIVE` as OPTIONS requests.
+    KEEP_ALIVE_OPTIONS_METHOD = 1000
     #: read only: the counters of the context (:meth:`~exosip2.context.Context.get_statistics`).
     GET_STATISTICS = 2000
 
@@ -95,15 +128,27 @@ class Option(enum.IntEnum):
     DNS_SERVER = CORE_OPTION_BASE + 50
     #: milliseconds one DNS query waits for its answer (tried twice).
     DNS_TIMEOUT_MS = CORE_OPTION_BASE + 51
+    #: milliseconds the program has to answer an INVITE finally (0: no bound).
+    INVITE_ANSWER_TIMEOUT_MS = CORE_OPTION_BASE + 40
+    #: the status sent when that bound passes (408 by default).
+    INVITE_ANSWER_TIMEOUT_STATUS = CORE_OPTION_BASE + 41
+    #: dialogs one outgoing call may hold (early dialogs and forked branches).
+    MAX_FORKED_DIALOGS = CORE_OPTION_BASE + 42
+    #: 1 keeps the dialogs of further 2xx of a forked INVITE (0: acknowledged and ended with BYE).
+    KEEP_FORKED_DIALOGS = CORE_OPTION_BASE + 43
 
 
-_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT, Option.DELETE_DNS_CACHE, Option.DNS_SERVER])
-_TUPLE_OPTIONS = frozenset([Option.ADD_DNS_CACHE])
+_STR_OPTIONS = frozenset([Option.SET_HEADER_USER_AGENT, Option.SET_SIP_INSTANCE,
+                          Option.SET_DEFAULT_CONTACT_DISPLAYNAME, Option.SET_OC_LOCAL_ADDRESS,
+                          Option.SET_CONTACT_DIALOG_EXTRA_PARAMS, Option.DELETE_DNS_CACHE, Option.DNS_SERVER])
+_TUPLE_OPTIONS = frozenset([Option.SET_OC_PORT_RANGE, Option.ADD_DNS_CACHE])
 _READ_ONLY = frozenset([Option.GET_STATISTICS])
 
 
 def option_type(option):
-    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int``, ``str`` or ``tuple``).
+    """The Python type :meth:`~exosip2.context.Context.set_option` takes for *option* (``int``, ``str``,
+    or ``tuple`` for :attr:`Option.SET_OC_PORT_RANGE`, a pair of ints, and :attr:`Option.ADD_DNS_CACHE`,
+    a ``(host, ip)`` pair).
 
     :raises ValueError: for a number that is not an :class:`Option`, and for
         :attr:`Option.GET_STATISTICS` (read it with ``Context.get_statistics()``).

@@ -2,7 +2,7 @@
 """Type stub for exosip2.options."""
 
 import enum
-from typing import NamedTuple, Tuple, Type, Union
+from typing import Any, NamedTuple, Tuple, Type, Union
 
 __all__ = ["Option", "CORE_OPTION_BASE", "Statistics", "option_type", "is_core_option"]
 
@@ -10,7 +10,10 @@ CORE_OPTION_BASE: int
 
 class Option(enum.IntEnum):
     UDP_KEEP_ALIVE = 1
+    AUTO_MASQUERADE_CONTACT = 2
+    UDP_LEARN_PORT = 2
     USE_RPORT = 7
+    SET_DSCP = 15
     SET_HEADER_USER_AGENT = 17
     ENABLE_AUTOANSWERBYE = 19
     ENABLE_IPV6 = 20
@@ -21,6 +24,17 @@ class Option(enum.IntEnum):
     ENABLE_DNS_CACHE = 18
     SET_TLS_VERIFY_CERTIFICATE = 500
     SET_TLS_CERTIFICATES_INFO = 501
+    ENABLE_REUSE_TCP_PORT = 21
+    ENABLE_OUTBOUND = 24
+    SET_OC_LOCAL_ADDRESS = 25
+    SET_OC_PORT_RANGE = 26
+    REMOVE_PREROUTESET = 27
+    SET_SIP_INSTANCE = 28
+    SET_MAX_MESSAGE_TO_READ = 29
+    SET_DEFAULT_CONTACT_DISPLAYNAME = 31
+    FORCE_CONNECTIONREUSE = 33
+    SET_CONTACT_DIALOG_EXTRA_PARAMS = 34
+    KEEP_ALIVE_OPTIONS_METHOD = 1000
     GET_STATISTICS = 2000
     MAX_TCP_CONNECTIONS = 65537
     MAX_TCP_CONNECTIONS_PER_SOURCE = 65538
@@ -39,8 +53,12 @@ class Option(enum.IntEnum):
     MIN_SESSION_EXPIRES = 65581
     DNS_SERVER = 65586
     DNS_TIMEOUT_MS = 65587
+    INVITE_ANSWER_TIMEOUT_MS = 65576
+    INVITE_ANSWER_TIMEOUT_STATUS = 65577
+    MAX_FORKED_DIALOGS = 65578
+    KEEP_FORKED_DIALOGS = 65579
 
-def option_type(option: int) -> Union[Type[int], Type[str], Type[Tuple[str, str]]]: ...
+def option_type(option: int) -> Union[Type[int], Type[str], Type[Tuple[Any, Any]]]: ...
 def is_core_option(option: int) -> bool: ...
 
 class Statistics(NamedTuple):

@@ -42,6 +42,12 @@ int ex_request_dest(struct eXosip_t *ctx, const osip_message_t *req, struct ex_d
 
 int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *reason)
 {
+  return ex_send_bye_with(ctx, call, dlg, "Reason", reason);
+}
+
+int ex_send_bye_with(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *hname,
+                     const char *hvalue)
+{
   osip_message_t *bye = NULL;
   struct ex_tx *w = NULL;
   int rc;
@@ -51,8 +57,8 @@ int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dl
   rc = ex_build_request_in_dialog(ctx, dlg, "BYE", &bye);
   if (rc != OSIP_SUCCESS)
     return rc;
-  if (reason != NULL && reason[0] != '\0')
-    osip_message_set_header(bye, "Reason", reason);
+  if (hname != NULL && hname[0] != '\0' && hvalue != NULL && hvalue[0] != '\0')
+    osip_message_set_header(bye, hname, hvalue);
   rc = ex_tx_new(ctx, NICT, bye, &w);
   if (rc != OSIP_SUCCESS) {
     osip_message_free(bye);
@@ -146,7 +152,21 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
   w->did = dlg->did;
   if (is_invite) {
     osip_message_t *trying = NULL;
-    char *sdp = ex_body_string(req);
+    char *sdp;
+    int glare = ex_invite_glare_status(ctx, dlg, w); /* hook (invite.c): 491 / 500 */
+    if (glare != 0) {
+      osip_message_t *resp = NULL;
+      if (ex_build_response(ctx, req, glare, NULL, 0, &resp) == OSIP_SUCCESS) {
+        if (glare == 500) {
+          char after[16];
+          snprintf(after, sizeof(after), "%d", (int) (ex_invite_glare_delay_us(ctx, 0) / 1000000ULL) + 1);
+          osip_message_set_header(resp, "Retry-After", after);
+        }
+        ex_tx_send(ctx, w, resp);
+      }
+      return;
+    }
+    sdp = ex_body_string(req);
     if (sdp != NULL) {
       free(dlg->remote_sdp);
       dlg->remote_sdp = sdp;
@@ -173,7 +193,10 @@ static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invi
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
       if (ok != NULL)
         ex_tx_send(ctx, w, ok); /* the transaction may retire here: req is gone after this */
-      ex_call_release(ctx, call, 1);
+      /* hook (fork.c): another dialog of the call (a forked branch) may still be up */
+      osip_dialog_set_state(dlg->d, DIALOG_CLOSE);
+      if (!ex_call_other_dialog_up(call, dlg))
+        ex_call_release(ctx, call, 1);
     } else {
       ex_event_emit(ctx, EXOSIP_CALL_MESSAGE_NEW, call, dlg, w->tid, req, NULL, NULL);
       ex_event_emit(ctx, EXOSIP_CALL_CLOSED, call, dlg, w->tid, req, NULL, NULL);
@@ -347,9 +370,12 @@ void ex_handle_response(struct eXosip_t *ctx, osip_event_t *evt)
   char *key = ex_client_key(resp);
   struct ex_tx *w = key != NULL ? ex_hmap_get_str(&ctx->tx_by_key, key) : NULL;
   free(key);
+  if (w != NULL && w->kind == NICT)
+    ex_netopt_learn(ctx, resp); /* hook (netopts.c): EXOSIP_OPT_AUTO_MASQUERADE_CONTACT */
   if (w == NULL || (w->kind != ICT && w->kind != NICT)) {
+    /* hook (fork.c): a 2xx of another branch of a forked INVITE, or a retransmission */
     if (resp->status_code >= 200 && resp->status_code < 300 && resp->cseq != NULL
-        && osip_strcasecmp(resp->cseq->method, "INVITE") == 0)
+        && osip_strcasecmp(resp->cseq->method, "INVITE") == 0 && !ex_fork_2xx(ctx, resp))
       reack(ctx, resp);
     osip_event_free(evt);
     return;
@@ -414,6 +440,8 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       dlg = ex_dialog_by_did(ctx, w->did);
     if (ex_prack_uac_1xx(ctx, dlg, resp)) /* hook (prack.c): a reliable 1xx seen again */
       return;
+    if (initial)
+      ex_invite_got_1xx(ctx, call); /* hook (invite.c): a CANCEL that waited for this */
     ex_event_emit(ctx, resp->status_code >= 180 && resp->status_code <= 183 ? EXOSIP_CALL_RINGING
                                                                               : EXOSIP_CALL_PROCEEDING,
                   call, dlg, w->tid, req, resp, NULL);
@@ -428,6 +456,8 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
       char *sdp = ex_body_string(resp);
       osip_dialog_set_state(dlg->d, DIALOG_CONFIRMED);
       osip_dialog_update_route_set_as_uac(dlg->d, resp);
+      if (initial)
+        ex_dialog_keep_preroute(ctx, dlg, req); /* hook (netopts.c): EXOSIP_OPT_REMOVE_PREROUTESET */
       dlg->last_traffic = ex_now_us();
       ex_dialog_idle_arm(ctx, dlg);
       if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, dlg->inv_tid) == dlg)
@@ -439,12 +469,10 @@ static void ict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
         free(dlg->remote_sdp);
         dlg->remote_sdp = sdp;
       }
-      sdp = req != NULL ? ex_body_string(req) : NULL; /* our offer in the INVITE */
-      if (sdp != NULL) {
-        free(dlg->local_sdp);
-        dlg->local_sdp = sdp;
-      }
+      ex_dialog_set_local_sdp(dlg, req != NULL ? ex_body_string(req) : NULL); /* our offer in the INVITE */
     }
+    if (initial && ex_invite_2xx_after_cancel(ctx, call, dlg)) /* hook (invite.c) */
+      return;
     ex_event_emit(ctx, EXOSIP_CALL_ANSWERED, call, dlg, w->tid, req, resp, NULL);
     ex_st_2xx_received(ctx, w, dlg, req, resp); /* hook (session_timer.c) */
     return;
@@ -532,7 +560,8 @@ static void nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
     }
     type = by_class(status, EXOSIP_CALL_MESSAGE_ANSWERED);
     ex_event_emit(ctx, type, call, dlg, w->tid, req, resp, NULL);
-    if (final && MSG_IS_BYE(req) && !again)
+    /* hook (fork.c): the BYE of one branch of a forked call leaves the others up */
+    if (final && MSG_IS_BYE(req) && !again && !ex_call_other_dialog_up(call, dlg))
       ex_call_release(ctx, call, 1);
   }
 }

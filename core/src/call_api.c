@@ -103,6 +103,7 @@ EXOSIP_API int eXosip_call_send_initial_invite(struct eXosip_t *excontext, osip_
   }
   call->inv_tid = w->tid;
   call->inv_cseq = invite->cseq != NULL && invite->cseq->number ? atoi(invite->cseq->number) : 0;
+  ex_fork_index_call(excontext, call, invite); /* hook (fork.c): 2xx of other branches */
   w->cid = call->cid;
   cid = call->cid;
   ex_tx_send(excontext, w, invite);
@@ -212,11 +213,8 @@ static int call_send_request(struct eXosip_t *excontext, int did, osip_message_t
   w->cid = dlg->call->cid;
   w->did = dlg->did;
   if (is_invite) {
-    char *sdp = ex_body_string(request);
-    if (sdp != NULL) {
-      free(dlg->local_sdp);
-      dlg->local_sdp = sdp;
-    }
+    ex_dialog_set_local_sdp(dlg, ex_body_string(request));
+    dlg->out_inv_tid = w->tid; /* invite.c: glare */
   }
   if (MSG_IS_BYE(request)) {
     ex_dialog_stop_2xx(excontext, dlg);
@@ -273,9 +271,6 @@ EXOSIP_API int eXosip_call_build_ack(struct eXosip_t *excontext, int tid, osip_m
 EXOSIP_API int eXosip_call_send_ack(struct eXosip_t *excontext, int tid, osip_message_t *ack)
 {
   struct ex_dialog *dlg;
-  struct ex_dest dest;
-  char *buf = NULL;
-  size_t len = 0;
   int rc;
   if (excontext == NULL || !excontext->initialized) {
     osip_message_free(ack);
@@ -298,32 +293,7 @@ EXOSIP_API int eXosip_call_send_ack(struct eXosip_t *excontext, int tid, osip_me
     rc = OSIP_BADPARAMETER;
     goto cleanup;
   }
-  rc = ex_request_dest(excontext, ack, &dest);
-  if (rc == OSIP_SUCCESS && (osip_message_to_str(ack, &buf, &len) != 0 || buf == NULL))
-    rc = OSIP_SYNTAXERROR;
-  if (rc == OSIP_SUCCESS) {
-    char *copy = malloc(len);
-    if (excontext->cbsip != NULL)
-      excontext->cbsip(ack, 0);
-    rc = ex_send_raw(excontext, &dest, buf, len);
-    if (copy != NULL) { /* kept to answer a retransmitted 2xx */
-      memcpy(copy, buf, len);
-      free(dlg->ack_buf);
-      dlg->ack_buf = copy;
-      dlg->ack_len = len;
-      dlg->ack_dest = dest;
-      dlg->ack_cseq = ack->cseq != NULL && ack->cseq->number ? atoi(ack->cseq->number) : 0;
-    }
-    {
-      char *sdp = ex_body_string(ack);
-      if (sdp != NULL) {
-        free(dlg->local_sdp);
-        dlg->local_sdp = sdp;
-      }
-    }
-    osip_free(buf);
-  }
-  osip_message_free(ack);
+  rc = ex_dialog_send_ack(excontext, dlg, ack);
 cleanup:
   ex_ctx_unlock(excontext);
   return rc;
@@ -410,13 +380,13 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
     if (code >= 200 && code < 300 && dlg != NULL)
       ex_st_2xx_sent(ctx, dlg, req, answer); /* hook (session_timer.c) */
     if (code >= 200 && code < 300 && dlg != NULL) {
-      char *sdp = ex_body_string(answer);
-      if (sdp != NULL) {
-        free(dlg->local_sdp);
-        dlg->local_sdp = sdp;
-      }
+      ex_dialog_set_local_sdp(dlg, ex_body_string(answer));
       osip_dialog_set_state(dlg->d, DIALOG_CONFIRMED);
+      if (dlg->inv_tid > 0 && dlg->inv_tid != w->tid
+          && ex_hmap_get_int(&ctx->dialogs_by_srvtid, dlg->inv_tid) == dlg)
+        ex_hmap_del_int(&ctx->dialogs_by_srvtid, dlg->inv_tid);
       dlg->inv_tid = w->tid;
+      ex_hmap_put_int(&ctx->dialogs_by_srvtid, w->tid, dlg); /* eXosip_get_*_sdp_from_tid */
       dlg->inv_cseq = req->cseq != NULL && req->cseq->number ? atoi(req->cseq->number) : 0;
       ex_dialog_start_2xx(ctx, dlg, answer, w);
     }
@@ -437,8 +407,13 @@ int ex_answer_send(struct eXosip_t *ctx, int tid, int status, osip_message_t *an
     ex_tx_send(ctx, w, answer); /* a completed NIST may retire: req is gone after this */
     if (is_prack && code >= 200)
       ex_prack_uas_prack_answered(ctx, tid, dlg); /* hook (prack.c): a 2xx held behind it */
-    if (code >= 200 && call != NULL && is_bye)
-      ex_call_release(ctx, call, 1);
+    /* hook (fork.c): another dialog of the call may still be up */
+    if (code >= 200 && call != NULL && is_bye) {
+      if (dlg != NULL && dlg->d != NULL)
+        osip_dialog_set_state(dlg->d, DIALOG_CLOSE);
+      if (!ex_call_other_dialog_up(call, dlg))
+        ex_call_release(ctx, call, 1);
+    }
   }
   return OSIP_SUCCESS;
 }
@@ -498,68 +473,7 @@ EXOSIP_API int eXosip_call_send_answer(struct eXosip_t *excontext, int tid, int 
   return rc;
 }
 
-static int send_cancel(struct eXosip_t *ctx, struct ex_call *call, const char *reason)
-{
-  struct ex_tx *ict = ex_tx_by_tid(ctx, call->inv_tid), *w = NULL;
-  osip_message_t *inv, *cancel = NULL;
-  osip_via_t *via = NULL;
-  int rc;
-  if (ict == NULL || ict->kind != ICT || ict->tr->orig_request == NULL)
-    return OSIP_NOTFOUND;
-  inv = ict->tr->orig_request;
-  if (osip_message_init(&cancel) != 0)
-    return OSIP_NOMEM;
-  osip_message_set_method(cancel, osip_strdup("CANCEL"));
-  osip_message_set_version(cancel, osip_strdup("SIP/2.0"));
-  osip_message_set_status_code(cancel, 0);
-  rc = OSIP_NOMEM;
-  {
-    osip_uri_t *ruri = NULL;
-    char cseq[64];
-    if (osip_uri_clone(inv->req_uri, &ruri) != 0)
-      goto cleanup;
-    osip_message_set_uri(cancel, ruri);
-    if (osip_from_clone(inv->from, &cancel->from) != 0 || osip_to_clone(inv->to, &cancel->to) != 0
-        || osip_call_id_clone(inv->call_id, &cancel->call_id) != 0)
-      goto cleanup;
-    snprintf(cseq, sizeof(cseq), "%s CANCEL", inv->cseq->number);
-    osip_message_set_cseq(cancel, cseq);
-    osip_message_get_via(inv, 0, &via);
-    if (via == NULL)
-      goto cleanup;
-    {
-      osip_via_t *copy = NULL;
-      if (osip_via_clone(via, &copy) != 0)
-        goto cleanup;
-      osip_list_add(&cancel->vias, copy, -1);
-    }
-    {
-      int pos;
-      for (pos = 0; pos < osip_list_size(&inv->routes); pos++) {
-        osip_route_t *r = osip_list_get(&inv->routes, pos), *copy = NULL;
-        if (osip_route_clone(r, &copy) != 0)
-          goto cleanup;
-        osip_list_add(&cancel->routes, copy, -1);
-      }
-    }
-  }
-  osip_message_set_max_forwards(cancel, "70");
-  if (reason != NULL && reason[0] != '\0')
-    osip_message_set_header(cancel, "Reason", reason);
-  ex_set_user_agent_header(ctx, cancel);
-  rc = ex_tx_new(ctx, NICT, cancel, &w);
-  if (rc != OSIP_SUCCESS)
-    goto cleanup;
-  w->cid = call->cid;
-  w->is_cancel_of_call = 1;
-  ex_tx_send(ctx, w, cancel);
-  return OSIP_SUCCESS;
-cleanup:
-  osip_message_free(cancel);
-  return rc;
-}
-
-static int terminate(struct eXosip_t *ctx, int cid, int did, const char *reason)
+static int terminate(struct eXosip_t *ctx, int cid, int did, const char *hname, const char *hvalue)
 {
   struct ex_dialog *dlg = NULL;
   struct ex_call *call = call_of(ctx, cid, did, &dlg);
@@ -571,15 +485,15 @@ static int terminate(struct eXosip_t *ctx, int cid, int did, const char *reason)
     call->final_sent = 1;
     if (ist != NULL && ist->kind == IST && ist->tr->state == IST_PROCEEDING
         && ex_build_response(ctx, ist->tr->orig_request, 603, call->local_tag, 0, &resp) == OSIP_SUCCESS) {
-      if (reason != NULL && reason[0] != '\0')
-        osip_message_set_header(resp, "Reason", reason);
+      if (hname != NULL && hname[0] != '\0' && hvalue != NULL && hvalue[0] != '\0')
+        osip_message_set_header(resp, hname, hvalue);
       ex_tx_send(ctx, ist, resp);
     }
     ex_call_release(ctx, call, 1);
     return OSIP_SUCCESS;
   }
   if (!call->incoming && !call->final_received)
-    return send_cancel(ctx, call, reason);
+    return ex_invite_cancel(ctx, call, hname, hvalue);
   if (dlg == NULL) {
     struct ex_dialog *d;
     for (d = call->dialogs; d != NULL; d = d->next)
@@ -592,14 +506,14 @@ static int terminate(struct eXosip_t *ctx, int cid, int did, const char *reason)
     ex_call_release(ctx, call, 1);
     return OSIP_SUCCESS;
   }
-  return ex_send_bye(ctx, call, dlg, reason);
+  return ex_send_bye_with(ctx, call, dlg, hname, hvalue);
 }
 
 EXOSIP_API int eXosip_call_terminate(struct eXosip_t *excontext, int cid, int did)
 {
   int rc;
   API_ENTER(excontext);
-  rc = terminate(excontext, cid, did, NULL);
+  rc = terminate(excontext, cid, did, NULL, NULL);
   ex_ctx_unlock(excontext);
   return rc;
 }
@@ -609,7 +523,21 @@ EXOSIP_API int eXosip_call_terminate_with_reason(struct eXosip_t *excontext, int
 {
   int rc;
   API_ENTER(excontext);
-  rc = terminate(excontext, cid, did, reason);
+  rc = terminate(excontext, cid, did, "Reason", reason);
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_call_terminate_with_header(struct eXosip_t *excontext, int cid, int did,
+                                                 const char *header_name, const char *header_value)
+{
+  int rc;
+  if (header_name != NULL && (header_name[0] == '\0' || strpbrk(header_name, ": \t\r\n") != NULL))
+    return OSIP_BADPARAMETER;
+  if (header_value != NULL && strpbrk(header_value, "\r\n") != NULL)
+    return OSIP_BADPARAMETER; /* one header line, never a second one smuggled in */
+  API_ENTER(excontext);
+  rc = terminate(excontext, cid, did, header_name, header_value);
   ex_ctx_unlock(excontext);
   return rc;
 }

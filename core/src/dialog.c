@@ -52,6 +52,7 @@ int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, 
   }
   dlg->next = call->dialogs;
   call->dialogs = dlg;
+  call->ndialogs++;
   *out = dlg;
   return OSIP_SUCCESS;
 }
@@ -80,12 +81,15 @@ void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
     ex_hmap_del_str(&ctx->dialogs_by_key, dlg->key);
   if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_invtid, dlg->inv_tid) == dlg)
     ex_hmap_del_int(&ctx->dialogs_by_invtid, dlg->inv_tid);
+  if (dlg->inv_tid > 0 && ex_hmap_get_int(&ctx->dialogs_by_srvtid, dlg->inv_tid) == dlg)
+    ex_hmap_del_int(&ctx->dialogs_by_srvtid, dlg->inv_tid);
   if (dlg->d != NULL)
     osip_dialog_free(dlg->d);
   free(dlg->key);
   free(dlg->resp2xx);
   free(dlg->ack_buf);
   free(dlg->local_sdp);
+  free(dlg->prev_local_sdp);
   free(dlg->remote_sdp);
   free(dlg);
 }
@@ -255,8 +259,11 @@ void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit)
       ex_hmap_del_str(&ctx->calls_by_srvkey, call->srv_key);
     free(call->srv_key);
   }
+  ex_fork_unindex_call(ctx, call);
   ex_hmap_del_int(&ctx->calls_by_cid, call->cid);
   free(call->local_tag);
+  free(call->cancel_hname);
+  free(call->cancel_hvalue);
   free(call);
 }
 
@@ -270,6 +277,9 @@ static void release_one(void *val, void *arg)
     ex_dialog_free(ctx, d);
   }
   free(call->srv_key);
+  free(call->uac_key);
+  free(call->cancel_hname);
+  free(call->cancel_hvalue);
   free(call->local_tag);
   free(call);
 }

@@ -140,7 +140,7 @@ struct ex_tx {
   long conn_id;    /* for server transactions over TCP: the connection of the request */
   struct sockaddr_storage src;
   socklen_t srclen;
-  int is_cancel_of_call; /* a CANCEL we sent: no events for its answers */
+  int is_cancel_of_call; /* a request of the core itself (a CANCEL, a keep-alive OPTIONS): no events */
   /* A completed non-INVITE server transaction over UDP is retired: its oSIP2 transaction
    * (about 20 KB, most of it an embedded SRV record) is freed and only the final answer is
    * kept, to answer retransmissions until Timer J. tr is NULL then. */
@@ -230,6 +230,10 @@ struct ex_dialog {
   int st_use_update;         /* the peer allows UPDATE: refresh with it rather than re-INVITE */
   uint64_t st_start;         /* us when the current interval began */
   int st_refresh_tid;        /* our refresh in flight, 0 when none */
+  char *prev_local_sdp;      /* the local body before local_sdp (eXosip_get_previous_local_sdp) */
+  int out_inv_tid;           /* our latest INVITE inside the dialog (invite.c: glare) */
+  int in_inv_tid;            /* the peer's latest INVITE inside the dialog (invite.c: glare) */
+  int forked;                /* UAC: created by a 2xx of another branch after the first (fork.c) */
 };
 
 struct ex_call {
@@ -244,6 +248,10 @@ struct ex_call {
   int inv_cseq;
   char *local_tag;    /* UAS: the To tag of our answers */
   struct ex_dialog *dialogs;
+  char *uac_key;      /* UAC: Call-ID|From tag, to recognise a 2xx of another branch (fork.c) */
+  int ndialogs;       /* dialogs created for the call (fork.c bounds the forked ones) */
+  int cancel_pending; /* UAC: CANCEL asked for before any provisional answer (invite.c) */
+  char *cancel_hname, *cancel_hvalue; /* the extra header the queued CANCEL carries */
 };
 
 /* ---- events ---- */
@@ -269,6 +277,10 @@ struct ex_limits {
   int max_automatic_retries;
   int max_min_expires;
   int min_session_expires;
+  int invite_answer_timeout_ms; /* invite.c: an INVITE the program never answers */
+  int invite_answer_timeout_status;
+  int max_forked_dialogs;       /* fork.c */
+  int keep_forked_dialogs;
 };
 
 /* ---- the context ---- */
@@ -322,6 +334,22 @@ struct eXosip_t {
   int keepalive, use_rport, ipv6, autoanswer_bye;
   int sessiontimers_force; /* EXOSIP_OPT_SET_SESSIONTIMERS_FORCE */
   int st_active;           /* dialogs with a session timer running (session_timer.c) */
+  /* netopts.c: the network options of eXosip2 5.3 */
+  int ka_options;            /* EXOSIP_OPT_KEEP_ALIVE_OPTIONS_METHOD: keep-alives are OPTIONS */
+  uint64_t ka_last;          /* us of the last round of keep-alives */
+  int dscp;                  /* EXOSIP_OPT_SET_DSCP, -1 when not set */
+  int max_read;              /* EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ, 0: the default batch */
+  int keep_preroute;         /* EXOSIP_OPT_REMOVE_PREROUTESET set to 0 */
+  int auto_masquerade;       /* EXOSIP_OPT_AUTO_MASQUERADE_CONTACT */
+  char *contact_displayname; /* EXOSIP_OPT_SET_DEFAULT_CONTACT_DISPLAYNAME */
+  char *sip_instance;        /* EXOSIP_OPT_SET_SIP_INSTANCE */
+  char *contact_extra;       /* EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS */
+  int reuse_tcp_port;        /* EXOSIP_OPT_ENABLE_REUSE_TCP_PORT */
+  int force_reuse;           /* EXOSIP_OPT_FORCE_CONNECTIONREUSE */
+  int outbound;              /* EXOSIP_OPT_ENABLE_OUTBOUND */
+  char oc_addr[64];          /* EXOSIP_OPT_SET_OC_LOCAL_ADDRESS ("" for any) */
+  int oc_port_lo, oc_port_hi; /* EXOSIP_OPT_SET_OC_PORT_RANGE (0, 0: any) */
+  int oc_port_next;
   CbSipCallback cbsip;
 
   /* capture of sent and received messages (capture.c): capture_on is the one test the send and
@@ -344,6 +372,8 @@ struct eXosip_t {
   struct ex_hmap calls_by_cid, calls_by_srvkey;
   struct ex_hmap dialogs_by_did, dialogs_by_key;
   struct ex_hmap dialogs_by_invtid; /* INVITE transaction id -> dialog, for eXosip_call_build_ack */
+  struct ex_hmap calls_by_uackey;   /* Call-ID|From tag of our INVITEs -> call (fork.c) */
+  struct ex_hmap dialogs_by_srvtid; /* INVITE server transaction answered 2xx -> dialog (SDP by tid) */
   struct ex_heap heap;
   int next_cid, next_did;
   /* bounds on server transactions (osip_glue.c); created on first use */
@@ -445,6 +475,8 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
 int ex_bind_socket(int fd, const char *addr, int port, int family);
 int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 int ex_udp_read(struct eXosip_t *ctx);
+/* Take over a UDP socket bound by the program (eXosip_set_socket); port: the one advertised. */
+int ex_udp_adopt(struct eXosip_t *ctx, int fd, int port);
 void ex_udp_read_errors(struct eXosip_t *ctx);
 int ex_tcp_open(struct eXosip_t *ctx, const char *addr, int port, int family);
 void ex_tcp_accept(struct eXosip_t *ctx);
@@ -472,6 +504,7 @@ int ex_tls_pending(struct ex_conn *c);
 /* Send close_notify (before the socket closes); detach frees the session (when c is freed). */
 void ex_tls_shutdown(struct ex_conn *c);
 void ex_tls_detach(struct ex_conn *c);
+void ex_tcp_reset(struct eXosip_t *ctx);
 
 /* capture.c: copy one message into the capture queue (call only when ctx->capture_on) */
 void ex_capture_message(struct eXosip_t *ctx, int direction, int proto, const struct sockaddr *remote,
@@ -576,6 +609,9 @@ struct ex_call *ex_call_by_cid(struct eXosip_t *ctx, int cid);
 void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit);
 void ex_call_free_all(struct eXosip_t *ctx);
 int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *reason);
+/* The same with any one extra header (name NULL or value empty: none). */
+int ex_send_bye_with(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *hname,
+                     const char *hvalue);
 int ex_request_dest(struct eXosip_t *ctx, const osip_message_t *req, struct ex_dest *dest);
 void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const struct sockaddr *src,
                        socklen_t srclen, long conn_id);
@@ -621,5 +657,55 @@ void ex_st_2xx_sent(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_mess
 /* eXosip_automatic_action: refreshes due, and sessions whose refresh never came. */
 void ex_st_automatic(struct eXosip_t *ctx);
 void ex_st_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
+/* fork.c: 2xx of a forked INVITE, and calls with several dialogs */
+/* Set up the index of an outgoing call (after its INVITE is built); removed by ex_call_release. */
+int ex_fork_index_call(struct eXosip_t *ctx, struct ex_call *call, const osip_message_t *invite);
+void ex_fork_unindex_call(struct eXosip_t *ctx, struct ex_call *call);
+/* A 2xx to INVITE that matched no transaction: 1 when it was handled (a new branch: ACKed, and
+ * ended with BYE unless EXOSIP_CORE_OPT_KEEP_FORKED_DIALOGS), 0 when it is for reack(). */
+int ex_fork_2xx(struct eXosip_t *ctx, osip_message_t *resp);
+/* Nonzero when a dialog of the call other than dlg is still confirmed: ending dlg keeps the call. */
+int ex_call_other_dialog_up(const struct ex_call *call, const struct ex_dialog *dlg);
+/* Send an ACK built for dlg, kept to answer retransmissions of the 2xx. Takes ack. */
+int ex_dialog_send_ack(struct eXosip_t *ctx, struct ex_dialog *dlg, osip_message_t *ack);
+/* Replace the local body of dlg (sdp taken), keeping the former one for eXosip_get_previous_local_sdp. */
+void ex_dialog_set_local_sdp(struct ex_dialog *dlg, char *sdp);
+
+/* invite.c: CANCEL after a provisional answer, INVITEs never answered, glare */
+/* CANCEL the initial INVITE of call now, or as soon as a provisional answer arrives (RFC 3261 9.1). */
+int ex_invite_cancel(struct eXosip_t *ctx, struct ex_call *call, const char *hname, const char *hvalue);
+/* A provisional answer to call's initial INVITE: send a CANCEL that waited for it. */
+void ex_invite_got_1xx(struct eXosip_t *ctx, struct ex_call *call);
+/* A 2xx to call's initial INVITE (dialog dlg): when the program had asked to end the call before,
+ * it is ACKed and ended with BYE here. Nonzero when that happened. */
+int ex_invite_2xx_after_cancel(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg);
+/* An INVITE server transaction not answered finally: its deadline (us), or 0 for none. */
+uint64_t ex_invite_answer_deadline(struct eXosip_t *ctx, const struct ex_tx *w);
+/* That deadline passed: answer it (408 or the configured code) and end its call if initial. */
+void ex_invite_answer_timeout(struct eXosip_t *ctx, struct ex_tx *w);
+/* A re-INVITE arrived in dlg: 0 to go on, or the status to refuse it with (491, or 500 with
+ * Retry-After when the peer's previous INVITE is still unanswered). */
+int ex_invite_glare_status(struct eXosip_t *ctx, struct ex_dialog *dlg, struct ex_tx *w);
+/* The RFC 3261 14.1 delay before a re-INVITE refused with 491 is sent again (us). */
+uint64_t ex_invite_glare_delay_us(struct eXosip_t *ctx, int call_id_owner);
+
+/* netopts.c: the network options of eXosip2 5.3 */
+/* OSIP_SUCCESS / OSIP_BADPARAMETER when opt is one of them, 1 when it is not. */
+int ex_netopt_set(struct eXosip_t *ctx, int opt, const void *value);
+void ex_netopt_free(struct eXosip_t *ctx);
+/* Apply the DSCP of EXOSIP_OPT_SET_DSCP to a new socket. */
+void ex_netopt_socket(struct eXosip_t *ctx, int fd, int family);
+/* eXosip_automatic_action: keep-alives toward each registrar every ctx->keepalive ms. */
+void ex_keepalive_run(struct eXosip_t *ctx);
+/* A response to one of our requests: learn our public address from its Via (auto masquerade). */
+void ex_netopt_learn(struct eXosip_t *ctx, const osip_message_t *resp);
+/* The Contact decorations: display name and +sip.instance. */
+const char *ex_contact_displayname(struct eXosip_t *ctx);
+/* Bind a new outgoing TCP socket as the OC_* and REUSE_TCP_PORT options ask (0, or -1 on failure). */
+int ex_netopt_bind_outgoing(struct eXosip_t *ctx, int fd, int family);
+/* Before the listening TCP socket binds: SO_REUSEPORT when REUSE_TCP_PORT is on. */
+void ex_netopt_listen_socket(struct eXosip_t *ctx, int fd);
+/* A UAC dialog without Record-Route: keep the Route of its INVITE (REMOVE_PREROUTESET 0). */
+void ex_dialog_keep_preroute(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_message_t *invite);
 
 #endif /* EXOSIP2_CORE_INTERNAL_H */

@@ -108,14 +108,21 @@ static int escape_user(const char *user, char *out, size_t size)
  * escaped, and left out when empty or too long, so the header always parses. */
 int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, int proto)
 {
-  char contact[EX_MAX_CONTACT_USER + 192], esc[EX_MAX_CONTACT_USER + 1];
-  const char *host;
+  char contact[EX_MAX_CONTACT_USER + 192 + 1000], esc[EX_MAX_CONTACT_USER + 1];
+  const char *host, *name = ex_contact_displayname(ctx); /* netopts.c */
   int port, has_user;
   ex_local_contact(ctx, proto, &host, &port);
   has_user = user != NULL && user[0] != '\0' && escape_user(user, esc, sizeof(esc)) > 0;
-  if (snprintf(contact, sizeof(contact), "<sip:%s%s%s%s%s:%d%s>", has_user ? esc : "", has_user ? "@" : "",
+  if (snprintf(contact, sizeof(contact), "%s%s%s<sip:%s%s%s%s%s:%d%s%s%s%s>%s%s%s", name ? "\"" : "",
+               name ? name : "",
+               name ? "\" " : "", has_user ? esc : "", has_user ? "@" : "",
                host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
-               proto == EX_PROTO_TLS ? ";transport=tls" : proto == IPPROTO_TCP ? ";transport=tcp" : "")
+               proto == EX_PROTO_TLS ? ";transport=tls" : proto == IPPROTO_TCP ? ";transport=tcp" : "",
+               ctx->outbound && !MSG_IS_REGISTER(msg) ? ";ob" : "", /* EXOSIP_OPT_ENABLE_OUTBOUND */
+               ctx->contact_extra != NULL && !MSG_IS_REGISTER(msg) ? ";" : "",
+               ctx->contact_extra != NULL && !MSG_IS_REGISTER(msg) ? ctx->contact_extra : "",
+               ctx->sip_instance ? ";+sip.instance=\"" : "", ctx->sip_instance ? ctx->sip_instance : "",
+               ctx->sip_instance ? "\"" : "")
       >= (int) sizeof(contact))
     return OSIP_SYNTAXERROR;
   return osip_message_set_contact(msg, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;

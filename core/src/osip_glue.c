@@ -590,6 +590,11 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
   }
   if (unanswered_nist(w))
     due = w->created + 64ULL * EX_T1 * 1000ULL;
+  {
+    uint64_t answer_due = ex_invite_answer_deadline(ctx, w); /* hook (invite.c) */
+    if (answer_due > 0 && answer_due < due)
+      due = answer_due;
+  }
   if (due == UINT64_MAX)
     ex_heap_remove(&ctx->heap, &w->timer);
   else
@@ -726,6 +731,19 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
       queue_reap(ctx, w);
     }
     return;
+  }
+  {
+    uint64_t answer_due = ex_invite_answer_deadline(ctx, w);
+    if (answer_due > 0 && now >= answer_due) {
+      ex_invite_answer_timeout(ctx, w); /* hook (invite.c): the program never answered */
+      if (!w->killed && ex_invite_answer_deadline(ctx, w) > 0) {
+        /* no answer could be sent (out of memory): end the transaction rather than fire again */
+        w->killed = 1;
+        ex_heap_remove(&ctx->heap, &w->timer);
+        queue_reap(ctx, w);
+      }
+      return;
+    }
   }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {

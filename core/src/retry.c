@@ -136,6 +136,8 @@ static int worth_retrying(struct eXosip_t *ctx, const osip_message_t *req, const
     return ex_auth_can_answer(ctx, req, resp, 0);
   if (status >= 300 && status < 400 && status != 380)
     return ex_to_tag(req) == NULL && cseq_of(req) < EX_MAX_REDIRECT_CSEQ && redirect_target(req, resp) != NULL;
+  if (status == 491 && MSG_IS_INVITE(req) && ex_to_tag(req) != NULL)
+    return 1; /* glare (RFC 3261 14.1): sent again after a random delay */
   if (status == 422 && (MSG_IS_INVITE(req) || MSG_IS_UPDATE(req))) {
     int min = header_int(resp, "min-se");
     return min > 0 && min > header_int(req, "session-expires");
@@ -161,6 +163,10 @@ int ex_retry_note(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
   r->tid = w->tid;
   r->rounds = rounds + 1;
   r->due = ex_now_us() + ex_retry_backoff_us(r->rounds);
+  if (response->status_code == 491) { /* hook (invite.c): the delay of RFC 3261 14.1 */
+    struct ex_call *call = ex_call_by_cid(ctx, w->cid);
+    r->due = ex_now_us() + ex_invite_glare_delay_us(ctx, call != NULL && !call->incoming);
+  }
   if (osip_message_clone(req, &r->request) != 0 || osip_message_clone(response, &r->response) != 0) {
     retry_free(r);
     return 0;
@@ -230,6 +236,8 @@ static int prepare(struct eXosip_t *ctx, struct ex_retry *r, struct ex_dialog *d
       rc = replace_header(req, "Min-SE", buf);
     return rc;
   }
+  if (status == 491)
+    return OSIP_SUCCESS; /* the same re-INVITE, with its new CSeq and branch */
   return OSIP_UNDEFINED_ERROR;
 }
 
@@ -256,6 +264,8 @@ static void send_again(struct eXosip_t *ctx, struct ex_retry *r)
     } else {
       w->cid = r->cid;
       w->did = r->did;
+      if (is_invite && dlg != NULL)
+        dlg->out_inv_tid = w->tid; /* invite.c: glare */
       if (initial && call != NULL) {
         call->inv_tid = w->tid;
         call->inv_cseq = cseq_of(req);

@@ -140,3 +140,67 @@ EXOSIP_API sdp_connection_t *eXosip_get_connection(sdp_message_t *sdp, const cha
     return c;
   return sdp->c_connection;
 }
+
+EXOSIP_API sdp_message_t *eXosip_get_previous_local_sdp(struct eXosip_t *excontext, int did)
+{
+  struct ex_dialog *dlg;
+  sdp_message_t *sdp = NULL;
+  if (excontext == NULL || !excontext->initialized)
+    return NULL;
+  ex_ctx_lock(excontext);
+  dlg = ex_dialog_by_did(excontext, did);
+  if (dlg != NULL)
+    sdp = parse_sdp(dlg->prev_local_sdp);
+  ex_ctx_unlock(excontext);
+  return sdp;
+}
+
+/* The body of the request or answer of transaction tid: ours (local) or the peer's. A transaction
+ * that has ended is looked up through the dialog whose INVITE it was. */
+static sdp_message_t *tid_sdp(struct eXosip_t *ctx, int tid, int remote)
+{
+  struct ex_tx *w;
+  sdp_message_t *sdp = NULL;
+  if (ctx == NULL || !ctx->initialized || tid <= 0)
+    return NULL;
+  ex_ctx_lock(ctx);
+  w = ex_tx_by_tid(ctx, tid);
+  if (w != NULL) {
+    /* a client transaction: our request, their answer; a server transaction: the reverse */
+    int ours_is_request = w->kind == ICT || w->kind == NICT;
+    osip_message_t *m = (remote != ours_is_request) ? w->tr->orig_request : w->tr->last_response;
+    if (m != NULL)
+      sdp = eXosip_get_sdp_info(m);
+  }
+  if (sdp == NULL) {
+    struct ex_dialog *dlg = ex_hmap_get_int(&ctx->dialogs_by_invtid, tid);
+    if (dlg == NULL)
+      dlg = ex_hmap_get_int(&ctx->dialogs_by_srvtid, tid);
+    if (dlg == NULL && w != NULL)
+      dlg = ex_dialog_by_did(ctx, w->did);
+    if (dlg != NULL && dlg->inv_tid == tid)
+      sdp = parse_sdp(remote ? dlg->remote_sdp : dlg->local_sdp);
+  }
+  ex_ctx_unlock(ctx);
+  return sdp;
+}
+
+EXOSIP_API sdp_message_t *eXosip_get_remote_sdp_from_tid(struct eXosip_t *excontext, int tid)
+{
+  return tid_sdp(excontext, tid, 1);
+}
+
+EXOSIP_API sdp_message_t *eXosip_get_local_sdp_from_tid(struct eXosip_t *excontext, int tid)
+{
+  return tid_sdp(excontext, tid, 0);
+}
+
+EXOSIP_API sdp_connection_t *eXosip_get_audio_connection(sdp_message_t *sdp)
+{
+  return eXosip_get_connection(sdp, "audio");
+}
+
+EXOSIP_API sdp_connection_t *eXosip_get_video_connection(sdp_message_t *sdp)
+{
+  return eXosip_get_connection(sdp, "video");
+}

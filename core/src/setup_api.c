@@ -215,6 +215,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
   limits_defaults(&ctx->limits);
   ctx->use_rport = 1;
   ctx->autoanswer_bye = 1;
+  ctx->dscp = -1; /* netopts.c: the system's default until EXOSIP_OPT_SET_DSCP */
   ctx->default_proto = IPPROTO_UDP;
   ctx->next_cid = 1;
   ctx->next_did = 1;
@@ -232,6 +233,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
       || ex_hmap_init(&ctx->calls_by_cid, 1024) || ex_hmap_init(&ctx->calls_by_srvkey, 1024)
       || ex_hmap_init(&ctx->dialogs_by_did, 1024) || ex_hmap_init(&ctx->dialogs_by_key, 1024)
       || ex_hmap_init(&ctx->dialogs_by_invtid, 1024) || ex_hmap_init(&ctx->dns_cache, 16)
+      || ex_hmap_init(&ctx->calls_by_uackey, 1024) || ex_hmap_init(&ctx->dialogs_by_srvtid, 1024)
       || ex_hmap_init(&ctx->conns_by_id, 64) || ex_hmap_init(&ctx->conns_by_addr, 64))
     goto cleanup;
 
@@ -274,10 +276,13 @@ cleanup:
   ex_hmap_destroy(&ctx->dialogs_by_did);
   ex_hmap_destroy(&ctx->dialogs_by_key);
   ex_hmap_destroy(&ctx->dialogs_by_invtid);
+  ex_hmap_destroy(&ctx->calls_by_uackey);
+  ex_hmap_destroy(&ctx->dialogs_by_srvtid);
   ex_hmap_destroy(&ctx->dns_cache);
   ex_hmap_destroy(&ctx->conns_by_id);
   ex_hmap_destroy(&ctx->conns_by_addr);
   random_pool_close(ctx);
+  ex_netopt_free(ctx);
   free(ctx->user_agent);
   ctx->user_agent = NULL;
   pthread_cond_destroy(&ctx->evcond);
@@ -438,6 +443,8 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_hmap_destroy(&ctx->dialogs_by_did);
     ex_hmap_destroy(&ctx->dialogs_by_key);
     ex_hmap_destroy(&ctx->dialogs_by_invtid);
+    ex_hmap_destroy(&ctx->calls_by_uackey);
+    ex_hmap_destroy(&ctx->dialogs_by_srvtid);
     ex_dns_cache_clear(ctx);
     ex_hmap_destroy(&ctx->dns_cache);
     ex_dns_free(ctx);
@@ -453,6 +460,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
   }
   /* As in eXosip2 5.3, the struct itself stays: the caller of eXosip_malloc
    * releases it with osip_free() once eXosip_quit has returned. */
+  ex_netopt_free(ctx);
   free(ctx->user_agent);
   ctx->user_agent = NULL;
 }
@@ -512,6 +520,10 @@ static const struct limit_def limit_defs[] = {
   LIMIT(EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES, max_automatic_retries, 5, 0, 100),
   LIMIT(EXOSIP_CORE_OPT_MAX_MIN_EXPIRES, max_min_expires, 86400, 60, 1 << 30),
   LIMIT(EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES, min_session_expires, 90, 1, 86400),
+  LIMIT(EXOSIP_CORE_OPT_INVITE_ANSWER_TIMEOUT_MS, invite_answer_timeout_ms, 180000, 0, 24 * 3600 * 1000),
+  LIMIT(EXOSIP_CORE_OPT_INVITE_ANSWER_TIMEOUT_STATUS, invite_answer_timeout_status, 408, 300, 699),
+  LIMIT(EXOSIP_CORE_OPT_MAX_FORKED_DIALOGS, max_forked_dialogs, 16, 1, 1024),
+  LIMIT(EXOSIP_CORE_OPT_KEEP_FORKED_DIALOGS, keep_forked_dialogs, 0, 0, 1),
 };
 #undef LIMIT
 
@@ -614,6 +626,9 @@ EXOSIP_API int eXosip_set_option(struct eXosip_t *excontext, int opt, const void
     int v;
     if (d == NULL && (rc = ex_dns_set_option(ctx, opt, value)) != OSIP_UNDEFINED_ERROR)
       break; /* server location (dns.c) */
+    rc = ex_netopt_set(ctx, opt, value); /* netopts.c */
+    if (rc <= 0)
+      break;
     rc = OSIP_SUCCESS;
     if (d == NULL || value == NULL) {
       rc = OSIP_BADPARAMETER;
@@ -840,5 +855,89 @@ EXOSIP_API void eXosip_automatic_action(struct eXosip_t *excontext)
   ex_usage_automatic(excontext);
   ex_retry_automatic(excontext);
   ex_st_automatic(excontext); /* session timers (session_timer.c) */
+  ex_keepalive_run(excontext); /* netopts.c */
   ex_ctx_unlock(excontext);
+}
+
+EXOSIP_API int eXosip_execute(struct eXosip_t *excontext)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return OSIP_BADPARAMETER;
+  ex_ctx_lock(excontext);
+  run_timers(excontext);
+  ex_usage_automatic(excontext);
+  ex_retry_automatic(excontext);
+  ex_st_automatic(excontext);
+  ex_keepalive_run(excontext);
+  ex_ctx_unlock(excontext);
+  return OSIP_SUCCESS;
+}
+
+EXOSIP_API int eXosip_set_socket(struct eXosip_t *excontext, int transport, int socket, int port)
+{
+  int rc;
+  if (excontext == NULL || !excontext->initialized || socket < 0 || port < 0 || port > 65535)
+    return OSIP_BADPARAMETER;
+  if (transport != IPPROTO_UDP)
+    return OSIP_BADPARAMETER; /* as in eXosip2 5.3: a UDP socket */
+  ex_ctx_lock(excontext);
+  rc = ex_udp_adopt(excontext, socket, port);
+  if (rc == OSIP_SUCCESS) {
+    if (excontext->tcp_fd < 0)
+      excontext->default_proto = IPPROTO_UDP;
+    rc = start_thread(excontext);
+  }
+  ex_ctx_unlock(excontext);
+  return rc;
+}
+
+EXOSIP_API int eXosip_reset_transports(struct eXosip_t *excontext)
+{
+  if (excontext == NULL || !excontext->initialized)
+    return OSIP_BADPARAMETER;
+  ex_ctx_lock(excontext);
+  ex_tcp_reset(excontext);
+  ex_dns_cache_clear(excontext);
+  if (strcmp(excontext->local_ip, "0.0.0.0") == 0 || excontext->local_ip[0] == '\0')
+    eXosip_guess_localip(excontext, excontext->ipv6 ? AF_INET6 : AF_INET, excontext->local_ip,
+                         sizeof(excontext->local_ip));
+  ex_ctx_unlock(excontext);
+  return OSIP_SUCCESS;
+}
+
+EXOSIP_API int eXosip_byte_generate_random(char *buf, int buf_size)
+{
+  if (buf == NULL || buf_size <= 0)
+    return OSIP_BADPARAMETER;
+  random_fill((unsigned char *) buf, (size_t) buf_size);
+  return OSIP_SUCCESS;
+}
+
+EXOSIP_API int eXosip_generate_random(char *buf, int buf_size)
+{
+  unsigned int r;
+  if (buf == NULL || buf_size <= 0)
+    return OSIP_BADPARAMETER;
+  random_fill((unsigned char *) &r, sizeof(r));
+  snprintf(buf, (size_t) buf_size, "%u", r);
+  return OSIP_SUCCESS;
+}
+
+EXOSIP_API int eXosip_hexa_generate_random(char *buf, int buf_size, char *str1, char *str2, char *str3)
+{
+  static const char hex[] = "0123456789abcdef";
+  unsigned char bytes[64];
+  int i;
+  (void) str1;
+  (void) str2;
+  (void) str3;
+  if (buf == NULL || buf_size <= 0)
+    return OSIP_BADPARAMETER;
+  for (i = 0; i + 1 < buf_size; i++) {
+    if (i % 128 == 0)
+      random_fill(bytes, sizeof(bytes));
+    buf[i] = hex[(bytes[(i % 128) / 2] >> ((i & 1) * 4)) & 15];
+  }
+  buf[buf_size - 1] = '\0';
+  return OSIP_SUCCESS;
 }

@@ -110,6 +110,7 @@ static int open_listener(struct eXosip_t *ctx, const char *addr, int port, int f
     return OSIP_NO_NETWORK;
   }
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  ex_netopt_listen_socket(ctx, fd); /* netopts.c: EXOSIP_OPT_ENABLE_REUSE_TCP_PORT */
   bound = ex_bind_socket(fd, addr, port, family);
   if (bound < 0) {
     rc = bound;
@@ -122,6 +123,7 @@ static int open_listener(struct eXosip_t *ctx, const char *addr, int port, int f
   rc = ex_epoll_add(ctx, fd, EPOLLIN, tag);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
+  ex_netopt_socket(ctx, fd, family); /* EXOSIP_OPT_SET_DSCP, inherited by accepted sockets */
   if (ctx->reserve_fd < 0) {
     /* each connection is a descriptor: keep 64 for everything else the process opens */
     struct rlimit rl;
@@ -437,8 +439,14 @@ static struct ex_conn *connect_to(struct eXosip_t *ctx, const struct ex_dest *de
 {
   struct ex_conn *c;
   int fd = socket(dest->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0)
+    ex_netopt_socket(ctx, fd, dest->sa.ss_family); /* EXOSIP_OPT_SET_DSCP */
   if (fd < 0)
     return NULL;
+  if (ex_netopt_bind_outgoing(ctx, fd, dest->sa.ss_family) != 0) { /* netopts.c: OC_*, REUSE_TCP_PORT */
+    close(fd);
+    return NULL;
+  }
   if (connect(fd, (const struct sockaddr *) &dest->sa, dest->salen) != 0 && errno != EINPROGRESS) {
     close(fd);
     return NULL;
@@ -478,6 +486,25 @@ int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *bu
   if (c == NULL) {
     addr_key((const struct sockaddr *) &dest->sa, dest->secure, key, sizeof(key));
     c = ex_hmap_get_str(&ctx->conns_by_addr, key);
+  }
+  if (c == NULL && ctx->force_reuse) {
+    /* EXOSIP_OPT_FORCE_CONNECTIONREUSE: any open connection with the peer's address, the most
+     * recently active first (the list order), whatever its port; one the peer opened to us
+     * (its Contact names its listening port, not the port of that connection) is preferred */
+    char ip[INET6_ADDRSTRLEN];
+    int port;
+    struct ex_conn *any = NULL, *it;
+    addr_ip((const struct sockaddr *) &dest->sa, ip, sizeof(ip), &port);
+    for (it = ctx->conns; it != NULL && c == NULL; it = it->next) {
+      if (it->closing || it->peer_eof || strcmp(it->srckey, ip) != 0 || (it->ssl != NULL) != (dest->secure != 0))
+        continue; /* never a TLS request on a plain connection, nor the other way round */
+      if (it->inbound)
+        c = it;
+      else if (any == NULL)
+        any = it;
+    }
+    if (c == NULL)
+      c = any;
   }
   if (c == NULL)
     c = connect_to(ctx, dest);
@@ -790,4 +817,12 @@ void ex_tcp_close_all(struct eXosip_t *ctx)
   if (ctx->reserve_fd >= 0)
     close(ctx->reserve_fd);
   ctx->reserve_fd = -1;
+}
+
+/* eXosip_reset_transports: every connection closed; the listening socket and the limits stay. */
+void ex_tcp_reset(struct eXosip_t *ctx)
+{
+  while (ctx->conns != NULL)
+    conn_close(ctx, ctx->conns);
+  reap(ctx);
 }

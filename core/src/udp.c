@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -86,6 +87,7 @@ int ex_udp_open(struct eXosip_t *ctx, const char *addr, int port, int family)
   rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_UDP);
   if (rc != OSIP_SUCCESS)
     goto cleanup;
+  ex_netopt_socket(ctx, fd, family); /* EXOSIP_OPT_SET_DSCP */
   ctx->udp_fd = fd;
   ctx->udp_family = family;
   ctx->udp_port = bound;
@@ -134,11 +136,19 @@ void ex_udp_read_errors(struct eXosip_t *ctx)
 int ex_udp_read(struct eXosip_t *ctx)
 {
   struct udp_rx *rx = ctx->udp_rx;
-  int rounds, i, total = 0;
+  int rounds, i, total = 0, batch = RX_BATCH, max_rounds = 8;
   if (ctx->udp_fd < 0 || rx == NULL)
     return 0;
-  for (rounds = 0; rounds < 8; rounds++) {
+  if (ctx->max_read > 0) { /* EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ */
+    batch = ctx->max_read < RX_BATCH ? ctx->max_read : RX_BATCH;
+    max_rounds = (ctx->max_read + RX_BATCH - 1) / RX_BATCH;
+  }
+  for (rounds = 0; rounds < max_rounds; rounds++) {
     int n;
+    if (ctx->max_read > 0 && total + batch > ctx->max_read)
+      batch = ctx->max_read - total;
+    if (batch <= 0)
+      break;
     for (i = 0; i < RX_BATCH; i++) {
       rx->iov[i].iov_base = rx->buf[i];
       rx->iov[i].iov_len = RX_SIZE - 1;
@@ -148,7 +158,7 @@ int ex_udp_read(struct eXosip_t *ctx)
       rx->msgs[i].msg_hdr.msg_name = &rx->from[i];
       rx->msgs[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
     }
-    n = recvmmsg(ctx->udp_fd, rx->msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    n = recvmmsg(ctx->udp_fd, rx->msgs, (unsigned int) batch, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break;
     for (i = 0; i < n && !ctx->stopping; i++) {
@@ -162,8 +172,45 @@ int ex_udp_read(struct eXosip_t *ctx)
                   rx->msgs[i].msg_hdr.msg_namelen, 0);
     }
     total += n;
-    if (n < RX_BATCH)
+    if (n < batch)
       break;
   }
   return total;
+}
+
+/* eXosip_set_socket: a UDP socket the program bound becomes the context's. */
+int ex_udp_adopt(struct eXosip_t *ctx, int fd, int port)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int type = 0, flags, rc;
+  socklen_t tlen = sizeof(type);
+  if (ctx->udp_fd >= 0)
+    return OSIP_WRONG_STATE;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_DGRAM
+      || getsockname(fd, (struct sockaddr *) &ss, &len) != 0
+      || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+    return OSIP_BADPARAMETER;
+  if (ctx->udp_rx == NULL) {
+    ctx->udp_rx = malloc(sizeof(struct udp_rx));
+    if (ctx->udp_rx == NULL)
+      return OSIP_NOMEM;
+  }
+  flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    return OSIP_BADPARAMETER;
+  rc = ex_epoll_add(ctx, fd, EPOLLIN, EX_TAG_UDP);
+  if (rc != OSIP_SUCCESS)
+    return rc;
+  ex_netopt_socket(ctx, fd, ss.ss_family);
+  ctx->udp_fd = fd;
+  ctx->udp_family = ss.ss_family;
+  ctx->udp_port = port > 0 ? port
+                           : ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                                            : ((struct sockaddr_in *) &ss)->sin_port);
+  if (ss.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &ss)->sin6_addr, ctx->local_ip, sizeof(ctx->local_ip));
+  else
+    inet_ntop(AF_INET, &((struct sockaddr_in *) &ss)->sin_addr, ctx->local_ip, sizeof(ctx->local_ip));
+  return OSIP_SUCCESS;
 }

@@ -26,3 +26,5 @@ cdef extern from "eXosip2/eXosip.h" nogil:
     int eXosip_call_send_answer(eXosip_t *excontext, int tid, int status, osip_message_t *answer)
     int eXosip_call_terminate(eXosip_t *excontext, int cid, int did)
     int eXosip_call_terminate_with_reason(eXosip_t *excontext, int cid, int did, const char *reason)
+    int eXosip_call_terminate_with_header(eXosip_t *excontext, int cid, int did, const char *header_name,
+                                          const char *header_value)

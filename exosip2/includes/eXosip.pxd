@@ -3,6 +3,7 @@
 
 from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.osip_parser cimport osip_message_t
+from exosip2.includes.sdp_message cimport sdp_message_t
 
 cdef extern from "eXosip2/eXosip.h" nogil:
     ctypedef enum eXosip_event_type_t:
@@ -35,3 +36,6 @@ cdef extern from "eXosip2/eXosip.h" nogil:
     eXosip_event_t *eXosip_event_wait(eXosip_t *excontext, int tv_s, int tv_ms)
     int eXosip_event_geteventsocket(eXosip_t *excontext)
     void eXosip_automatic_action(eXosip_t *excontext)
+    sdp_message_t *eXosip_get_remote_sdp_from_tid(eXosip_t *excontext, int tid)
+    sdp_message_t *eXosip_get_local_sdp_from_tid(eXosip_t *excontext, int tid)
+    sdp_message_t *eXosip_get_previous_local_sdp(eXosip_t *excontext, int did)

@@ -45,6 +45,9 @@ int eXosip_call_send_answer(struct eXosip_t *excontext, int tid, int status, osi
 int eXosip_call_terminate(struct eXosip_t *excontext, int cid, int did);
 /* The same, with a Reason header (its value, e.g. "SIP;cause=200;text=\"done\""). */
 int eXosip_call_terminate_with_reason(struct eXosip_t *excontext, int cid, int did, const char *reason);
+/* The same with one header of the program's choice in the CANCEL, BYE or 603. */
+int eXosip_call_terminate_with_header(struct eXosip_t *excontext, int cid, int did, const char *header_name,
+                                      const char *header_value);
 
 /* A PRACK for the reliable 1xx response1xx (it has RSeq) to INVITE transaction tid: RAck is the
  * RSeq and the INVITE's CSeq. OSIP_WRONG_FORMAT without RSeq, OSIP_WRONG_STATE once the INVITE is

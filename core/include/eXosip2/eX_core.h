@@ -112,6 +112,24 @@ struct eXosip_core_dns_target {
  * OSIP_TIMEOUT when no DNS server answered, OSIP_BADPARAMETER for bad arguments. */
 int eXosip_core_dns_lookup(const char *server, int timeout_ms, int capabilities, const char *name,
                            struct eXosip_core_dns_target *targets, int max);
+/* ---- INVITE transactions and forking (invite.c, fork.c) ---- */
+/* Milliseconds the program has to answer an INVITE finally (default 180000, range 0..86400000;
+ * 0 disables). Past it the server transaction is answered with INVITE_ANSWER_TIMEOUT_STATUS; for
+ * an initial INVITE the call is released (EXOSIP_CALL_RELEASED). A re-INVITE gets the same answer
+ * and its dialog stays. */
+#define EXOSIP_CORE_OPT_INVITE_ANSWER_TIMEOUT_MS (EXOSIP_CORE_OPT_BASE + 40)
+/* The status of that answer (default 408 Request Timeout, range 300..699). */
+#define EXOSIP_CORE_OPT_INVITE_ANSWER_TIMEOUT_STATUS (EXOSIP_CORE_OPT_BASE + 41)
+/* Dialogs one outgoing call may hold, early dialogs and forked branches included (default 16,
+ * range 1..1024). The 2xx of a branch beyond it is not acknowledged. */
+#define EXOSIP_CORE_OPT_MAX_FORKED_DIALOGS (EXOSIP_CORE_OPT_BASE + 42)
+/* 0 (default): the 2xx of a second branch of a forked INVITE is acknowledged and its dialog ended
+ * with BYE at once, as eXosip2 does; the program sees the answer to that BYE
+ * (EXOSIP_CALL_MESSAGE_ANSWERED) with the branch's own did. 1: the dialog is acknowledged and kept,
+ * reported with EXOSIP_CALL_ANSWERED (its own did, the INVITE's tid); the core has acknowledged it
+ * already (eXosip_call_build_ack(tid) keeps naming the first dialog). The program ends the ones it
+ * does not want with eXosip_call_terminate(cid, did). */
+#define EXOSIP_CORE_OPT_KEEP_FORKED_DIALOGS (EXOSIP_CORE_OPT_BASE + 43)
 
 /* The current value of a limit option, or a negative OSIP_* code for an unknown option. */
 int eXosip_core_get_limit(struct eXosip_t *excontext, int opt);

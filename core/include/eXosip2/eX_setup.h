@@ -28,10 +28,19 @@ int eXosip_unlock(struct eXosip_t *excontext);
 
 /* Option identifiers for eXosip_set_option (values as in eXosip2 5.3). */
 #define EXOSIP_OPT_BASE_OPTION 0
-/* int *: seconds between keep-alive datagrams (accepted and stored; this core sends none yet). */
+/* int *: milliseconds between keep-alives toward each registrar (0, the default: none). A
+ * keep-alive is CRLFCRLF (RFC 5626 4.4.1), or an OPTIONS request with KEEP_ALIVE_OPTIONS_METHOD;
+ * they go out from eXosip_automatic_action. */
 #define EXOSIP_OPT_UDP_KEEP_ALIVE (EXOSIP_OPT_BASE_OPTION + 1)
+/* int *: 1 takes the received/rport of the Via of a 2xx to our REGISTER as the address of our
+ * Contacts (as eXosip_masquerade_contact would); 0 (default) does not. */
+#define EXOSIP_OPT_AUTO_MASQUERADE_CONTACT (EXOSIP_OPT_BASE_OPTION + 2)
+/* The older name of the same option. */
+#define EXOSIP_OPT_UDP_LEARN_PORT EXOSIP_OPT_AUTO_MASQUERADE_CONTACT
 /* int *: 1 (default) puts ";rport" in the Via of outgoing requests, 0 leaves it out. */
 #define EXOSIP_OPT_USE_RPORT (EXOSIP_OPT_BASE_OPTION + 7)
+/* int *: the DSCP (0..63) of the SIP sockets, set on those open and on new ones. */
+#define EXOSIP_OPT_SET_DSCP (EXOSIP_OPT_BASE_OPTION + 15)
 /* const char *: the User-Agent header value (NULL: no User-Agent header). */
 #define EXOSIP_OPT_SET_HEADER_USER_AGENT (EXOSIP_OPT_BASE_OPTION + 17)
 /* int *: 1 (default) answers an incoming BYE with 200 at once; 0 leaves the answer to the program. */
@@ -46,6 +55,35 @@ int eXosip_unlock(struct eXosip_t *excontext);
 #define EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE (EXOSIP_OPT_BASE_OPTION + 500)
 /* eXosip_tls_ctx_t *: certificates, keys, trusted roots and cipher list of TLS connections. */
 #define EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO (EXOSIP_OPT_BASE_OPTION + 501)
+/* int *: 1 makes our TCP connections leave from the port we listen on (set before
+ * eXosip_listen_addr: the listening socket is then opened with SO_REUSEPORT). */
+#define EXOSIP_OPT_ENABLE_REUSE_TCP_PORT (EXOSIP_OPT_BASE_OPTION + 21)
+/* const char *: the local address our TCP connections are bound to (NULL or "" for any). */
+#define EXOSIP_OPT_SET_OC_LOCAL_ADDRESS (EXOSIP_OPT_BASE_OPTION + 25)
+/* int *: 1 puts the "ob" parameter of RFC 5626 in the Contact of our dialogs (the keep-alives of
+ * UDP_KEEP_ALIVE keep the flow to the registrar open); 0 (default) does not. */
+#define EXOSIP_OPT_ENABLE_OUTBOUND (EXOSIP_OPT_BASE_OPTION + 24)
+/* int[2] *: the range of local ports of our TCP connections ({0, 0} for any). */
+#define EXOSIP_OPT_SET_OC_PORT_RANGE (EXOSIP_OPT_BASE_OPTION + 26)
+/* int *: 1 (default) drops the Route of our initial INVITE from a dialog whose 2xx carries no
+ * Record-Route; 0 keeps it as the dialog's route set (an outbound proxy stays on the path). */
+#define EXOSIP_OPT_REMOVE_PREROUTESET (EXOSIP_OPT_BASE_OPTION + 27)
+/* const char *: the +sip.instance of our Contacts (RFC 5626), e.g. "<urn:uuid:...>" without
+ * quotes; NULL or "" for none. */
+#define EXOSIP_OPT_SET_SIP_INSTANCE (EXOSIP_OPT_BASE_OPTION + 28)
+/* int *: datagrams read per wake-up of the I/O thread (0, the default: 128). */
+#define EXOSIP_OPT_SET_MAX_MESSAGE_TO_READ (EXOSIP_OPT_BASE_OPTION + 29)
+/* const char *: the display name of our Contacts (NULL or "" for none). */
+#define EXOSIP_OPT_SET_DEFAULT_CONTACT_DISPLAYNAME (EXOSIP_OPT_BASE_OPTION + 31)
+/* const char *: URI parameters added to the Contact of our dialogs (not REGISTER), e.g.
+ * "foo=bar;baz"; NULL or "" for none. */
+#define EXOSIP_OPT_SET_CONTACT_DIALOG_EXTRA_PARAMS (EXOSIP_OPT_BASE_OPTION + 34)
+/* int *: 1 sends a request over TCP on any open connection with the peer's address (one the peer
+ * opened first) when none matches its port: a peer whose Contact names a port it does not listen
+ * on is still reached; 0 (default) connects to the port named. */
+#define EXOSIP_OPT_FORCE_CONNECTIONREUSE (EXOSIP_OPT_BASE_OPTION + 33)
+/* int *: 1 sends the keep-alives of UDP_KEEP_ALIVE as OPTIONS requests (answers raise no event). */
+#define EXOSIP_OPT_KEEP_ALIVE_OPTIONS_METHOD (EXOSIP_OPT_BASE_OPTION + 1000)
 /* struct eXosip_stats *: filled with the counters of the context. */
 #define EXOSIP_OPT_GET_STATISTICS (EXOSIP_OPT_BASE_OPTION + 2000)
 
@@ -152,6 +190,18 @@ void eXosip_masquerade_contact(struct eXosip_t *excontext, const char *public_ad
  * transport tells which protocol the caller means to use first. Returns the port or a negative code.
  */
 int eXosip_find_free_port(struct eXosip_t *excontext, int free_port, int transport);
+
+/* For programs that drive the stack from their own loop: do now what is due (timers that have
+ * expired, then what eXosip_automatic_action does). The sockets are read by the context's I/O
+ * thread, so this never blocks. 0, or OSIP_BADPARAMETER. */
+int eXosip_execute(struct eXosip_t *excontext);
+/* Use socket (bound by the program; UDP, or a listening TCP socket) as the context's socket of
+ * transport; port is the port advertised in Via and Contact (0: the bound one). The context owns
+ * the socket from then on. */
+int eXosip_set_socket(struct eXosip_t *excontext, int transport, int socket, int port);
+/* After a change of network: every TCP connection is closed (the next request opens a new one),
+ * the DNS cache is emptied, and the advertised address is guessed again when bound to any. */
+int eXosip_reset_transports(struct eXosip_t *excontext);
 
 /* Make a pending eXosip_event_wait return at once. */
 void eXosip_wakeup_event(struct eXosip_t *excontext);

@@ -54,6 +54,21 @@ sdp_media_t *eXosip_get_audio_media(sdp_message_t *sdp);
 sdp_media_t *eXosip_get_video_media(sdp_message_t *sdp);
 sdp_media_t *eXosip_get_media(sdp_message_t *sdp, const char *media);
 sdp_connection_t *eXosip_get_connection(sdp_message_t *sdp, const char *media);
+/* The local body of the INVITE before the latest one of the dialog (owned by the caller). */
+sdp_message_t *eXosip_get_previous_local_sdp(struct eXosip_t *excontext, int did);
+/* The peer's and our body of transaction tid (an INVITE's offer or answer; owned by the caller). */
+sdp_message_t *eXosip_get_remote_sdp_from_tid(struct eXosip_t *excontext, int tid);
+sdp_message_t *eXosip_get_local_sdp_from_tid(struct eXosip_t *excontext, int tid);
+/* The connection of the first audio / video media (borrowed from sdp). */
+sdp_connection_t *eXosip_get_audio_connection(sdp_message_t *sdp);
+sdp_connection_t *eXosip_get_video_connection(sdp_message_t *sdp);
+
+/* Random strings from the kernel's CSPRNG: the decimal digits of a random unsigned int; buf_size
+ * random bytes; and buf_size - 1 hexadecimal digits (the three strings of eXosip2, mixed into its
+ * low-entropy generator there, are accepted and not needed here). 0, or OSIP_BADPARAMETER. */
+int eXosip_generate_random(char *buf, int buf_size);
+int eXosip_byte_generate_random(char *buf, int buf_size);
+int eXosip_hexa_generate_random(char *buf, int buf_size, char *str1, char *str2, char *str3);
 
 /* What happened: the numeric values are those of eXosip2 5.3, in the same order. */
 typedef enum eXosip_event_type {
