@@ -222,7 +222,7 @@ def test_glare_as_callee_retries_within_2_s(transport, ua_factory, sipp_factory)
     assert again.did == inv.did and again.tid != tid
     assert delay <= 2.6, delay
     b.ctx.call_send_ack(did=again.did)
-    closed = b.expect(T.call_closed)
+    closed = b.expect_bye()
     assert closed.did == inv.did
     b.expect(T.call_released)
     client.wait(timeout=30).assert_clean(1)
@@ -394,7 +394,7 @@ def test_terminate_with_header_and_sdp_by_tid(transport, ua_factory):
     with pytest.raises(ValueError):
         a.ctx.call_terminate(cid, ans.did, header=("X-A", "b\r\nX-Evil: 1"))
     a.ctx.call_terminate(cid, ans.did, header=("X-Why", "all said"))
-    closed = b.expect(T.call_closed)
+    closed = b.expect_bye()
     assert closed.request.get_header("X-Why") == "all said"
     assert closed.request.get_header("X-Evil") is None
     a.expect(T.call_message_answered)
@@ -422,7 +422,7 @@ def test_unanswered_reinvite_gets_the_configured_status_and_the_call_stays(ua_fa
     assert refused.tid == tid and refused.response.status_code == 503
     b.expect_nothing(0.3)  # bob's call goes on: no RELEASED
     a.ctx.call_terminate(cid, ans.did)
-    b.expect(T.call_closed)
+    b.expect_bye()
     b.expect(T.call_released)
     a.expect(T.call_message_answered)
     a.expect(T.call_released)
