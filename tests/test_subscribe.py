@@ -474,7 +474,10 @@ def test_many_subscribes_from_one_peer_are_freed(alice, raw):
     print("SUBSCRIBEs: %d sent, %d accepted and held, %d refused 503 so far; held after expiry: %d"
           % (n, held, refused, stats.allocated_insubscriptions))
     assert stats.allocated_insubscriptions == 0
-    raw.send(subscribe_from_raw(raw, alice.port, "m7", 2, 60, to_tag="whatever"), alice.port)
+    # a branch of its own: "m72" is the branch of the flood's 72nd SUBSCRIBE, whose transaction may
+    # still be kept (32 s) and would take this request as its retransmission
+    raw.send(subscribe_from_raw(raw, alice.port, "m7", 2, 60, to_tag="whatever", branch="after-flood"),
+             alice.port)
     assert raw.recv(want="SIP/2.0 481", timeout=5)
 
 

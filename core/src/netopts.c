@@ -53,9 +53,10 @@ static int text_value(const void *value, size_t max, const char *forbidden, char
 
 static void apply_dscp(int fd, int family, int dscp)
 {
-  int tos = dscp << 2;
+  int tos;
   if (fd < 0 || dscp < 0)
-    return;
+    return; /* not set (-1): the shift below would be undefined for it */
+  tos = dscp << 2;
   if (family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
   setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)); /* also v4-mapped traffic of a v6 socket */
