@@ -219,6 +219,12 @@ int main(int argc, char **argv)
       eXosip_message_send_answer(ctx, ev->tid, 200, NULL);
       eXosip_unlock(ctx);
       break;
+    case EXOSIP_IN_SUBSCRIPTION_NEW:
+      /* this UAS serves no event package: 489 Bad Event (RFC 6665), so nothing is held */
+      eXosip_lock(ctx);
+      eXosip_insubscription_send_answer(ctx, ev->tid, 489, NULL);
+      eXosip_unlock(ctx);
+      break;
     case EXOSIP_CALL_RELEASED:
       closed_calls++;
       break;

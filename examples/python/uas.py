@@ -95,6 +95,9 @@ class Uas:
             call.Answer(ctx, ev.tid, 200).send()
         elif t == T.message_new:
             ctx.message_send_answer(ev.tid, 200)
+        elif t == T.in_subscription_new:
+            # this UAS serves no event package: 489 Bad Event (RFC 6665), so nothing is held
+            ctx.insubscription_send_answer(ev.tid, 489)
         elif t == T.call_released:
             with self.count_lock:
                 self.closed += 1
