@@ -393,6 +393,8 @@ def test_terminate_with_header_and_sdp_by_tid(transport, ua_factory):
         a.ctx.call_terminate(cid, ans.did, header="X-A: b")
     with pytest.raises(ValueError):
         a.ctx.call_terminate(cid, ans.did, header=("X-A", "b\r\nX-Evil: 1"))
+    with pytest.raises(ValueError):  # the same for a Reason value
+        a.ctx.call_terminate(cid, ans.did, reason='SIP;cause=200\r\nX-Evil: 1')
     a.ctx.call_terminate(cid, ans.did, header=("X-Why", "all said"))
     closed = b.expect_bye()
     assert closed.request.get_header("X-Why") == "all said"

@@ -522,6 +522,8 @@ EXOSIP_API int eXosip_call_terminate_with_reason(struct eXosip_t *excontext, int
                                                  const char *reason)
 {
   int rc;
+  if (reason != NULL && strpbrk(reason, "\r\n") != NULL)
+    return OSIP_BADPARAMETER; /* one Reason line, never a second header smuggled in */
   API_ENTER(excontext);
   rc = terminate(excontext, cid, did, "Reason", reason);
   ex_ctx_unlock(excontext);
