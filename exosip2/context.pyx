@@ -1662,7 +1662,7 @@ cdef class Context:
 
         :param did: the dialog to end (0: the call's); a call forked into several dialogs ends
             each by its did.
-        :param reason: an optional Reason header value.
+        :param reason: an optional Reason header value (one line: CR or LF raises OsipBadParameter).
         :param header: an optional ``(name, value)`` header for the CANCEL, BYE or 603 (not with
             *reason*: one extra header at most).
         """
