@@ -239,6 +239,9 @@ def test_notify_481_ends_incoming_subscription(pair):
 
 def test_refer_outside_dialog(pair):
     a, b = pair
+    # a Refer-To that would smuggle in a second header line is refused before anything is built
+    with pytest.raises(OsipBadParameter):
+        subscribe.InitialRefer(a.ctx, b.uri, a.uri, "sip:carol@127.0.0.1:1\r\nX-Evil: 1")
     sid = subscribe.InitialRefer(a.ctx, b.uri, a.uri, "sip:carol@127.0.0.1:1").send()
     assert sid > 0
     new = b.expect(EventType.message_new)  # eXosip2: a REFER outside dialogs is a request for the program

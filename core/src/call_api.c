@@ -156,8 +156,8 @@ EXOSIP_API int eXosip_call_build_refer(struct eXosip_t *excontext, int did, cons
                                        osip_message_t **request)
 {
   int rc;
-  if (refer_to == NULL || refer_to[0] == '\0')
-    return OSIP_BADPARAMETER;
+  if (refer_to == NULL || refer_to[0] == '\0' || strpbrk(refer_to, "\r\n") != NULL)
+    return OSIP_BADPARAMETER; /* one Refer-To line, never a second header smuggled in */
   rc = eXosip_call_build_request(excontext, did, "REFER", request);
   if (rc == OSIP_SUCCESS)
     osip_message_set_header(*request, "Refer-To", refer_to);

@@ -415,8 +415,9 @@ EXOSIP_API int eXosip_subscription_build_initial_refer(struct eXosip_t *excontex
     return OSIP_BADPARAMETER;
   *refer = NULL;
   API_CHECK(excontext);
-  if (refer_to == NULL || refer_to[0] == '\0' || to == NULL || from == NULL)
-    return OSIP_BADPARAMETER;
+  if (refer_to == NULL || refer_to[0] == '\0' || strpbrk(refer_to, "\r\n") != NULL || to == NULL
+      || from == NULL)
+    return OSIP_BADPARAMETER; /* one Refer-To line, never a second header smuggled in */
   ex_ctx_lock(excontext);
   rc = ex_build_request_out(excontext, "REFER", to, from, route, refer);
   ex_ctx_unlock(excontext);
