@@ -559,3 +559,23 @@ def test_subscribe_to_a_closed_port_is_noanswer(alice):
     ev = alice.expect(EventType.subscription_noanswer, timeout=10)
     assert ev.sid == sid and ev.response is None
     assert alice.ctx.get_statistics().allocated_subscriptions == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_subscribe_the_program_never_answers_is_closed_and_freed(alice, raw):
+    """A program that ignores in_subscription_new (an old program, or one too busy): after 64*T1 the
+    core closes the SUBSCRIBE's transaction with 500 and Retry-After, and frees the subscription
+    with it, instead of holding it until its Expires (here an hour)."""
+    raw.send(subscribe_from_raw(raw, alice.port, "ignored1", 1, 3600), alice.port)
+    new = alice.expect(EventType.in_subscription_new)
+    assert new.did > 0
+    assert alice.ctx.get_statistics().allocated_insubscriptions == 1
+    closed = raw.recv(want="SIP/2.0", timeout=45)
+    assert closed.startswith("SIP/2.0 500") and header(closed, "Retry-After") == "5"
+    deadline = time.monotonic() + 5
+    while alice.ctx.get_statistics().allocated_insubscriptions and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert alice.ctx.get_statistics().allocated_insubscriptions == 0
+    # too late now: the program's answer finds nothing to answer
+    with pytest.raises(OsipNotFound):
+        alice.ctx.insubscription_send_answer(new.tid, 200)

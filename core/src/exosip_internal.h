@@ -657,6 +657,9 @@ void ex_st_2xx_sent(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip_mess
 /* eXosip_automatic_action: refreshes due, and sessions whose refresh never came. */
 void ex_st_automatic(struct eXosip_t *ctx);
 void ex_st_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
+/* insubscribe.c: the SUBSCRIBE of w was never answered and is closed by the core */
+void ex_insub_unanswered(struct eXosip_t *ctx, struct ex_tx *w);
+
 /* fork.c: 2xx of a forked INVITE, and calls with several dialogs */
 /* Set up the index of an outgoing call (after its INVITE is built); removed by ex_call_release. */
 int ex_fork_index_call(struct eXosip_t *ctx, struct ex_call *call, const osip_message_t *invite);

@@ -336,6 +336,19 @@ static struct ex_insub *insub_of_tid(struct eXosip_t *ctx, int tid, struct ex_tx
   return n;
 }
 
+/* The SUBSCRIBE of server transaction w was never answered and the core closes it (osip_glue.c,
+ * after 64*T1): a subscription that never existed for the peer is freed with it, instead of
+ * being held until its Expires. */
+void ex_insub_unanswered(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_insub *n;
+  if (w == NULL || w->tr == NULL || w->tr->orig_request == NULL || !MSG_IS_SUBSCRIBE(w->tr->orig_request))
+    return;
+  n = insub_by_did(ctx, w->did);
+  if (n != NULL && !n->confirmed && n->tid == w->tid)
+    insub_free(ctx, n);
+}
+
 static int build_answer(struct eXosip_t *ctx, struct ex_insub *n, struct ex_tx *w, int status, osip_message_t **out)
 {
   char buf[24];

@@ -721,6 +721,7 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
   if (unanswered_nist(w) && now >= w->created + 64ULL * EX_T1 * 1000ULL) {
     /* the client gave up long ago (Timer F): close the transaction instead of keeping it forever */
     osip_message_t *resp = NULL;
+    ex_insub_unanswered(ctx, w); /* hook (insubscribe.c): a subscription never answered goes too */
     if (w->tr->orig_request != NULL
         && ex_build_response(ctx, w->tr->orig_request, 500, NULL, 0, &resp) == OSIP_SUCCESS) {
       osip_message_set_header(resp, "Retry-After", "5");
