@@ -166,7 +166,7 @@ def test_naptr_then_srv_by_priority_then_addresses(dnsmasq_factory):
     assert [t.port for t in utils.resolve("sip:bob@example.test;transport=udp", d.server)] == [5070, 5080]
     assert [(t.transport, t.port) for t in utils.resolve("sips:example.test", d.server)] == [("TLS", 5061)]
     # what was asked: NAPTR first, then the SRV names it gave
-    assert d.queries()[0].split()[1:3] == ["query[NAPTR]", "example.test"]
+    assert d.queries(at_least=1)[0].split()[1:3] == ["query[NAPTR]", "example.test"]
 
 
 def test_srv_without_naptr_and_a_without_srv(dnsmasq_factory):
@@ -235,16 +235,16 @@ def test_requests_follow_srv_and_the_cache_keeps_the_ttl(dnsmasq_factory, server
         c.ctx.message_send_request(Message(c.ctx, "sip:bob@ttl.test", "sip:alice@127.0.0.1"))
         assert s.wait(i + 1)
     assert c.sent("MESSAGE") == [("127.0.0.1", s.port)] * 2
-    assert len(d.queries("ttl.test")) == 1  # the second MESSAGE used the cached answer
+    assert len(d.queries("ttl.test", at_least=1)) == 1  # the second MESSAGE used the cached answer
     time.sleep(2.5)  # past the TTL: asked again
     c.ctx.message_send_request(Message(c.ctx, "sip:bob@ttl.test", "sip:alice@127.0.0.1"))
     assert s.wait(3)
-    assert len(d.queries("ttl.test")) == 2
+    assert len(d.queries("ttl.test", at_least=2)) == 2
     # with the cache off, every request asks
     c.ctx.set_option(Option.ENABLE_DNS_CACHE, 0)
     c.ctx.message_send_request(Message(c.ctx, "sip:bob@ttl.test", "sip:alice@127.0.0.1"))
     assert s.wait(4)
-    assert len(d.queries("ttl.test")) == 3
+    assert len(d.queries("ttl.test", at_least=3)) == 3
 
 
 def test_register_fails_over_from_a_dead_registrar(dnsmasq_factory, servers, client_factory):

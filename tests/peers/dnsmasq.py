@@ -53,12 +53,19 @@ class Dnsmasq:
         with self._lock:
             return list(self.lines)
 
-    def queries(self, name=None):
-        """The ``query[TYPE] name`` lines logged so far (for *name* only when given)."""
-        out = [line for line in self.snapshot() if " query[" in line]
-        if name is not None:
-            out = [line for line in out if (" %s from" % name) in line]
-        return out
+    def queries(self, name=None, at_least=0, timeout=3.0):
+        """The ``query[TYPE] name`` lines logged so far (for *name* only when given).
+
+        The log is read by a thread, so a line can lag the answer it belongs to: with *at_least*,
+        wait (up to *timeout* seconds) until that many lines are there, then return what is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = [line for line in self.snapshot() if " query[" in line]
+            if name is not None:
+                out = [line for line in out if (" %s from" % name) in line]
+            if len(out) >= at_least or time.monotonic() >= deadline:
+                return out
+            time.sleep(0.02)
 
     def stop(self):
         if self.proc.poll() is None:
