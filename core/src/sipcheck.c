@@ -249,8 +249,8 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
   int headers = 0, params = 0, values = 0, start_rc;
   const char *name = NULL; /* the current header's name, for the message */
   size_t namelen = 0;
-  const char *ctype = NULL, *bnd = NULL; /* the first Content-Type value, its boundary */
-  size_t ctlen = 0, bndlen = 0;
+  const char *ctype = NULL, *bnd = NULL; /* the first multipart Content-Type value, its boundary */
+  size_t bndlen = 0;
 
   if (why != NULL && whylen > 0)
     why[0] = '\0';
@@ -290,11 +290,10 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
         namelen++;
       params = 0;
       values = 1;
-      if (ctype == NULL) { /* the first Content-Type line that names a multipart type */
-        const char *v = content_type_value(buf, i, eol, &ctlen);
-        const char *b;
-        size_t bl;
-        if (v != NULL && multipart_boundary(v, ctlen, &b, &bl))
+      if (ctype == NULL) { /* the first Content-Type line that names a multipart type, and its boundary */
+        size_t vlen;
+        const char *v = content_type_value(buf, i, eol, &vlen);
+        if (v != NULL && multipart_boundary(v, vlen, &bnd, &bndlen))
           ctype = v;
       }
     }
@@ -342,8 +341,7 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
     }
   }
   /* the body is oSIP2's to read, except for the header lines of multipart parts */
-  if (ctype != NULL && i < len && multipart_boundary(ctype, ctlen, &bnd, &bndlen)
-      && !multipart_part_headers_ok(buf + next, len - next, bnd, bndlen)) {
+  if (ctype != NULL && i < len && !multipart_part_headers_ok(buf + next, len - next, bnd, bndlen)) {
     if (why != NULL && whylen > 0)
       snprintf(why, whylen, "a MIME part names Content-Type more than once");
     return EX_CHECK_BODY_PART;
