@@ -20,6 +20,8 @@
     subscribe, print each NOTIFY's state and body, unsubscribe at Ctrl-C;
 ``publish sip:USER@HOST --status open|closed [--note TEXT]``
     publish a PIDF presence status (see exosip2/_cli_presence.py).
+``serve --workers N --port P [--handler uas|module:function]``
+    N worker processes on ports P..P+N-1 behind a SIP load balancer (see exosip2/serve.py).
 """
 
 import argparse
@@ -131,6 +133,9 @@ def build_parser():
     add_commands(sub)
     add_register_parser(sub)
     add_presence_parsers(sub)
+    from exosip2.serve import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
