@@ -38,7 +38,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 __all__ = ["Worker", "WorkerStats", "Supervisor", "ServeError", "resolve_handler", "uas_handler", "check_args",
            "add_serve_parser", "cmd_serve", "worker_main"]
@@ -177,10 +177,11 @@ def resolve_handler(spec: str) -> Callable[..., Any]:
             module = importlib.import_module(where)
         except Exception as exc:
             raise ServeError("--handler %r: cannot import %s: %s: %s" % (spec, where, type(exc).__name__, exc))
-    factory = getattr(module, name, None)
+    factory: Any = getattr(module, name, None)
     if not callable(factory):
         raise ServeError("--handler %r: %s has no callable %r" % (spec, where, name))
-    return factory
+    found: Callable[..., Any] = factory
+    return found
 
 
 # --- one worker -------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ class _Calls:
     def __init__(self, stats: WorkerStats) -> None:
         self.lock = threading.Lock()
         self.calls: Dict[int, int] = {}
-        self.tearing: set = set()          # cids whose BYE was sent at shutdown
+        self.tearing: Set[int] = set()         # cids whose BYE was sent at shutdown
         self.stats = stats
 
     def put(self, cid: int, did: int) -> None:
@@ -391,7 +392,7 @@ class Supervisor:
         self.restart_delay = restart_delay
         self.stop_timeout = stop_timeout
         self.drain = drain
-        self.procs: List[Optional[subprocess.Popen]] = [None] * workers
+        self.procs: "List[Optional[subprocess.Popen[bytes]]]" = [None] * workers
         self.started_at = [0.0] * workers
         self.delay = [restart_delay] * workers
         self.next_start = [0.0] * workers
@@ -408,7 +409,7 @@ class Supervisor:
                 "drain": self.drain,
                 "stats_path": os.path.join(self.stats_dir, "worker-%d.json" % index) if self.stats_dir else None}
 
-    def start_worker(self, index: int) -> subprocess.Popen:
+    def start_worker(self, index: int) -> "subprocess.Popen[bytes]":
         """Start worker *index* (a ``python -m exosip2.serve --worker CONFIG`` process)."""
         argv = [sys.executable, "-m", "exosip2.serve", "--worker", json.dumps(self._config(index))]
         # the workers import the same exosip2 as this process, wherever it was found
@@ -571,7 +572,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
     """Add the ``serve`` sub-command to the sub-parsers *sub* of ``python -m exosip2``."""
-    p = sub.add_parser("serve", help="run N worker processes, one context each, behind a SIP load balancer")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "serve", help="run N worker processes, one context each, behind a SIP load balancer")
     p.add_argument("--workers", "-n", type=int, default=None, help="how many workers (default: one per core)")
     p.add_argument("--port", type=int, default=5070, help="worker i listens on PORT+i (default 5070)")
     p.add_argument("--address", default="127.0.0.1", help="address every worker binds (default 127.0.0.1)")

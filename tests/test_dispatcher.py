@@ -208,7 +208,8 @@ def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster):
     failed = result.failed
     print("failover: %d calls, %d failed %s (victim held ~%d), %d failovers by the dispatcher, detection %.2f s by %s "
           "(ping interval %d s, fr_timer %d ms), taken back %.2f s after the kill; shares after restart %s"
-          % (result.created, failed, result.failure_reasons(), held, len(d.failovers()), detection, detected_by, d.ping_interval, d.fr_timer,
+          % (result.created, failed, result.failure_reasons(), held, len(d.failovers()), detection, detected_by,
+             d.ping_interval, d.fr_timer,
              ups[-1] - killed_at, [x["invites"] for x in stats]))
     assert result.successful + failed == calls, result.describe()
     # only the calls the killed worker held (a rate of 20/s times ~0.5 s each, a third of them)

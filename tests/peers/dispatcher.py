@@ -33,7 +33,7 @@ _FAILOVER_RE = re.compile(r"ds-failover dst=sip:(\S+) status=(\S+) callid=(\S+)"
 class Dispatcher:
     """Kamailio with ``examples/kamailio/dispatcher.cfg`` balancing over *workers* ``[(host, port)]``."""
 
-    def __init__(self, rundir, workers, ping_interval=1, fr_timer=1000, fr_inv_timer=5000, children=2,
+    def __init__(self, rundir, workers, ping_interval=1, fr_timer=1000, fr_inv_timer=5000, children=2, shm_mb=64,
                  host=LOOPBACK, port=None):
         self.binary = require_binary("kamailio", "kamailio")
         self.rundir = str(rundir)
@@ -56,7 +56,7 @@ class Dispatcher:
                         "-A", "CHILDREN=%d" % children]
         argv = [self.binary, "-f", CONFIG, "-DD", "-E", "-w", self.rundir, "-Y", self.rundir,
                 "-P", os.path.join(self.rundir, "kamailio.pid"), "-L", find_module_dir(),
-                "-m", "32", "-M", "8"] + self.defines
+                "-m", str(shm_mb), "-M", "8"] + self.defines
         self.process = PeerProcess(argv, self.log_path, cwd=self.rundir, name="kamailio-dispatcher")
 
     def start(self, timeout=10.0):
