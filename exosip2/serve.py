@@ -27,7 +27,6 @@ Each worker keeps counters (:class:`WorkerStats`) and, with ``--stats-dir``, wri
 Bad arguments exit 2 with a message.
 """
 
-import argparse
 import importlib
 import importlib.util
 import json
@@ -392,7 +391,7 @@ class Supervisor:
         self.restart_delay = restart_delay
         self.stop_timeout = stop_timeout
         self.drain = drain
-        self.procs: "List[Optional[subprocess.Popen[bytes]]]" = [None] * workers
+        self.procs: List[Any] = [None] * workers   # subprocess.Popen of each worker, None between two runs
         self.started_at = [0.0] * workers
         self.delay = [restart_delay] * workers
         self.next_start = [0.0] * workers
@@ -409,7 +408,7 @@ class Supervisor:
                 "drain": self.drain,
                 "stats_path": os.path.join(self.stats_dir, "worker-%d.json" % index) if self.stats_dir else None}
 
-    def start_worker(self, index: int) -> "subprocess.Popen[bytes]":
+    def start_worker(self, index: int) -> Any:
         """Start worker *index* (a ``python -m exosip2.serve --worker CONFIG`` process)."""
         argv = [sys.executable, "-m", "exosip2.serve", "--worker", json.dumps(self._config(index))]
         # the workers import the same exosip2 as this process, wherever it was found
@@ -517,7 +516,7 @@ def _port_free(address: str, port: int, transport: str) -> bool:
         s.close()
 
 
-def check_args(args: argparse.Namespace) -> Dict[str, str]:
+def check_args(args: Any) -> Dict[str, str]:
     """Validate the ``serve`` arguments; return the handler arguments as a dict.
 
     :raises ServeError: with a message naming the bad argument.
@@ -554,7 +553,7 @@ def check_args(args: argparse.Namespace) -> Dict[str, str]:
     return pairs
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: Any) -> int:
     """The ``serve`` command: check the arguments (exit 2 on a bad one), then run a :class:`Supervisor`."""
     try:
         pairs = check_args(args)
@@ -570,9 +569,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return sup.run()
 
 
-def add_serve_parser(sub: Any) -> argparse.ArgumentParser:
+def add_serve_parser(sub: Any) -> Any:
     """Add the ``serve`` sub-command to the sub-parsers *sub* of ``python -m exosip2``."""
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = sub.add_parser(
         "serve", help="run N worker processes, one context each, behind a SIP load balancer")
     p.add_argument("--workers", "-n", type=int, default=None, help="how many workers (default: one per core)")
     p.add_argument("--port", type=int, default=5070, help="worker i listens on PORT+i (default 5070)")

@@ -21,7 +21,7 @@ TUTORIALS = os.path.join(DOCS, "tutorials")
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 PUBLIC_MODULES = ["context", "event", "call", "request", "register", "message", "headers", "sdp", "error", "utils",
                   "options", "trace", "version",
-                  "subscribe", "notify", "publish"]
+                  "subscribe", "notify", "publish", "serve"]
 
 pytestmark = pytest.mark.timeout(180)
 
