@@ -598,7 +598,18 @@ def _worker_entry(argv: List[str]) -> int:
         print("usage: python -m exosip2 serve ... (this module's own entry is for the workers it starts)",
               file=sys.stderr)
         return EXIT_USAGE
-    return worker_main(json.loads(argv[1]))
+    try:
+        config = json.loads(argv[1])
+        if not isinstance(config, dict) or not {"index", "address", "port", "transport", "handler"} <= set(config):
+            raise ValueError("not a worker configuration")
+    except ValueError as exc:
+        print("error: --worker takes the JSON configuration serve passes: %s" % exc, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return worker_main(config)
+    except ServeError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return EXIT_HANDLER
 
 
 if __name__ == "__main__":

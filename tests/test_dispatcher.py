@@ -107,6 +107,15 @@ def test_serve_bad_arguments_exit_2(args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("argv", [[], ["--worker"], ["--worker", "{"], ["--worker", "[]"], ["--worker", "{}"],
+                                  ["--worker", '{"index": 0}'], ["--other", "{}"]])
+def test_worker_entry_refuses_what_serve_would_not_pass(argv):
+    out = subprocess.run([sys.executable, "-m", "exosip2.serve"] + argv, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=20)
+    assert out.returncode == 2, out
+    assert "Traceback" not in out.stderr and out.stderr.strip()
+
+
 def test_serve_busy_port_and_broken_handler_file(tmp_path):
     port = free_port()
     import socket
