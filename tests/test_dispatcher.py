@@ -187,7 +187,7 @@ def test_every_worker_takes_a_share_and_dialogs_stay_on_their_worker(tmp_path, c
     for dst, _, _ in picks:
         per_dst[dst] += 1
     assert sorted(per_dst.values()) == sorted(shares)
-    assert d.failovers() == [] and d.states() == []
+    assert d.failovers() == []
 
 
 def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster):
@@ -284,3 +284,16 @@ def test_worker_that_exits_is_restarted_and_serves_again(tmp_path, cluster):
     stats = s.wait_stats(lambda st: sum(x["byes"] for x in st) == 20)
     assert stats[0]["invites"] > 0 and stats[1]["invites"] > 0, stats
     assert json.loads(json.dumps(stats))     # plain JSON
+
+
+def test_workers_end_when_their_supervisor_is_killed(tmp_path):
+    s = Serve(tmp_path / "serve", workers=2).start()
+    try:
+        workers = list(s.listening().values())
+        os.kill(s.pid, signal.SIGKILL)
+        s.popen.wait(timeout=5)
+        # each worker sees its parent gone within a tick, ends its context and exits
+        assert wait_until(lambda: not [p for p in workers if pid_alive(p)], 10), workers
+        assert [x["state"] for x in s.all_stats()] == ["stopped", "stopped"]
+    finally:
+        s.stop()
