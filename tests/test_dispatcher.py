@@ -182,9 +182,9 @@ def test_every_worker_takes_a_share_and_dialogs_stay_on_their_worker(tmp_path, c
         assert x["options"] >= 1, stats            # the dispatcher's probes were answered
         assert x["handler_errors"] == 0
     picks = d.picks()
-    assert len(picks) == calls and not any(retry for _, _, retry in picks)
+    assert len(picks) == calls and not any(retry for _, _, retry, _ in picks)
     per_dst = {"%s:%d" % a: 0 for a in s.addresses}
-    for dst, _, _ in picks:
+    for dst, _, _, _ in picks:
         per_dst[dst] += 1
     assert sorted(per_dst.values()) == sorted(shares)
     assert d.failovers() == []
@@ -215,6 +215,12 @@ def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster):
     new = stats[victim]
     assert new["pid"] == listening[victim] and new["invites"] > 0, stats   # new calls reached it again
     failed = result.failed
+    # while it was down, no new call was sent to it; retries went to the others
+    picks = d.picks()
+    while_down = [c for dst, c, _, t in picks if dst == host_port and downs[0][0] < t < ups[-1]]
+    assert while_down == [], while_down
+    retried = [dst for dst, _, retry, _ in picks if retry]
+    assert retried and host_port not in retried, retried
     print("failover: %d calls, %d failed %s (victim held ~%d), %d failovers by the dispatcher, detection %.2f s by %s "
           "(ping interval %d s, fr_timer %d ms), taken back %.2f s after the kill; shares after restart %s"
           % (result.created, failed, result.failure_reasons(), held, len(d.failovers()), detection, detected_by,
@@ -223,7 +229,7 @@ def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster):
     assert result.successful + failed == calls, result.describe()
     # only the calls the killed worker held (a rate of 20/s times ~0.5 s each, a third of them)
     # can fail: new INVITEs sent to it time out after fr_timer and go to the next worker
-    assert failed <= 12, result.describe()
+    assert failed <= min(12, held + 6), (held, result.describe())
     assert 0 < detection <= d.ping_interval + d.fr_timer / 1000.0 + 1.0, (detection, d.states())
     # the survivors kept every dialog they had
     for i, x in enumerate(stats):

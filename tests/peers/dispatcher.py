@@ -25,7 +25,7 @@ from .proc import LOOPBACK, PeerError, PeerProcess, free_port, free_ports, pid_a
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "examples", "kamailio", "dispatcher.cfg")
 
-_PICK_RE = re.compile(r"ds-pick dst=sip:(\S+) callid=(\S+)( retry=1)?")
+_PICK_RE = re.compile(r"ds-pick dst=sip:(\S+) callid=(\S+) time=(\S+)( retry=1)?")
 _STATE_RE = re.compile(r"ds-state (down|up) by=(\S+) ru=sip:(?:[^@\s]*@)?(\S+) du=(\S+) time=(\S+)")
 _FAILOVER_RE = re.compile(r"ds-failover dst=sip:(\S+) status=(\S+) callid=(\S+)")
 
@@ -98,8 +98,9 @@ class Dispatcher:
         return self.process.log_text()
 
     def picks(self):
-        """``[(worker "host:port", call_id, is_retry)]`` in the order Kamailio chose them."""
-        return [(m.group(1), m.group(2), bool(m.group(3))) for m in _PICK_RE.finditer(self.log_text())]
+        """``[(worker "host:port", call_id, is_retry, time)]`` in the order Kamailio chose them."""
+        return [(m.group(1), m.group(2), bool(m.group(4)), float(m.group(3)))
+                for m in _PICK_RE.finditer(self.log_text())]
 
     def states(self):
         """``[(state "down"|"up", worker "host:port", time, method)]`` as the dispatcher changed them
