@@ -62,9 +62,21 @@ def cluster(tmp_path):
         pytest.fail("; ".join(problems))
 
 
-def sipp_uac(tmp_path, d, calls, rate, pause_ms=200, timeout_s=30, name="uac"):
-    return Sipp(UAC, d.address, calls=calls, rate=rate, pause_ms=pause_ms, service="service",
+@pytest.fixture
+def sipps():
+    """A list the tests put their SIPp processes in: each is stopped (by its pid) at teardown."""
+    started = []
+    yield started
+    for sipp in started:
+        sipp.stop()
+
+
+def sipp_uac(tmp_path, d, calls, rate, pause_ms=200, timeout_s=30, name="uac", track=None):
+    sipp = Sipp(UAC, d.address, calls=calls, rate=rate, pause_ms=pause_ms, service="service",
                 keys={"caller": "sipp"}, timeout_s=timeout_s, workdir=str(tmp_path / name), name=name)
+    if track is not None:
+        track.append(sipp)
+    return sipp
 
 
 def assert_all_ok(result, calls):
@@ -166,10 +178,10 @@ def test_example_config_passes_kamailio_check(tmp_path):
 
 # --- through the dispatcher ------------------------------------------------------------------------
 
-def test_every_worker_takes_a_share_and_dialogs_stay_on_their_worker(tmp_path, cluster):
+def test_every_worker_takes_a_share_and_dialogs_stay_on_their_worker(tmp_path, cluster, sipps):
     s, d = cluster(workers=3)
     calls = 90
-    result = sipp_uac(tmp_path, d, calls, rate=30).start(wait_bound=False).wait()
+    result = sipp_uac(tmp_path, d, calls, rate=30, track=sipps).start(wait_bound=False).wait()
     assert_all_ok(result, calls)
     stats = s.wait_stats(lambda st: sum(x["byes"] for x in st) == calls and all(x["active"] == 0 for x in st))
     shares = [x["invites"] for x in stats]
@@ -190,11 +202,11 @@ def test_every_worker_takes_a_share_and_dialogs_stay_on_their_worker(tmp_path, c
     assert d.failovers() == []
 
 
-def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster):
+def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster, sipps):
     # restart delayed 4 s so that the dispatcher sees the worker gone, then back
     s, d = cluster(workers=3, extra=["--restart-delay", "4"])
     rate, calls = 20, 240
-    sipp = sipp_uac(tmp_path, d, calls, rate=rate, pause_ms=300, timeout_s=40).start(wait_bound=False)
+    sipp = sipp_uac(tmp_path, d, calls, rate=rate, pause_ms=300, timeout_s=40, track=sipps).start(wait_bound=False)
     victim = 1
     host_port = "%s:%d" % s.addresses[victim]
     assert wait_until(lambda: (s.stats(victim) or {}).get("active", 0) > 0, 10), s.all_stats()
@@ -237,11 +249,13 @@ def test_failover_sigkill_one_worker_during_a_run(tmp_path, cluster):
             assert x["acks"] == x["byes"] == x["invites"] == x["answered"], stats
 
 
-def test_sigterm_ends_calls_with_bye_and_leaves_nothing(tmp_path, cluster):
+def test_sigterm_ends_calls_with_bye_and_leaves_nothing(tmp_path, cluster, sipps):
     s, d = cluster(workers=2)
     calls = 6
     sipp = Sipp(BYE_FROM_UAS, d.address, calls=calls, rate=20, limit=calls, service="service", timeout_s=30,
-                workdir=str(tmp_path / "held"), name="held").start(wait_bound=False)
+                workdir=str(tmp_path / "held"), name="held")
+    sipps.append(sipp)
+    sipp.start(wait_bound=False)
     held = s.wait_stats(lambda st: sum(x["active"] for x in st) == calls and sum(x["acks"] for x in st) == calls,
                         timeout=10)
     assert sum(x["active"] for x in held) == calls, held
@@ -262,21 +276,22 @@ def test_sigterm_ends_calls_with_bye_and_leaves_nothing(tmp_path, cluster):
     assert "serve: stopped" in s.log_text()
 
 
-def test_b2bua_workers_bridge_calls_through_the_dispatcher(tmp_path, cluster):
-    callee = Sipp("uas", port=None, timeout_s=30, workdir=str(tmp_path / "callee"), name="callee").start()
+def test_b2bua_workers_bridge_calls_through_the_dispatcher(tmp_path, cluster, sipps):
+    callee = Sipp("uas", port=None, timeout_s=30, workdir=str(tmp_path / "callee"), name="callee")
+    sipps.append(callee)
+    callee.start()
     target = "sip:service@127.0.0.1:%d" % callee.port
     s, d = cluster(workers=2, extra=["--handler", os.path.join(ROOT, "examples", "kamailio", "b2bua_worker.py")
                                      + ":handler", "--handler-arg", "target=" + target])
     calls = 20
-    result = sipp_uac(tmp_path, d, calls, rate=20).start(wait_bound=False).wait()
+    result = sipp_uac(tmp_path, d, calls, rate=20, track=sipps).start(wait_bound=False).wait()
     assert_all_ok(result, calls)
     stats = s.wait_stats(lambda st: sum(x["byes"] for x in st) == calls and all(x["active"] == 0 for x in st))
     assert all(x["invites"] > 0 for x in stats) and sum(x["invites"] for x in stats) == calls, stats
     assert all(x["handler_errors"] == 0 for x in stats), stats
-    callee.stop()
 
 
-def test_worker_that_exits_is_restarted_and_serves_again(tmp_path, cluster):
+def test_worker_that_exits_is_restarted_and_serves_again(tmp_path, cluster, sipps):
     s, d = cluster(workers=2, extra=["--restart-delay", "0.2"])
     old = s.listening()[0]
     os.kill(old, signal.SIGTERM)           # a clean exit is restarted too
@@ -285,7 +300,7 @@ def test_worker_that_exits_is_restarted_and_serves_again(tmp_path, cluster):
     # the new worker answers the probe and takes its share again
     assert wait_until(lambda: (s.stats(0) or {}).get("pid") == s.listening()[0]
                       and s.stats(0)["options"] > 0, 5), s.all_stats()
-    result = sipp_uac(tmp_path, d, 20, rate=20).start(wait_bound=False).wait()
+    result = sipp_uac(tmp_path, d, 20, rate=20, track=sipps).start(wait_bound=False).wait()
     assert_all_ok(result, 20)
     stats = s.wait_stats(lambda st: sum(x["byes"] for x in st) == 20)
     assert stats[0]["invites"] > 0 and stats[1]["invites"] > 0, stats
