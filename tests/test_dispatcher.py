@@ -318,3 +318,22 @@ def test_workers_end_when_their_supervisor_is_killed(tmp_path):
         assert [x["state"] for x in s.all_stats()] == ["stopped", "stopped"]
     finally:
         s.stop()
+
+
+def test_a_worker_that_keeps_dying_is_restarted_with_a_growing_delay(tmp_path):
+    h = tmp_path / "dies.py"
+    h.write_text("import os\n\ndef handler(ctx, worker):\n    os._exit(7)\n")
+    s = Serve(tmp_path / "serve", workers=1, extra=["--handler", "%s:handler" % h, "--restart-delay", "0.1"])
+    with open(s.log_path, "ab") as log:
+        s.popen = subprocess.Popen(s.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                   start_new_session=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        time.sleep(3.0)
+        assert s.terminate(timeout=15) == 0, s.log_text()
+    finally:
+        s.stop()
+    starts = s.log_text().count("started worker 0")
+    # delays 0.2, 0.4, 0.8, 1.6 s (doubled while it dies within a second): about 4 starts in 3 s,
+    # where a fixed 0.1 s delay would give some 15
+    assert 2 <= starts <= 7, s.log_text()
+    assert s.log_text().count("exited with 7") >= starts - 1
