@@ -64,7 +64,8 @@ class ServeError(ValueError):
 class WorkerStats:
     """The counters of one worker; :meth:`as_dict` is what goes into ``worker-<i>.json``.
 
-    ``invites`` new INVITEs received, ``answered`` 2xx sent for them, ``refused`` INVITEs refused
+    ``invites`` new INVITEs received, ``answered`` 2xx sent for them (counted by the ``uas``
+    handler; a handler of yours counts them with ``worker.stats.add("answered")``), ``refused`` INVITEs refused
     while stopping (503), ``acks`` ACKs of calls this worker holds, ``byes`` BYEs received for them,
     ``cancels`` CANCELs, ``options`` keep-alive OPTIONS answered, ``other`` other out-of-dialog
     requests, ``active`` calls held now, ``torn_down`` calls ended by this worker at shutdown (BYE
