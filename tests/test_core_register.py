@@ -180,7 +180,7 @@ def test_realm_matched_credentials_register(kamailio, run_register):  # noqa: F8
 @pytest.mark.parametrize("qop,transport", [(False, "udp"), (True, "udp"), (True, "tcp")])
 def test_short_expires_is_refreshed_before_it_lapses(qop, transport, kamailio_factory, run_register):  # noqa: F811
     k = kamailio_factory(qop=qop, min_expires=1)
-    prog = run_register(k.aor("alice"), "-t", transport, "-e", "5", "-w", "alicepw", "-x", "12")
+    prog = run_register(k.aor("alice"), "-t", transport, "-e", "5", "-m", "1", "-w", "alicepw", "-x", "12")
     prog.wait_line(r"^register: success expires=5$", timeout=10)
     # the binding must never lapse while the program runs: look it up a few times on the way
     samples = []
@@ -210,7 +210,7 @@ def test_short_expires_is_refreshed_before_it_lapses(qop, transport, kamailio_fa
 def test_stale_nonce_is_answered_again(kamailio_factory, run_register):  # noqa: F811
     # nonces live 2 s, refreshes come every 3 s: each refresh meets "stale=true" and answers it once
     k = kamailio_factory(qop=True, min_expires=1, nonce_expire=2)
-    prog = run_register(k.aor("alice"), "-e", "5", "-w", "alicepw", "-x", "8")
+    prog = run_register(k.aor("alice"), "-e", "5", "-m", "1", "-w", "alicepw", "-x", "8")
     prog.wait_line(r"^register: success expires=5$", timeout=10)
     assert prog.wait(timeout=20) == 0, prog.describe()
     results = k.auth_results("alice")
@@ -230,7 +230,7 @@ def test_valgrind_register_refresh_unregister(kamailio_factory, run_register, tm
     log = tmp_path / "valgrind.log"
     wrapper = [valgrind, "--tool=memcheck", "--leak-check=full", "--errors-for-leak-kinds=definite",
                "--show-leak-kinds=definite", "--num-callers=30", "--log-file=%s" % log]
-    prog = run_register(k.aor("alice"), "-e", "4", "-w", "alicepw", "-x", "6", wrapper=wrapper)
+    prog = run_register(k.aor("alice"), "-e", "4", "-m", "1", "-w", "alicepw", "-x", "6", wrapper=wrapper)
     rc = prog.wait(timeout=60)
     report = log.read_text(errors="replace")
     assert rc == 0, "%s\n%s" % (prog.describe(), report[-6000:])
@@ -464,7 +464,7 @@ def test_digest_answer_matches_rfc2617(secret, scripted_registrar, run_register)
     ha1 = md5("alice:scripted:s3cret")
     given = {"password": ["-w", "s3cret"], "ha1": ["-H", ha1, "-r", "scripted"],
              "HA1": ["-H", ha1.upper(), "-r", "scripted"]}[secret]
-    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-x", "3", *given)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-m", "1", "-x", "3", *given)
     assert prog.wait(timeout=20) == 0, prog.describe()
     assert len(verdicts) >= 3, verdicts  # the answer to the challenge, a refresh or more, the removal
     assert all(ok for ok, _ in verdicts), verdicts
@@ -516,3 +516,53 @@ def test_a_flood_of_oversized_challenges_is_bounded(scripted_registrar, run_regi
     assert len(reg.requests) == 2
     answers = [line for line in reg.requests[1][1].split("\r\n") if line.lower().startswith("authorization:")]
     assert 1 <= len(answers) <= 16, len(answers)
+
+
+# --- eXosip2 5.3's registration details: the 30 s floor, three re-sends, the CSeq of an unsent one ---
+
+def test_short_expires_is_raised_to_30_as_in_53(scripted_registrar, run_register):
+    def script(n, text):
+        expires = re.search(r"(?im)^expires:\s*(\d+)", text).group(1)
+        return "200 OK", ["Expires: %s" % expires]
+
+    reg = scripted_registrar(script)
+    # no -m: the 5 s asked for goes out as 30 s, and so does each later REGISTER but the removal
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "5", "-x", "1")
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    prog.wait_line(r"^register: success expires=30$", timeout=1)
+    assert [reg.header(i, "expires") for i in range(len(reg.requests))] == ["30", "0"]
+
+
+@pytest.mark.parametrize("floor,asked,sent", [("1", "1", "1"), ("10", "5", "10"), ("10", "29", "29"),
+                                              ("86400", "60", "86400")])
+def test_the_floor_option_sets_what_short_expires_become(floor, asked, sent, scripted_registrar, run_register):
+    def script(n, text):
+        return "200 OK", ["Expires: %s" % re.search(r"(?im)^expires:\s*(\d+)", text).group(1)]
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", asked, "-m", floor, "-x", "1")
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    assert reg.header(0, "expires") == sent
+    assert reg.header(len(reg.requests) - 1, "expires") == "0"  # the removal is never raised
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "86401", "2147483647"])
+def test_the_floor_option_refuses_values_out_of_range(bad, run_register):
+    prog = run_register("sip:alice@127.0.0.1:9", "-e", "60", "-m", bad, "-x", "1")
+    rc = prog.wait(timeout=10)
+    # "-m 0" and "-m -1" mean "not given" to the example; the others are refused by the core
+    assert rc == (2 if bad not in ("0", "-1") else 1), prog.describe()
+
+
+def test_a_challenge_to_every_register_is_answered_three_times_at_most(scripted_registrar, run_register):
+    # a registrar refusing every answer with a fresh stale challenge: 5.3 re-sends 3 times, so does core/
+    def script(n, text):
+        return "407 Proxy Authentication Required", [
+            'Proxy-Authenticate: Digest realm="scripted", nonce="s%d", stale=true' % n]
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "pw")
+    assert prog.wait(timeout=30) == 1, prog.describe()
+    time.sleep(1.5)  # room for a fourth re-send that must not come
+    assert len(reg.requests) == 1 + 3, [t for t, _ in reg.requests]
+    assert [int(re.search(r"(?im)^cseq:\s*(\d+)", text).group(1)) for _, text in reg.requests] == [1, 2, 3, 4]
