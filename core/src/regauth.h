@@ -62,6 +62,11 @@ int ex_auth_is_stale(const osip_message_t *response);
 int ex_auth_answer(struct eXosip_t *ctx, osip_message_t *request, const osip_message_t *response,
                    unsigned int nc);
 void ex_auth_free_all(struct eXosip_t *ctx);
+/* Credentials for a request built inside a dialog, from the challenge last answered for its Call-ID
+ * (as eXosip2 5.3 adds them before any challenge); OSIP_NOTFOUND when none applies or the request
+ * carries credentials already. */
+int ex_auth_preemptive(struct eXosip_t *ctx, osip_message_t *request);
+void ex_auth_cache_free(struct eXosip_t *ctx);
 
 /* register.c */
 /* Called for every answer or timeout of a NICT; nonzero when the transaction was a REGISTER of ours
