@@ -567,3 +567,79 @@ def test_a_challenge_to_every_register_is_answered_three_times_at_most(scripted_
     time.sleep(1.5)  # room for a fourth re-send that must not come
     assert len(reg.requests) == 1 + 3, [t for t, _ in reg.requests]
     assert [int(re.search(r"(?im)^cseq:\s*(\d+)", text).group(1)) for _, text in reg.requests] == [1, 2, 3, 4]
+
+
+# --- credentials inside a dialog, from the INVITE's challenge: a raw-socket callee -------------------
+
+def _scripted_callee(script):
+    from test_send_and_wait import ScriptedServer
+    return ScriptedServer(script)
+
+
+@pytest.mark.parametrize("code", [401, 407])
+def test_in_dialog_request_carries_credentials_on_the_first_try(code):
+    """INVITE challenged, answered with credentials, 200; the INFO then carries credentials for that
+    challenge (nonce count 2) before anything challenges it. Hostile next: the INFO is challenged
+    with a fresh nonce that is not stale, which is answered once; a second fresh one is final."""
+    from exosip2 import call
+    from exosip2.context import Context
+    from exosip2.event import EventType
+    hname = "Proxy-Authenticate" if code == 407 else "WWW-Authenticate"
+    aname = "Proxy-Authorization" if code == 407 else "Authorization"
+    infos = []
+
+    def script(text):
+        method = text.split(" ", 1)[0]
+        has_auth = re.search(r"(?im)^%s:\s*Digest" % aname, text) is not None
+        if method == "INVITE":
+            if not has_auth:
+                return code, '%s: Digest realm="test", nonce="inv1", qop="auth", algorithm=MD5' % hname
+            return 200, "Contact: <sip:bob@127.0.0.1:%d>" % server.port
+        if method == "INFO":
+            infos.append(text)
+            if len(infos) <= 2:
+                return code, '%s: Digest realm="test", nonce="info%d", qop="auth"' % (hname, len(infos))
+            return 200, ""
+        return 200, ""
+
+    server = _scripted_callee(script)
+    events = []
+    cond = threading.Condition()
+
+    def on_event(ctx, ev):
+        with cond:
+            events.append(ev)
+            cond.notify_all()
+
+    def wait(pred, timeout=5.0):
+        with cond:
+            assert cond.wait_for(lambda: any(pred(e) for e in events), timeout), [(e.type, e.response and
+                                                                                    e.response.status_code)
+                                                                                   for e in events]
+            return [e for e in events if pred(e)][-1]
+
+    ctx = Context(event_callback=on_event)
+    try:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("alice", "alice", "secret", "test")
+        ctx.start(event_executor="inline")
+        call.InitInvite(ctx, "sip:bob@127.0.0.1:%d" % server.port, "sip:alice@127.0.0.1").send()
+        answered = wait(lambda e: e.type == EventType.call_answered)
+        ctx.call_send_ack(answered.did)
+        call.Info(ctx, answered.did).send()
+        time.sleep(2.0)   # the fresh challenge answered once, the second one final, nothing after
+        ctx.automatic_action()
+        time.sleep(0.5)
+        assert len(infos) == 2, infos
+        first = re.search(r"(?im)^%s:(.*)$" % aname, infos[0])
+        assert first is not None and 'nonce="inv1"' in first.group(1), infos[0]
+        assert "nc=00000002" in first.group(1), first.group(1)
+        second = re.search(r"(?im)^%s:(.*)$" % aname, infos[1]).group(1)
+        assert 'nonce="info1"' in second, second
+        with cond:
+            failures = [e.response.status_code for e in events
+                        if e.type == EventType.call_message_requestfailure]
+        assert failures == [code, code], failures
+    finally:
+        ctx.close()
+        server.close()

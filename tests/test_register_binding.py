@@ -124,7 +124,7 @@ def test_hostile_arguments_raise_cleanly(no_leaks):
         gc.collect()
 
 
-@pytest.mark.core_only
+@pytest.mark.core_only  # a binding of a few seconds: the core-only MIN_REGISTER_EXPIRES lowers 5.3's floor of 30 s
 def test_register_refresh_and_remove_with_a_test_registrar(registrar, no_leaks):
     events = []
     cond = threading.Condition()

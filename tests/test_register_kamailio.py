@@ -97,7 +97,7 @@ def test_removed_credentials_are_not_used(kamailio, agent_factory):  # noqa: F81
     assert len(kamailio.bindings("bob")) == 1
 
 
-@pytest.mark.core_only
+@pytest.mark.core_only  # a binding of a few seconds: the core-only MIN_REGISTER_EXPIRES lowers 5.3's floor of 30 s
 def test_short_expires_is_refreshed_before_it_runs_out(kamailio_factory, agent_factory):  # noqa: F811
     k = kamailio_factory(min_expires=1)
     a = agent_factory()
@@ -228,7 +228,7 @@ def test_register_objects_and_argument_errors(kamailio):  # noqa: F811
         reg2.remove()
 
 
-@pytest.mark.core_only
+@pytest.mark.core_only  # a binding of a few seconds: the core-only MIN_REGISTER_EXPIRES lowers 5.3's floor of 30 s
 def test_qop_auth_challenge_is_answered_and_refreshes_count_up(kamailio_factory, agent_factory):  # noqa: F811
     k = kamailio_factory(qop=True, min_expires=1)
     a = agent_factory()
@@ -253,7 +253,7 @@ def test_credentials_for_another_realm_are_not_sent(kamailio, agent_factory):  #
     assert kamailio.auth_results("alice") == []
 
 
-@pytest.mark.core_only
+@pytest.mark.core_only  # a binding of a few seconds: the core-only MIN_REGISTER_EXPIRES lowers 5.3's floor of 30 s
 def test_an_expired_nonce_is_challenged_again_and_answered(kamailio_factory, agent_factory):  # noqa: F811
     k = kamailio_factory(min_expires=1, nonce_expire=2)
     a = agent_factory()
