@@ -117,7 +117,8 @@ class Option(enum.IntEnum):
     CALL_IDLE_TIMEOUT = CORE_OPTION_BASE + 23
     #: events waiting for the program beyond which new requests get 503 (load is shed).
     MAX_QUEUED_EVENTS = CORE_OPTION_BASE + 24
-    #: automatic re-sends (401/407, 3xx, 422, 423) of one request before its failure is reported.
+    #: automatic re-sends (401/407, 3xx, 422, 423) of one request before its failure is reported
+    #: (a REGISTER gets at most 3, as in eXosip2 5.3).
     MAX_AUTOMATIC_RETRIES = CORE_OPTION_BASE + 30
     #: the largest Min-Expires of a 423 that a registration follows.
     MAX_MIN_EXPIRES = CORE_OPTION_BASE + 31

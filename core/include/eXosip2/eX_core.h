@@ -74,7 +74,7 @@ extern "C" {
 
 /* ---- automatic retries (retry.c, register.c) ---- */
 /* Automatic re-sends (401/407, 3xx, 422, 423, stale nonce) of one request or registration
- * before its failure is reported (default 5). */
+ * before its failure is reported (default 5; a REGISTER gets at most 3, as in eXosip2 5.3). */
 #define EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES (EXOSIP_CORE_OPT_BASE + 30)
 /* The largest Min-Expires of a 423 that a registration follows (default 86400); above it the
  * 423 is reported as a failure. */
