@@ -209,7 +209,8 @@ def add_register_parser(sub):
                        "unregister on Ctrl-C or SIGTERM.")
     p.add_argument("aor", metavar="sip:USER@HOST[:PORT]", help="the address of record to register")
     add_credential_options(p)
-    p.add_argument("--expires", type=int, default=3600, help="the lifetime asked for, seconds (default 3600)")
+    p.add_argument("--expires", type=int, default=3600, help="the lifetime asked for, seconds (default 3600; eXosip2 5.3 "
+                   "raises 1 to 29 to 30, the core/ build keeps what is asked)")
     p.add_argument("--transport", choices=("udp", "tcp"), default="udp", help="the transport (default udp)")
     p.add_argument("--port", type=int, default=0, help="the local port (default: any free one)")
     p.add_argument("--address", default=None,
@@ -301,6 +302,8 @@ def cmd_register(args):
     from exosip2 import register
     from exosip2.context import Context
     from exosip2.error import OsipError, OsipWrongState
+    from exosip2.options import Option
+    from exosip2.version import get_library_kind
 
     try:
         user, hostport = parse_aor(args.aor)
@@ -340,6 +343,9 @@ def cmd_register(args):
             port = ctx.listen_on_address(address, transport=proto, port=args.port, secure=secure)
             ctx.user_agent = "exosip2-register"
             apply_credentials(ctx, args, args.aor)
+            if 0 < args.expires < 30 and get_library_kind() == "core":
+                # eXosip2 raises an Expires under 30 s to 30; the lifetime typed here is kept on core/
+                ctx.set_option(Option.MIN_REGISTER_EXPIRES, args.expires)
             reg = register.InitialRegister(ctx, args.aor, registrar, expires=args.expires)
         except (OsipError, UsageError, ValueError, TypeError, OSError) as exc:
             print("error: %s" % exc, file=sys.stderr)

@@ -80,6 +80,7 @@ cdef class Context:
         self._busy -= 1
     cdef Event _wrap(self, eXosip_event_t *ev)
     cdef int _auto(self) except -1
+    cdef int _answer_first_challenge(self, eXosip_event_t *ev) except -1
     cdef int _idle_trim(self, bint ticked) except -1
     cdef int _dispatch(self, Event event, object executor) except -1
     # After the last event of a call (EXOSIP_CALL_RELEASED) has been handled: drop its reference.

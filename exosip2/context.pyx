@@ -68,11 +68,13 @@ from exosip2.includes.eX_register cimport (
 )
 from exosip2.includes.eX_setup cimport *
 from exosip2.includes.eXosip cimport (
-    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_INVITE, EXOSIP_CALL_RELEASED, eXosip_automatic_action,
+    EXOSIP_CALL_ANSWERED, EXOSIP_CALL_INVITE, EXOSIP_CALL_RELEASED, EXOSIP_MESSAGE_REQUESTFAILURE,
+    eXosip_automatic_action, eXosip_default_action,
     eXosip_event_geteventsocket,
     eXosip_event_t, eXosip_event_wait, eXosip_get_local_sdp_from_tid, eXosip_get_previous_local_sdp,
     eXosip_get_remote_sdp_from_tid,
 )
+from exosip2.includes.osip_list cimport osip_list_size
 from exosip2.includes.osip_parser cimport osip_message_free, osip_message_t
 from exosip2.includes.osip_port cimport OSIP_BADPARAMETER, osip_free, osip_strcasecmp
 from exosip2.includes.sdp_message cimport sdp_message_t
@@ -338,6 +340,8 @@ cdef class Context:
             if ev.tid > 0 and ev.cid > 0:   # for call_send_answer(reference=)
                 self._invite_cids[ev.tid] = ev.cid
                 self._invite_tids[ev.cid] = ev.tid
+        elif ev.type == EXOSIP_MESSAGE_REQUESTFAILURE:
+            self._answer_first_challenge(ev)
         elif ev.type == EXOSIP_CALL_RELEASED:
             if ev.did > 0:
                 self._ack_tids.pop(ev.did, None)
@@ -354,6 +358,36 @@ cdef class Context:
         with nogil:
             context_lock(p)
             eXosip_automatic_action(p)
+            context_unlock(p)
+        self._leave()
+        return 0
+
+    cdef int _answer_first_challenge(self, eXosip_event_t *ev) except -1:
+        # An out-of-dialog request (MESSAGE, OPTIONS, INFO, ...) refused with 401/407: eXosip2 5.3's
+        # eXosip_automatic_action never sends it again (its eXosip_default_action does, per event, with
+        # no bound); core/'s does, within its retry budget and back-off. So the binding asks for the
+        # re-send once, for the first challenge only (the refused request carries no credentials yet):
+        # on 5.3 that is the one retry, on core/ it sends at once the retry already queued, which
+        # then does not go out a second time. A later challenge (a stale nonce) stays with the
+        # library: core/ answers it within its budget, 5.3 reports it as the failure.
+        cdef osip_message_t *req = ev.request
+        cdef eXosip_t *p
+        cdef int code
+        if ev.response == NULL or req == NULL or req.sip_method == NULL or self._ptr == NULL:
+            return 0
+        if ev.rid > 0 or ev.cid > 0 or ev.sid > 0 or ev.nid > 0:
+            return 0   # registrations, calls and subscriptions retry on their own in both libraries
+        code = ev.response.status_code
+        if code != 401 and code != 407:
+            return 0
+        if osip_strcasecmp(req.sip_method, b"PUBLISH") == 0:
+            return 0   # publications too (a second retry of 5.3 would follow)
+        if osip_list_size(&req.authorizations) > 0 or osip_list_size(&req.proxy_authorizations) > 0:
+            return 0   # credentials refused, or a stale nonce: not the first challenge
+        p = self._enter()
+        with nogil:
+            context_lock(p)
+            eXosip_default_action(p, ev)
             context_unlock(p)
         self._leave()
         return 0

@@ -117,10 +117,14 @@ class Option(enum.IntEnum):
     CALL_IDLE_TIMEOUT = CORE_OPTION_BASE + 23
     #: events waiting for the program beyond which new requests get 503 (load is shed).
     MAX_QUEUED_EVENTS = CORE_OPTION_BASE + 24
-    #: automatic re-sends (401/407, 3xx, 422, 423) of one request before its failure is reported.
+    #: automatic re-sends (401/407, 3xx, 422, 423) of one request before its failure is reported
+    #: (a REGISTER gets at most 3, as in eXosip2 5.3).
     MAX_AUTOMATIC_RETRIES = CORE_OPTION_BASE + 30
     #: the largest Min-Expires of a 423 that a registration follows.
     MAX_MIN_EXPIRES = CORE_OPTION_BASE + 31
+    #: the smallest Expires a REGISTER asks for: 1 up to one less is raised to it (default 30, as
+    #: eXosip2 5.3 does; 0, the removal, stays 0).
+    MIN_REGISTER_EXPIRES = CORE_OPTION_BASE + 32
     #: the smallest session interval (seconds) honoured; smaller ones are raised, and a new INVITE
     #: asking for less gets 422 with this Min-SE (default 90, RFC 4028's floor).
     MIN_SESSION_EXPIRES = CORE_OPTION_BASE + 45

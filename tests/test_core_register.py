@@ -180,7 +180,7 @@ def test_realm_matched_credentials_register(kamailio, run_register):  # noqa: F8
 @pytest.mark.parametrize("qop,transport", [(False, "udp"), (True, "udp"), (True, "tcp")])
 def test_short_expires_is_refreshed_before_it_lapses(qop, transport, kamailio_factory, run_register):  # noqa: F811
     k = kamailio_factory(qop=qop, min_expires=1)
-    prog = run_register(k.aor("alice"), "-t", transport, "-e", "5", "-w", "alicepw", "-x", "12")
+    prog = run_register(k.aor("alice"), "-t", transport, "-e", "5", "-m", "1", "-w", "alicepw", "-x", "12")
     prog.wait_line(r"^register: success expires=5$", timeout=10)
     # the binding must never lapse while the program runs: look it up a few times on the way
     samples = []
@@ -210,7 +210,7 @@ def test_short_expires_is_refreshed_before_it_lapses(qop, transport, kamailio_fa
 def test_stale_nonce_is_answered_again(kamailio_factory, run_register):  # noqa: F811
     # nonces live 2 s, refreshes come every 3 s: each refresh meets "stale=true" and answers it once
     k = kamailio_factory(qop=True, min_expires=1, nonce_expire=2)
-    prog = run_register(k.aor("alice"), "-e", "5", "-w", "alicepw", "-x", "8")
+    prog = run_register(k.aor("alice"), "-e", "5", "-m", "1", "-w", "alicepw", "-x", "8")
     prog.wait_line(r"^register: success expires=5$", timeout=10)
     assert prog.wait(timeout=20) == 0, prog.describe()
     results = k.auth_results("alice")
@@ -230,7 +230,7 @@ def test_valgrind_register_refresh_unregister(kamailio_factory, run_register, tm
     log = tmp_path / "valgrind.log"
     wrapper = [valgrind, "--tool=memcheck", "--leak-check=full", "--errors-for-leak-kinds=definite",
                "--show-leak-kinds=definite", "--num-callers=30", "--log-file=%s" % log]
-    prog = run_register(k.aor("alice"), "-e", "4", "-w", "alicepw", "-x", "6", wrapper=wrapper)
+    prog = run_register(k.aor("alice"), "-e", "4", "-m", "1", "-w", "alicepw", "-x", "6", wrapper=wrapper)
     rc = prog.wait(timeout=60)
     report = log.read_text(errors="replace")
     assert rc == 0, "%s\n%s" % (prog.describe(), report[-6000:])
@@ -288,11 +288,12 @@ def test_call_through_proxy_answers_each_407_once(transport, kamailio_factory, a
     k = kamailio_factory(invite_auth=True, indialog_auth=True)
     res = subprocess.run([auth_call, k.host, str(k.port), transport], capture_output=True, text=True, timeout=90)
     assert res.returncode == 0, "%s\n%s" % (res.stdout, res.stderr)
-    assert "invite_407=1 reinvite_407=1 info_407=1 message_407=1 bye_407=1 answered=2" in res.stdout, res.stdout
-    # on the wire: every request of alice twice (refused, then with credentials), in one call
+    assert "invite_407=1 reinvite_407=0 info_407=0 message_407=1 bye_407=0 answered=2" in res.stdout, res.stdout
+    # on the wire: the INVITE and the MESSAGE (a new Call-ID) twice (refused, then with credentials);
+    # the re-INVITE, INFO and BYE once: they carried credentials of the INVITE's challenge from the start
     from_alice = [r for r in k.seen() if r.from_uri.startswith("sip:alice@")]
     methods = [r.method for r in from_alice if r.method != "ACK"]
-    assert methods == ["INVITE"] * 4 + ["INFO"] * 2 + ["MESSAGE"] * 2 + ["BYE"] * 2, from_alice
+    assert methods == ["INVITE"] * 3 + ["INFO"] + ["MESSAGE"] * 2 + ["BYE"], from_alice
     assert len({r.call_id for r in from_alice if r.method in ("INVITE", "INFO", "BYE")}) == 1, from_alice
     cseqs = [int(r.cseq) for r in from_alice if r.method in ("INVITE", "INFO", "BYE")]
     assert cseqs == sorted(set(cseqs)), cseqs  # each new request takes the next CSeq
@@ -464,7 +465,7 @@ def test_digest_answer_matches_rfc2617(secret, scripted_registrar, run_register)
     ha1 = md5("alice:scripted:s3cret")
     given = {"password": ["-w", "s3cret"], "ha1": ["-H", ha1, "-r", "scripted"],
              "HA1": ["-H", ha1.upper(), "-r", "scripted"]}[secret]
-    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-x", "3", *given)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "2", "-m", "1", "-x", "3", *given)
     assert prog.wait(timeout=20) == 0, prog.describe()
     assert len(verdicts) >= 3, verdicts  # the answer to the challenge, a refresh or more, the removal
     assert all(ok for ok, _ in verdicts), verdicts
@@ -516,3 +517,129 @@ def test_a_flood_of_oversized_challenges_is_bounded(scripted_registrar, run_regi
     assert len(reg.requests) == 2
     answers = [line for line in reg.requests[1][1].split("\r\n") if line.lower().startswith("authorization:")]
     assert 1 <= len(answers) <= 16, len(answers)
+
+
+# --- eXosip2 5.3's registration details: the 30 s floor, three re-sends, the CSeq of an unsent one ---
+
+def test_short_expires_is_raised_to_30_as_in_53(scripted_registrar, run_register):
+    def script(n, text):
+        expires = re.search(r"(?im)^expires:\s*(\d+)", text).group(1)
+        return "200 OK", ["Expires: %s" % expires]
+
+    reg = scripted_registrar(script)
+    # no -m: the 5 s asked for goes out as 30 s, and so does each later REGISTER but the removal
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "5", "-x", "1")
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    prog.wait_line(r"^register: success expires=30$", timeout=1)
+    assert [reg.header(i, "expires") for i in range(len(reg.requests))] == ["30", "0"]
+
+
+@pytest.mark.parametrize("floor,asked,sent", [("1", "1", "1"), ("10", "5", "10"), ("10", "29", "29"),
+                                              ("86400", "60", "86400")])
+def test_the_floor_option_sets_what_short_expires_become(floor, asked, sent, scripted_registrar, run_register):
+    def script(n, text):
+        return "200 OK", ["Expires: %s" % re.search(r"(?im)^expires:\s*(\d+)", text).group(1)]
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", asked, "-m", floor, "-x", "1")
+    assert prog.wait(timeout=20) == 0, prog.describe()
+    assert reg.header(0, "expires") == sent
+    assert reg.header(len(reg.requests) - 1, "expires") == "0"  # the removal is never raised
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "86401", "2147483647"])
+def test_the_floor_option_refuses_values_out_of_range(bad, run_register):
+    prog = run_register("sip:alice@127.0.0.1:9", "-e", "60", "-m", bad, "-x", "1")
+    rc = prog.wait(timeout=10)
+    # "-m 0" and "-m -1" mean "not given" to the example; the others are refused by the core
+    assert rc == (2 if bad not in ("0", "-1") else 1), prog.describe()
+
+
+def test_a_challenge_to_every_register_is_answered_three_times_at_most(scripted_registrar, run_register):
+    # a registrar refusing every answer with a fresh stale challenge: 5.3 re-sends 3 times, so does core/
+    def script(n, text):
+        return "407 Proxy Authentication Required", [
+            'Proxy-Authenticate: Digest realm="scripted", nonce="s%d", stale=true' % n]
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-e", "60", "-w", "pw")
+    assert prog.wait(timeout=30) == 1, prog.describe()
+    time.sleep(1.5)  # room for a fourth re-send that must not come
+    assert len(reg.requests) == 1 + 3, [t for t, _ in reg.requests]
+    assert [int(re.search(r"(?im)^cseq:\s*(\d+)", text).group(1)) for _, text in reg.requests] == [1, 2, 3, 4]
+
+
+# --- credentials inside a dialog, from the INVITE's challenge: a raw-socket callee -------------------
+
+def _scripted_callee(script):
+    from test_send_and_wait import ScriptedServer
+    return ScriptedServer(script)
+
+
+@pytest.mark.parametrize("code", [401, 407])
+def test_in_dialog_request_carries_credentials_on_the_first_try(code):
+    """INVITE challenged, answered with credentials, 200; the INFO then carries credentials for that
+    challenge (nonce count 2) before anything challenges it. Hostile next: the INFO is challenged
+    with a fresh nonce that is not stale, which is answered once; a second fresh one is final."""
+    from exosip2 import call
+    from exosip2.context import Context
+    from exosip2.event import EventType
+    hname = "Proxy-Authenticate" if code == 407 else "WWW-Authenticate"
+    aname = "Proxy-Authorization" if code == 407 else "Authorization"
+    infos = []
+
+    def script(text):
+        method = text.split(" ", 1)[0]
+        has_auth = re.search(r"(?im)^%s:\s*Digest" % aname, text) is not None
+        if method == "INVITE":
+            if not has_auth:
+                return code, '%s: Digest realm="test", nonce="inv1", qop="auth", algorithm=MD5' % hname
+            return 200, "Contact: <sip:bob@127.0.0.1:%d>" % server.port
+        if method == "INFO":
+            infos.append(text)
+            if len(infos) <= 2:
+                return code, '%s: Digest realm="test", nonce="info%d", qop="auth"' % (hname, len(infos))
+            return 200, ""
+        return 200, ""
+
+    server = _scripted_callee(script)
+    events = []
+    cond = threading.Condition()
+
+    def on_event(ctx, ev):
+        with cond:
+            events.append(ev)
+            cond.notify_all()
+
+    def wait(pred, timeout=5.0):
+        with cond:
+            assert cond.wait_for(lambda: any(pred(e) for e in events), timeout), [(e.type, e.response and
+                                                                                    e.response.status_code)
+                                                                                   for e in events]
+            return [e for e in events if pred(e)][-1]
+
+    ctx = Context(event_callback=on_event)
+    try:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("alice", "alice", "secret", "test")
+        ctx.start(event_executor="inline")
+        call.InitInvite(ctx, "sip:bob@127.0.0.1:%d" % server.port, "sip:alice@127.0.0.1").send()
+        answered = wait(lambda e: e.type == EventType.call_answered)
+        ctx.call_send_ack(answered.did)
+        call.Info(ctx, answered.did).send()
+        time.sleep(2.0)   # the fresh challenge answered once, the second one final, nothing after
+        ctx.automatic_action()
+        time.sleep(0.5)
+        assert len(infos) == 2, infos
+        first = re.search(r"(?im)^%s:(.*)$" % aname, infos[0])
+        assert first is not None and 'nonce="inv1"' in first.group(1), infos[0]
+        assert "nc=00000002" in first.group(1), first.group(1)
+        second = re.search(r"(?im)^%s:(.*)$" % aname, infos[1]).group(1)
+        assert 'nonce="info1"' in second, second
+        with cond:
+            failures = [e.response.status_code for e in events
+                        if e.type == EventType.call_message_requestfailure]
+        assert failures == [code, code], failures
+    finally:
+        ctx.close()
+        server.close()

@@ -681,10 +681,11 @@ def test_hostile_challenges_under_valgrind(scripted, register_example):
         if n == 1:
             return "401 Unauthorized", ['WWW-Authenticate: Digest realm="%s", nonce="%s", qop="auth-int"'
                                         % ("R" * 2000, nonce)]
-        if n <= 3:
+        # three refusals in a row: the most re-sends a REGISTER gets (eXosip2 5.3's count)
+        if n == 2:
             return "401 Unauthorized", ['WWW-Authenticate: Digest realm="%s", nonce="s%d", stale=true, '
                                         'qop="auth-int"' % ("R" * 2000, n)]
-        if n == 4:
+        if n == 3:
             return "423 Interval Too Brief", ["Min-Expires: %d" % (_expires(text) + 60)]
         return "200 OK", ["Expires: %s" % _expires(text)]
 
@@ -695,4 +696,4 @@ def test_hostile_challenges_under_valgrind(scripted, register_example):
         register_example, reg.port, "-w", "pw", "-x", "3")
     assert rc == 0, (out, err[-6000:])
     assert "register: success expires=120" in out, out
-    assert len(reg.requests) >= 6, len(reg.requests)  # 4 refusals, the success, the removal
+    assert len(reg.requests) >= 5, len(reg.requests)  # 3 refusals, the success, the removal

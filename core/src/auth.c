@@ -124,6 +124,7 @@ EXOSIP_API int eXosip_clear_authentication_info(struct eXosip_t *excontext)
 
 void ex_auth_free_all(struct eXosip_t *ctx)
 {
+  ex_auth_cache_free(ctx); /* remembered challenges go with the credentials */
   while (ctx->creds != NULL) {
     struct ex_cred *c = ctx->creds;
     ctx->creds = c->next;
@@ -308,6 +309,8 @@ int ex_auth_is_stale(const osip_message_t *response)
   return stale;
 }
 
+static int sent_preemptively(struct eXosip_t *ctx, const osip_message_t *request);
+
 int ex_auth_can_answer(struct eXosip_t *ctx, const osip_message_t *request, const osip_message_t *response,
                        int previous_was_preemptive)
 {
@@ -315,6 +318,8 @@ int ex_auth_can_answer(struct eXosip_t *ctx, const osip_message_t *request, cons
   int pos, answerable = 0, refused = 0;
   if (response == NULL || (response->status_code != 401 && response->status_code != 407))
     return 0;
+  if (!previous_was_preemptive && sent_preemptively(ctx, request))
+    previous_was_preemptive = 1;
   for (pos = 0; !refused && challenge_get(response, pos, &ch); pos++) {
     osip_authorization_t *prev = ch.digest ? carried(request, ch.proxy, ch.realm, NULL) : NULL;
     if (prev != NULL) {
@@ -484,8 +489,8 @@ static int answer_one(struct eXosip_t *ctx, osip_message_t *req, const struct ch
   return OSIP_SUCCESS;
 }
 
-int ex_auth_answer(struct eXosip_t *ctx, osip_message_t *request, const osip_message_t *response,
-                   unsigned int nc)
+static int answer_all(struct eXosip_t *ctx, osip_message_t *request, const osip_message_t *response,
+                      unsigned int nc)
 {
   struct challenge ch[EX_MAX_CHALLENGES];
   int n, pos, answered = 0, rc = OSIP_SUCCESS;
@@ -515,4 +520,122 @@ int ex_auth_answer(struct eXosip_t *ctx, osip_message_t *request, const osip_mes
     return rc;
   /* OSIP_NOTFOUND: no challenge we can answer with the credentials we have */
   return answered > 0 ? OSIP_SUCCESS : OSIP_NOTFOUND;
+}
+
+/* ---- pre-emptive credentials inside dialogs (as eXosip2 5.3) ----
+ * The latest challenge answered for a request of each Call-ID is remembered (at most
+ * EX_AUTH_CACHE_SIZE Call-IDs, the oldest forgotten first); a request later built inside a dialog
+ * of that Call-ID carries credentials for it from the start, with the next nonce count, instead of
+ * waiting to be challenged again. REGISTERs keep their own challenge (register.c). */
+#define EX_AUTH_CACHE_SIZE 64
+
+struct ex_auth_cached {
+  char *call_id;
+  osip_message_t *challenge;
+  unsigned int nc;
+  int preemptive_cseq; /* the CSeq of the last request given these credentials unasked (0: none) */
+};
+
+struct ex_auth_cache {
+  struct ex_auth_cached e[EX_AUTH_CACHE_SIZE];
+  unsigned int next; /* the slot written next (the oldest when all are used) */
+};
+
+static struct ex_auth_cached *cached_for(struct eXosip_t *ctx, const char *call_id)
+{
+  unsigned int i;
+  if (ctx->auth_cache == NULL || call_id == NULL)
+    return NULL;
+  for (i = 0; i < EX_AUTH_CACHE_SIZE; i++) {
+    struct ex_auth_cached *c = &ctx->auth_cache->e[i];
+    if (c->call_id != NULL && strcmp(c->call_id, call_id) == 0)
+      return c;
+  }
+  return NULL;
+}
+
+static void cached_clear(struct ex_auth_cached *c)
+{
+  free(c->call_id);
+  if (c->challenge != NULL)
+    osip_message_free(c->challenge);
+  memset(c, 0, sizeof(*c));
+}
+
+static void remember(struct eXosip_t *ctx, const osip_message_t *request, const osip_message_t *response,
+                     unsigned int nc)
+{
+  struct ex_auth_cached *c;
+  osip_message_t *copy = NULL;
+  const char *call_id;
+  if (request->call_id == NULL || request->call_id->number == NULL || MSG_IS_REGISTER(request))
+    return;
+  call_id = request->call_id->number;
+  if (ctx->auth_cache == NULL && (ctx->auth_cache = calloc(1, sizeof(*ctx->auth_cache))) == NULL)
+    return;
+  if (osip_message_clone(response, &copy) != 0)
+    return;
+  c = cached_for(ctx, call_id);
+  if (c == NULL) {
+    c = &ctx->auth_cache->e[ctx->auth_cache->next];
+    ctx->auth_cache->next = (ctx->auth_cache->next + 1) % EX_AUTH_CACHE_SIZE;
+    cached_clear(c);
+    c->call_id = strdup(call_id);
+    if (c->call_id == NULL) {
+      osip_message_free(copy);
+      return;
+    }
+  } else if (c->challenge != NULL) {
+    osip_message_free(c->challenge);
+  }
+  c->challenge = copy;
+  c->nc = nc > 0 ? nc : 1;
+  c->preemptive_cseq = 0;
+}
+
+/* request carries credentials that were added unasked (ex_auth_preemptive): a challenge to them is
+ * answered once, as a first challenge (the peer may not take a nonce again). */
+static int sent_preemptively(struct eXosip_t *ctx, const osip_message_t *request)
+{
+  struct ex_auth_cached *c;
+  if (request->call_id == NULL || request->cseq == NULL || request->cseq->number == NULL)
+    return 0;
+  c = cached_for(ctx, request->call_id->number);
+  return c != NULL && c->preemptive_cseq > 0 && c->preemptive_cseq == atoi(request->cseq->number);
+}
+
+int ex_auth_answer(struct eXosip_t *ctx, osip_message_t *request, const osip_message_t *response,
+                   unsigned int nc)
+{
+  int rc = answer_all(ctx, request, response, nc);
+  if (rc == OSIP_SUCCESS)
+    remember(ctx, request, response, nc);
+  return rc;
+}
+
+int ex_auth_preemptive(struct eXosip_t *ctx, osip_message_t *request)
+{
+  struct ex_auth_cached *c;
+  if (request == NULL || request->call_id == NULL || osip_list_size(&request->authorizations) > 0
+      || osip_list_size(&request->proxy_authorizations) > 0)
+    return OSIP_NOTFOUND;
+  c = cached_for(ctx, request->call_id->number);
+  if (c == NULL || c->challenge == NULL)
+    return OSIP_NOTFOUND;
+  if (answer_all(ctx, request, c->challenge, c->nc + 1) != OSIP_SUCCESS)
+    return OSIP_NOTFOUND;
+  c->nc++;
+  c->preemptive_cseq = request->cseq != NULL && request->cseq->number != NULL ? atoi(request->cseq->number) : 0;
+  return OSIP_SUCCESS;
+}
+
+void ex_auth_cache_free(struct eXosip_t *ctx)
+{
+  unsigned int i;
+  if (ctx->auth_cache == NULL)
+    return;
+  for (i = 0; i < EX_AUTH_CACHE_SIZE; i++)
+    cached_clear(&ctx->auth_cache->e[i]);
+  free(ctx->auth_cache);
+  ctx->auth_cache = NULL;
 }

@@ -59,6 +59,7 @@ int ex_send_bye_with(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialo
     return rc;
   if (hname != NULL && hname[0] != '\0' && hvalue != NULL && hvalue[0] != '\0')
     osip_message_set_header(bye, hname, hvalue);
+  ex_auth_preemptive(ctx, bye); /* hook (auth.c): credentials of the dialog's challenge, as 5.3 */
   rc = ex_tx_new(ctx, NICT, bye, &w);
   if (rc != OSIP_SUCCESS) {
     osip_message_free(bye);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exosip_internal.h"
+#include "regauth.h" /* hook: pre-emptive credentials */
 
 #define API_ENTER(ctx)                                                                                     \
   do {                                                                                                     \
@@ -132,6 +133,8 @@ EXOSIP_API int eXosip_call_build_request(struct eXosip_t *excontext, int did, co
     rc = OSIP_WRONG_STATE;
   } else {
     rc = ex_build_request_in_dialog(excontext, dlg, method, request);
+    if (rc == OSIP_SUCCESS)
+      ex_auth_preemptive(excontext, *request); /* hook (auth.c): credentials of the dialog's challenge */
   }
   ex_ctx_unlock(excontext);
   return rc;

@@ -281,6 +281,7 @@ struct ex_limits {
   int invite_answer_timeout_status;
   int max_forked_dialogs;       /* fork.c */
   int keep_forked_dialogs;
+  int min_register_expires;     /* register.c: Expires 1..this-1 raised to it */
 };
 
 /* ---- the context ---- */
@@ -397,6 +398,7 @@ struct eXosip_t {
 
   /* registrations and authentication (register.c, auth.c, retry.c) */
   struct ex_cred *creds;
+  struct ex_auth_cache *auth_cache; /* auth.c: challenges of dialogs, answered pre-emptively */
   struct ex_reg *regs;
   int next_rid;
   struct ex_retry *retries;

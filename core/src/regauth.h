@@ -34,6 +34,7 @@ struct ex_reg {
   uint64_t retry_due;        /* monotonic us before which the pending retry waits (back-off) */
   unsigned int nc;           /* nonce count used with the remembered challenge */
   int removed;               /* eXosip_register_remove came while a REGISTER was in flight: freed at its end */
+  int sent;                  /* a REGISTER of this registration was sent */
   struct ex_reg *next;
 };
 
@@ -61,6 +62,11 @@ int ex_auth_is_stale(const osip_message_t *response);
 int ex_auth_answer(struct eXosip_t *ctx, osip_message_t *request, const osip_message_t *response,
                    unsigned int nc);
 void ex_auth_free_all(struct eXosip_t *ctx);
+/* Credentials for a request built inside a dialog, from the challenge last answered for its Call-ID
+ * (as eXosip2 5.3 adds them before any challenge); OSIP_NOTFOUND when none applies or the request
+ * carries credentials already. */
+int ex_auth_preemptive(struct eXosip_t *ctx, osip_message_t *request);
+void ex_auth_cache_free(struct eXosip_t *ctx);
 
 /* register.c */
 /* Called for every answer or timeout of a NICT; nonzero when the transaction was a REGISTER of ours
@@ -79,6 +85,8 @@ int ex_register_build_next(struct eXosip_t *ctx, struct ex_reg *r, int expires, 
 /* Send msg (always taken) for r; preemptive: it may carry credentials of an older challenge. */
 int ex_register_send(struct eXosip_t *ctx, struct ex_reg *r, osip_message_t *msg, int preemptive);
 void ex_register_free_all(struct eXosip_t *ctx);
+/* expires raised to ctx->limits.min_register_expires when it is 1 up to one less (0 stays 0). */
+int ex_register_floor_expires(const struct eXosip_t *ctx, int expires);
 /* The registration counters of EXOSIP_OPT_GET_STATISTICS. */
 void ex_register_stats(struct eXosip_t *ctx, struct eXosip_stats *st, double hours);
 /* A new Via branch on the top Via of a request copied for sending again. */

@@ -5,12 +5,16 @@
  * refreshing before the binding lapses).
  *
  * Automatic re-sends of one REGISTER (answers to 401/407, stale nonces, 423 Interval Too Brief)
- * share one budget, ctx->limits.max_automatic_retries, with the back-off of ex_retry_backoff_us
- * (retry.c) between them. The budget starts again with each REGISTER the program sends, each
+ * share one budget, ctx->limits.max_automatic_retries but never more than EX_REGISTER_MAX_RETRIES
+ * (3, as eXosip2 5.3), with the back-off of ex_retry_backoff_us (retry.c) between them. The budget starts again with each REGISTER the program sends, each
  * refresh and each 2xx. When it is spent, or a 423 asks for more than ctx->limits.max_min_expires,
  * the refusal (already reported as EXOSIP_REGISTRATION_FAILURE) is left unanswered: it is the
  * final failure. Inside that budget, stale challenges in a row are answered at most
  * EX_MAX_STALE_RETRIES times.
+ *
+ * As in eXosip2 5.3, an Expires of 1 to 29 given by the program is raised to 30
+ * (ctx->limits.min_register_expires, EXOSIP_CORE_OPT_MIN_REGISTER_EXPIRES), and a REGISTER built
+ * for a registration none of whose REGISTERs was sent yet takes its first CSeq again (1).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,21 @@
 
 /* Most consecutive stale challenges answered before the registration is declared failed. */
 #define EX_MAX_STALE_RETRIES 3
+/* Most automatic re-sends of one REGISTER (eXosip2 5.3 allows 3); lower when
+ * ctx->limits.max_automatic_retries is. */
+#define EX_REGISTER_MAX_RETRIES 3
+
+static int reg_budget(const struct eXosip_t *ctx)
+{
+  int n = ctx->limits.max_automatic_retries;
+  return n < EX_REGISTER_MAX_RETRIES ? n : EX_REGISTER_MAX_RETRIES;
+}
+
+int ex_register_floor_expires(const struct eXosip_t *ctx, int expires)
+{
+  int min = ctx->limits.min_register_expires;
+  return expires > 0 && expires < min ? min : expires;
+}
 
 struct ex_reg *ex_reg_by_rid(struct eXosip_t *ctx, int rid)
 {
@@ -204,6 +223,7 @@ int ex_register_build_initial(struct eXosip_t *ctx, const char *from, const char
   *out = NULL;
   if (from == NULL || proxy == NULL || from[0] == '\0' || proxy[0] == '\0' || expires < 0)
     return OSIP_BADPARAMETER;
+  expires = ex_register_floor_expires(ctx, expires);
   rc = ex_build_request_out(ctx, "REGISTER", from, from, NULL, &m);
   if (rc != OSIP_SUCCESS)
     return rc;
@@ -267,8 +287,9 @@ int ex_register_build_next(struct eXosip_t *ctx, struct ex_reg *r, int expires, 
   if (osip_message_clone(r->last, &m) != 0)
     return OSIP_NOMEM;
   rc = ex_request_new_branch(ctx, m);
+  /* nothing sent yet: the REGISTER built replaces the unsent one and keeps its CSeq */
   if (rc == OSIP_SUCCESS)
-    rc = set_cseq_number(m, r->cseq + 1);
+    rc = set_cseq_number(m, r->sent ? r->cseq + 1 : r->cseq);
   if (rc == OSIP_SUCCESS)
     rc = set_expires(m, expires);
   if (rc == OSIP_SUCCESS) {
@@ -316,6 +337,7 @@ int ex_register_send(struct eXosip_t *ctx, struct ex_reg *r, osip_message_t *msg
   if (expires >= 0)
     r->expires = expires;
   r->tid = w->tid;
+  r->sent = 1;
   r->retry_auth = 0;
   r->retry_interval = 0;
   if (!r->resending)
@@ -410,7 +432,7 @@ int ex_register_nict_after(struct eXosip_t *ctx, struct ex_tx *w, int cb)
     return 1;
   }
   r->granted = 0;
-  if (r->rounds >= ctx->limits.max_automatic_retries) {
+  if (r->rounds >= reg_budget(ctx)) {
     /* the budget is spent: this refusal is the final failure */
   } else if (status == 401 || status == 407) {
     int stale = ex_auth_is_stale(resp);

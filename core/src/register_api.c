@@ -46,7 +46,7 @@ EXOSIP_API int eXosip_register_build_register(struct eXosip_t *excontext, int ri
         && (w->tr->state == NICT_PRE_TRYING || w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))
       rc = OSIP_WRONG_STATE; /* a REGISTER of this registration waits for its answer */
     else
-      rc = ex_register_build_next(excontext, r, expires, reg);
+      rc = ex_register_build_next(excontext, r, ex_register_floor_expires(excontext, expires), reg);
   }
   ex_ctx_unlock(excontext);
   return rc;

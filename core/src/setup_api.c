@@ -519,6 +519,7 @@ static const struct limit_def limit_defs[] = {
   LIMIT(EXOSIP_CORE_OPT_MAX_QUEUED_EVENTS, max_queued_events, 2048, 16, 1 << 24),
   LIMIT(EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES, max_automatic_retries, 5, 0, 100),
   LIMIT(EXOSIP_CORE_OPT_MAX_MIN_EXPIRES, max_min_expires, 86400, 60, 1 << 30),
+  LIMIT(EXOSIP_CORE_OPT_MIN_REGISTER_EXPIRES, min_register_expires, 30, 1, 86400),
   LIMIT(EXOSIP_CORE_OPT_MIN_SESSION_EXPIRES, min_session_expires, 90, 1, 86400),
   LIMIT(EXOSIP_CORE_OPT_INVITE_ANSWER_TIMEOUT_MS, invite_answer_timeout_ms, 180000, 0, 24 * 3600 * 1000),
   LIMIT(EXOSIP_CORE_OPT_INVITE_ANSWER_TIMEOUT_STATUS, invite_answer_timeout_status, 408, 300, 699),

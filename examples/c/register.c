@@ -2,10 +2,12 @@
 /*
  * register — keeps a SIP registration alive on the eXosip2 5.3 API.
  *
- * register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD | -H HA1] [-r REALM]
- *          [-f FROM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT
+ * register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-m MIN_EXPIRES] [-u USER]
+ *          [-w PASSWORD | -H HA1] [-r REALM] [-f FROM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT
  *
- * -H gives MD5(user:realm:password) in hex instead of the password.
+ * -H gives MD5(user:realm:password) in hex instead of the password. eXosip2 5.3 raises an Expires
+ * of 1 to 29 to 30; built against core/, -m lowers that floor (EXOSIP_CORE_OPT_MIN_REGISTER_EXPIRES
+ * of eX_core.h), and against another libeXosip2 it is refused.
  *
  * The argument is the address of record; the registrar is its host and port. The program
  * registers, answers digest challenges with the credentials given, refreshes the binding before it
@@ -31,6 +33,11 @@
 #include <sys/socket.h>
 
 #include <eXosip2/eXosip.h>
+#if defined(__has_include)
+#if __has_include(<eXosip2/eX_core.h>)
+#include <eXosip2/eX_core.h>
+#endif
+#endif
 
 /* How long a challenge may stay unanswered before the registration counts as failed: the credentials
  * (if any match) go out at the next eXosip_automatic_action, and the answer follows in a moment. */
@@ -53,8 +60,9 @@ static long long now_ms(void)
 
 static void usage(void)
 {
-  fprintf(stderr, "usage: register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-u USER] [-w PASSWORD | -H HA1]\n"
-                  "                [-r REALM] [-f FROM] [-x EXIT_AFTER_SECONDS] sip:user@HOST:PORT\n");
+  fprintf(stderr, "usage: register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-m MIN_EXPIRES] [-u USER]\n"
+                  "                [-w PASSWORD | -H HA1] [-r REALM] [-f FROM] [-x EXIT_AFTER_SECONDS]\n"
+                  "                sip:user@HOST:PORT\n");
 }
 
 /* The expires granted to our binding: the Contact's expires parameter, else the Expires header. */
@@ -108,14 +116,14 @@ int main(int argc, char **argv)
   struct eXosip_t *ctx;
   struct sigaction sa;
   const char *addr = "127.0.0.1", *aor, *user = NULL, *password = NULL, *realm = NULL, *from = NULL, *ha1 = NULL;
-  int port = 0, proto = IPPROTO_UDP, opt, family, expires = 3600, rid, rc, last_ok = 0, done = 0;
+  int port = 0, proto = IPPROTO_UDP, opt, family, expires = 3600, min_expires = 0, rid, rc, last_ok = 0, done = 0;
   long exit_after = 0;
   long long deadline = 0, challenged_at = 0;
   int challenged_status = 0;
   char proxy[512], user_buf[128];
   osip_message_t *reg = NULL;
 
-  while ((opt = getopt(argc, argv, "a:p:t:e:u:w:H:r:f:x:h")) != -1) {
+  while ((opt = getopt(argc, argv, "a:p:t:e:m:u:w:H:r:f:x:h")) != -1) {
     switch (opt) {
     case 'a': addr = optarg; break;
     case 'p': port = atoi(optarg); break;
@@ -128,6 +136,7 @@ int main(int argc, char **argv)
       }
       break;
     case 'e': expires = atoi(optarg); break;
+    case 'm': min_expires = atoi(optarg); break;
     case 'u': user = optarg; break;
     case 'w': password = optarg; break;
     case 'H': ha1 = optarg; break;
@@ -182,6 +191,19 @@ int main(int argc, char **argv)
     return 1;
   }
   eXosip_set_user_agent(ctx, "exosip2-register-example");
+  if (min_expires > 0) {
+#ifdef EXOSIP_CORE_OPT_MIN_REGISTER_EXPIRES
+    rc = eXosip_set_option(ctx, EXOSIP_CORE_OPT_MIN_REGISTER_EXPIRES, &min_expires);
+#else
+    rc = OSIP_BADPARAMETER; /* only core/ lets the floor of 30 s be lowered */
+#endif
+    if (rc != 0) {
+      fprintf(stderr, "register: -m is refused by this library (%d)\n", rc);
+      eXosip_quit(ctx);
+      osip_free(ctx);
+      return 2;
+    }
+  }
   if ((password != NULL || ha1 != NULL) && user != NULL
       && eXosip_add_authentication_info(ctx, user, user, password, ha1, realm) != 0) {
     fprintf(stderr, "register: cannot store the credentials\n");

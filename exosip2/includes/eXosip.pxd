@@ -14,6 +14,7 @@ cdef extern from "eXosip2/eXosip.h" nogil:
         EXOSIP_CALL_ACK
         EXOSIP_CALL_CLOSED
         EXOSIP_CALL_RELEASED
+        EXOSIP_MESSAGE_REQUESTFAILURE
         EXOSIP_EVENT_COUNT
 
     ctypedef struct eXosip_event_t:
@@ -36,6 +37,7 @@ cdef extern from "eXosip2/eXosip.h" nogil:
     eXosip_event_t *eXosip_event_wait(eXosip_t *excontext, int tv_s, int tv_ms)
     int eXosip_event_geteventsocket(eXosip_t *excontext)
     void eXosip_automatic_action(eXosip_t *excontext)
+    int eXosip_default_action(eXosip_t *excontext, eXosip_event_t *je)
     sdp_message_t *eXosip_get_remote_sdp_from_tid(eXosip_t *excontext, int tid)
     sdp_message_t *eXosip_get_local_sdp_from_tid(eXosip_t *excontext, int tid)
     sdp_message_t *eXosip_get_previous_local_sdp(eXosip_t *excontext, int did)

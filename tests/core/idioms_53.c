@@ -8,7 +8,10 @@
  *   eXosip_call_build_answer (5.3 has no default answer for it: OSIP_BADPARAMETER);
  * - an incoming BYE is reported as EXOSIP_CALL_MESSAGE_NEW (already answered 200), then
  *   EXOSIP_CALL_CLOSED; EXOSIP_CALL_INVITE carries the automatic 100 Trying as its response;
- *   EXOSIP_CALL_CANCELLED is the CANCEL's transaction.
+ *   EXOSIP_CALL_CANCELLED is the CANCEL's transaction;
+ * - an out-of-dialog MESSAGE refused with 401 is sent again by eXosip_default_action on its
+ *   failure event (5.3's eXosip_automatic_action does not), and eXosip_automatic_action called
+ *   after it does not send it a second time.
  * Usage: idioms_53 udp|tcp. Exit status 0 when every check passes; meant to run under valgrind
  * or AddressSanitizer as well.
  */
@@ -207,6 +210,64 @@ int main(int argc, char **argv)
   ev = next_event(b, EXOSIP_CALL_REQUESTFAILURE, "487 at b");
   if (ev != NULL)
     eXosip_event_free(ev);
+  ev = next_event(b, EXOSIP_CALL_RELEASED, "released (2) at b");
+  if (ev != NULL)
+    eXosip_event_free(ev);
+
+  /* a MESSAGE challenged by a: the program asks eXosip_default_action for the retry, as with 5.3 */
+  CHECK(eXosip_add_authentication_info(b, "b", "b", "pw", NULL, "idioms") == 0);
+  eXosip_lock(b);
+  CHECK(eXosip_message_build_request(b, &m, "MESSAGE", to, from, NULL) == 0);
+  osip_message_set_body(m, "hi", 2);
+  osip_message_set_content_type(m, "text/plain");
+  CHECK(eXosip_message_send_request(b, m) > 0);
+  eXosip_unlock(b);
+  ev = next_event(a, EXOSIP_MESSAGE_NEW, "MESSAGE at a");
+  if (ev != NULL) {
+    CHECK(osip_list_size(&ev->request->authorizations) == 0);
+    eXosip_lock(a);
+    CHECK(eXosip_message_build_answer(a, ev->tid, 401, &m) == 0);
+    osip_message_set_www_authenticate(m, "Digest realm=\"idioms\", nonce=\"n1\", algorithm=MD5");
+    CHECK(eXosip_message_send_answer(a, ev->tid, 401, m) == 0);
+    eXosip_unlock(a);
+    eXosip_event_free(ev);
+  }
+  ev = next_event(b, EXOSIP_MESSAGE_REQUESTFAILURE, "401 at b");
+  if (ev != NULL) {
+    CHECK(ev->response->status_code == 401);
+    eXosip_lock(b);
+    CHECK(eXosip_default_action(b, ev) == 0);
+    eXosip_automatic_action(b); /* the retry is gone already: nothing more to send */
+    eXosip_unlock(b);
+    eXosip_event_free(ev);
+  }
+  ev = next_event(a, EXOSIP_MESSAGE_NEW, "MESSAGE with credentials at a");
+  if (ev != NULL) {
+    CHECK(osip_list_size(&ev->request->authorizations) == 1);
+    eXosip_lock(a);
+    CHECK(eXosip_message_build_answer(a, ev->tid, 200, &m) == 0);
+    CHECK(eXosip_message_send_answer(a, ev->tid, 200, m) == 0);
+    eXosip_unlock(a);
+    eXosip_event_free(ev);
+  }
+  ev = next_event(b, EXOSIP_MESSAGE_ANSWERED, "200 at b");
+  if (ev != NULL)
+    eXosip_event_free(ev);
+  {
+    /* a second of automatic actions: no third MESSAGE reaches a */
+    int i;
+    for (i = 0; i < 20; i++) {
+      eXosip_lock(b);
+      eXosip_automatic_action(b);
+      eXosip_unlock(b);
+      ev = eXosip_event_wait(a, 0, 50);
+      if (ev != NULL) {
+        fprintf(stderr, "unexpected event %d at a after the retry\n", ev->type);
+        failures++;
+        eXosip_event_free(ev);
+      }
+    }
+  }
 
   /* 5.3's shutdown idiom; eXosip_quit a second time is harmless before the free */
   eXosip_quit(a);

@@ -74,11 +74,16 @@ extern "C" {
 
 /* ---- automatic retries (retry.c, register.c) ---- */
 /* Automatic re-sends (401/407, 3xx, 422, 423, stale nonce) of one request or registration
- * before its failure is reported (default 5). */
+ * before its failure is reported (default 5; a REGISTER gets at most 3, as in eXosip2 5.3). */
 #define EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES (EXOSIP_CORE_OPT_BASE + 30)
 /* The largest Min-Expires of a 423 that a registration follows (default 86400); above it the
  * 423 is reported as a failure. */
 #define EXOSIP_CORE_OPT_MAX_MIN_EXPIRES (EXOSIP_CORE_OPT_BASE + 31)
+/* The smallest Expires a REGISTER asks for (default 30, as eXosip2 5.3; range 1..86400): an
+ * Expires of 1 up to one less than it, given to eXosip_register_build_initial_register or
+ * eXosip_register_build_register, is raised to it (0, the removal, stays 0). Lower it only where
+ * a registrar really grants shorter bindings (a lab, a test). */
+#define EXOSIP_CORE_OPT_MIN_REGISTER_EXPIRES (EXOSIP_CORE_OPT_BASE + 32)
 
 
 /* ---- session timers (session_timer.c) ---- */
