@@ -65,6 +65,7 @@ struct ex_dns_job;
 /* A request whose first send waits for its lookup (touched under the context lock only). */
 struct ex_dns_pending {
   int tid, proto, secure;
+  char domain[256];
   struct ex_dns_job *job;
 };
 
@@ -729,6 +730,119 @@ static int is_address(const char *host)
 
 /* ---- the send path (osip_glue.c cb_send) and failover ---- */
 
+/*
+ * Failover (RFC 3263 4.3, RFC 3261 8.1.3.1): a request keeps its transaction and Via branch and is
+ * sent again to the next target when the one in use
+ *  - refuses it at the transport (ICMP error, refused TCP connection: transport.c),
+ *  - answers 503 (ex_dns_on_503; an INVITE's 503 is acknowledged first, as its transaction would),
+ *  - or stays silent for EX_DNS_TARGET_BOUND_MS: no answer at all, not even a 100, while the
+ *    transaction is still Calling/Trying. That bound is 10*T1 (5 s) for INVITE and non-INVITE,
+ *    UDP and TCP alike, because:
+ *      - a live server answers an INVITE with 100 within 200 ms (RFC 3261 16.2/17.2.1);
+ *      - a non-INVITE gets no 100 over UDP before Timer E has reached T2, 7*T1 = 3.5 s after the
+ *        first send (RFC 4320 4.1), so a bound below that would leave servers that are only slow
+ *        to answer; 10*T1 leaves 1.5 s for the 100 to arrive;
+ *      - over UDP the target has been sent the request four times (0, T1, 3*T1, 7*T1);
+ *      - six targets fit in the transaction's own 64*T1 (Timer B/F), which still ends it.
+ *    The last target keeps whatever is left of 64*T1. Each new target restarts the
+ *    retransmission interval at T1 (Timer A/E), as a fresh transaction would.
+ * Any answer (a provisional one included) ends the search: the server is alive.
+ * A CANCEL (RFC 3261 9.1) goes to the target its INVITE is at, never through the list again.
+ * A request over TLS keeps the domain of its URI as the name its server's certificate must carry
+ * (RFC 5922 4), not the SRV target's name.
+ */
+#define EX_DNS_TARGET_BOUND_MS (10 * EX_T1)
+
+/* What w->dns points at: the targets, then the state of the search (freed with free(w->dns)). */
+struct ex_dns_route {
+  struct ex_dns_result res; /* first: w->dns is &route->res */
+  uint64_t due;             /* us: when the target in use counts as silent; 0 none */
+  int secure;
+  char host[256];           /* the URI's domain: TLS host check and SNI */
+  char ack_tag[128];        /* an INVITE's 503 acknowledged: its To tag, and that ACK */
+  struct ex_dest ack_dest;
+  size_t ack_len;
+  char ack[];
+};
+
+static struct ex_dns_route *route_of(const struct ex_tx *w)
+{
+  return (struct ex_dns_route *) (void *) w->dns;
+}
+
+static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest);
+
+/* dest of w's target in use. */
+static int current_dest(const struct ex_tx *w, int proto, struct ex_dest *dest)
+{
+  const struct ex_dns_route *r = route_of(w);
+  dest->proto = proto;
+  if (dest_of_target(&r->res.t[w->dns_index], dest) != OSIP_SUCCESS)
+    return OSIP_UNKNOWN_HOST;
+  dest->secure = r->secure;
+  if (r->secure)
+    snprintf(dest->host, sizeof(dest->host), "%s", r->host);
+  return OSIP_SUCCESS;
+}
+
+/* The target in use has just been given the request: when it counts as silent. */
+static void target_started(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_dns_route *r = route_of(w);
+  if (w->dns_index + 1 >= r->res.count) {
+    r->due = 0; /* the last one: the transaction's own timeout */
+    return;
+  }
+  r->due = ex_now_us() + (uint64_t) EX_DNS_TARGET_BOUND_MS * 1000ULL;
+  if (!w->executing && (w->timer.idx < 0 || r->due < w->timer.due))
+    ex_arm(ctx, &w->timer, r->due); /* within an execute, osip_glue.c rearms from ex_dns_deadline */
+}
+
+static int searching(const struct ex_tx *w)
+{
+  return w->dns != NULL && w->tr != NULL && !w->killed
+         && ((w->kind == ICT && w->tr->state == ICT_CALLING) || (w->kind == NICT && w->tr->state == NICT_TRYING));
+}
+
+uint64_t ex_dns_deadline(const struct ex_tx *w)
+{
+  return searching(w) ? route_of(w)->due : 0;
+}
+
+/* A new target: retransmissions start again at T1 (Timer A/E), where the transport retransmits. */
+static void restart_retransmissions(struct ex_tx *w)
+{
+  struct timeval *at = NULL;
+  int *len = NULL;
+  uint64_t due;
+  if (w->kind == ICT && w->tr->ict_context != NULL) {
+    at = &w->tr->ict_context->timer_a_start;
+    len = &w->tr->ict_context->timer_a_length;
+  } else if (w->kind == NICT && w->tr->nict_context != NULL) {
+    at = &w->tr->nict_context->timer_e_start;
+    len = &w->tr->nict_context->timer_e_length;
+  }
+  if (at == NULL || *len <= 0 || ex_proto_of_message(w->tr->orig_request) != IPPROTO_UDP)
+    return; /* a reliable transport: no retransmissions */
+  *len = EX_T1;
+  due = ex_now_us() + (uint64_t) EX_T1 * 1000ULL;
+  at->tv_sec = (time_t) (due / 1000000ULL);
+  at->tv_usec = (suseconds_t) (due % 1000000ULL);
+}
+
+int ex_dns_silent(struct eXosip_t *ctx, struct ex_tx *w, uint64_t now)
+{
+  struct ex_dns_route *r;
+  if (!searching(w))
+    return 0;
+  r = route_of(w);
+  if (r->due == 0 || now < r->due)
+    return 0;
+  r->due = 0;
+  return ex_dns_failover(ctx, w);
+}
+
+
 static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
 {
   struct sockaddr_in *sin = (struct sockaddr_in *) &dest->sa;
@@ -753,13 +867,18 @@ static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
 
 /* w's targets: those of res this request can use, the transport of its Via (the program chose it
  * with eXosip_listen_addr), as RFC 3263 4.1 lets a client drop what it does not support. */
-static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int secure, const struct ex_dns_result *res)
+static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int secure, const char *domain,
+                       const struct ex_dns_result *res)
 {
+  struct ex_dns_route *r;
   int i;
   free(w->dns);
-  w->dns = calloc(1, sizeof(*w->dns));
+  r = calloc(1, sizeof(*r));
+  w->dns = r != NULL ? &r->res : NULL;
   if (w->dns == NULL)
     return OSIP_NOMEM;
+  r->secure = secure;
+  snprintf(r->host, sizeof(r->host), "%s", domain);
   for (i = 0; i < res->count; i++) {
     if (res->t[i].proto != proto || res->t[i].secure != secure)
       continue;
@@ -777,6 +896,9 @@ static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int sec
   return OSIP_SUCCESS;
 }
 
+static int cancel_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, int proto,
+                       struct ex_dest *dest);
+
 int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, struct ex_dest *dest)
 {
   osip_route_t *route = osip_list_get(&req->routes, 0);
@@ -791,10 +913,10 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
 
   if (w->dns_pending)
     return 2; /* its lookup is under way: the send happens when it ends (ex_dns_poll) */
-  if (w->dns != NULL) { /* already resolved for this transaction: the current target */
-    dest->proto = proto;
-    return dest_of_target(&w->dns->t[w->dns_index], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
-  }
+  if (w->dns != NULL) /* already resolved for this transaction: the current target */
+    return current_dest(w, proto, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+  if (req->sip_method != NULL && osip_strcasecmp(req->sip_method, "CANCEL") == 0)
+    return cancel_dest(ctx, w, req, proto, dest);
   if (route != NULL && route->url != NULL) {
     osip_uri_uparam_get_byname(route->url, "lr", &lr);
     if (lr != NULL)
@@ -821,8 +943,9 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   osip_uri_uparam_get_byname((osip_uri_t *) uri, "maddr", &maddr);
   if (maddr != NULL)
     return 0;
-  if (uri->scheme != NULL && osip_strcasecmp(uri->scheme, "sips") == 0)
-    secure = 1;
+  /* TLS when the request goes over TLS (its Via: a sips: URI or ;transport=tls over a TLS
+   * listener): NAPTR SIPS+D2T, SRV _sips._tcp, or the addresses with 5061 */
+  secure = ex_contact_proto(req) == EX_PROTO_TLS;
   d = dns_of(ctx);
   if (d == NULL)
     return OSIP_NOMEM;
@@ -837,11 +960,11 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   if (hit) {
     if (res.rc != OSIP_SUCCESS)
       return res.rc;
-    rc = set_targets(ctx, w, proto, secure, &res);
+    rc = set_targets(ctx, w, proto, secure, uri->host, &res);
     if (rc != OSIP_SUCCESS)
       return rc;
-    dest->proto = proto;
-    return dest_of_target(&w->dns->t[0], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+    target_started(ctx, w);
+    return current_dest(w, proto, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
   }
   /* not known yet: the lookup runs on its own thread, and nobody waits for it; the request is
    * sent when it ends (ex_dns_poll, on the I/O thread), or fails then */
@@ -853,6 +976,7 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   d->pending[d->npending].tid = w->tid;
   d->pending[d->npending].proto = proto;
   d->pending[d->npending].secure = secure;
+  snprintf(d->pending[d->npending].domain, sizeof(d->pending[d->npending].domain), "%s", uri->host);
   d->pending[d->npending].job = job;
   d->npending++;
   w->dns_pending = 1;
@@ -903,15 +1027,17 @@ void ex_dns_poll(struct eXosip_t *ctx)
     w->dns_pending = 0;
     if (w->tr == NULL || w->tr->orig_request == NULL)
       continue;
-    if (res.rc != OSIP_SUCCESS || set_targets(ctx, w, p.proto, p.secure, &res) != OSIP_SUCCESS) {
+    if (res.rc != OSIP_SUCCESS || set_targets(ctx, w, p.proto, p.secure, p.domain, &res) != OSIP_SUCCESS) {
       fail_tx(ctx, w);
       continue;
     }
-    dest.proto = p.proto;
-    if ((dest_of_target(&w->dns->t[0], &dest) != OSIP_SUCCESS
-         || ex_send_message(ctx, w->tr->orig_request, &dest) != OSIP_SUCCESS)
-        && !ex_dns_failover(ctx, w))
-      fail_tx(ctx, w);
+    if (current_dest(w, p.proto, &dest) != OSIP_SUCCESS
+        || ex_send_message(ctx, w->tr->orig_request, &dest) != OSIP_SUCCESS) {
+      if (!ex_dns_failover(ctx, w))
+        fail_tx(ctx, w);
+    } else {
+      target_started(ctx, w);
+    }
   }
 }
 
@@ -922,13 +1048,154 @@ int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w)
     return 0;
   while (w->dns_index + 1 < w->dns->count) {
     w->dns_index++;
-    dest.proto = ex_proto_of_message(w->tr->orig_request);
-    if (dest_of_target(&w->dns->t[w->dns_index], &dest) != OSIP_SUCCESS)
+    if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS)
       continue;
-    if (ex_send_message(ctx, w->tr->orig_request, &dest) == OSIP_SUCCESS)
+    if (ex_send_message(ctx, w->tr->orig_request, &dest) == OSIP_SUCCESS) {
+      restart_retransmissions(w);
+      target_started(ctx, w);
+      if (!w->executing) { /* the retransmission timer moved: rearm on the earlier deadline */
+        uint64_t due = route_of(w)->due, a = 0;
+        if (w->kind == ICT && w->tr->ict_context != NULL && w->tr->ict_context->timer_a_start.tv_sec != -1)
+          a = (uint64_t) w->tr->ict_context->timer_a_start.tv_sec * 1000000ULL
+              + (uint64_t) w->tr->ict_context->timer_a_start.tv_usec;
+        else if (w->kind == NICT && w->tr->nict_context != NULL && w->tr->nict_context->timer_e_start.tv_sec != -1)
+          a = (uint64_t) w->tr->nict_context->timer_e_start.tv_sec * 1000000ULL
+              + (uint64_t) w->tr->nict_context->timer_e_start.tv_usec;
+        if (a > 0 && (due == 0 || a < due))
+          due = a;
+        if (due > 0 && (w->timer.idx < 0 || due < w->timer.due))
+          ex_arm(ctx, &w->timer, due);
+      }
       return 1;
+    }
   }
   return 0;
+}
+
+/* RFC 3261 9.1: a CANCEL goes where its INVITE went (the INVITE's target in use), so that it
+ * meets the INVITE's server transaction; never through the list again. */
+static int cancel_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, int proto,
+                       struct ex_dest *dest)
+{
+  osip_via_t *via = osip_list_get(&req->vias, 0);
+  osip_generic_param_t *b = NULL;
+  struct ex_dns_route *r;
+  struct ex_tx *inv;
+  char key[300];
+  if (via == NULL)
+    return 0;
+  osip_via_param_get_byname(via, "branch", &b);
+  if (b == NULL || b->gvalue == NULL)
+    return 0;
+  snprintf(key, sizeof(key), "C|%s|INVITE", b->gvalue);
+  inv = ex_hmap_get_str(&ctx->tx_by_key, key);
+  if (inv == NULL || inv->kind != ICT || inv->dns == NULL)
+    return 0; /* the INVITE was not located by RFC 3263: the CANCEL resolves as it did */
+  r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return OSIP_NOMEM;
+  *r = *route_of(inv);
+  r->ack_tag[0] = '\0';
+  r->ack_len = 0;
+  r->due = 0;
+  r->res.t[0] = inv->dns->t[inv->dns_index];
+  r->res.count = 1; /* nothing to fail over to */
+  w->dns = &r->res;
+  w->dns_index = 0;
+  return current_dest(w, proto, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+}
+
+/* The ACK of a non-2xx final answer to our INVITE (RFC 3261 17.1.1.3), as text. */
+static int ack_of_503(const osip_message_t *inv, const osip_message_t *resp, char **buf, size_t *len)
+{
+  osip_message_t *ack = NULL;
+  osip_via_t *via = NULL;
+  int i, rc = OSIP_NOMEM;
+  char cseq[64];
+  *buf = NULL;
+  if (inv->cseq == NULL || inv->cseq->number == NULL || resp->to == NULL || osip_message_init(&ack) != 0)
+    return OSIP_NOMEM;
+  osip_message_set_method(ack, osip_strdup("ACK"));
+  osip_message_set_version(ack, osip_strdup("SIP/2.0"));
+  osip_message_set_status_code(ack, 0);
+  if (osip_uri_clone(inv->req_uri, &ack->req_uri) != 0)
+    goto out;
+  via = osip_list_get(&inv->vias, 0);
+  if (via == NULL || osip_via_clone(via, &via) != 0)
+    goto out;
+  osip_list_add(&ack->vias, via, 0);
+  for (i = 0; i < osip_list_size(&inv->routes); i++) {
+    osip_route_t *rt = osip_list_get(&inv->routes, i), *copy = NULL;
+    if (osip_route_clone(rt, &copy) != 0)
+      goto out;
+    osip_list_add(&ack->routes, copy, -1);
+  }
+  if (osip_from_clone(inv->from, &ack->from) != 0 || osip_to_clone(resp->to, &ack->to) != 0
+      || osip_call_id_clone(inv->call_id, &ack->call_id) != 0)
+    goto out;
+  snprintf(cseq, sizeof(cseq), "%s ACK", inv->cseq->number);
+  osip_message_set_cseq(ack, cseq);
+  osip_message_set_max_forwards(ack, "70");
+  osip_message_set_content_length(ack, "0");
+  rc = osip_message_to_str(ack, buf, len) == 0 ? OSIP_SUCCESS : OSIP_NOMEM;
+out:
+  osip_message_free(ack);
+  return rc;
+}
+
+int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *resp)
+{
+  struct ex_dns_route *r;
+  const char *tag = ex_to_tag(resp);
+  if (w == NULL || resp->status_code != 503 || w->dns == NULL || w->tr == NULL || w->killed || w->executing)
+    return 0;
+  if (!((w->kind == ICT && (w->tr->state == ICT_CALLING || w->tr->state == ICT_PROCEEDING))
+        || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
+    return 0;
+  r = route_of(w);
+  if (w->kind == ICT) {
+    struct ex_dest dest;
+    char *buf = NULL;
+    size_t len = 0;
+    if (tag != NULL && r->ack_tag[0] != '\0' && strcmp(tag, r->ack_tag) == 0) {
+      if (r->ack_len > 0) /* the earlier server's 503 again: our ACK was lost */
+        ex_send_raw(ctx, &r->ack_dest, r->ack, r->ack_len);
+      return 1;
+    }
+    if (w->dns_index + 1 >= w->dns->count || w->tr->orig_request == NULL)
+      return 0; /* the last target: the 503 is the answer */
+    if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS
+        || ack_of_503(w->tr->orig_request, resp, &buf, &len) != OSIP_SUCCESS)
+      return 0;
+    ex_send_raw(ctx, &dest, buf, len);
+    {
+      struct ex_dns_route *grown = realloc(r, sizeof(*r) + len);
+      if (grown != NULL) {
+        r = grown;
+        w->dns = &r->res;
+        memcpy(r->ack, buf, len);
+        r->ack_len = len;
+        r->ack_dest = dest;
+      }
+    }
+    snprintf(r->ack_tag, sizeof(r->ack_tag), "%s", tag != NULL ? tag : "");
+    osip_free(buf);
+  } else if (w->dns_index + 1 >= w->dns->count) {
+    return 0;
+  }
+  /* a 100 from the server that then refused: the next one starts from Calling/Trying again, with
+   * what is left of 64*T1 (oSIP2's Proceeding has no Timer B) */
+  if (w->kind == ICT && w->tr->state == ICT_PROCEEDING && w->tr->ict_context != NULL) {
+    uint64_t end = w->created + 64ULL * EX_T1 * 1000ULL, now = ex_now_us();
+    if (end < now + 4ULL * EX_T1 * 1000ULL)
+      end = now + 4ULL * EX_T1 * 1000ULL;
+    w->tr->ict_context->timer_b_start.tv_sec = (time_t) (end / 1000000ULL);
+    w->tr->ict_context->timer_b_start.tv_usec = (suseconds_t) (end % 1000000ULL);
+    w->tr->state = ICT_CALLING;
+  } else if (w->kind == NICT && w->tr->state == NICT_PROCEEDING) {
+    w->tr->state = NICT_TRYING;
+  }
+  return ex_dns_failover(ctx, w);
 }
 
 /* ---- options ---- */
