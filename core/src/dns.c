@@ -3,13 +3,13 @@
  * Server location (RFC 3263): NAPTR -> SRV -> A/AAAA for a host name without a port, and the
  * eXosip2 5.3 DNS API (eXosip_dnsutils_*, EXOSIP_OPT_*DNS*) over it.
  *
- * Queries go through glibc's libresolv (res_nquery on a private res_state, ns_initparse /
- * ns_parserr / ns_name_uncompress to read answers) rather than c-ares: it is part of the C
- * library already on every target (no new package, and libresolv.so.2 is on the manylinux
- * list of libraries a wheel may use from the system), its parser checks every length and
- * compression pointer against the message, and a private res_state lets one context point at
- * its own server (EXOSIP_CORE_OPT_DNS_SERVER) without touching the process's resolver.
- * libresolv only blocks, so every lookup runs on a thread of its own, started for it and
+ * Queries go through dns_wire.c, our own: a query built here, sent over a UDP socket of ours to
+ * the context's server (EXOSIP_CORE_OPT_DNS_SERVER) or to those of /etc/resolv.conf, over TCP
+ * when the answer is truncated, read by a bounded parser of ours. Not c-ares (one more library
+ * to ship in wheels) and not libresolv's res_nquery, which musl does not have; what it needs
+ * from the C library is sockets and poll, the same on glibc and musl. Addresses without a
+ * server of our own come from getaddrinfo (/etc/hosts first, as before).
+ * Queries block, so every lookup runs on a thread of its own, started for it and
  * detached; no query runs on the I/O thread or under the context lock, and nobody waits:
  *  - a request to a name found in the cache is sent at once to its first target;
  *  - otherwise its transaction starts as usual but its first send is held (cb_send reports it
@@ -32,12 +32,11 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 #include <netinet/in.h>
-#include <resolv.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "dns_wire.h"
 #include "exosip_internal.h"
 #include <eXosip2/eX_core.h>
 
@@ -115,17 +114,23 @@ static uint32_t rnd_next(uint32_t *s)
   return *s;
 }
 
+/* What a lookup asks through (dns_wire.c): the servers, the bound of each try. */
+struct wire {
+  struct ex_dns_servers servers;
+  int timeout_ms;
+};
+
 /* One query; the answer's length, or a negative code: OSIP_UNKNOWN_HOST for NXDOMAIN or no data,
  * OSIP_TIMEOUT when no server answered. */
-static int query(res_state st, const char *name, int type, unsigned char *buf, int size)
+static int query(const struct wire *st, const char *name, int type, unsigned char *buf, int size)
 {
-  int n;
-  st->res_h_errno = 0;
-  n = res_nquery(st, name, ns_c_in, type, buf, size);
+  int n = ex_dns_query(&st->servers, st->timeout_ms, 2, name, type, buf, (size_t) size);
   if (n >= 0)
-    return n > size ? size : n;
-  if (st->res_h_errno == HOST_NOT_FOUND || st->res_h_errno == NO_DATA)
+    return n;
+  if (n == EX_DNS_ERR_NONAME)
     return OSIP_UNKNOWN_HOST;
+  if (n == EX_DNS_ERR_FORMAT)
+    return OSIP_SYNTAXERROR;
   return OSIP_TIMEOUT;
 }
 
@@ -193,38 +198,36 @@ static int add_system_addresses(const char *name, int proto, int secure, int por
 }
 
 /* A and AAAA records of name, appended as targets (proto, port, from srv). */
-static int add_addresses(res_state st, int system, const char *name, int proto, int secure, int port,
+static int add_addresses(const struct wire *st, int system, const char *name, int proto, int secure, int port,
                          const char *srvname, int priority, int weight, struct ex_dns_result *out, uint32_t *ttl)
 {
-  static const int types[2] = { ns_t_a, ns_t_aaaa };
-  unsigned char buf[2048];
+  static const int types[2] = { EX_DNS_T_A, EX_DNS_T_AAAA };
+  unsigned char buf[EX_DNS_MAX_MSG];
   int t, found = 0, rc = OSIP_UNKNOWN_HOST;
   if (system)
     return add_system_addresses(name, proto, secure, port, srvname, priority, weight, out, ttl);
   for (t = 0; t < 2; t++) {
-    ns_msg msg;
-    int n = query(st, name, types[t], buf, sizeof(buf)), i;
+    struct ex_dns_msg msg;
+    struct ex_dns_rr rr;
+    int n = query(st, name, types[t], buf, sizeof(buf));
     if (n < 0) {
       if (n == OSIP_TIMEOUT)
         rc = OSIP_TIMEOUT;
       continue;
     }
-    if (ns_initparse(buf, n, &msg) < 0)
+    if (ex_dns_msg_init(&msg, buf, (size_t) n) != 0)
       continue;
-    for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-      ns_rr rr;
+    while (ex_dns_msg_next(&msg, &rr) == 1) {
       struct ex_dns_target *tg;
-      if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-        break;
-      if ((int) ns_rr_type(rr) != types[t] || ns_rr_class(rr) != ns_c_in)
-        continue;
-      if ((types[t] == ns_t_a && ns_rr_rdlen(rr) != 4) || (types[t] == ns_t_aaaa && ns_rr_rdlen(rr) != 16))
+      if (rr.type != types[t] || rr.rclass != EX_DNS_C_IN)
+        continue; /* a CNAME on the way, or anything else */
+      if ((types[t] == EX_DNS_T_A && rr.rdlen != 4) || (types[t] == EX_DNS_T_AAAA && rr.rdlen != 16))
         continue;
       tg = add_target(out, proto, secure, port, srvname != NULL ? srvname : name, priority, weight);
       if (tg == NULL)
         return OSIP_SUCCESS;
-      inet_ntop(types[t] == ns_t_a ? AF_INET : AF_INET6, ns_rr_rdata(rr), tg->ip, sizeof(tg->ip));
-      ttl_min(ttl, ns_rr_ttl(rr));
+      inet_ntop(types[t] == EX_DNS_T_A ? AF_INET : AF_INET6, buf + rr.rdata, tg->ip, sizeof(tg->ip));
+      ttl_min(ttl, rr.ttl);
       found = 1;
     }
   }
@@ -241,31 +244,32 @@ static int cmp_srv(const void *a, const void *b)
 
 /* SRV records of name, ordered by priority then by RFC 2782's weighted random choice, each
  * expanded into its addresses. */
-static int add_srv(res_state st, int system, const char *name, int proto, int secure, struct ex_dns_result *out,
-                   uint32_t *ttl, uint32_t *seed)
+static int add_srv(const struct wire *st, int system, const char *name, int proto, int secure,
+                   struct ex_dns_result *out, uint32_t *ttl, uint32_t *seed)
 {
-  unsigned char buf[4096];
+  unsigned char *buf = malloc(EX_DNS_MAX_MSG);
   struct srv_rr rrs[EX_DNS_MAX_TARGETS];
-  int n = query(st, name, ns_t_srv, buf, sizeof(buf)), count = 0, i, start, found = 0, rc = OSIP_UNKNOWN_HOST;
-  ns_msg msg;
-  if (n < 0)
-    return n;
-  if (ns_initparse(buf, n, &msg) < 0)
-    return OSIP_SYNTAXERROR;
-  for (i = 0; i < ns_msg_count(msg, ns_s_an) && count < EX_DNS_MAX_TARGETS; i++) {
-    ns_rr rr;
+  struct ex_dns_msg msg;
+  struct ex_dns_rr rr;
+  int n, count = 0, i, start, found = 0, rc = OSIP_UNKNOWN_HOST;
+  if (buf == NULL)
+    return OSIP_NOMEM;
+  n = query(st, name, EX_DNS_T_SRV, buf, EX_DNS_MAX_MSG);
+  if (n < 0 || ex_dns_msg_init(&msg, buf, (size_t) n) != 0) {
+    free(buf);
+    return n < 0 ? n : OSIP_SYNTAXERROR;
+  }
+  while (count < EX_DNS_MAX_TARGETS && ex_dns_msg_next(&msg, &rr) == 1) {
     const unsigned char *p;
-    if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-      break;
-    if (ns_rr_type(rr) != ns_t_srv || ns_rr_rdlen(rr) < 7)
+    if (rr.type != EX_DNS_T_SRV || rr.rclass != EX_DNS_C_IN || rr.rdlen < 7)
       continue;
-    p = ns_rr_rdata(rr);
+    p = buf + rr.rdata;
     rrs[count].priority = (p[0] << 8) | p[1];
     rrs[count].weight = (p[2] << 8) | p[3];
     rrs[count].port = (p[4] << 8) | p[5];
-    rrs[count].ttl = ns_rr_ttl(rr);
-    if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), p + 6, rrs[count].target,
-                           sizeof(rrs[count].target)) < 0)
+    rrs[count].ttl = rr.ttl;
+    if (ex_dns_name(buf, (size_t) n, rr.rdata + 6, rr.rdata + rr.rdlen, rrs[count].target,
+                    sizeof(rrs[count].target), NULL) != 0)
       continue;
     if (strcmp(rrs[count].target, ".") == 0 || rrs[count].target[0] == '\0' || rrs[count].port == 0)
       continue; /* "." : the service is decidedly not available here */
@@ -300,6 +304,7 @@ static int add_srv(res_state st, int system, const char *name, int proto, int se
     start = end;
   }
   qsort(rrs, (size_t) count, sizeof(rrs[0]), cmp_srv);
+  free(buf);
   for (i = 0; i < count; i++) {
     int r = add_addresses(st, system, rrs[i].target, proto, secure, rrs[i].port, rrs[i].target, rrs[i].priority,
                           rrs[i].weight, out, ttl);
@@ -340,25 +345,26 @@ static int cmp_naptr(const void *a, const void *b)
 }
 
 /* NAPTR records of domain for SIP (RFC 3263 4.1): only flag "s" with SIP+D2U, SIP+D2T, SIPS+D2T. */
-static int naptr_lookup(res_state st, const char *domain, struct naptr_rr *out, int max, uint32_t *ttl)
+static int naptr_lookup(const struct wire *st, const char *domain, struct naptr_rr *out, int max, uint32_t *ttl)
 {
-  unsigned char buf[4096];
-  int n = query(st, domain, ns_t_naptr, buf, sizeof(buf)), i, count = 0;
-  ns_msg msg;
-  if (n < 0)
-    return n;
-  if (ns_initparse(buf, n, &msg) < 0)
-    return OSIP_SYNTAXERROR;
-  for (i = 0; i < ns_msg_count(msg, ns_s_an) && count < max; i++) {
-    ns_rr rr;
+  unsigned char *buf = malloc(EX_DNS_MAX_MSG);
+  struct ex_dns_msg msg;
+  struct ex_dns_rr rr;
+  int n, count = 0;
+  if (buf == NULL)
+    return OSIP_NOMEM;
+  n = query(st, domain, EX_DNS_T_NAPTR, buf, EX_DNS_MAX_MSG);
+  if (n < 0 || ex_dns_msg_init(&msg, buf, (size_t) n) != 0) {
+    free(buf);
+    return n < 0 ? n : OSIP_SYNTAXERROR;
+  }
+  while (count < max && ex_dns_msg_next(&msg, &rr) == 1) {
     const unsigned char *p, *end;
     char flags[64], services[64], regexp[256];
-    if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-      break;
-    if (ns_rr_type(rr) != ns_t_naptr || ns_rr_rdlen(rr) < 7)
+    if (rr.type != EX_DNS_T_NAPTR || rr.rclass != EX_DNS_C_IN || rr.rdlen < 7)
       continue;
-    p = ns_rr_rdata(rr);
-    end = p + ns_rr_rdlen(rr);
+    p = buf + rr.rdata;
+    end = p + rr.rdlen;
     out[count].order = (p[0] << 8) | p[1];
     out[count].pref = (p[2] << 8) | p[3];
     p += 4;
@@ -366,8 +372,8 @@ static int naptr_lookup(res_state st, const char *domain, struct naptr_rr *out, 
         || (p = char_string(p, end, services, sizeof(services))) == NULL
         || (p = char_string(p, end, regexp, sizeof(regexp))) == NULL)
       continue;
-    if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), p, out[count].replacement,
-                           sizeof(out[count].replacement)) < 0)
+    if (ex_dns_name(buf, (size_t) n, (size_t) (p - buf), rr.rdata + rr.rdlen, out[count].replacement,
+                    sizeof(out[count].replacement), NULL) != 0)
       continue;
     if (strcasecmp(flags, "s") != 0 || out[count].replacement[0] == '\0'
         || strcmp(out[count].replacement, ".") == 0)
@@ -384,16 +390,17 @@ static int naptr_lookup(res_state st, const char *domain, struct naptr_rr *out, 
     } else {
       continue;
     }
-    ttl_min(ttl, ns_rr_ttl(rr));
+    ttl_min(ttl, rr.ttl);
     count++;
   }
+  free(buf);
   qsort(out, (size_t) count, sizeof(out[0]), cmp_naptr);
   return count;
 }
 
 static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_result *out)
 {
-  struct __res_state st;
+  struct wire st;
   struct naptr_rr naptr[16];
   uint32_t ttl = 86400, seed;
   int n, i, rc = OSIP_UNKNOWN_HOST;
@@ -401,17 +408,14 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
 
   memset(out, 0, sizeof(*out));
   memset(&st, 0, sizeof(st));
-  if (res_ninit(&st) != 0)
-    return out->rc = OSIP_UNDEFINED_ERROR;
-  if (cfg->have_server) {
-    st.nscount = 1;
-    st.nsaddr_list[0] = cfg->server;
-    if (st._u._ext.nsaddrs[0] != NULL) /* resolv.conf's first server was IPv6: glibc reads this one */
-      memcpy(st._u._ext.nsaddrs[0], &cfg->server, sizeof(cfg->server));
+  if (cfg->have_server) { /* EXOSIP_CORE_OPT_DNS_SERVER */
+    st.servers.count = 1;
+    memcpy(&st.servers.addr[0], &cfg->server, sizeof(cfg->server));
+    st.servers.len[0] = sizeof(cfg->server);
+  } else {
+    ex_dns_servers_from_conf("/etc/resolv.conf", &st.servers);
   }
-  st.retrans = cfg->timeout_ms >= 1000 ? cfg->timeout_ms / 1000 : 1;
-  st.retry = 2;
-  st.options &= ~(unsigned long) (RES_DNSRCH | RES_DEFNAMES);
+  st.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   seed = (uint32_t) ts.tv_nsec ^ (uint32_t) ts.tv_sec ^ (uint32_t) (uintptr_t) out;
   if (seed == 0)
@@ -457,7 +461,6 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
       rc = OSIP_TIMEOUT;
     }
   }
-  res_nclose(&st);
   out->ttl = out->count > 0 ? (ttl < EX_DNS_MIN_TTL ? EX_DNS_MIN_TTL : (int) ttl) : EX_DNS_NEGATIVE_TTL;
   out->rc = out->count > 0 ? OSIP_SUCCESS : rc;
   return out->rc;
@@ -717,8 +720,7 @@ static int job_wait(struct ex_dns_job *job, int ms)
 /* The longest a lookup may take: NAPTR, three SRV and the address queries, each up to two tries. */
 static int lookup_bound_ms(const struct ex_dns *d)
 {
-  int per = (d->timeout_ms >= 1000 ? d->timeout_ms / 1000 : 1) * 1000;
-  return per * 2 * 12 + 1000;
+  return d->timeout_ms * 2 * EX_DNS_MAX_SERVERS * 12 + 1000;
 }
 
 static int is_address(const char *host)
