@@ -158,14 +158,14 @@ static int ask_udp(const struct sockaddr *sa, socklen_t salen, const unsigned ch
   if (connect(fd, sa, salen) != 0 || send(fd, q, qlen, 0) != (ssize_t) qlen)
     goto out;
   while (wait_fd(fd, POLLIN, deadline) > 0) {
-    ssize_t n = recv(fd, buf, size, 0);
+    ssize_t n = recv(fd, buf, size, MSG_TRUNC); /* MSG_TRUNC: the datagram's real length */
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
         continue;
       break; /* ECONNREFUSED (ICMP): nobody there, the next server */
     }
     if ((size_t) n > size)
-      n = (ssize_t) size;
+      continue; /* oversized: not read as an answer */
     if (answers(q, qlen, buf, (size_t) n)) {
       rc = (int) n;
       break;
