@@ -366,3 +366,31 @@ def test_tls_without_srv_uses_the_address_and_5061_rule(dnsmasq_factory, pki):  
     d = dnsmasq_factory(hosts=[("nosrv.secure.test", "127.0.0.1")])
     got = utils.resolve("sips:nosrv.secure.test", d.server)
     assert [(t.transport, t.port) for t in got] == [("TLS", 5061)]
+
+
+# --- the same through eXosip2 5.3's C API, plain and under valgrind --------------------------------
+
+@pytest.fixture(scope="module")
+def failover_invite(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "dns_failover_invite")
+
+
+@pytest.mark.parametrize("valgrind", [False, True], ids=["plain", "valgrind"])
+def test_c_invite_silent_then_503_then_cancel(dnsmasq_factory, failover_invite, valgrind):  # noqa: F811
+    import shutil
+    import subprocess
+    from peers.proc import free_port
+    from test_core_register import VALGRIND
+    p1, p2, p3 = free_port(), free_port(), free_port()
+    d = dnsmasq_factory(srv=[("_sip._udp.cfo.test", "a.cfo.test", p1, 10, 0),
+                             ("_sip._udp.cfo.test", "a.cfo.test", p2, 20, 0),
+                             ("_sip._udp.cfo.test", "a.cfo.test", p3, 30, 0)],
+                        hosts=[("a.cfo.test", "127.0.0.1")])
+    cmd = [failover_invite, d.server, "cfo.test", str(p1), str(p2), str(p3)]
+    if valgrind:
+        assert shutil.which("valgrind"), "valgrind is not installed (apt-get install valgrind)"
+        cmd = ["valgrind"] + VALGRIND + cmd
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
+    print(res.stdout)
