@@ -394,3 +394,24 @@ def test_c_invite_silent_then_503_then_cancel(dnsmasq_factory, failover_invite, 
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "all checks passed" in res.stdout, res.stdout + res.stderr
     print(res.stdout)
+
+
+def test_tls_without_naptr_takes_sips_srv_and_fails_over(dnsmasq_factory, made, pki):  # noqa: F811
+    """No NAPTR: _sips._tcp SRV (RFC 3263 4.1); its first target refuses the connection, the second
+    (whose certificate names the URI's domain) gets the request."""
+    from peers.proc import free_port
+    server = Live(socket.IPPROTO_TCP, secure=True,
+                  tls=dict(cert=pki["domain"][0], key=pki["domain"][1], root_ca=pki["ca"]))
+    made(server)
+    dead = free_port()
+    d = dnsmasq_factory(srv=[("_sips._tcp.secure.test", "srv0.secure.test", dead, 10, 0),
+                             ("_sips._tcp.secure.test", "srv1.secure.test", server.port, 20, 0),
+                             ("_sip._tcp.secure.test", "srv1.secure.test", 9, 5, 0)],
+                        hosts=[("srv0.secure.test", "127.0.0.1"), ("srv1.secure.test", "127.0.0.1")])
+    c = TlsClient(d.server, pki)
+    made(c)
+    c.ctx.message_send_request(Message(c.ctx, "sips:bob@secure.test", "sips:alice@127.0.0.1"))
+    ev = c.wait((T.message_answered, T.message_requestfailure, T.message_serverfailure), timeout=15)
+    assert ev.type == T.message_answered, ev
+    assert [m for _, m in server.arrived] == ["MESSAGE"]
+    assert c.sent() == [("127.0.0.1", dead), ("127.0.0.1", server.port)]  # never the plain TCP one
