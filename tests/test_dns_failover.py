@@ -415,3 +415,60 @@ def test_tls_without_naptr_takes_sips_srv_and_fails_over(dnsmasq_factory, made, 
     assert ev.type == T.message_answered, ev
     assert [m for _, m in server.arrived] == ["MESSAGE"]
     assert c.sent() == [("127.0.0.1", dead), ("127.0.0.1", server.port)]  # never the plain TCP one
+
+
+class Raw503:
+    """A UDP socket that answers every request 503 (with *retry_after* when given), counting them."""
+
+    def __init__(self, retry_after=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.retry_after = retry_after
+        self.got = []
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+            self.got.append(head[0].split(b" ")[0].decode())
+            if head[0].startswith(b"ACK"):
+                continue
+            keep = [h if not h.lower().startswith(b"to:") else h + b";tag=r503" for h in head[1:]
+                    if h.split(b":")[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+            if self.retry_after is not None:
+                keep.append(b"Retry-After: " + self.retry_after.encode())
+            self.sock.sendto(b"SIP/2.0 503 Service Unavailable\r\n" + b"\r\n".join(keep)
+                             + b"\r\nContent-Length: 0\r\n\r\n", peer)
+
+    def close(self):
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("retry_after", [None, "30", "120 (maintenance);duration=60"])
+def test_a_503_with_retry_after_puts_its_target_last(dnsmasq_factory, made, retry_after):  # noqa: F811
+    busy, live = Raw503(retry_after), Live()
+    made(busy)
+    made(live)
+    d = two_targets(dnsmasq_factory, "rest.test", busy.port, live.port, socket.IPPROTO_UDP)
+    c = Client(d.server)
+    made(c)
+    for i in range(2):
+        send(c, "MESSAGE", "sip:bob@rest.test")
+        deadline = time.monotonic() + 5
+        while len(live.arrived) <= i and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(live.arrived) == i + 1
+    # with Retry-After the busy one is asked once (then tried last); without, every request asks it
+    assert busy.got.count("MESSAGE") == (2 if retry_after is None else 1), busy.got

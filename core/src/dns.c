@@ -46,6 +46,8 @@
 #define EX_DNS_NEGATIVE_TTL 30 /* seconds a failed name is remembered */
 #define EX_DNS_MIN_TTL 1
 #define EX_DNS_MAX_PENDING 256 /* requests waiting for a lookup, per context */
+#define EX_DNS_MAX_RESTING 32  /* targets remembered as asking for a rest (503 with Retry-After) */
+#define EX_DNS_MAX_REST_S 3600 /* the longest rest kept */
 
 struct ex_dns_static {
   char host[256];
@@ -84,6 +86,12 @@ struct ex_dns {
   int wake_fd; /* a duplicate of the context's: a finished lookup wakes the I/O thread */
   struct ex_dns_pending pending[EX_DNS_MAX_PENDING];
   int npending;
+  /* targets that answered 503 with Retry-After (RFC 3261 21.5.4): tried last until then */
+  struct ex_dns_resting {
+    char ip[64];
+    int port, proto, secure;
+    uint64_t until_us;
+  } resting[EX_DNS_MAX_RESTING];
 };
 
 struct ex_dns_job {
@@ -736,7 +744,8 @@ static int is_address(const char *host)
  * Failover (RFC 3263 4.3, RFC 3261 8.1.3.1): a request keeps its transaction and Via branch and is
  * sent again to the next target when the one in use
  *  - refuses it at the transport (ICMP error, refused TCP connection: transport.c),
- *  - answers 503 (ex_dns_on_503; an INVITE's 503 is acknowledged first, as its transaction would),
+ *  - answers 503 (ex_dns_on_503; an INVITE's 503 is acknowledged first, as its transaction would;
+ *    with Retry-After, that target is put last for the requests located until then),
  *  - or stays silent for EX_DNS_TARGET_BOUND_MS: no answer at all, not even a 100, while the
  *    transaction is still Calling/Trying. That bound is 10*T1 (5 s) for INVITE and non-INVITE,
  *    UDP and TCP alike, because:
@@ -890,6 +899,29 @@ static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int sec
   }
   w->dns->ttl = res->ttl;
   w->dns_index = 0;
+  if (ctx->dns != NULL && w->dns->count > 1) { /* resting targets go last, in their order */
+    struct ex_dns_target keep[EX_DNS_MAX_TARGETS];
+    int k, n = 0, rest[EX_DNS_MAX_TARGETS] = { 0 };
+    uint64_t now = ex_now_us();
+    struct ex_dns *d = ctx->dns;
+    pthread_mutex_lock(&d->mu);
+    for (i = 0; i < w->dns->count; i++)
+      for (k = 0; k < EX_DNS_MAX_RESTING; k++) {
+        const struct ex_dns_resting *z = &d->resting[k];
+        const struct ex_dns_target *t = &w->dns->t[i];
+        if (z->until_us > now && z->port == t->port && z->proto == t->proto && z->secure == t->secure
+            && strcmp(z->ip, t->ip) == 0)
+          rest[i] = 1;
+      }
+    pthread_mutex_unlock(&d->mu);
+    for (i = 0; i < w->dns->count; i++)
+      if (!rest[i])
+        keep[n++] = w->dns->t[i];
+    for (i = 0; i < w->dns->count; i++)
+      if (rest[i])
+        keep[n++] = w->dns->t[i];
+    memcpy(w->dns->t, keep, sizeof(keep[0]) * (size_t) n);
+  }
   if (w->dns->count == 0) {
     free(w->dns);
     w->dns = NULL;
@@ -1145,6 +1177,44 @@ out:
   return rc;
 }
 
+/* A 503 with Retry-After: its target is tried last by the requests located until then. */
+static void rest_target(struct eXosip_t *ctx, const struct ex_dns_target *t, const osip_message_t *resp)
+{
+  osip_header_t *h = NULL;
+  struct ex_dns *d = ctx->dns;
+  uint64_t now = ex_now_us();
+  long secs = 0;
+  int k, slot = 0;
+  const char *v;
+  if (d == NULL || osip_message_header_get_byname(resp, "retry-after", 0, &h) < 0 || h == NULL
+      || h->hvalue == NULL)
+    return;
+  for (v = h->hvalue; *v == ' ' || *v == '\t'; v++)
+    ;
+  for (; *v >= '0' && *v <= '9' && secs <= EX_DNS_MAX_REST_S; v++) /* delta-seconds (RFC 3261 20.33) */
+    secs = secs * 10 + (*v - '0');
+  if (secs <= 0)
+    return;
+  if (secs > EX_DNS_MAX_REST_S)
+    secs = EX_DNS_MAX_REST_S;
+  pthread_mutex_lock(&d->mu);
+  for (k = 0; k < EX_DNS_MAX_RESTING; k++) { /* its own entry, else a free or the oldest one */
+    struct ex_dns_resting *z = &d->resting[k];
+    if (z->port == t->port && z->proto == t->proto && z->secure == t->secure && strcmp(z->ip, t->ip) == 0) {
+      slot = k;
+      break;
+    }
+    if (d->resting[k].until_us < d->resting[slot].until_us)
+      slot = k;
+  }
+  snprintf(d->resting[slot].ip, sizeof(d->resting[slot].ip), "%s", t->ip);
+  d->resting[slot].port = t->port;
+  d->resting[slot].proto = t->proto;
+  d->resting[slot].secure = t->secure;
+  d->resting[slot].until_us = now + (uint64_t) secs * 1000000ULL;
+  pthread_mutex_unlock(&d->mu);
+}
+
 int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *resp)
 {
   struct ex_dns_route *r;
@@ -1155,6 +1225,7 @@ int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
         || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
     return 0;
   r = route_of(w);
+  rest_target(ctx, &w->dns->t[w->dns_index], resp);
   if (w->kind == ICT) {
     struct ex_dest dest;
     char *buf = NULL;
