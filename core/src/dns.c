@@ -770,7 +770,8 @@ struct ex_dns_route {
   uint64_t due;             /* us: when the target in use counts as silent; 0 none */
   int secure;
   char host[256];           /* the URI's domain: TLS host check and SNI */
-  char ack_tag[128];        /* an INVITE's 503 acknowledged: its To tag, and that ACK */
+  int acked;                /* an INVITE's 503 acknowledged: its To tag, and that ACK */
+  char ack_tag[128];
   struct ex_dest ack_dest;
   size_t ack_len;
   char ack[];
@@ -1130,6 +1131,7 @@ static int cancel_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message
     return OSIP_NOMEM;
   *r = *route_of(inv);
   r->ack_tag[0] = '\0';
+  r->acked = 0;
   r->ack_len = 0;
   r->due = 0;
   r->res.t[0] = inv->dns->t[inv->dns_index];
@@ -1230,7 +1232,7 @@ int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
     struct ex_dest dest;
     char *buf = NULL;
     size_t len = 0;
-    if (tag != NULL && r->ack_tag[0] != '\0' && strcmp(tag, r->ack_tag) == 0) {
+    if (r->acked && strcmp(tag != NULL ? tag : "", r->ack_tag) == 0) {
       if (r->ack_len > 0) /* the earlier server's 503 again: our ACK was lost */
         ex_send_raw(ctx, &r->ack_dest, r->ack, r->ack_len);
       return 1;
@@ -1252,6 +1254,7 @@ int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
       }
     }
     snprintf(r->ack_tag, sizeof(r->ack_tag), "%s", tag != NULL ? tag : "");
+    r->acked = 1; /* (a 503 without a To tag, against RFC 3261 8.2.6.2, matches "") */
     osip_free(buf);
   } else if (w->dns_index + 1 >= w->dns->count) {
     return 0;
