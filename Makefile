@@ -7,7 +7,7 @@ export PIP_BREAK_SYSTEM_PACKAGES = 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 # Development builds count live native objects and treat C warnings as errors.
 BUILD_ENV = EXOSIP2_COUNT_LIVE=1 EXOSIP2_WERROR=1
-APT_PACKAGES = libosip2-dev libssl-dev pkg-config sip-tester kamailio kamailio-tls-modules kamailio-presence-modules kamailio-sqlite-modules baresip-core valgrind make gcc clang-14 libclang-rt-14-dev tshark dnsmasq-base
+APT_PACKAGES = libosip2-dev libssl-dev pkg-config sip-tester kamailio kamailio-tls-modules kamailio-presence-modules kamailio-sqlite-modules baresip-core valgrind make gcc clang-14 libclang-rt-14-dev tshark dnsmasq-base musl-tools musl-dev
 APT_RUN_PACKAGES = libosip2-dev libssl-dev pkg-config gcc
 
 .PHONY: all run test build deps deps-run deps-python examples bench wheel clean distclean annotate valgrind docs wheels

@@ -381,7 +381,7 @@ void ex_handle_response(struct eXosip_t *ctx, osip_event_t *evt)
     osip_event_free(evt);
     return;
   }
-  if (w->kind == NICT && resp->status_code == 503 && ex_dns_failover(ctx, w)) {
+  if (resp->status_code == 503 && ex_dns_on_503(ctx, w, resp)) {
     osip_event_free(evt); /* RFC 3263: the next server of the name gets the request (dns.c) */
     return;
   }

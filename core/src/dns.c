@@ -3,13 +3,13 @@
  * Server location (RFC 3263): NAPTR -> SRV -> A/AAAA for a host name without a port, and the
  * eXosip2 5.3 DNS API (eXosip_dnsutils_*, EXOSIP_OPT_*DNS*) over it.
  *
- * Queries go through glibc's libresolv (res_nquery on a private res_state, ns_initparse /
- * ns_parserr / ns_name_uncompress to read answers) rather than c-ares: it is part of the C
- * library already on every target (no new package, and libresolv.so.2 is on the manylinux
- * list of libraries a wheel may use from the system), its parser checks every length and
- * compression pointer against the message, and a private res_state lets one context point at
- * its own server (EXOSIP_CORE_OPT_DNS_SERVER) without touching the process's resolver.
- * libresolv only blocks, so every lookup runs on a thread of its own, started for it and
+ * Queries go through dns_wire.c, our own: a query built here, sent over a UDP socket of ours to
+ * the context's server (EXOSIP_CORE_OPT_DNS_SERVER) or to those of /etc/resolv.conf, over TCP
+ * when the answer is truncated, read by a bounded parser of ours. Not c-ares (one more library
+ * to ship in wheels) and not libresolv's res_nquery, which musl does not have; what it needs
+ * from the C library is sockets and poll, the same on glibc and musl. Addresses without a
+ * server of our own come from getaddrinfo (/etc/hosts first, as before).
+ * Queries block, so every lookup runs on a thread of its own, started for it and
  * detached; no query runs on the I/O thread or under the context lock, and nobody waits:
  *  - a request to a name found in the cache is sent at once to its first target;
  *  - otherwise its transaction starts as usual but its first send is held (cb_send reports it
@@ -32,12 +32,11 @@
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
-#include <arpa/nameser.h>
 #include <netinet/in.h>
-#include <resolv.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "dns_wire.h"
 #include "exosip_internal.h"
 #include <eXosip2/eX_core.h>
 
@@ -47,6 +46,8 @@
 #define EX_DNS_NEGATIVE_TTL 30 /* seconds a failed name is remembered */
 #define EX_DNS_MIN_TTL 1
 #define EX_DNS_MAX_PENDING 256 /* requests waiting for a lookup, per context */
+#define EX_DNS_MAX_RESTING 32  /* targets remembered as asking for a rest (503 with Retry-After) */
+#define EX_DNS_MAX_REST_S 3600 /* the longest rest kept */
 
 struct ex_dns_static {
   char host[256];
@@ -65,6 +66,7 @@ struct ex_dns_job;
 /* A request whose first send waits for its lookup (touched under the context lock only). */
 struct ex_dns_pending {
   int tid, proto, secure;
+  char domain[256];
   struct ex_dns_job *job;
 };
 
@@ -84,6 +86,12 @@ struct ex_dns {
   int wake_fd; /* a duplicate of the context's: a finished lookup wakes the I/O thread */
   struct ex_dns_pending pending[EX_DNS_MAX_PENDING];
   int npending;
+  /* targets that answered 503 with Retry-After (RFC 3261 21.5.4): tried last until then */
+  struct ex_dns_resting {
+    char ip[64];
+    int port, proto, secure;
+    uint64_t until_us;
+  } resting[EX_DNS_MAX_RESTING];
 };
 
 struct ex_dns_job {
@@ -114,17 +122,23 @@ static uint32_t rnd_next(uint32_t *s)
   return *s;
 }
 
+/* What a lookup asks through (dns_wire.c): the servers, the bound of each try. */
+struct wire {
+  struct ex_dns_servers servers;
+  int timeout_ms;
+};
+
 /* One query; the answer's length, or a negative code: OSIP_UNKNOWN_HOST for NXDOMAIN or no data,
  * OSIP_TIMEOUT when no server answered. */
-static int query(res_state st, const char *name, int type, unsigned char *buf, int size)
+static int query(const struct wire *st, const char *name, int type, unsigned char *buf, int size)
 {
-  int n;
-  st->res_h_errno = 0;
-  n = res_nquery(st, name, ns_c_in, type, buf, size);
+  int n = ex_dns_query(&st->servers, st->timeout_ms, 2, name, type, buf, (size_t) size);
   if (n >= 0)
-    return n > size ? size : n;
-  if (st->res_h_errno == HOST_NOT_FOUND || st->res_h_errno == NO_DATA)
+    return n;
+  if (n == EX_DNS_ERR_NONAME)
     return OSIP_UNKNOWN_HOST;
+  if (n == EX_DNS_ERR_FORMAT)
+    return OSIP_SYNTAXERROR;
   return OSIP_TIMEOUT;
 }
 
@@ -192,38 +206,36 @@ static int add_system_addresses(const char *name, int proto, int secure, int por
 }
 
 /* A and AAAA records of name, appended as targets (proto, port, from srv). */
-static int add_addresses(res_state st, int system, const char *name, int proto, int secure, int port,
+static int add_addresses(const struct wire *st, int system, const char *name, int proto, int secure, int port,
                          const char *srvname, int priority, int weight, struct ex_dns_result *out, uint32_t *ttl)
 {
-  static const int types[2] = { ns_t_a, ns_t_aaaa };
-  unsigned char buf[2048];
+  static const int types[2] = { EX_DNS_T_A, EX_DNS_T_AAAA };
+  unsigned char buf[EX_DNS_MAX_MSG];
   int t, found = 0, rc = OSIP_UNKNOWN_HOST;
   if (system)
     return add_system_addresses(name, proto, secure, port, srvname, priority, weight, out, ttl);
   for (t = 0; t < 2; t++) {
-    ns_msg msg;
-    int n = query(st, name, types[t], buf, sizeof(buf)), i;
+    struct ex_dns_msg msg;
+    struct ex_dns_rr rr;
+    int n = query(st, name, types[t], buf, sizeof(buf));
     if (n < 0) {
       if (n == OSIP_TIMEOUT)
         rc = OSIP_TIMEOUT;
       continue;
     }
-    if (ns_initparse(buf, n, &msg) < 0)
+    if (ex_dns_msg_init(&msg, buf, (size_t) n) != 0)
       continue;
-    for (i = 0; i < ns_msg_count(msg, ns_s_an); i++) {
-      ns_rr rr;
+    while (ex_dns_msg_next(&msg, &rr) == 1) {
       struct ex_dns_target *tg;
-      if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-        break;
-      if ((int) ns_rr_type(rr) != types[t] || ns_rr_class(rr) != ns_c_in)
-        continue;
-      if ((types[t] == ns_t_a && ns_rr_rdlen(rr) != 4) || (types[t] == ns_t_aaaa && ns_rr_rdlen(rr) != 16))
+      if (rr.type != types[t] || rr.rclass != EX_DNS_C_IN)
+        continue; /* a CNAME on the way, or anything else */
+      if ((types[t] == EX_DNS_T_A && rr.rdlen != 4) || (types[t] == EX_DNS_T_AAAA && rr.rdlen != 16))
         continue;
       tg = add_target(out, proto, secure, port, srvname != NULL ? srvname : name, priority, weight);
       if (tg == NULL)
         return OSIP_SUCCESS;
-      inet_ntop(types[t] == ns_t_a ? AF_INET : AF_INET6, ns_rr_rdata(rr), tg->ip, sizeof(tg->ip));
-      ttl_min(ttl, ns_rr_ttl(rr));
+      inet_ntop(types[t] == EX_DNS_T_A ? AF_INET : AF_INET6, buf + rr.rdata, tg->ip, sizeof(tg->ip));
+      ttl_min(ttl, rr.ttl);
       found = 1;
     }
   }
@@ -240,31 +252,32 @@ static int cmp_srv(const void *a, const void *b)
 
 /* SRV records of name, ordered by priority then by RFC 2782's weighted random choice, each
  * expanded into its addresses. */
-static int add_srv(res_state st, int system, const char *name, int proto, int secure, struct ex_dns_result *out,
-                   uint32_t *ttl, uint32_t *seed)
+static int add_srv(const struct wire *st, int system, const char *name, int proto, int secure,
+                   struct ex_dns_result *out, uint32_t *ttl, uint32_t *seed)
 {
-  unsigned char buf[4096];
+  unsigned char *buf = malloc(EX_DNS_MAX_MSG);
   struct srv_rr rrs[EX_DNS_MAX_TARGETS];
-  int n = query(st, name, ns_t_srv, buf, sizeof(buf)), count = 0, i, start, found = 0, rc = OSIP_UNKNOWN_HOST;
-  ns_msg msg;
-  if (n < 0)
-    return n;
-  if (ns_initparse(buf, n, &msg) < 0)
-    return OSIP_SYNTAXERROR;
-  for (i = 0; i < ns_msg_count(msg, ns_s_an) && count < EX_DNS_MAX_TARGETS; i++) {
-    ns_rr rr;
+  struct ex_dns_msg msg;
+  struct ex_dns_rr rr;
+  int n, count = 0, i, start, found = 0, rc = OSIP_UNKNOWN_HOST;
+  if (buf == NULL)
+    return OSIP_NOMEM;
+  n = query(st, name, EX_DNS_T_SRV, buf, EX_DNS_MAX_MSG);
+  if (n < 0 || ex_dns_msg_init(&msg, buf, (size_t) n) != 0) {
+    free(buf);
+    return n < 0 ? n : OSIP_SYNTAXERROR;
+  }
+  while (count < EX_DNS_MAX_TARGETS && ex_dns_msg_next(&msg, &rr) == 1) {
     const unsigned char *p;
-    if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-      break;
-    if (ns_rr_type(rr) != ns_t_srv || ns_rr_rdlen(rr) < 7)
+    if (rr.type != EX_DNS_T_SRV || rr.rclass != EX_DNS_C_IN || rr.rdlen < 7)
       continue;
-    p = ns_rr_rdata(rr);
+    p = buf + rr.rdata;
     rrs[count].priority = (p[0] << 8) | p[1];
     rrs[count].weight = (p[2] << 8) | p[3];
     rrs[count].port = (p[4] << 8) | p[5];
-    rrs[count].ttl = ns_rr_ttl(rr);
-    if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), p + 6, rrs[count].target,
-                           sizeof(rrs[count].target)) < 0)
+    rrs[count].ttl = rr.ttl;
+    if (ex_dns_name(buf, (size_t) n, rr.rdata + 6, rr.rdata + rr.rdlen, rrs[count].target,
+                    sizeof(rrs[count].target), NULL) != 0)
       continue;
     if (strcmp(rrs[count].target, ".") == 0 || rrs[count].target[0] == '\0' || rrs[count].port == 0)
       continue; /* "." : the service is decidedly not available here */
@@ -299,6 +312,7 @@ static int add_srv(res_state st, int system, const char *name, int proto, int se
     start = end;
   }
   qsort(rrs, (size_t) count, sizeof(rrs[0]), cmp_srv);
+  free(buf);
   for (i = 0; i < count; i++) {
     int r = add_addresses(st, system, rrs[i].target, proto, secure, rrs[i].port, rrs[i].target, rrs[i].priority,
                           rrs[i].weight, out, ttl);
@@ -339,25 +353,26 @@ static int cmp_naptr(const void *a, const void *b)
 }
 
 /* NAPTR records of domain for SIP (RFC 3263 4.1): only flag "s" with SIP+D2U, SIP+D2T, SIPS+D2T. */
-static int naptr_lookup(res_state st, const char *domain, struct naptr_rr *out, int max, uint32_t *ttl)
+static int naptr_lookup(const struct wire *st, const char *domain, struct naptr_rr *out, int max, uint32_t *ttl)
 {
-  unsigned char buf[4096];
-  int n = query(st, domain, ns_t_naptr, buf, sizeof(buf)), i, count = 0;
-  ns_msg msg;
-  if (n < 0)
-    return n;
-  if (ns_initparse(buf, n, &msg) < 0)
-    return OSIP_SYNTAXERROR;
-  for (i = 0; i < ns_msg_count(msg, ns_s_an) && count < max; i++) {
-    ns_rr rr;
+  unsigned char *buf = malloc(EX_DNS_MAX_MSG);
+  struct ex_dns_msg msg;
+  struct ex_dns_rr rr;
+  int n, count = 0;
+  if (buf == NULL)
+    return OSIP_NOMEM;
+  n = query(st, domain, EX_DNS_T_NAPTR, buf, EX_DNS_MAX_MSG);
+  if (n < 0 || ex_dns_msg_init(&msg, buf, (size_t) n) != 0) {
+    free(buf);
+    return n < 0 ? n : OSIP_SYNTAXERROR;
+  }
+  while (count < max && ex_dns_msg_next(&msg, &rr) == 1) {
     const unsigned char *p, *end;
     char flags[64], services[64], regexp[256];
-    if (ns_parserr(&msg, ns_s_an, i, &rr) < 0)
-      break;
-    if (ns_rr_type(rr) != ns_t_naptr || ns_rr_rdlen(rr) < 7)
+    if (rr.type != EX_DNS_T_NAPTR || rr.rclass != EX_DNS_C_IN || rr.rdlen < 7)
       continue;
-    p = ns_rr_rdata(rr);
-    end = p + ns_rr_rdlen(rr);
+    p = buf + rr.rdata;
+    end = p + rr.rdlen;
     out[count].order = (p[0] << 8) | p[1];
     out[count].pref = (p[2] << 8) | p[3];
     p += 4;
@@ -365,8 +380,8 @@ static int naptr_lookup(res_state st, const char *domain, struct naptr_rr *out, 
         || (p = char_string(p, end, services, sizeof(services))) == NULL
         || (p = char_string(p, end, regexp, sizeof(regexp))) == NULL)
       continue;
-    if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), p, out[count].replacement,
-                           sizeof(out[count].replacement)) < 0)
+    if (ex_dns_name(buf, (size_t) n, (size_t) (p - buf), rr.rdata + rr.rdlen, out[count].replacement,
+                    sizeof(out[count].replacement), NULL) != 0)
       continue;
     if (strcasecmp(flags, "s") != 0 || out[count].replacement[0] == '\0'
         || strcmp(out[count].replacement, ".") == 0)
@@ -383,16 +398,17 @@ static int naptr_lookup(res_state st, const char *domain, struct naptr_rr *out, 
     } else {
       continue;
     }
-    ttl_min(ttl, ns_rr_ttl(rr));
+    ttl_min(ttl, rr.ttl);
     count++;
   }
+  free(buf);
   qsort(out, (size_t) count, sizeof(out[0]), cmp_naptr);
   return count;
 }
 
 static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_result *out)
 {
-  struct __res_state st;
+  struct wire st;
   struct naptr_rr naptr[16];
   uint32_t ttl = 86400, seed;
   int n, i, rc = OSIP_UNKNOWN_HOST;
@@ -400,17 +416,14 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
 
   memset(out, 0, sizeof(*out));
   memset(&st, 0, sizeof(st));
-  if (res_ninit(&st) != 0)
-    return out->rc = OSIP_UNDEFINED_ERROR;
-  if (cfg->have_server) {
-    st.nscount = 1;
-    st.nsaddr_list[0] = cfg->server;
-    if (st._u._ext.nsaddrs[0] != NULL) /* resolv.conf's first server was IPv6: glibc reads this one */
-      memcpy(st._u._ext.nsaddrs[0], &cfg->server, sizeof(cfg->server));
+  if (cfg->have_server) { /* EXOSIP_CORE_OPT_DNS_SERVER */
+    st.servers.count = 1;
+    memcpy(&st.servers.addr[0], &cfg->server, sizeof(cfg->server));
+    st.servers.len[0] = sizeof(cfg->server);
+  } else {
+    ex_dns_servers_from_conf("/etc/resolv.conf", &st.servers);
   }
-  st.retrans = cfg->timeout_ms >= 1000 ? cfg->timeout_ms / 1000 : 1;
-  st.retry = 2;
-  st.options &= ~(unsigned long) (RES_DNSRCH | RES_DEFNAMES);
+  st.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   seed = (uint32_t) ts.tv_nsec ^ (uint32_t) ts.tv_sec ^ (uint32_t) (uintptr_t) out;
   if (seed == 0)
@@ -456,7 +469,6 @@ static int lookup(const struct lookup_cfg *cfg, const char *name, struct ex_dns_
       rc = OSIP_TIMEOUT;
     }
   }
-  res_nclose(&st);
   out->ttl = out->count > 0 ? (ttl < EX_DNS_MIN_TTL ? EX_DNS_MIN_TTL : (int) ttl) : EX_DNS_NEGATIVE_TTL;
   out->rc = out->count > 0 ? OSIP_SUCCESS : rc;
   return out->rc;
@@ -716,8 +728,7 @@ static int job_wait(struct ex_dns_job *job, int ms)
 /* The longest a lookup may take: NAPTR, three SRV and the address queries, each up to two tries. */
 static int lookup_bound_ms(const struct ex_dns *d)
 {
-  int per = (d->timeout_ms >= 1000 ? d->timeout_ms / 1000 : 1) * 1000;
-  return per * 2 * 12 + 1000;
+  return d->timeout_ms * 2 * EX_DNS_MAX_SERVERS * 12 + 1000;
 }
 
 static int is_address(const char *host)
@@ -728,6 +739,121 @@ static int is_address(const char *host)
 }
 
 /* ---- the send path (osip_glue.c cb_send) and failover ---- */
+
+/*
+ * Failover (RFC 3263 4.3, RFC 3261 8.1.3.1): a request keeps its transaction and Via branch and is
+ * sent again to the next target when the one in use
+ *  - refuses it at the transport (ICMP error, refused TCP connection: transport.c),
+ *  - answers 503 (ex_dns_on_503; an INVITE's 503 is acknowledged first, as its transaction would;
+ *    with Retry-After, that target is put last for the requests located until then),
+ *  - or stays silent for EX_DNS_TARGET_BOUND_MS: no answer at all, not even a 100, while the
+ *    transaction is still Calling/Trying. That bound is 10*T1 (5 s) for INVITE and non-INVITE,
+ *    UDP and TCP alike, because:
+ *      - a live server answers an INVITE with 100 within 200 ms (RFC 3261 16.2/17.2.1);
+ *      - a non-INVITE gets no 100 over UDP before Timer E has reached T2, 7*T1 = 3.5 s after the
+ *        first send (RFC 4320 4.1), so a bound below that would leave servers that are only slow
+ *        to answer; 10*T1 leaves 1.5 s for the 100 to arrive;
+ *      - over UDP the target has been sent the request four times (0, T1, 3*T1, 7*T1);
+ *      - six targets fit in the transaction's own 64*T1 (Timer B/F), which still ends it.
+ *    The last target keeps whatever is left of 64*T1. Each new target restarts the
+ *    retransmission interval at T1 (Timer A/E), as a fresh transaction would.
+ * Any answer (a provisional one included) ends the search: the server is alive.
+ * A CANCEL (RFC 3261 9.1) goes to the target its INVITE is at, never through the list again.
+ * A request over TLS keeps the domain of its URI as the name its server's certificate must carry
+ * (RFC 5922 4), not the SRV target's name.
+ */
+#define EX_DNS_TARGET_BOUND_MS (10 * EX_T1)
+
+/* What w->dns points at: the targets, then the state of the search (freed with free(w->dns)). */
+struct ex_dns_route {
+  struct ex_dns_result res; /* first: w->dns is &route->res */
+  uint64_t due;             /* us: when the target in use counts as silent; 0 none */
+  int secure;
+  char host[256];           /* the URI's domain: TLS host check and SNI */
+  int acked;                /* an INVITE's 503 acknowledged: its To tag, and that ACK */
+  char ack_tag[128];
+  struct ex_dest ack_dest;
+  size_t ack_len;
+  char ack[];
+};
+
+static struct ex_dns_route *route_of(const struct ex_tx *w)
+{
+  return (struct ex_dns_route *) (void *) w->dns;
+}
+
+static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest);
+
+/* dest of w's target in use. */
+static int current_dest(const struct ex_tx *w, int proto, struct ex_dest *dest)
+{
+  const struct ex_dns_route *r = route_of(w);
+  dest->proto = proto;
+  if (dest_of_target(&r->res.t[w->dns_index], dest) != OSIP_SUCCESS)
+    return OSIP_UNKNOWN_HOST;
+  dest->secure = r->secure;
+  if (r->secure)
+    snprintf(dest->host, sizeof(dest->host), "%s", r->host);
+  return OSIP_SUCCESS;
+}
+
+/* The target in use has just been given the request: when it counts as silent. */
+static void target_started(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_dns_route *r = route_of(w);
+  if (w->dns_index + 1 >= r->res.count) {
+    r->due = 0; /* the last one: the transaction's own timeout */
+    return;
+  }
+  r->due = ex_now_us() + (uint64_t) EX_DNS_TARGET_BOUND_MS * 1000ULL;
+  if (!w->executing && (w->timer.idx < 0 || r->due < w->timer.due))
+    ex_arm(ctx, &w->timer, r->due); /* within an execute, osip_glue.c rearms from ex_dns_deadline */
+}
+
+static int searching(const struct ex_tx *w)
+{
+  return w->dns != NULL && w->tr != NULL && !w->killed
+         && ((w->kind == ICT && w->tr->state == ICT_CALLING) || (w->kind == NICT && w->tr->state == NICT_TRYING));
+}
+
+uint64_t ex_dns_deadline(const struct ex_tx *w)
+{
+  return searching(w) ? route_of(w)->due : 0;
+}
+
+/* A new target: retransmissions start again at T1 (Timer A/E), where the transport retransmits. */
+static void restart_retransmissions(struct ex_tx *w)
+{
+  struct timeval *at = NULL;
+  int *len = NULL;
+  uint64_t due;
+  if (w->kind == ICT && w->tr->ict_context != NULL) {
+    at = &w->tr->ict_context->timer_a_start;
+    len = &w->tr->ict_context->timer_a_length;
+  } else if (w->kind == NICT && w->tr->nict_context != NULL) {
+    at = &w->tr->nict_context->timer_e_start;
+    len = &w->tr->nict_context->timer_e_length;
+  }
+  if (at == NULL || *len <= 0 || ex_proto_of_message(w->tr->orig_request) != IPPROTO_UDP)
+    return; /* a reliable transport: no retransmissions */
+  *len = EX_T1;
+  due = ex_now_us() + (uint64_t) EX_T1 * 1000ULL;
+  at->tv_sec = (time_t) (due / 1000000ULL);
+  at->tv_usec = (suseconds_t) (due % 1000000ULL);
+}
+
+int ex_dns_silent(struct eXosip_t *ctx, struct ex_tx *w, uint64_t now)
+{
+  struct ex_dns_route *r;
+  if (!searching(w))
+    return 0;
+  r = route_of(w);
+  if (r->due == 0 || now < r->due)
+    return 0;
+  r->due = 0;
+  return ex_dns_failover(ctx, w);
+}
+
 
 static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
 {
@@ -753,13 +879,18 @@ static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
 
 /* w's targets: those of res this request can use, the transport of its Via (the program chose it
  * with eXosip_listen_addr), as RFC 3263 4.1 lets a client drop what it does not support. */
-static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int secure, const struct ex_dns_result *res)
+static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int secure, const char *domain,
+                       const struct ex_dns_result *res)
 {
+  struct ex_dns_route *r;
   int i;
   free(w->dns);
-  w->dns = calloc(1, sizeof(*w->dns));
+  r = calloc(1, sizeof(*r));
+  w->dns = r != NULL ? &r->res : NULL;
   if (w->dns == NULL)
     return OSIP_NOMEM;
+  r->secure = secure;
+  snprintf(r->host, sizeof(r->host), "%s", domain);
   for (i = 0; i < res->count; i++) {
     if (res->t[i].proto != proto || res->t[i].secure != secure)
       continue;
@@ -769,6 +900,29 @@ static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int sec
   }
   w->dns->ttl = res->ttl;
   w->dns_index = 0;
+  if (ctx->dns != NULL && w->dns->count > 1) { /* resting targets go last, in their order */
+    struct ex_dns_target keep[EX_DNS_MAX_TARGETS];
+    int k, n = 0, rest[EX_DNS_MAX_TARGETS] = { 0 };
+    uint64_t now = ex_now_us();
+    struct ex_dns *d = ctx->dns;
+    pthread_mutex_lock(&d->mu);
+    for (i = 0; i < w->dns->count; i++)
+      for (k = 0; k < EX_DNS_MAX_RESTING; k++) {
+        const struct ex_dns_resting *z = &d->resting[k];
+        const struct ex_dns_target *t = &w->dns->t[i];
+        if (z->until_us > now && z->port == t->port && z->proto == t->proto && z->secure == t->secure
+            && strcmp(z->ip, t->ip) == 0)
+          rest[i] = 1;
+      }
+    pthread_mutex_unlock(&d->mu);
+    for (i = 0; i < w->dns->count; i++)
+      if (!rest[i])
+        keep[n++] = w->dns->t[i];
+    for (i = 0; i < w->dns->count; i++)
+      if (rest[i])
+        keep[n++] = w->dns->t[i];
+    memcpy(w->dns->t, keep, sizeof(keep[0]) * (size_t) n);
+  }
   if (w->dns->count == 0) {
     free(w->dns);
     w->dns = NULL;
@@ -776,6 +930,9 @@ static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int sec
   }
   return OSIP_SUCCESS;
 }
+
+static int cancel_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, int proto,
+                       struct ex_dest *dest);
 
 int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, struct ex_dest *dest)
 {
@@ -791,10 +948,10 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
 
   if (w->dns_pending)
     return 2; /* its lookup is under way: the send happens when it ends (ex_dns_poll) */
-  if (w->dns != NULL) { /* already resolved for this transaction: the current target */
-    dest->proto = proto;
-    return dest_of_target(&w->dns->t[w->dns_index], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
-  }
+  if (w->dns != NULL) /* already resolved for this transaction: the current target */
+    return current_dest(w, proto, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+  if (req->sip_method != NULL && osip_strcasecmp(req->sip_method, "CANCEL") == 0)
+    return cancel_dest(ctx, w, req, proto, dest);
   if (route != NULL && route->url != NULL) {
     osip_uri_uparam_get_byname(route->url, "lr", &lr);
     if (lr != NULL)
@@ -821,8 +978,9 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   osip_uri_uparam_get_byname((osip_uri_t *) uri, "maddr", &maddr);
   if (maddr != NULL)
     return 0;
-  if (uri->scheme != NULL && osip_strcasecmp(uri->scheme, "sips") == 0)
-    secure = 1;
+  /* TLS when the request goes over TLS (its Via: a sips: URI or ;transport=tls over a TLS
+   * listener): NAPTR SIPS+D2T, SRV _sips._tcp, or the addresses with 5061 */
+  secure = ex_contact_proto(req) == EX_PROTO_TLS;
   d = dns_of(ctx);
   if (d == NULL)
     return OSIP_NOMEM;
@@ -837,11 +995,11 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   if (hit) {
     if (res.rc != OSIP_SUCCESS)
       return res.rc;
-    rc = set_targets(ctx, w, proto, secure, &res);
+    rc = set_targets(ctx, w, proto, secure, uri->host, &res);
     if (rc != OSIP_SUCCESS)
       return rc;
-    dest->proto = proto;
-    return dest_of_target(&w->dns->t[0], dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+    target_started(ctx, w);
+    return current_dest(w, proto, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
   }
   /* not known yet: the lookup runs on its own thread, and nobody waits for it; the request is
    * sent when it ends (ex_dns_poll, on the I/O thread), or fails then */
@@ -853,6 +1011,7 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
   d->pending[d->npending].tid = w->tid;
   d->pending[d->npending].proto = proto;
   d->pending[d->npending].secure = secure;
+  snprintf(d->pending[d->npending].domain, sizeof(d->pending[d->npending].domain), "%s", uri->host);
   d->pending[d->npending].job = job;
   d->npending++;
   w->dns_pending = 1;
@@ -903,15 +1062,17 @@ void ex_dns_poll(struct eXosip_t *ctx)
     w->dns_pending = 0;
     if (w->tr == NULL || w->tr->orig_request == NULL)
       continue;
-    if (res.rc != OSIP_SUCCESS || set_targets(ctx, w, p.proto, p.secure, &res) != OSIP_SUCCESS) {
+    if (res.rc != OSIP_SUCCESS || set_targets(ctx, w, p.proto, p.secure, p.domain, &res) != OSIP_SUCCESS) {
       fail_tx(ctx, w);
       continue;
     }
-    dest.proto = p.proto;
-    if ((dest_of_target(&w->dns->t[0], &dest) != OSIP_SUCCESS
-         || ex_send_message(ctx, w->tr->orig_request, &dest) != OSIP_SUCCESS)
-        && !ex_dns_failover(ctx, w))
-      fail_tx(ctx, w);
+    if (current_dest(w, p.proto, &dest) != OSIP_SUCCESS
+        || ex_send_message(ctx, w->tr->orig_request, &dest) != OSIP_SUCCESS) {
+      if (!ex_dns_failover(ctx, w))
+        fail_tx(ctx, w);
+    } else {
+      target_started(ctx, w);
+    }
   }
 }
 
@@ -922,13 +1083,195 @@ int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w)
     return 0;
   while (w->dns_index + 1 < w->dns->count) {
     w->dns_index++;
-    dest.proto = ex_proto_of_message(w->tr->orig_request);
-    if (dest_of_target(&w->dns->t[w->dns_index], &dest) != OSIP_SUCCESS)
+    if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS)
       continue;
-    if (ex_send_message(ctx, w->tr->orig_request, &dest) == OSIP_SUCCESS)
+    if (ex_send_message(ctx, w->tr->orig_request, &dest) == OSIP_SUCCESS) {
+      restart_retransmissions(w);
+      target_started(ctx, w);
+      if (!w->executing) { /* the retransmission timer moved: rearm on the earlier deadline */
+        uint64_t due = route_of(w)->due, a = 0;
+        if (w->kind == ICT && w->tr->ict_context != NULL && w->tr->ict_context->timer_a_start.tv_sec != -1)
+          a = (uint64_t) w->tr->ict_context->timer_a_start.tv_sec * 1000000ULL
+              + (uint64_t) w->tr->ict_context->timer_a_start.tv_usec;
+        else if (w->kind == NICT && w->tr->nict_context != NULL && w->tr->nict_context->timer_e_start.tv_sec != -1)
+          a = (uint64_t) w->tr->nict_context->timer_e_start.tv_sec * 1000000ULL
+              + (uint64_t) w->tr->nict_context->timer_e_start.tv_usec;
+        if (a > 0 && (due == 0 || a < due))
+          due = a;
+        if (due > 0 && (w->timer.idx < 0 || due < w->timer.due))
+          ex_arm(ctx, &w->timer, due);
+      }
       return 1;
+    }
   }
   return 0;
+}
+
+/* RFC 3261 9.1: a CANCEL goes where its INVITE went (the INVITE's target in use), so that it
+ * meets the INVITE's server transaction; never through the list again. */
+static int cancel_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, int proto,
+                       struct ex_dest *dest)
+{
+  osip_via_t *via = osip_list_get(&req->vias, 0);
+  osip_generic_param_t *b = NULL;
+  struct ex_dns_route *r;
+  struct ex_tx *inv;
+  char key[300];
+  if (via == NULL)
+    return 0;
+  osip_via_param_get_byname(via, "branch", &b);
+  if (b == NULL || b->gvalue == NULL)
+    return 0;
+  snprintf(key, sizeof(key), "C|%s|INVITE", b->gvalue);
+  inv = ex_hmap_get_str(&ctx->tx_by_key, key);
+  if (inv == NULL || inv->kind != ICT || inv->dns == NULL)
+    return 0; /* the INVITE was not located by RFC 3263: the CANCEL resolves as it did */
+  r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return OSIP_NOMEM;
+  *r = *route_of(inv);
+  r->ack_tag[0] = '\0';
+  r->acked = 0;
+  r->ack_len = 0;
+  r->due = 0;
+  r->res.t[0] = inv->dns->t[inv->dns_index];
+  r->res.count = 1; /* nothing to fail over to */
+  w->dns = &r->res;
+  w->dns_index = 0;
+  return current_dest(w, proto, dest) == OSIP_SUCCESS ? 1 : OSIP_UNKNOWN_HOST;
+}
+
+/* The ACK of a non-2xx final answer to our INVITE (RFC 3261 17.1.1.3), as text. */
+static int ack_of_503(const osip_message_t *inv, const osip_message_t *resp, char **buf, size_t *len)
+{
+  osip_message_t *ack = NULL;
+  osip_via_t *via = NULL;
+  int i, rc = OSIP_NOMEM;
+  char cseq[64];
+  *buf = NULL;
+  if (inv->cseq == NULL || inv->cseq->number == NULL || resp->to == NULL || osip_message_init(&ack) != 0)
+    return OSIP_NOMEM;
+  osip_message_set_method(ack, osip_strdup("ACK"));
+  osip_message_set_version(ack, osip_strdup("SIP/2.0"));
+  osip_message_set_status_code(ack, 0);
+  if (osip_uri_clone(inv->req_uri, &ack->req_uri) != 0)
+    goto out;
+  via = osip_list_get(&inv->vias, 0);
+  if (via == NULL || osip_via_clone(via, &via) != 0)
+    goto out;
+  osip_list_add(&ack->vias, via, 0);
+  for (i = 0; i < osip_list_size(&inv->routes); i++) {
+    osip_route_t *rt = osip_list_get(&inv->routes, i), *copy = NULL;
+    if (osip_route_clone(rt, &copy) != 0)
+      goto out;
+    osip_list_add(&ack->routes, copy, -1);
+  }
+  if (osip_from_clone(inv->from, &ack->from) != 0 || osip_to_clone(resp->to, &ack->to) != 0
+      || osip_call_id_clone(inv->call_id, &ack->call_id) != 0)
+    goto out;
+  snprintf(cseq, sizeof(cseq), "%s ACK", inv->cseq->number);
+  osip_message_set_cseq(ack, cseq);
+  osip_message_set_max_forwards(ack, "70");
+  osip_message_set_content_length(ack, "0");
+  rc = osip_message_to_str(ack, buf, len) == 0 ? OSIP_SUCCESS : OSIP_NOMEM;
+out:
+  osip_message_free(ack);
+  return rc;
+}
+
+/* A 503 with Retry-After: its target is tried last by the requests located until then. */
+static void rest_target(struct eXosip_t *ctx, const struct ex_dns_target *t, const osip_message_t *resp)
+{
+  osip_header_t *h = NULL;
+  struct ex_dns *d = ctx->dns;
+  uint64_t now = ex_now_us();
+  long secs = 0;
+  int k, slot = 0;
+  const char *v;
+  if (d == NULL || osip_message_header_get_byname(resp, "retry-after", 0, &h) < 0 || h == NULL
+      || h->hvalue == NULL)
+    return;
+  for (v = h->hvalue; *v == ' ' || *v == '\t'; v++)
+    ;
+  for (; *v >= '0' && *v <= '9' && secs <= EX_DNS_MAX_REST_S; v++) /* delta-seconds (RFC 3261 20.33) */
+    secs = secs * 10 + (*v - '0');
+  if (secs <= 0)
+    return;
+  if (secs > EX_DNS_MAX_REST_S)
+    secs = EX_DNS_MAX_REST_S;
+  pthread_mutex_lock(&d->mu);
+  for (k = 0; k < EX_DNS_MAX_RESTING; k++) { /* its own entry, else a free or the oldest one */
+    struct ex_dns_resting *z = &d->resting[k];
+    if (z->port == t->port && z->proto == t->proto && z->secure == t->secure && strcmp(z->ip, t->ip) == 0) {
+      slot = k;
+      break;
+    }
+    if (d->resting[k].until_us < d->resting[slot].until_us)
+      slot = k;
+  }
+  snprintf(d->resting[slot].ip, sizeof(d->resting[slot].ip), "%s", t->ip);
+  d->resting[slot].port = t->port;
+  d->resting[slot].proto = t->proto;
+  d->resting[slot].secure = t->secure;
+  d->resting[slot].until_us = now + (uint64_t) secs * 1000000ULL;
+  pthread_mutex_unlock(&d->mu);
+}
+
+int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *resp)
+{
+  struct ex_dns_route *r;
+  const char *tag = ex_to_tag(resp);
+  if (w == NULL || resp->status_code != 503 || w->dns == NULL || w->tr == NULL || w->killed || w->executing)
+    return 0;
+  if (!((w->kind == ICT && (w->tr->state == ICT_CALLING || w->tr->state == ICT_PROCEEDING))
+        || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
+    return 0;
+  r = route_of(w);
+  rest_target(ctx, &w->dns->t[w->dns_index], resp);
+  if (w->kind == ICT) {
+    struct ex_dest dest;
+    char *buf = NULL;
+    size_t len = 0;
+    if (r->acked && strcmp(tag != NULL ? tag : "", r->ack_tag) == 0) {
+      if (r->ack_len > 0) /* the earlier server's 503 again: our ACK was lost */
+        ex_send_raw(ctx, &r->ack_dest, r->ack, r->ack_len);
+      return 1;
+    }
+    if (w->dns_index + 1 >= w->dns->count || w->tr->orig_request == NULL)
+      return 0; /* the last target: the 503 is the answer */
+    if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS
+        || ack_of_503(w->tr->orig_request, resp, &buf, &len) != OSIP_SUCCESS)
+      return 0;
+    ex_send_raw(ctx, &dest, buf, len);
+    {
+      struct ex_dns_route *grown = realloc(r, sizeof(*r) + len);
+      if (grown != NULL) {
+        r = grown;
+        w->dns = &r->res;
+        memcpy(r->ack, buf, len);
+        r->ack_len = len;
+        r->ack_dest = dest;
+      }
+    }
+    snprintf(r->ack_tag, sizeof(r->ack_tag), "%s", tag != NULL ? tag : "");
+    r->acked = 1; /* (a 503 without a To tag, against RFC 3261 8.2.6.2, matches "") */
+    osip_free(buf);
+  } else if (w->dns_index + 1 >= w->dns->count) {
+    return 0;
+  }
+  /* a 100 from the server that then refused: the next one starts from Calling/Trying again, with
+   * what is left of 64*T1 (oSIP2's Proceeding has no Timer B) */
+  if (w->kind == ICT && w->tr->state == ICT_PROCEEDING && w->tr->ict_context != NULL) {
+    uint64_t end = w->created + 64ULL * EX_T1 * 1000ULL, now = ex_now_us();
+    if (end < now + 4ULL * EX_T1 * 1000ULL)
+      end = now + 4ULL * EX_T1 * 1000ULL;
+    w->tr->ict_context->timer_b_start.tv_sec = (time_t) (end / 1000000ULL);
+    w->tr->ict_context->timer_b_start.tv_usec = (suseconds_t) (end % 1000000ULL);
+    w->tr->state = ICT_CALLING;
+  } else if (w->kind == NICT && w->tr->state == NICT_PROCEEDING) {
+    w->tr->state = NICT_TRYING;
+  }
+  return ex_dns_failover(ctx, w);
 }
 
 /* ---- options ---- */

@@ -449,6 +449,13 @@ int ex_dns_request_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_messag
 void ex_dns_poll(struct eXosip_t *ctx);
 /* Send w's request to its next target: 1 when sent, 0 when none is left. */
 int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w);
+/* A 503 to w (RFC 3263 4.3): 1 when it was taken (an INVITE's is acknowledged) and the request sent
+ * to the next target, or when it repeats one already taken; 0 when it is w's answer. */
+int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *resp);
+/* (osip_glue.c timers) when w's target in use counts as silent, 0 none; at that time,
+ * ex_dns_silent moves w to its next target (1) or leaves it to its own timeout (0). */
+uint64_t ex_dns_deadline(const struct ex_tx *w);
+int ex_dns_silent(struct eXosip_t *ctx, struct ex_tx *w, uint64_t now);
 /* EXOSIP_OPT_*DNS* and EXOSIP_CORE_OPT_DNS_*: OSIP_UNDEFINED_ERROR when opt is none of them. */
 int ex_dns_set_option(struct eXosip_t *ctx, int opt, const void *value);
 int ex_dns_get_option(struct eXosip_t *ctx, int opt);

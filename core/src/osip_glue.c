@@ -82,14 +82,14 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
     dest.conn_id = w->conn_id;
     memcpy(&dest.sa, &w->src, w->srclen);
     dest.salen = w->srclen;
-  } else if (MSG_IS_REQUEST(sip) && ex_contact_proto(sip) == EX_PROTO_TLS) {
-    if (ex_request_dest(ctx, sip, &dest) != OSIP_SUCCESS) /* the 5061 default of sips:/TLS */
-      return -1;
   } else if ((w->kind == ICT || w->kind == NICT) && (rc = ex_dns_request_dest(ctx, w, sip, &dest)) != 0) {
-    if (rc < 0) /* RFC 3263 (dns.c): a name without port not resolved */
+    if (rc < 0) /* RFC 3263 (dns.c, TLS included): a name without port not resolved */
       return -1;
     if (rc == 2) /* its lookup is under way: sent when it ends (ex_dns_poll) */
       return 0;
+  } else if (MSG_IS_REQUEST(sip) && ex_contact_proto(sip) == EX_PROTO_TLS) {
+    if (ex_request_dest(ctx, sip, &dest) != OSIP_SUCCESS) /* the 5061 default of sips:/TLS */
+      return -1;
   } else if (ex_dest_resolve(ctx, host, port, proto, &dest) != OSIP_SUCCESS) {
     return -1;
   }
@@ -595,6 +595,11 @@ static void tx_rearm(struct eXosip_t *ctx, struct ex_tx *w)
     if (answer_due > 0 && answer_due < due)
       due = answer_due;
   }
+  {
+    uint64_t silent_due = ex_dns_deadline(w); /* hook (dns.c): a silent server is left */
+    if (silent_due > 0 && silent_due < due)
+      due = silent_due;
+  }
   if (due == UINT64_MAX)
     ex_heap_remove(&ctx->heap, &w->timer);
   else
@@ -745,6 +750,10 @@ void ex_tx_timer_fire(struct eXosip_t *ctx, struct ex_tx *w)
       }
       return;
     }
+  }
+  if (ex_dns_silent(ctx, w, now)) { /* hook (dns.c): sent to the next target instead */
+    tx_rearm(ctx, w);
+    return;
   }
   pending_timers(w->tr, &p);
   for (i = 0; i < p.n; i++) {
