@@ -159,7 +159,7 @@ class BuildExt(build_ext):
         with ThreadPoolExecutor(jobs) as pool:
             objects = list(pool.map(compile_one, sources))
         cmd = (cc + ["-shared", "-pthread", "-Wl,-soname," + CORE_SONAME, "-Wl,--no-undefined", "-o", target]
-               + SAN_FLAGS + objects + OSIP_LIBS + SSL_LIBS + ["-lresolv"])
+               + SAN_FLAGS + objects + OSIP_LIBS + SSL_LIBS)
         print(" ".join(cmd))
         subprocess.check_call(cmd)
 

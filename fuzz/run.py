@@ -109,7 +109,7 @@ def _build():
         if newer(obj, [src] + headers):
             run_cmd([CLANG] + cflags + ["-c", src, "-o", obj])
         objects[os.path.basename(src)] = obj
-    libs = pkg_config("--libs") + ["-lssl", "-lcrypto", "-lresolv", "-pthread"]  # core/src/tls.c, dns.c
+    libs = pkg_config("--libs") + ["-lssl", "-lcrypto", "-pthread"]  # core/src/tls.c
     harnesses = {
         # tcp.c is #included by the harness (it needs the file's private conn_new())
         "incoming": ([os.path.join(HERE, "incoming.c")],

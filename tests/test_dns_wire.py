@@ -125,18 +125,13 @@ class Scripted:
 
     def __init__(self, udp, tcp=None):
         self.udp, self.tcp = udp, tcp
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock, self.listener = self._bind_pair(tcp is not None)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.server = "127.0.0.1:%d" % self.port
         self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # another source port
         self.other.bind(("127.0.0.1", 0))
-        self.listener = None
-        if tcp is not None:
-            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.listener.bind(("127.0.0.1", self.port))
+        if self.listener is not None:
             self.listener.listen(8)
             self.listener.settimeout(0.1)
         self.running = True
@@ -146,6 +141,25 @@ class Scripted:
             self.threads.append(threading.Thread(target=self._serve_tcp, daemon=True))
         for t in self.threads:
             t.start()
+
+    @staticmethod
+    def _bind_pair(with_tcp):
+        """A UDP socket on a free port and, if asked, a TCP listener on the same number: the
+        free UDP port may be taken for TCP by another process, so a few ports are tried."""
+        for _ in range(50):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            if not with_tcp:
+                return udp, None
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+                return udp, tcp
+            except OSError:
+                tcp.close()
+                udp.close()
+        raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1 after 50 tries")
 
     def _serve_udp(self):
         while self.running:

@@ -504,7 +504,7 @@ def tls_uas_asan(tmp_path_factory):
     cmd = (["cc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
             "-fno-sanitize-recover=undefined", "-pthread", "-DEXOSIP2_CORE_BUILD",
             "-I" + os.path.join(root, "core", "include"), "-I" + os.path.join(root, "core", "src")]
-           + sources + [os.path.join(root, "tests", "core", "tls_uas.c"), "-o", exe] + osip + ["-lssl", "-lcrypto", "-lresolv"])
+           + sources + [os.path.join(root, "tests", "core", "tls_uas.c"), "-o", exe] + osip + ["-lssl", "-lcrypto"])
     subprocess.run(cmd, check=True, timeout=900)
     return exe
 

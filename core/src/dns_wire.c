@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include "osrandom.h"
 #include <time.h>
 #include <unistd.h>
 
@@ -235,7 +235,7 @@ int ex_dns_query(const struct ex_dns_servers *servers, int timeout_ms, int tries
   unsigned char q[12 + 255 + 4];
   int s, t, qlen;
   uint16_t id = 0;
-  if (getrandom(&id, sizeof(id), 0) != (ssize_t) sizeof(id))
+  if (ex_os_random(&id, sizeof(id)) != (ssize_t) sizeof(id))
     id = (uint16_t) (now_ms() * 40503u);
   qlen = build_query(name, type, id, q, sizeof(q));
   if (qlen < 0)
@@ -256,7 +256,7 @@ int ex_dns_query(const struct ex_dns_servers *servers, int timeout_ms, int tries
         return get16(buf + 6) == 0 ? EX_DNS_ERR_NONAME : n;
       /* SERVFAIL, REFUSED, ...: the next server */
     }
-    if (getrandom(&id, sizeof(id), 0) == (ssize_t) sizeof(id)) { /* a new id for the next round */
+    if (ex_os_random(&id, sizeof(id)) == (ssize_t) sizeof(id)) { /* a new id for the next round */
       q[0] = (unsigned char) (id >> 8);
       q[1] = (unsigned char) id;
     }

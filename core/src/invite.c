@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include "osrandom.h"
 
 #include "exosip_internal.h"
 
@@ -177,7 +177,7 @@ uint64_t ex_invite_glare_delay_us(struct eXosip_t *ctx, int call_id_owner)
 {
   unsigned int r = 0;
   (void) ctx;
-  if (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r))
+  if (ex_os_random(&r, sizeof(r)) != (ssize_t) sizeof(r))
     r = (unsigned int) (ex_now_us() / 7);
   /* in units of 10 ms: 2.1 s to 4 s for the owner of the Call-ID, 0 to 2 s for the other side */
   if (call_id_owner)

@@ -12,9 +12,15 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/random.h>
+#include "osrandom.h"
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+
+/* Linux 4.14; glibc 2.17's headers (the manylinux2014 wheels) lack the name, and an older kernel refuses
+ * the advice, which random_pool_open handles */
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
 
 #include "exosip_internal.h"
 #include "regauth.h" /* hooks: registrations and authentication */
@@ -59,7 +65,7 @@ int ex_arm(struct eXosip_t *ctx, struct ex_timer *t, uint64_t due)
 }
 
 /*
- * Tokens (Call-ID, tags, Via branches, cnonces) are drawn from the kernel's CSPRNG, getrandom(2),
+ * Tokens (Call-ID, tags, Via branches, cnonces) are drawn from the kernel's CSPRNG, getrandom(2) (osrandom.h),
  * through a per-context pool of random bytes kept in its own page. The page is marked
  * MADV_WIPEONFORK: a forked child sees it zeroed (an empty pool) and refills it with fresh bytes,
  * so parent and child never hand out the same tokens. Where the kernel refuses that advice the pool
@@ -77,7 +83,7 @@ struct ex_random_pool {
 static void random_fill(unsigned char *p, size_t n)
 {
   while (n > 0) {
-    ssize_t got = getrandom(p, n, 0);
+    ssize_t got = ex_os_random(p, n);
     if (got < 0) {
       if (errno == EINTR)
         continue;
