@@ -12,11 +12,130 @@
  */
 #include <stdio.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
 
 #include "exosip_internal.h"
+
+/*
+ * Transaction blocks. oSIP2 allocates every transaction as one block of sizeof(osip_transaction_t)
+ * (about 15 KB, almost all of it an SRV record core never fills in). glibc serves a request that
+ * large from its large bins, and every such request first merges all the small chunks freed since
+ * the previous one (malloc_consolidate): under load that was the largest single cost of a call. So
+ * oSIP2's allocator hooks are pointed at functions that serve blocks of exactly that size from one
+ * reserved region, kept on a free list (last freed, first reused: its pages are warm), and pass
+ * every other size to malloc/realloc/free unchanged. When the region is full, malloc takes over.
+ * The hooks are installed once per process, only if nobody installed others before, and never
+ * under a sanitizer or valgrind (they must see every block to check it).
+ */
+#define TX_BLOCK_SIZE sizeof(osip_transaction_t)
+#define TX_POOL_BLOCKS 4096
+
+struct tx_block {
+  struct tx_block *next;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  char *base, *end, *unused; /* the region; blocks from `unused` on were never handed out */
+  struct tx_block *free_list;
+} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL };
+
+static size_t tx_block_stride(void)
+{
+  return (TX_BLOCK_SIZE + 63) & ~(size_t) 63;
+}
+
+static int in_tx_pool(const void *p)
+{
+  return (const char *) p >= tx_pool.base && (const char *) p < tx_pool.end;
+}
+
+static void *pool_malloc(size_t size)
+{
+  void *p = NULL;
+  if (size != TX_BLOCK_SIZE)
+    return malloc(size);
+  pthread_mutex_lock(&tx_pool.lock);
+  if (tx_pool.free_list != NULL) {
+    p = tx_pool.free_list;
+    tx_pool.free_list = tx_pool.free_list->next;
+  } else if (tx_pool.unused + tx_block_stride() <= tx_pool.end) {
+    p = tx_pool.unused;
+    tx_pool.unused += tx_block_stride();
+  }
+  pthread_mutex_unlock(&tx_pool.lock);
+  return p != NULL ? p : malloc(size);
+}
+
+static void pool_free(void *p)
+{
+  struct tx_block *b = p;
+  if (!in_tx_pool(p)) {
+    free(p);
+    return;
+  }
+  pthread_mutex_lock(&tx_pool.lock);
+  b->next = tx_pool.free_list;
+  tx_pool.free_list = b;
+  pthread_mutex_unlock(&tx_pool.lock);
+}
+
+static void *pool_realloc(void *p, size_t size)
+{
+  void *q;
+  if (p == NULL || !in_tx_pool(p))
+    return realloc(p, size);
+  q = malloc(size); /* never asked of oSIP2's transactions; correct all the same */
+  if (q == NULL)
+    return NULL;
+  memcpy(q, p, size < TX_BLOCK_SIZE ? size : TX_BLOCK_SIZE);
+  pool_free(p);
+  return q;
+}
+
+static int pool_wanted(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return 0;
+#else
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+  return 0;
+#endif
+#endif
+#ifdef RUNNING_ON_VALGRIND
+  if (RUNNING_ON_VALGRIND)
+    return 0;
+#endif
+  return 1;
+#endif
+}
+
+static void tx_pool_install(void)
+{
+  size_t len = tx_block_stride() * TX_POOL_BLOCKS;
+  void *region;
+  if (!pool_wanted() || osip_malloc_func != NULL || osip_free_func != NULL || osip_realloc_func != NULL)
+    return;
+  /* address space only: a page is committed when a block on it is first handed out */
+  region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED)
+    return;
+  tx_pool.base = tx_pool.unused = region;
+  tx_pool.end = tx_pool.base + len;
+  osip_set_allocators(pool_malloc, pool_realloc, pool_free);
+}
+
+static pthread_once_t tx_pool_once = PTHREAD_ONCE_INIT;
 
 static osip_list_t *osip_list_of(osip_t *osip, osip_fsm_type_t kind)
 {
@@ -100,6 +219,7 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
 int ex_osip_setup(struct eXosip_t *ctx)
 {
   int i;
+  pthread_once(&tx_pool_once, tx_pool_install);
   if (osip_init(&ctx->osip) != 0)
     return OSIP_NOMEM;
   osip_set_application_context(ctx->osip, ctx);
