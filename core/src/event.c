@@ -135,8 +135,11 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
     if (write(ctx->ev_fd, &one, sizeof(one)) == (ssize_t) sizeof(one))
       ctx->ev_signaled = 1;
   }
-  pthread_cond_signal(&ctx->evcond);
   pthread_mutex_unlock(&ctx->evlock);
+  /* after the unlock: a waiter woken while evlock is still held would only block again at once
+   * on that mutex (a second futex wait, and a second wake-up from the unlock). A waiter cannot
+   * miss this event: it looks at the queue under evlock before it sleeps. */
+  pthread_cond_signal(&ctx->evcond);
   return OSIP_SUCCESS;
 }
 
