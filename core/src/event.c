@@ -110,10 +110,14 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
   je->request = copy_of(request);
   je->response = copy_of(response);
   je->ack = copy_of(ack);
-  if (response != NULL && response->reason_phrase != NULL)
-    snprintf(je->textinfo, sizeof(je->textinfo), "%s", response->reason_phrase);
-  else
-    snprintf(je->textinfo, sizeof(je->textinfo), "%s", event_text(type));
+  {
+    /* copied (cut to fit), not formatted: this runs for every event */
+    const char *text = response != NULL && response->reason_phrase != NULL ? response->reason_phrase
+                                                                         : event_text(type);
+    size_t n = strnlen(text, sizeof(je->textinfo) - 1);
+    memcpy(je->textinfo, text, n);
+    je->textinfo[n] = '\0';
+  }
   if (sub != NULL) {
     je->did = sub->did;
     je->sid = sub->sid;

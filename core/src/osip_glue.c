@@ -237,6 +237,26 @@ int ex_osip_setup(struct eXosip_t *ctx)
   return OSIP_SUCCESS;
 }
 
+/* The strings of the NULL-terminated *parts*, end to end, in a fresh malloc'd string: hash keys are
+ * built for every message, and this is a few memcpy where snprintf parsed its format each time. */
+static char *join_parts(const char *const *parts)
+{
+  size_t n = 1, at = 0, i;
+  char *out;
+  for (i = 0; parts[i] != NULL; i++)
+    n += strlen(parts[i]);
+  out = malloc(n);
+  if (out == NULL)
+    return NULL;
+  for (i = 0; parts[i] != NULL; i++) {
+    size_t l = strlen(parts[i]);
+    memcpy(out + at, parts[i], l);
+    at += l;
+  }
+  out[at] = '\0';
+  return out;
+}
+
 static const char *via_branch(const osip_via_t *via)
 {
   osip_generic_param_t *b = NULL;
@@ -254,18 +274,13 @@ char *ex_server_key(const osip_message_t *req, const char *method_override)
   const char *method = method_override != NULL ? method_override : req->sip_method;
   const char *host = via != NULL && via->host != NULL ? via->host : "";
   const char *port = via != NULL && via->port != NULL ? via->port : "5060";
-  char *key;
-  size_t n;
   if (method == NULL)
     return NULL;
   if (strcmp(method, "ACK") == 0)
     method = "INVITE";
   if (branch != NULL && strncmp(branch, "z9hG4bK", 7) == 0) {
-    n = strlen(branch) + strlen(host) + strlen(port) + strlen(method) + 8;
-    key = malloc(n);
-    if (key != NULL)
-      snprintf(key, n, "S|%s|%s:%s|%s", branch, host, port, method);
-    return key;
+    const char *parts[] = { "S|", branch, "|", host, ":", port, "|", method, NULL };
+    return join_parts(parts);
   }
   {
     /* pre-RFC 3261 peers: Call-ID, From tag, CSeq number and top Via stand in for the branch */
@@ -275,11 +290,10 @@ char *ex_server_key(const osip_message_t *req, const char *method_override)
     const char *cseq = req->cseq != NULL && req->cseq->number ? req->cseq->number : "";
     if (ftag == NULL)
       ftag = "";
-    n = strlen(callid) + strlen(ftag) + strlen(cseq) + strlen(host) + strlen(port) + strlen(method) + 16;
-    key = malloc(n);
-    if (key != NULL)
-      snprintf(key, n, "S2|%s|%s|%s|%s:%s|%s", callid, ftag, cseq, host, port, method);
-    return key;
+    {
+      const char *parts[] = { "S2|", callid, "|", ftag, "|", cseq, "|", host, ":", port, "|", method, NULL };
+      return join_parts(parts);
+    }
   }
 }
 
@@ -289,15 +303,12 @@ char *ex_client_key(const osip_message_t *msg)
   osip_via_t *via = osip_list_get(&msg->vias, 0);
   const char *branch = via_branch(via);
   const char *method = msg->cseq != NULL ? msg->cseq->method : NULL;
-  char *key;
-  size_t n;
   if (branch == NULL || method == NULL)
     return NULL;
-  n = strlen(branch) + strlen(method) + 4;
-  key = malloc(n);
-  if (key != NULL)
-    snprintf(key, n, "C|%s|%s", branch, method);
-  return key;
+  {
+    const char *parts[] = { "C|", branch, "|", method, NULL };
+    return join_parts(parts);
+  }
 }
 
 int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *request, struct ex_tx **out)
@@ -376,17 +387,32 @@ static int lazy_map(struct ex_hmap *m)
   return m->buckets != NULL ? OSIP_SUCCESS : ex_hmap_init(m, 256);
 }
 
+/* Dotted quad of four bytes, the text inet_ntop gives, without its sprintf (run per request). */
+static void ipv4_text(const unsigned char *a, char *buf)
+{
+  int i;
+  for (i = 0; i < 4; i++) {
+    unsigned v = a[i];
+    if (v >= 100)
+      *buf++ = (char) ('0' + v / 100);
+    if (v >= 10)
+      *buf++ = (char) ('0' + v / 10 % 10);
+    *buf++ = (char) ('0' + v % 10);
+    *buf++ = i < 3 ? '.' : '\0';
+  }
+}
+
 static void source_key(const struct sockaddr *sa, char *buf, size_t size)
 {
   buf[0] = '\0';
   if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
-    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf, (socklen_t) size);
-    else
+    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && size >= INET_ADDRSTRLEN)
+      ipv4_text(&sin6->sin6_addr.s6_addr[12], buf);
+    else if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
       inet_ntop(AF_INET6, &sin6->sin6_addr, buf, (socklen_t) size);
-  } else if (sa->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, (socklen_t) size);
+  } else if (sa->sa_family == AF_INET && size >= INET_ADDRSTRLEN) {
+    ipv4_text((const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr, buf);
   }
 }
 
@@ -522,15 +548,12 @@ static char *merge_key_of(const osip_message_t *req)
   char cid[512];
   const char *callid = ex_callid(req, cid, sizeof(cid));
   const char *ftag = ex_from_tag(req);
-  char *key;
-  size_t n;
   if (ftag == NULL || req->cseq == NULL || req->cseq->number == NULL || req->cseq->method == NULL)
     return NULL;
-  n = strlen(callid) + strlen(ftag) + strlen(req->cseq->number) + strlen(req->cseq->method) + 8;
-  key = malloc(n);
-  if (key != NULL)
-    snprintf(key, n, "M|%s|%s|%s|%s", callid, ftag, req->cseq->number, req->cseq->method);
-  return key;
+  {
+    const char *parts[] = { "M|", callid, "|", ftag, "|", req->cseq->number, "|", req->cseq->method, NULL };
+    return join_parts(parts);
+  }
 }
 
 static int unanswered_nist(const struct ex_tx *w);
