@@ -26,6 +26,7 @@ import argparse
 import datetime
 import os
 import platform
+import shlex
 import statistics
 import sys
 import tempfile
@@ -163,10 +164,19 @@ def parse_args(argv=None):
     ap.add_argument("--settle", type=float, default=0.5, help="seconds between a UAS's start and the load")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     ap.add_argument("--uas", default=os.path.join(cps.ROOT, "examples", "c", "uas"), help="examples/c/uas")
+    ap.add_argument("--add-target", action="append", default=[], metavar="NAME=COMMAND",
+                    help="another UAS: a command that takes -a/-p/-t/-q like examples/c/uas and prints "
+                         "'NAME: listening on …' (repeatable; then list NAME in --targets), e.g. "
+                         "'uas-old=env LD_LIBRARY_PATH=/tmp/old examples/c/uas' to compare two builds of core/")
     ap.add_argument("--json", help="where to write the JSON (default benchmarks/results/cpu-<time>.json)")
     args = ap.parse_args(argv)
     args.rates = [int(r) for r in args.rates.split(",") if r.strip()]
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for spec in args.add_target:
+        name, sep, command = spec.partition("=")
+        if not sep or not name or not command.strip():
+            ap.error("--add-target wants NAME=COMMAND, not %r" % spec)
+        cps.TARGETS[name] = lambda _args, name=name, argv=shlex.split(command): cps.ProgramTarget(name, argv)
     unknown = [t for t in args.targets if t not in cps.TARGETS]
     if unknown:
         ap.error("unknown target(s) %s; known: %s" % (", ".join(unknown), ", ".join(cps.TARGETS)))
