@@ -8,7 +8,7 @@
 
 static char *dialog_key(const char *callid, const char *local_tag, const char *remote_tag)
 {
-  size_t n;
+  size_t lc, ll, lr;
   char *key;
   if (callid == NULL)
     return NULL;
@@ -16,10 +16,18 @@ static char *dialog_key(const char *callid, const char *local_tag, const char *r
     local_tag = "";
   if (remote_tag == NULL)
     remote_tag = "";
-  n = strlen(callid) + strlen(local_tag) + strlen(remote_tag) + 3;
-  key = malloc(n);
-  if (key != NULL)
-    snprintf(key, n, "%s|%s|%s", callid, local_tag, remote_tag);
+  /* built for every in-dialog request: copied, not formatted */
+  lc = strlen(callid);
+  ll = strlen(local_tag);
+  lr = strlen(remote_tag);
+  key = malloc(lc + ll + lr + 3);
+  if (key != NULL) {
+    memcpy(key, callid, lc);
+    key[lc] = '|';
+    memcpy(key + lc + 1, local_tag, ll);
+    key[lc + 1 + ll] = '|';
+    memcpy(key + lc + 2 + ll, remote_tag, lr + 1);
+  }
   return key;
 }
 

@@ -110,10 +110,14 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
   je->request = copy_of(request);
   je->response = copy_of(response);
   je->ack = copy_of(ack);
-  if (response != NULL && response->reason_phrase != NULL)
-    snprintf(je->textinfo, sizeof(je->textinfo), "%s", response->reason_phrase);
-  else
-    snprintf(je->textinfo, sizeof(je->textinfo), "%s", event_text(type));
+  {
+    /* copied (cut to fit), not formatted: this runs for every event */
+    const char *text = response != NULL && response->reason_phrase != NULL ? response->reason_phrase
+                                                                         : event_text(type);
+    size_t n = strnlen(text, sizeof(je->textinfo) - 1);
+    memcpy(je->textinfo, text, n);
+    je->textinfo[n] = '\0';
+  }
   if (sub != NULL) {
     je->did = sub->did;
     je->sid = sub->sid;
@@ -135,8 +139,11 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
     if (write(ctx->ev_fd, &one, sizeof(one)) == (ssize_t) sizeof(one))
       ctx->ev_signaled = 1;
   }
-  pthread_cond_signal(&ctx->evcond);
   pthread_mutex_unlock(&ctx->evlock);
+  /* after the unlock: a waiter woken while evlock is still held would only block again at once
+   * on that mutex (a second futex wait, and a second wake-up from the unlock). A waiter cannot
+   * miss this event: it looks at the queue under evlock before it sleeps. */
+  pthread_cond_signal(&ctx->evcond);
   return OSIP_SUCCESS;
 }
 

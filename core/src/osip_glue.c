@@ -12,11 +12,130 @@
  */
 #include <stdio.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/mman.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
 
 #include "exosip_internal.h"
+
+/*
+ * Transaction blocks. oSIP2 allocates every transaction as one block of sizeof(osip_transaction_t)
+ * (about 15 KB, almost all of it an SRV record core never fills in). glibc serves a request that
+ * large from its large bins, and every such request first merges all the small chunks freed since
+ * the previous one (malloc_consolidate): under load that was the largest single cost of a call. So
+ * oSIP2's allocator hooks are pointed at functions that serve blocks of exactly that size from one
+ * reserved region, kept on a free list (last freed, first reused: its pages are warm), and pass
+ * every other size to malloc/realloc/free unchanged. When the region is full, malloc takes over.
+ * The hooks are installed once per process, only if nobody installed others before, and never
+ * under a sanitizer or valgrind (they must see every block to check it).
+ */
+#define TX_BLOCK_SIZE sizeof(osip_transaction_t)
+#define TX_POOL_BLOCKS 4096
+
+struct tx_block {
+  struct tx_block *next;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  char *base, *end, *unused; /* the region; blocks from `unused` on were never handed out */
+  struct tx_block *free_list;
+} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL };
+
+static size_t tx_block_stride(void)
+{
+  return (TX_BLOCK_SIZE + 63) & ~(size_t) 63;
+}
+
+static int in_tx_pool(const void *p)
+{
+  return (const char *) p >= tx_pool.base && (const char *) p < tx_pool.end;
+}
+
+static void *pool_malloc(size_t size)
+{
+  void *p = NULL;
+  if (size != TX_BLOCK_SIZE)
+    return malloc(size);
+  pthread_mutex_lock(&tx_pool.lock);
+  if (tx_pool.free_list != NULL) {
+    p = tx_pool.free_list;
+    tx_pool.free_list = tx_pool.free_list->next;
+  } else if (tx_pool.unused + tx_block_stride() <= tx_pool.end) {
+    p = tx_pool.unused;
+    tx_pool.unused += tx_block_stride();
+  }
+  pthread_mutex_unlock(&tx_pool.lock);
+  return p != NULL ? p : malloc(size);
+}
+
+static void pool_free(void *p)
+{
+  struct tx_block *b = p;
+  if (!in_tx_pool(p)) {
+    free(p);
+    return;
+  }
+  pthread_mutex_lock(&tx_pool.lock);
+  b->next = tx_pool.free_list;
+  tx_pool.free_list = b;
+  pthread_mutex_unlock(&tx_pool.lock);
+}
+
+static void *pool_realloc(void *p, size_t size)
+{
+  void *q;
+  if (p == NULL || !in_tx_pool(p))
+    return realloc(p, size);
+  q = malloc(size); /* never asked of oSIP2's transactions; correct all the same */
+  if (q == NULL)
+    return NULL;
+  memcpy(q, p, size < TX_BLOCK_SIZE ? size : TX_BLOCK_SIZE);
+  pool_free(p);
+  return q;
+}
+
+static int pool_wanted(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return 0;
+#else
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+  return 0;
+#endif
+#endif
+#ifdef RUNNING_ON_VALGRIND
+  if (RUNNING_ON_VALGRIND)
+    return 0;
+#endif
+  return 1;
+#endif
+}
+
+static void tx_pool_install(void)
+{
+  size_t len = tx_block_stride() * TX_POOL_BLOCKS;
+  void *region;
+  if (!pool_wanted() || osip_malloc_func != NULL || osip_free_func != NULL || osip_realloc_func != NULL)
+    return;
+  /* address space only: a page is committed when a block on it is first handed out */
+  region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED)
+    return;
+  tx_pool.base = tx_pool.unused = region;
+  tx_pool.end = tx_pool.base + len;
+  osip_set_allocators(pool_malloc, pool_realloc, pool_free);
+}
+
+static pthread_once_t tx_pool_once = PTHREAD_ONCE_INIT;
 
 static osip_list_t *osip_list_of(osip_t *osip, osip_fsm_type_t kind)
 {
@@ -100,6 +219,7 @@ static int cb_send(osip_transaction_t *tr, osip_message_t *sip, char *host, int 
 int ex_osip_setup(struct eXosip_t *ctx)
 {
   int i;
+  pthread_once(&tx_pool_once, tx_pool_install);
   if (osip_init(&ctx->osip) != 0)
     return OSIP_NOMEM;
   osip_set_application_context(ctx->osip, ctx);
@@ -115,6 +235,26 @@ int ex_osip_setup(struct eXosip_t *ctx)
   for (i = 0; i < OSIP_TRANSPORT_ERROR_CALLBACK_COUNT; i++)
     osip_set_transport_error_callback(ctx->osip, i, cb_transport_error);
   return OSIP_SUCCESS;
+}
+
+/* The strings of the NULL-terminated *parts*, end to end, in a fresh malloc'd string: hash keys are
+ * built for every message, and this is a few memcpy where snprintf parsed its format each time. */
+static char *join_parts(const char *const *parts)
+{
+  size_t n = 1, at = 0, i;
+  char *out;
+  for (i = 0; parts[i] != NULL; i++)
+    n += strlen(parts[i]);
+  out = malloc(n);
+  if (out == NULL)
+    return NULL;
+  for (i = 0; parts[i] != NULL; i++) {
+    size_t l = strlen(parts[i]);
+    memcpy(out + at, parts[i], l);
+    at += l;
+  }
+  out[at] = '\0';
+  return out;
 }
 
 static const char *via_branch(const osip_via_t *via)
@@ -134,18 +274,13 @@ char *ex_server_key(const osip_message_t *req, const char *method_override)
   const char *method = method_override != NULL ? method_override : req->sip_method;
   const char *host = via != NULL && via->host != NULL ? via->host : "";
   const char *port = via != NULL && via->port != NULL ? via->port : "5060";
-  char *key;
-  size_t n;
   if (method == NULL)
     return NULL;
   if (strcmp(method, "ACK") == 0)
     method = "INVITE";
   if (branch != NULL && strncmp(branch, "z9hG4bK", 7) == 0) {
-    n = strlen(branch) + strlen(host) + strlen(port) + strlen(method) + 8;
-    key = malloc(n);
-    if (key != NULL)
-      snprintf(key, n, "S|%s|%s:%s|%s", branch, host, port, method);
-    return key;
+    const char *parts[] = { "S|", branch, "|", host, ":", port, "|", method, NULL };
+    return join_parts(parts);
   }
   {
     /* pre-RFC 3261 peers: Call-ID, From tag, CSeq number and top Via stand in for the branch */
@@ -155,11 +290,10 @@ char *ex_server_key(const osip_message_t *req, const char *method_override)
     const char *cseq = req->cseq != NULL && req->cseq->number ? req->cseq->number : "";
     if (ftag == NULL)
       ftag = "";
-    n = strlen(callid) + strlen(ftag) + strlen(cseq) + strlen(host) + strlen(port) + strlen(method) + 16;
-    key = malloc(n);
-    if (key != NULL)
-      snprintf(key, n, "S2|%s|%s|%s|%s:%s|%s", callid, ftag, cseq, host, port, method);
-    return key;
+    {
+      const char *parts[] = { "S2|", callid, "|", ftag, "|", cseq, "|", host, ":", port, "|", method, NULL };
+      return join_parts(parts);
+    }
   }
 }
 
@@ -169,15 +303,12 @@ char *ex_client_key(const osip_message_t *msg)
   osip_via_t *via = osip_list_get(&msg->vias, 0);
   const char *branch = via_branch(via);
   const char *method = msg->cseq != NULL ? msg->cseq->method : NULL;
-  char *key;
-  size_t n;
   if (branch == NULL || method == NULL)
     return NULL;
-  n = strlen(branch) + strlen(method) + 4;
-  key = malloc(n);
-  if (key != NULL)
-    snprintf(key, n, "C|%s|%s", branch, method);
-  return key;
+  {
+    const char *parts[] = { "C|", branch, "|", method, NULL };
+    return join_parts(parts);
+  }
 }
 
 int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *request, struct ex_tx **out)
@@ -256,17 +387,32 @@ static int lazy_map(struct ex_hmap *m)
   return m->buckets != NULL ? OSIP_SUCCESS : ex_hmap_init(m, 256);
 }
 
+/* Dotted quad of four bytes, the text inet_ntop gives, without its sprintf (run per request). */
+static void ipv4_text(const unsigned char *a, char *buf)
+{
+  int i;
+  for (i = 0; i < 4; i++) {
+    unsigned v = a[i];
+    if (v >= 100)
+      *buf++ = (char) ('0' + v / 100);
+    if (v >= 10)
+      *buf++ = (char) ('0' + v / 10 % 10);
+    *buf++ = (char) ('0' + v % 10);
+    *buf++ = i < 3 ? '.' : '\0';
+  }
+}
+
 static void source_key(const struct sockaddr *sa, char *buf, size_t size)
 {
   buf[0] = '\0';
   if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) sa;
-    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-      inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf, (socklen_t) size);
-    else
+    if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && size >= INET_ADDRSTRLEN)
+      ipv4_text(&sin6->sin6_addr.s6_addr[12], buf);
+    else if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
       inet_ntop(AF_INET6, &sin6->sin6_addr, buf, (socklen_t) size);
-  } else if (sa->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, buf, (socklen_t) size);
+  } else if (sa->sa_family == AF_INET && size >= INET_ADDRSTRLEN) {
+    ipv4_text((const unsigned char *) &((const struct sockaddr_in *) sa)->sin_addr, buf);
   }
 }
 
@@ -402,15 +548,12 @@ static char *merge_key_of(const osip_message_t *req)
   char cid[512];
   const char *callid = ex_callid(req, cid, sizeof(cid));
   const char *ftag = ex_from_tag(req);
-  char *key;
-  size_t n;
   if (ftag == NULL || req->cseq == NULL || req->cseq->number == NULL || req->cseq->method == NULL)
     return NULL;
-  n = strlen(callid) + strlen(ftag) + strlen(req->cseq->number) + strlen(req->cseq->method) + 8;
-  key = malloc(n);
-  if (key != NULL)
-    snprintf(key, n, "M|%s|%s|%s|%s", callid, ftag, req->cseq->number, req->cseq->method);
-  return key;
+  {
+    const char *parts[] = { "M|", callid, "|", ftag, "|", req->cseq->number, "|", req->cseq->method, NULL };
+    return join_parts(parts);
+  }
 }
 
 static int unanswered_nist(const struct ex_tx *w);
