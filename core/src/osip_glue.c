@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/mman.h>
 #if defined(__has_include)
@@ -38,21 +40,24 @@
  */
 #define TX_BLOCK_SIZE sizeof(osip_transaction_t)
 #define TX_POOL_BLOCKS 4096
+/* free blocks kept committed when the pool is trimmed: the ones reused first (the top of the stack) */
+#define TX_POOL_WARM 64
 
-struct tx_block {
-  struct tx_block *next;
-};
-
+/*
+ * Blocks sit a whole number of pages apart, so a free block's pages can be handed back to the
+ * system (MADV_DONTNEED: the next touch gets zeroed pages, and oSIP2 zeroes a new transaction
+ * anyway). The free blocks are a stack of indices kept beside the blocks, not a list threaded
+ * through them, so a released block holds nothing the pool still reads.
+ */
 static struct {
   pthread_mutex_t lock;
-  char *base, *end, *unused; /* the region; blocks from `unused` on were never handed out */
-  struct tx_block *free_list;
-} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, NULL };
-
-static size_t tx_block_stride(void)
-{
-  return (TX_BLOCK_SIZE + 63) & ~(size_t) 63;
-}
+  char *base, *end;        /* the blocks */
+  size_t stride;           /* TX_BLOCK_SIZE rounded up to whole pages */
+  uint32_t handed;         /* blocks [0, handed) were handed out at least once */
+  uint32_t nfree;          /* entries of free_idx in use; the top is free_idx[nfree - 1] */
+  uint32_t *free_idx;      /* TX_POOL_BLOCKS entries */
+  unsigned char *released; /* per block: its pages were given back since it was last freed */
+} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, NULL, NULL };
 
 static int in_tx_pool(const void *p)
 {
@@ -65,12 +70,12 @@ static void *pool_malloc(size_t size)
   if (size != TX_BLOCK_SIZE)
     return malloc(size);
   pthread_mutex_lock(&tx_pool.lock);
-  if (tx_pool.free_list != NULL) {
-    p = tx_pool.free_list;
-    tx_pool.free_list = tx_pool.free_list->next;
-  } else if (tx_pool.unused + tx_block_stride() <= tx_pool.end) {
-    p = tx_pool.unused;
-    tx_pool.unused += tx_block_stride();
+  if (tx_pool.nfree > 0) {
+    uint32_t i = tx_pool.free_idx[--tx_pool.nfree];
+    tx_pool.released[i] = 0;
+    p = tx_pool.base + (size_t) i * tx_pool.stride;
+  } else if (tx_pool.handed < TX_POOL_BLOCKS) {
+    p = tx_pool.base + (size_t) tx_pool.handed++ * tx_pool.stride;
   }
   pthread_mutex_unlock(&tx_pool.lock);
   return p != NULL ? p : malloc(size);
@@ -78,14 +83,33 @@ static void *pool_malloc(size_t size)
 
 static void pool_free(void *p)
 {
-  struct tx_block *b = p;
   if (!in_tx_pool(p)) {
     free(p);
     return;
   }
   pthread_mutex_lock(&tx_pool.lock);
-  b->next = tx_pool.free_list;
-  tx_pool.free_list = b;
+  tx_pool.free_idx[tx_pool.nfree++] = (uint32_t) (((char *) p - tx_pool.base) / tx_pool.stride);
+  pthread_mutex_unlock(&tx_pool.lock);
+}
+
+/*
+ * Called with the allocator trim after a burst (trim_after_shrink): the pages of every free block
+ * but the TX_POOL_WARM reused next go back to the system, so the pool, like malloc's arenas,
+ * returns to near its baseline once the state held has shrunk. A block is released once.
+ */
+static void tx_pool_release_surplus(void)
+{
+  uint32_t k;
+  if (tx_pool.base == NULL)
+    return;
+  pthread_mutex_lock(&tx_pool.lock);
+  for (k = 0; k + TX_POOL_WARM < tx_pool.nfree; k++) {
+    uint32_t i = tx_pool.free_idx[k];
+    if (!tx_pool.released[i]) {
+      (void) madvise(tx_pool.base + (size_t) i * tx_pool.stride, tx_pool.stride, MADV_DONTNEED);
+      tx_pool.released[i] = 1;
+    }
+  }
   pthread_mutex_unlock(&tx_pool.lock);
 }
 
@@ -122,16 +146,25 @@ static int pool_wanted(void)
 
 static void tx_pool_install(void)
 {
-  size_t len = tx_block_stride() * TX_POOL_BLOCKS;
-  void *region;
+  long page = sysconf(_SC_PAGESIZE);
+  size_t stride, blocks_len, len;
+  char *region;
   if (!pool_wanted() || osip_malloc_func != NULL || osip_free_func != NULL || osip_realloc_func != NULL)
     return;
+  if (page <= 0)
+    page = 4096;
+  stride = (TX_BLOCK_SIZE + (size_t) page - 1) / (size_t) page * (size_t) page;
+  blocks_len = stride * TX_POOL_BLOCKS;
+  len = blocks_len + TX_POOL_BLOCKS * (sizeof(uint32_t) + 1);
   /* address space only: a page is committed when a block on it is first handed out */
   region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (region == MAP_FAILED)
     return;
-  tx_pool.base = tx_pool.unused = region;
-  tx_pool.end = tx_pool.base + len;
+  tx_pool.base = region;
+  tx_pool.end = region + blocks_len;
+  tx_pool.stride = stride;
+  tx_pool.free_idx = (uint32_t *) (void *) tx_pool.end;
+  tx_pool.released = (unsigned char *) (tx_pool.free_idx + TX_POOL_BLOCKS);
   osip_set_allocators(pool_malloc, pool_realloc, pool_free);
 }
 
@@ -808,6 +841,7 @@ static void trim_after_shrink(struct eXosip_t *ctx)
   }
   if ((ctx->trim_peak >= EX_TRIM_MIN_PEAK || ctx->trim_armed) && held < ctx->trim_peak / 4) {
     malloc_trim(0);
+    tx_pool_release_surplus();
     ctx->trim_peak = held;
     ctx->trim_armed = held > EX_TRIM_FLOOR / 4;
   }
