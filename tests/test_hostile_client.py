@@ -77,6 +77,49 @@ def test_parent_and_children_of_one_context_never_share_a_token(fork_tokens):
     assert not set(values) & {v for row in again.values() for v in row.values()}
 
 
+@pytest.fixture(scope="module")
+def fork_send(tmp_path_factory):
+    return compile_c_test(tmp_path_factory, "fork_send")
+
+
+def _param(text, name):
+    m = re.search(r'[;,\s]%s="?([^";,\s]+)' % name, text)
+    return m.group(1) if m else None
+
+
+def test_parent_and_children_send_tokens_of_their_own(fork_send, scripted):
+    """The parent and its forked children send a MESSAGE each on the context made before the fork;
+    what reaches the peer (Call-ID, From tag, both Via branches, cnonce) never repeats."""
+    children = 3
+
+    def script(n, text):
+        if _header(text, "authorization") is None:
+            return "401 Unauthorized", ['WWW-Authenticate: Digest realm="fork", nonce="f%d", qop="auth"' % n]
+        return "200 OK", []
+
+    peer = scripted("MESSAGE", script)
+    res = subprocess.run([fork_send, str(peer.port), str(children)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    who = sorted(line.split()[0] for line in res.stdout.splitlines())
+    assert who == sorted(["parent"] + ["child%d" % i for i in range(children)]), res.stdout
+    by_sender = {}
+    for _, text in peer.requests:  # a retransmission repeats a request whole: kept once
+        body = _body_of(text).decode()
+        auth = _header(text, "authorization")
+        entry = by_sender.setdefault(body, {"callid": set(), "tag": set(), "branch": set(), "cnonce": set()})
+        entry["callid"].add(_header(text, "call-id", "i"))
+        entry["tag"].add(_param(_header(text, "from", "f"), "tag"))
+        entry["branch"].add(_param(_header(text, "via", "v"), "branch"))
+        if auth is not None:
+            entry["cnonce"].add(_param(auth, "cnonce"))
+    assert sorted(by_sender) == who, sorted(by_sender)
+    for key, per in (("callid", 1), ("tag", 1), ("branch", 2), ("cnonce", 1)):
+        values = [v for entry in by_sender.values() for v in entry[key]]
+        assert all(len(entry[key]) == per for entry in by_sender.values()), (key, by_sender)
+        assert len(set(values)) == len(values) == per * (children + 1), (key, by_sender)
+        assert all(v and len(v) >= 13 for v in values), (key, values)
+
+
 # --- a raw SIP client on 127.0.0.1 -----------------------------------------------------------------
 
 
@@ -373,6 +416,13 @@ REGISTRAR_MODES = {
                     407, 2),
     "302_loop": (lambda n, text: ("302 Moved Temporarily", ["Contact: <sip:127.0.0.1:%d;n=%d>" % (9, n)]),
                  302, 1),
+    # the kinds of retry taking turns: they spend one budget, not one each
+    "mixed": (lambda n, text: [("401 Unauthorized", ['WWW-Authenticate: Digest realm="r", nonce="m%d", stale=true'
+                                                     % n]),
+                               ("423 Interval Too Brief", ["Min-Expires: %d" % (_expires(text) + 60)]),
+                               ("407 Proxy Authentication Required",
+                                ['Proxy-Authenticate: Digest realm="p", nonce="q%d", stale=true' % n])][(n - 1) % 3],
+              407, 1 + MAX_RETRIES),
 }
 
 
@@ -400,7 +450,7 @@ def test_register_example_against_a_hostile_registrar_is_bounded(mode, scripted,
     assert proc.returncode == 1, (out, err)
     assert out.strip().splitlines()[-1] == "register: failure status=%d" % status, out
     assert 1 <= len(reg.requests) <= most, (mode, len(reg.requests))
-    if mode in ("423_growing", "401_stale"):
+    if mode in ("423_growing", "401_stale", "mixed"):
         assert len(reg.requests) >= 3, len(reg.requests)  # the legitimate retries still happen
         # backing off: the k-th re-send is not sent before 0, 0.25, 0.5, 1, 2 s after the refusal it
         # answers (a lower bound the core enforces; a loaded machine only makes the span longer)
@@ -468,6 +518,13 @@ PROXY_MODES = {
                  302, 1 + MAX_RETRIES),
     "422_growing": (lambda n, text: ("422 Session Interval Too Small", ["Min-SE: %d" % (_min_se(text) + 60)]),
                     422, 1 + MAX_RETRIES),
+    # the kinds of retry taking turns: they spend one budget, not one each
+    "mixed": (lambda n, text: [("407 Proxy Authentication Required",
+                                ['Proxy-Authenticate: Digest realm="p", nonce="x%d", stale=true' % n]),
+                               ("302 Moved Temporarily", ["Contact: <sip:bob%d@127.0.0.1:%s>" % (n, re.search(
+                                   r"^INVITE sip:[^@]*@127\.0\.0\.1:(\d+)", text).group(1))]),
+                               ("422 Session Interval Too Small", ["Min-SE: %d" % (_min_se(text) + 60)])][(n - 1) % 3],
+              422, 1 + MAX_RETRIES),
 }
 
 
@@ -505,6 +562,51 @@ def test_binding_call_against_a_hostile_peer_is_bounded(mode, scripted):
             answers = [e[2] for e in events if e[1] == cid and e[2] is not None and e[2] >= 300]
         # every refusal was reported, and the last one is the failure the call ended with
         assert len(answers) == count and answers[-1] == status, (answers, count)
+    finally:
+        ctx.close()
+
+
+def test_binding_message_against_challenges_and_redirections_taking_turns_is_bounded(scripted):
+    """Out of dialog too: a MESSAGE refused by stale challenges and redirections in turn is sent
+    again within one budget, backing off, and the last refusal is the failure reported."""
+    from exosip2 import request
+    from exosip2.context import Context
+    from exosip2.event import EventType
+
+    def script(n, text):
+        if n % 2:
+            return "407 Proxy Authentication Required", [
+                'Proxy-Authenticate: Digest realm="p", nonce="t%d", stale=true' % n]
+        port = re.search(r"^MESSAGE sip:[^@]*@127\.0\.0\.1:(\d+)", text).group(1)
+        return "302 Moved Temporarily", ["Contact: <sip:bob%d@127.0.0.1:%s>" % (n, port)]
+
+    peer = scripted("MESSAGE", script)
+    events = []
+    cond = threading.Condition()
+
+    def on_event(ctx, ev):
+        with cond:
+            events.append((ev.type, ev.response.status_code if ev.response is not None else None))
+            cond.notify_all()
+
+    ctx = Context(event_callback=on_event)
+    try:
+        ctx.listen_on_address("127.0.0.1", port=0)
+        ctx.add_authentication_info("alice", "alice", "pw", None)
+        ctx.start(event_executor="inline")
+        msg = request.Message(ctx, "sip:bob@127.0.0.1:%d" % peer.port, "sip:alice@127.0.0.1")
+        msg.send()
+        assert peer.quiet_for(3.0, bound=30), len(peer.requests)
+        count = len(peer.requests)
+        assert count == 1 + MAX_RETRIES, count
+        span = peer.requests[-1][0] - peer.requests[0][0]
+        least = sum(_backoff_s(k) for k in range(1, count))
+        assert span >= 0.9 * least, (span, least)
+        with cond:
+            assert cond.wait_for(lambda: len(events) >= count, 5), events
+            answers = [status for _, status in events if status is not None and status >= 300]
+        assert answers == [407, 302] * (count // 2), answers
+        assert events[-1] == (EventType.message_redirected, 302), events
     finally:
         ctx.close()
 

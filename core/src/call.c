@@ -131,6 +131,18 @@ static struct ex_dialog *dialog_of_request(struct eXosip_t *ctx, const osip_mess
   return ex_dialog_lookup(ctx, ex_callid(req, cid, sizeof(cid)), ex_to_tag(req), ex_from_tag(req));
 }
 
+/* A BYE of a live call: served even when the program is behind on its events (a BYE refused
+ * with 503 would keep the call until CALL_IDLE_TIMEOUT). Such BYEs add at most two events per
+ * call to the queue, so the queue stays bounded by MAX_QUEUED_EVENTS plus what MAX_CALLS allows. */
+static int ends_a_call(struct eXosip_t *ctx, const osip_message_t *req)
+{
+  struct ex_dialog *dlg;
+  if (!MSG_IS_BYE(req) || ex_to_tag(req) == NULL)
+    return 0;
+  dlg = dialog_of_request(ctx, req);
+  return dlg != NULL && dlg->call != NULL && !dlg->call->released;
+}
+
 static void in_dialog_request(struct eXosip_t *ctx, struct ex_tx *w, int is_invite)
 {
   osip_message_t *req = w->tr->orig_request;
@@ -317,6 +329,8 @@ void ex_handle_request(struct eXosip_t *ctx, osip_event_t *evt, int proto, const
   }
   if (is_invite && ex_to_tag(req) == NULL && ctx->calls_by_cid.count >= (size_t) ctx->limits.max_calls)
     rc = 503;
+  else if (ctx->evcount >= ctx->limits.max_queued_events && !ends_a_call(ctx, req))
+    rc = 503; /* the program is behind: no new work until it catches up */
   else
     rc = ex_tx_admit(ctx, src);
   if (rc != 0) {

@@ -549,7 +549,8 @@ void ex_tx_reap(struct eXosip_t *ctx);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 /* May a new server transaction for a request from src be created? 0 yes (after evicting retired
- * transactions when a limit is reached), or 503 when the limits are full of live ones. */
+ * transactions when a limit is reached), or 503 when the limits are full of live ones. The bound
+ * on queued events is checked by the caller (call.c), which knows what the request ends. */
 int ex_tx_admit(struct eXosip_t *ctx, const struct sockaddr *src);
 /* Count a new server transaction against its source and index it for merged-request detection. */
 void ex_tx_attach(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *req, const struct sockaddr *src);

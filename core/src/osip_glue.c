@@ -560,8 +560,6 @@ static int evict_one(struct eXosip_t *ctx, struct ex_source *s)
 
 int ex_tx_admit(struct eXosip_t *ctx, const struct sockaddr *src)
 {
-  if (ctx->evcount >= ctx->limits.max_queued_events)
-    return 503; /* the program is behind: no new work until it catches up */
   for (;;) { /* the source entry may go with its last evicted transaction: look it up each time */
     struct ex_source *s = source_of(ctx, src, 0);
     if (s == NULL || s->count < ctx->limits.max_transactions_per_source)
