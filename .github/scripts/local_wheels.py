@@ -8,10 +8,13 @@ Without containers, this proves what cibuildwheel does in CI, on the host's glib
 interpreter (found under pyenv, ``$(pyenv root)/versions/3.X.Y``) a build venv outside the tree, a
 wheel built from the unpacked sdist, ``auditwheel repair`` (grafting oSIP2 into ``exosip2.libs/``),
 oSIP2's licence added next to it, then a fresh venv outside the tree with only that wheel installed,
-``ldd`` run with a loader environment free of LD_LIBRARY_PATH to check that oSIP2 resolves from
-``exosip2.libs/`` and the core from ``exosip2/``, and the fast subset of the suite
-(``tests/test_wheels.py -k Installed``) run from outside the tree. Prints one line per interpreter
-and exits non-zero if any step failed.
+``ldd`` run with a loader environment free of LD_LIBRARY_PATH to check that oSIP2 and OpenSSL
+resolve from ``exosip2.libs/`` and the core from ``exosip2/``, and the fast subset of the suite
+(``tests/test_wheels.py -k Installed``: parsing, UDP/TCP/TLS calls) run from outside the tree with
+the system's oSIP2 and OpenSSL hidden from the loader: in a private mount namespace (``unshare
+--mount``, root needed) each of their shared objects known to ``ldconfig`` has /dev/null bound over
+it, and a probe checks that ``dlopen`` of them fails there before the subset runs. Prints one line
+per interpreter and exits non-zero if any step failed.
 """
 
 import argparse
@@ -123,6 +126,42 @@ def venv(python, path, packages, env):
     return vpy
 
 
+# The system libraries a repaired wheel must not need: oSIP2 (grafted) and OpenSSL (grafted).
+HIDDEN = ("libosip2.so", "libosipparser2.so", "libssl.so", "libcrypto.so")
+
+
+def system_copies():
+    """Real paths of the system's shared objects named in HIDDEN, from ldconfig's cache."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=60).stdout
+    found = set()
+    for line in out.splitlines():
+        name, _, path = line.strip().partition(" => ")
+        if path and name.split()[0].startswith(HIDDEN):
+            found.add(os.path.realpath(path.strip()))
+    return sorted(p for p in found if os.path.isfile(p))
+
+
+def hidden(cmd):
+    """*cmd* run in a private mount namespace where every system_copies() file reads as empty."""
+    files = system_copies()
+    if not files:
+        raise RuntimeError("no system oSIP2/OpenSSL found by ldconfig -p: nothing to hide")
+    script = 'for f in %s; do mount --bind /dev/null "$f" || exit 97; done; exec "$@"' % " ".join(
+        "'%s'" % f for f in files)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "hide"] + list(cmd), files
+
+
+PROBE = r"""
+import ctypes, sys
+for name in ("libosip2.so.15", "libssl.so.3", "libcrypto.so.3"):
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        continue
+    sys.exit("the system's %s still loads" % name)
+"""
+
+
 def ldd_check(vpy, env):
     """Every libosip* of the installed extension modules resolves inside exosip2.libs/, the core in exosip2/."""
     site = run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"], env=env).strip()
@@ -134,7 +173,7 @@ def ldd_check(vpy, env):
     for so in modules:
         out = run(["ldd", so], env=env)
         for line in out.splitlines():
-            if "libosip" in line or "exosip2core" in line:
+            if any(n in line for n in ("libosip", "exosip2core", "libssl", "libcrypto")):
                 target = os.path.realpath(line.split("=>")[-1].split("(")[0].strip())
                 wanted = pkg if "exosip2core" in line else libs
                 if not target.startswith(wanted + os.sep):
@@ -155,15 +194,18 @@ def one(key, python, src, work, out, jobs, cflags=""):
     house = os.path.join(work, "house-" + tag)
     run([sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", house, wheel], env=env)
     (repaired,) = glob.glob(os.path.join(house, "*.whl"))
-    run([sys.executable, os.path.join(HERE, "add_osip_licence.py"), repaired], env=env)
+    run([sys.executable, os.path.join(HERE, "add_licences.py"), repaired], env=env)
     tpy = venv(python, os.path.join(work, "test-" + tag), TEST_REQUIRES, env)
     run([tpy, "-m", "pip", "install", "-q", "--no-deps", "--no-index", repaired], env=env)
     where = run([tpy, "-c", "import exosip2; print(exosip2.__file__)"], env=env, cwd=work).strip()
     if not where.startswith(os.path.join(work, "test-" + tag) + os.sep):
         raise RuntimeError("exosip2 imported from %s, not from the test venv" % where)
     grafted = ldd_check(tpy, env)
-    report = run([tpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(ROOT, "tests", "test_wheels.py"),
-                  "-k", "Installed"], env=env, cwd=work).strip().splitlines()[-1]
+    probe, files = hidden([tpy, "-c", PROBE])
+    run(probe, env=env, cwd=work)
+    subset, _ = hidden([tpy, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        os.path.join(ROOT, "tests", "test_wheels.py"), "-k", "Installed"])
+    report = run(subset, env=env, cwd=work).strip().splitlines()[-1] + ", %d system files hidden" % len(files)
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, os.path.basename(repaired))
     shutil.copy2(repaired, final)
