@@ -82,6 +82,9 @@ class Agent:
 
 
 class TestInstalled:
+    """Under ``make wheels`` the system's oSIP2 files read as empty and its OpenSSL files as the
+    wheel's own copies (.github/scripts/local_wheels.py, ``hidden``)."""
+
     def test_parse_message_and_sdp(self):
         msg = OsipMessage.parse(INVITE + b"Content-Length: %d\r\n\r\n" % len(SDP) + SDP)
         assert (msg.method, msg.uri, msg.call_id) == ("INVITE", "sip:bob@127.0.0.1:5062", "wheel@127.0.0.1")
@@ -133,11 +136,14 @@ class TestInstalled:
                 assert not copies[0].startswith(ROOT + os.sep), copies
         # OpenSSL: the interpreter's own _ssl/_hashlib may map the system's copy as well (unless it is
         # hidden); the core must map the grafted one, and exactly one of each grafted library.
+        # (By file identity: under make wheels the system's OpenSSL paths are bound to the grafted files.)
+        identity = {(st.st_dev, st.st_ino): p for p, st in ((p, os.stat(p)) for p in libs if os.path.exists(p))}
         for name in ("libssl", "libcrypto"):
             ours = grafted(name)
             if os.path.isdir(GRAFTED):
                 assert len(ours) == 1, os.listdir(GRAFTED)
-                assert ours[0] in libs, sorted(p for p in libs if name in p)
+                st = os.stat(ours[0])
+                assert (st.st_dev, st.st_ino) in identity, sorted(p for p in libs if name in p)
             else:
                 assert any(re.match(re.escape(name) + r"\.so", os.path.basename(p)) for p in libs), sorted(libs)
 
@@ -256,14 +262,14 @@ def both_wheel(tmp_path):
     return fake_wheel(tmp_path / "whole.whl", ["libosip2-1a.so.15"], ["LICENSE", "LICENSES/oSIP2-LGPL-2.1.txt"])
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1500)
 def test_make_wheels_for_the_oldest_and_newest_interpreter(tmp_path):
     out, work = tmp_path / "wheelhouse", tmp_path / "work"
     # -O0 for the extension modules: this checks the build/repair/install/test pipeline on two
     # interpreters; the optimiser only costs time here (plain `make wheels` keeps the usual flags).
     proc = subprocess.run(["make", "--no-print-directory", "wheels", "WHEEL_PYTHONS=oldest newest",
                            "WHEELS_OUT=%s" % out, "WHEELS_WORK=%s" % work, "WHEELS_CFLAGS=-O0"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=580)
+                          capture_output=True, text=True, timeout=1450)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if re.match(r"wheels: 3\.\d+ ", line)]
     assert len(lines) == 2 and all(" ok " in line for line in lines), proc.stdout

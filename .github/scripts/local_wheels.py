@@ -126,8 +126,9 @@ def venv(python, path, packages, env):
     return vpy
 
 
-# The system libraries a repaired wheel must not need: oSIP2 (grafted) and OpenSSL (grafted).
+# The system libraries a repaired wheel must not need: oSIP2 and OpenSSL (both grafted).
 HIDDEN = ("libosip2.so", "libosipparser2.so", "libssl.so", "libcrypto.so")
+OPENSSL = ("libssl", "libcrypto")
 
 
 def system_copies():
@@ -141,25 +142,67 @@ def system_copies():
     return sorted(p for p in found if os.path.isfile(p))
 
 
-def hidden(cmd):
-    """*cmd* run in a private mount namespace where every system_copies() file reads as empty."""
+def hidden(cmd, libs):
+    """*cmd* run in a private mount namespace where the system's copies of oSIP2 read as empty files
+    and those of OpenSSL as the wheel's own grafted copies (from *libs*, its exosip2.libs/).
+
+    OpenSSL is swapped rather than emptied because Context.set_tls checks certificate files with the
+    interpreter's ``ssl`` module, whose _ssl links libssl.so.3: with the wheel's bytes behind that
+    name the loader finds the already mapped grafted copy (same file), so the process holds exactly
+    one OpenSSL, the wheel's, and nothing of the system's. Returns (command, {system file: what is
+    bound over it})."""
     files = system_copies()
     if not files:
         raise RuntimeError("no system oSIP2/OpenSSL found by ldconfig -p: nothing to hide")
-    script = 'for f in %s; do mount --bind /dev/null "$f" || exit 97; done; exec "$@"' % " ".join(
-        "'%s'" % f for f in files)
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "hide"] + list(cmd), files
+    binds = {}
+    for f in files:
+        base = os.path.basename(f)
+        lib = next((n for n in OPENSSL if base.startswith(n + ".so")), None)
+        if lib is None:
+            binds[f] = "/dev/null"
+            continue
+        ours = glob.glob(os.path.join(libs, lib + "-*.so*"))
+        if len(ours) != 1:
+            raise RuntimeError("%s: expected one grafted %s, found %s" % (libs, lib, ours))
+        binds[f] = ours[0]
+    script = " && ".join("mount --bind '%s' '%s'" % (src, dst) for dst, src in sorted(binds.items()))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script + ' && exec "$@"',
+            "hide"] + list(cmd), binds
 
 
+# Run inside hidden(): oSIP2's system files no longer load, OpenSSL's are the grafted bytes, and after
+# a TLS context is made no system file of either is mapped.
 PROBE = r"""
-import ctypes, sys
-for name in ("libosip2.so.15", "libssl.so.3", "libcrypto.so.3"):
-    try:
-        ctypes.CDLL(name)
-    except OSError:
-        continue
-    sys.exit("the system's %s still loads" % name)
+import ctypes, os, sys
+binds = dict(a.split("=", 1) for a in sys.argv[1:])
+for dst, src in binds.items():
+    if src == "/dev/null":
+        try:
+            ctypes.CDLL(dst)
+        except OSError:
+            continue
+        sys.exit("the system's %s still loads" % dst)
+    elif open(dst, "rb").read() != open(src, "rb").read():
+        sys.exit("%s is not the grafted %s here" % (dst, src))
+import socket
+from exosip2.context import Context
+ctx = Context()
+ctx.set_tls()
+ctx.close()
+# by file identity: a system path bound to a grafted file is that file
+libs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["exosip2"].__file__))),
+                    "exosip2.libs")
+ours = {(st.st_dev, st.st_ino) for st in (os.stat(os.path.join(libs, n)) for n in os.listdir(libs))}
+mapped = {line.split()[-1] for line in open("/proc/self/maps") if "/lib" in line}
+bad = sorted(m for m in mapped if os.path.basename(m).startswith(("libosip", "libssl", "libcrypto"))
+             and (os.stat(m).st_dev, os.stat(m).st_ino) not in ours)
+if len(ours) < 4 or bad:
+    sys.exit("mapped from outside the wheel: %s" % bad)
 """
+
+
+def binds_of(libs):
+    return hidden([], libs)[1]
 
 
 def ldd_check(vpy, env):
@@ -201,11 +244,14 @@ def one(key, python, src, work, out, jobs, cflags=""):
     if not where.startswith(os.path.join(work, "test-" + tag) + os.sep):
         raise RuntimeError("exosip2 imported from %s, not from the test venv" % where)
     grafted = ldd_check(tpy, env)
-    probe, files = hidden([tpy, "-c", PROBE])
+    site = os.path.realpath(run([tpy, "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"],
+                                env=env).strip())
+    libs = os.path.join(site, "exosip2.libs")
+    probe, binds = hidden([tpy, "-c", PROBE] + ["%s=%s" % kv for kv in sorted(binds_of(libs).items())], libs)
     run(probe, env=env, cwd=work)
     subset, _ = hidden([tpy, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        os.path.join(ROOT, "tests", "test_wheels.py"), "-k", "Installed"])
-    report = run(subset, env=env, cwd=work).strip().splitlines()[-1] + ", %d system files hidden" % len(files)
+                        os.path.join(ROOT, "tests", "test_wheels.py"), "-k", "Installed"], libs)
+    report = run(subset, env=env, cwd=work).strip().splitlines()[-1] + ", %d system files hidden" % len(binds)
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, os.path.basename(repaired))
     shutil.copy2(repaired, final)
