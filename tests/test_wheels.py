@@ -3,8 +3,11 @@
 
 ``TestInstalled`` is the fast subset that cibuildwheel (``test-command``) and ``make wheels`` run
 against an installed wheel, from outside the source tree: message and SDP parsing, two contexts
-calling each other over UDP and TCP, one copy of each native library (oSIP2 from ``exosip2.libs/``
-with its licence when the package is a repaired wheel). In the normal suite it runs against the
+calling each other over UDP, TCP and TLS (IP literals only: no DNS), one copy of each native library
+(oSIP2 and OpenSSL from ``exosip2.libs/`` with their licences when the package is a repaired wheel).
+``make wheels`` runs it with the system's oSIP2 and OpenSSL hidden from the loader. The TLS call uses
+``tests/wheelcerts/`` (a root valid until 2126 whose key was thrown away, and one leaf for
+127.0.0.1): the containers cibuildwheel tests in may have no ``openssl`` command to make fresh ones. In the normal suite it runs against the
 in-place build. The other tests check the cibuildwheel matrix, ``make wheels`` for the oldest and
 newest interpreter present, and the one-line error of a source build without the oSIP2 headers.
 """
@@ -32,6 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.dirname(os.path.abspath(exosip2.__file__))
 GRAFTED = os.path.join(os.path.dirname(PACKAGE), "exosip2.libs")
 LICENCE_NAME = "LICENSE.oSIP2-LGPL-2.1.txt"
+OPENSSL_LICENCE_NAME = "LICENSE.OpenSSL-Apache-2.0.txt"
+CERTS = os.path.join(ROOT, "tests", "wheelcerts")
 
 INVITE = (b"INVITE sip:bob@127.0.0.1:5062 SIP/2.0\r\n"
           b"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bKw1\r\nMax-Forwards: 70\r\n"
@@ -51,12 +56,22 @@ def mapped_libraries():
     return paths
 
 
+def grafted(prefix):
+    """The libraries named *prefix* that auditwheel grafted (``libssl-1a2b3c4d.so.3``), if any."""
+    if not os.path.isdir(GRAFTED):
+        return []
+    return sorted(os.path.join(GRAFTED, n) for n in os.listdir(GRAFTED) if re.match(re.escape(prefix) + r"-", n))
+
+
 class Agent:
     def __init__(self, transport):
         self.events = queue.Queue()
         self.ctx = Context(lambda ctx, ev: self.events.put(ev))
-        proto = socket.IPPROTO_TCP if transport == "tcp" else socket.IPPROTO_UDP
-        self.port = self.ctx.listen_on_address("127.0.0.1", proto, 0)
+        if transport == "tls":   # both present the 127.0.0.1 leaf and verify the peer against the test root
+            self.ctx.set_tls(root_ca=os.path.join(CERTS, "ca.pem"), cert=os.path.join(CERTS, "server.pem"),
+                             key=os.path.join(CERTS, "server.key"), verify=True)
+        proto = socket.IPPROTO_UDP if transport == "udp" else socket.IPPROTO_TCP
+        self.port = self.ctx.listen_on_address("127.0.0.1", proto, 0, secure=transport == "tls")
         self.ctx.start(event_executor="inline")
 
     def wait(self, etype, timeout=10.0):
@@ -67,6 +82,9 @@ class Agent:
 
 
 class TestInstalled:
+    """Under ``make wheels`` the system's oSIP2 files read as empty and its OpenSSL files as the
+    wheel's own copies (.github/scripts/local_wheels.py, ``hidden``)."""
+
     def test_parse_message_and_sdp(self):
         msg = OsipMessage.parse(INVITE + b"Content-Length: %d\r\n\r\n" % len(SDP) + SDP)
         assert (msg.method, msg.uri, msg.call_id) == ("INVITE", "sip:bob@127.0.0.1:5062", "wheel@127.0.0.1")
@@ -76,14 +94,17 @@ class TestInstalled:
         with pytest.raises(ValueError):
             OsipMessage.parse(b"INVITE sip:x SIP/2.0\r\nVia: \x00\x01\r\n\r\n")
 
-    @pytest.mark.parametrize("transport", ["udp", "tcp"])
+    @pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
     def test_two_contexts_call_each_other(self, transport):
         alice, bob = Agent(transport), Agent(transport)
         try:
-            uri = "sip:bob@127.0.0.1:%d" % bob.port + (";transport=tcp" if transport == "tcp" else "")
-            invite = call.InitInvite(alice.ctx, uri, "sip:alice@127.0.0.1:%d" % alice.port)
+            scheme = "sips" if transport == "tls" else "sip"
+            uri = "%s:bob@127.0.0.1:%d" % (scheme, bob.port) + (";transport=tcp" if transport == "tcp" else "")
+            invite = call.InitInvite(alice.ctx, uri, "%s:alice@127.0.0.1:%d" % (scheme, alice.port))
             cid = alice.ctx.call_send_init_invite(invite)
             incoming = bob.wait(EventType.call_invite)
+            via = incoming.request.to_bytes().split(b"\r\nVia: ", 1)[1].split(b" ", 1)[0]
+            assert via == b"SIP/2.0/" + transport.upper().encode(), via
             answer = call.Answer(bob.ctx, incoming.tid, 200)
             answer.add_body(SDP.decode())
             answer.content_type = "application/sdp"
@@ -100,7 +121,9 @@ class TestInstalled:
             bob.ctx.close()
 
     def test_one_copy_of_each_native_library(self):
-        Context().close()
+        ctx = Context()
+        ctx.set_tls(root_ca=os.path.join(CERTS, "ca.pem"))   # OpenSSL is loaded and used
+        ctx.close()
         libs = mapped_libraries()
         cores = [p for p in libs if os.path.basename(p) == "libexosip2core.so"]
         assert cores == [os.path.join(PACKAGE, "libexosip2core.so")]
@@ -111,6 +134,18 @@ class TestInstalled:
                 assert os.path.dirname(copies[0]) == GRAFTED, copies
             else:                        # the in-place build links the system oSIP2
                 assert not copies[0].startswith(ROOT + os.sep), copies
+        # OpenSSL: the interpreter's own _ssl/_hashlib may map the system's copy as well (unless it is
+        # hidden); the core must map the grafted one, and exactly one of each grafted library.
+        # (By file identity: under make wheels the system's OpenSSL paths are bound to the grafted files.)
+        identity = {(st.st_dev, st.st_ino): p for p, st in ((p, os.stat(p)) for p in libs if os.path.exists(p))}
+        for name in ("libssl", "libcrypto"):
+            ours = grafted(name)
+            if os.path.isdir(GRAFTED):
+                assert len(ours) == 1, os.listdir(GRAFTED)
+                st = os.stat(ours[0])
+                assert (st.st_dev, st.st_ino) in identity, sorted(p for p in libs if name in p)
+            else:
+                assert any(re.match(re.escape(name) + r"\.so", os.path.basename(p)) for p in libs), sorted(libs)
 
     def test_osip_licence_travels_with_it(self):
         if os.path.isdir(GRAFTED):
@@ -122,6 +157,18 @@ class TestInstalled:
             text = open(os.path.join(ROOT, "LICENSES", "oSIP2-LGPL-2.1.txt"), encoding="utf-8").read()
         assert "GNU LESSER GENERAL PUBLIC LICENSE" in text and "Version 2.1" in text
         assert "oSIP2" in text.split("GNU LESSER")[0]
+
+    def test_openssl_licence_travels_with_it(self):
+        if grafted("libssl"):
+            text = open(os.path.join(GRAFTED, OPENSSL_LICENCE_NAME), encoding="utf-8").read()
+            from importlib import metadata
+            files = metadata.metadata("exosip2").get_all("License-File")
+            assert any(f.endswith("OpenSSL-Apache-2.0.txt") for f in files), files
+        else:
+            text = open(os.path.join(ROOT, "LICENSES", "OpenSSL-Apache-2.0.txt"), encoding="utf-8").read()
+        head, _, body = text.partition("Apache License")
+        assert "OpenSSL" in head and "Version 2.0, January 2004" in body
+        assert "END OF TERMS AND CONDITIONS" in body
 
 
 EXPECTED_MATRIX = {"cp3%d-%s_%s" % (minor, libc, arch) for minor in range(9, 14)
@@ -147,34 +194,98 @@ def test_cibuildwheel_images_osip_pin_and_test_command():
     assert re.search(r"^OSIP_VERSION=5\.3\.0$", script, re.M)
     assert re.search(r"^OSIP_SHA256=[0-9a-f]{64}$", script, re.M)
     assert "sha256sum -c" in script
+    # OpenSSL 3 (core/src/tls.c needs >= 3.0): a pinned 3.5 LTS tarball on manylinux2014, Alpine's on musllinux
+    ssl = open(os.path.join(ROOT, ".github", "scripts", "build-openssl.sh")).read()
+    assert re.search(r"^OPENSSL_VERSION=3\.5\.\d+$", ssl, re.M)
+    assert re.search(r"^OPENSSL_SHA256=[0-9a-f]{64}$", ssl, re.M)
+    assert "sha256sum -c" in ssl and "apk add --no-cache openssl-dev" in ssl and "--libdir=lib" in ssl
+    assert re.search(r'^before-all = "sh \{project\}/\.github/scripts/build-openssl\.sh && '
+                     r'sh \{project\}/\.github/scripts/build-osip2\.sh"$', text, re.M)
+    assert "add_licences.py {dest_dir}" in text
     workflow = open(os.path.join(ROOT, ".github", "workflows", "wheels.yml")).read()
     assert "pypa/cibuildwheel@" in workflow and "upload-artifact" in workflow and "--sdist" in workflow
-    assert subprocess.run(["sh", "-n", os.path.join(ROOT, ".github", "scripts", "build-osip2.sh")],
-                          timeout=30).returncode == 0
+    for name in ("build-osip2.sh", "build-openssl.sh"):
+        assert subprocess.run(["sh", "-n", os.path.join(ROOT, ".github", "scripts", name)],
+                              timeout=30).returncode == 0
 
 
-@pytest.mark.timeout(600)
+def fake_wheel(path, libs, licence_files):
+    """A wheel-shaped zip: grafted *libs* under exosip2.libs/, METADATA naming *licence_files*."""
+    with zipfile.ZipFile(path, "w") as z:
+        for lib in libs:
+            z.writestr("exosip2.libs/" + lib, b"\x7fELF")
+        z.writestr("exosip2-0.1.0.dist-info/METADATA", "Metadata-Version: 2.4\nName: exosip2\n" + "".join(
+            "License-File: %s\n" % f for f in licence_files))
+        z.writestr("exosip2-0.1.0.dist-info/RECORD", "exosip2-0.1.0.dist-info/RECORD,,\n")
+    return str(path)
+
+
+def add_licences(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, ".github", "scripts", "add_licences.py")]
+                          + [str(a) for a in args], capture_output=True, text=True, timeout=60)
+
+
+def test_add_licences_puts_each_grafted_librarys_licence_next_to_it(tmp_path):
+    both = fake_wheel(tmp_path / "both.whl", ["libosip2-1a.so.15", "libssl-2b.so.3", "libcrypto-3c.so.3"],
+                      ["LICENSE", "LICENSES/oSIP2-LGPL-2.1.txt", "LICENSES/OpenSSL-Apache-2.0.txt"])
+    proc = add_licences(both)
+    assert proc.returncode == 0, proc.stderr
+    with zipfile.ZipFile(both) as z:
+        names = z.namelist()
+        assert names[-1].endswith("/RECORD")   # RECORD stays last, and lists what was added
+        record = z.read(names[-1]).decode()
+        for lic in (LICENCE_NAME, OPENSSL_LICENCE_NAME):
+            assert "exosip2.libs/" + lic in names and "exosip2.libs/%s,sha256=" % lic in record
+        assert b"Apache License" in z.read("exosip2.libs/" + OPENSSL_LICENCE_NAME)
+    assert "licences already there" in add_licences(both).stdout   # a second run changes nothing
+    # no OpenSSL grafted (a wheel linked against a system libssl the policy allows): no OpenSSL licence
+    osip_only = fake_wheel(tmp_path / "osip.whl", ["libosip2-1a.so.15"], ["LICENSE", "LICENSES/oSIP2-LGPL-2.1.txt"])
+    assert add_licences(osip_only).returncode == 0
+    assert "exosip2.libs/" + OPENSSL_LICENCE_NAME not in zipfile.ZipFile(osip_only).namelist()
+
+
+def test_add_licences_refuses_an_unrepaired_or_mislabelled_wheel(tmp_path):
+    unrepaired = fake_wheel(tmp_path / "raw.whl", [], ["LICENSE", "LICENSES/oSIP2-LGPL-2.1.txt"])
+    proc = add_licences(unrepaired)
+    assert proc.returncode != 0 and "no grafted libosip" in proc.stderr and "raw.whl" in proc.stderr
+    no_meta = fake_wheel(tmp_path / "nometa.whl", ["libosip2-1a.so.15", "libssl-2b.so.3"],
+                         ["LICENSE", "LICENSES/oSIP2-LGPL-2.1.txt"])
+    proc = add_licences(no_meta)
+    assert proc.returncode != 0 and "no License-File for OpenSSL-Apache-2.0.txt" in proc.stderr
+    assert add_licences(tmp_path / "empty-dir-does-not-exist").returncode != 0
+    truncated = tmp_path / "cut.whl"
+    truncated.write_bytes(open(both_wheel(tmp_path), "rb").read()[:100])
+    assert add_licences(truncated).returncode != 0
+
+
+def both_wheel(tmp_path):
+    return fake_wheel(tmp_path / "whole.whl", ["libosip2-1a.so.15"], ["LICENSE", "LICENSES/oSIP2-LGPL-2.1.txt"])
+
+
+@pytest.mark.timeout(1500)
 def test_make_wheels_for_the_oldest_and_newest_interpreter(tmp_path):
     out, work = tmp_path / "wheelhouse", tmp_path / "work"
     # -O0 for the extension modules: this checks the build/repair/install/test pipeline on two
     # interpreters; the optimiser only costs time here (plain `make wheels` keeps the usual flags).
     proc = subprocess.run(["make", "--no-print-directory", "wheels", "WHEEL_PYTHONS=oldest newest",
                            "WHEELS_OUT=%s" % out, "WHEELS_WORK=%s" % work, "WHEELS_CFLAGS=-O0"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=580)
+                          capture_output=True, text=True, timeout=1450)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if re.match(r"wheels: 3\.\d+ ", line)]
     assert len(lines) == 2 and all(" ok " in line for line in lines), proc.stdout
-    assert all(re.search(r"\[\d+ passed", line) for line in lines), lines
+    assert all(re.search(r"\[\d+ passed.*, \d+ system files hidden\]", line) for line in lines), lines
     wheels = sorted(os.listdir(out))
     assert len(wheels) == 2 and wheels[0].startswith("exosip2-0.1.0-cp3") and "manylinux" in wheels[0]
     for name in wheels:
         with zipfile.ZipFile(out / name) as whl:
             names = whl.namelist()
-            assert "exosip2.libs/" + LICENCE_NAME in names
-            assert any(re.match(r"exosip2\.libs/libosip2-[0-9a-f]+\.so", n) for n in names), names
+            assert "exosip2.libs/" + LICENCE_NAME in names and "exosip2.libs/" + OPENSSL_LICENCE_NAME in names
+            for lib in ("libosip2", "libosipparser2", "libssl", "libcrypto"):
+                assert any(re.match(r"exosip2\.libs/%s-[0-9a-f]+\.so" % lib, n) for n in names), names
             assert "exosip2/libexosip2core.so" in names
             metadata = whl.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
             assert "License-File: LICENSE" in metadata and "oSIP2-LGPL-2.1.txt" in metadata
+            assert "OpenSSL-Apache-2.0.txt" in metadata
             assert not any(n.endswith((".pyx", ".c")) for n in names)
 
 

@@ -8,10 +8,13 @@ Without containers, this proves what cibuildwheel does in CI, on the host's glib
 interpreter (found under pyenv, ``$(pyenv root)/versions/3.X.Y``) a build venv outside the tree, a
 wheel built from the unpacked sdist, ``auditwheel repair`` (grafting oSIP2 into ``exosip2.libs/``),
 oSIP2's licence added next to it, then a fresh venv outside the tree with only that wheel installed,
-``ldd`` run with a loader environment free of LD_LIBRARY_PATH to check that oSIP2 resolves from
-``exosip2.libs/`` and the core from ``exosip2/``, and the fast subset of the suite
-(``tests/test_wheels.py -k Installed``) run from outside the tree. Prints one line per interpreter
-and exits non-zero if any step failed.
+``ldd`` run with a loader environment free of LD_LIBRARY_PATH to check that oSIP2 and OpenSSL
+resolve from ``exosip2.libs/`` and the core from ``exosip2/``, and the fast subset of the suite
+(``tests/test_wheels.py -k Installed``: parsing, UDP/TCP/TLS calls) run from outside the tree with
+the system's oSIP2 and OpenSSL hidden from the loader: in a private mount namespace (``unshare
+--mount``, root needed) each of their shared objects known to ``ldconfig`` has /dev/null bound over
+it, and a probe checks that ``dlopen`` of them fails there before the subset runs. Prints one line
+per interpreter and exits non-zero if any step failed.
 """
 
 import argparse
@@ -123,6 +126,85 @@ def venv(python, path, packages, env):
     return vpy
 
 
+# The system libraries a repaired wheel must not need: oSIP2 and OpenSSL (both grafted).
+HIDDEN = ("libosip2.so", "libosipparser2.so", "libssl.so", "libcrypto.so")
+OPENSSL = ("libssl", "libcrypto")
+
+
+def system_copies():
+    """Real paths of the system's shared objects named in HIDDEN, from ldconfig's cache."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=60).stdout
+    found = set()
+    for line in out.splitlines():
+        name, _, path = line.strip().partition(" => ")
+        if path and name.split()[0].startswith(HIDDEN):
+            found.add(os.path.realpath(path.strip()))
+    return sorted(p for p in found if os.path.isfile(p))
+
+
+def hidden(cmd, libs):
+    """*cmd* run in a private mount namespace where the system's copies of oSIP2 read as empty files
+    and those of OpenSSL as the wheel's own grafted copies (from *libs*, its exosip2.libs/).
+
+    OpenSSL is swapped rather than emptied because Context.set_tls checks certificate files with the
+    interpreter's ``ssl`` module, whose _ssl links libssl.so.3: with the wheel's bytes behind that
+    name the loader finds the already mapped grafted copy (same file), so the process holds exactly
+    one OpenSSL, the wheel's, and nothing of the system's. Returns (command, {system file: what is
+    bound over it})."""
+    files = system_copies()
+    if not files:
+        raise RuntimeError("no system oSIP2/OpenSSL found by ldconfig -p: nothing to hide")
+    binds = {}
+    for f in files:
+        base = os.path.basename(f)
+        lib = next((n for n in OPENSSL if base.startswith(n + ".so")), None)
+        if lib is None:
+            binds[f] = "/dev/null"
+            continue
+        ours = glob.glob(os.path.join(libs, lib + "-*.so*"))
+        if len(ours) != 1:
+            raise RuntimeError("%s: expected one grafted %s, found %s" % (libs, lib, ours))
+        binds[f] = ours[0]
+    script = " && ".join("mount --bind '%s' '%s'" % (src, dst) for dst, src in sorted(binds.items()))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script + ' && exec "$@"',
+            "hide"] + list(cmd), binds
+
+
+# Run inside hidden(): oSIP2's system files no longer load, OpenSSL's are the grafted bytes, and after
+# a TLS context is made no system file of either is mapped.
+PROBE = r"""
+import ctypes, os, sys
+binds = dict(a.split("=", 1) for a in sys.argv[1:])
+for dst, src in binds.items():
+    if src == "/dev/null":
+        try:
+            ctypes.CDLL(dst)
+        except OSError:
+            continue
+        sys.exit("the system's %s still loads" % dst)
+    elif open(dst, "rb").read() != open(src, "rb").read():
+        sys.exit("%s is not the grafted %s here" % (dst, src))
+import socket
+from exosip2.context import Context
+ctx = Context()
+ctx.set_tls()
+ctx.close()
+# by file identity: a system path bound to a grafted file is that file
+libs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["exosip2"].__file__))),
+                    "exosip2.libs")
+ours = {(st.st_dev, st.st_ino) for st in (os.stat(os.path.join(libs, n)) for n in os.listdir(libs))}
+mapped = {line.split()[-1] for line in open("/proc/self/maps") if "/lib" in line}
+bad = sorted(m for m in mapped if os.path.basename(m).startswith(("libosip", "libssl", "libcrypto"))
+             and (os.stat(m).st_dev, os.stat(m).st_ino) not in ours)
+if len(ours) < 4 or bad:
+    sys.exit("mapped from outside the wheel: %s" % bad)
+"""
+
+
+def binds_of(libs):
+    return hidden([], libs)[1]
+
+
 def ldd_check(vpy, env):
     """Every libosip* of the installed extension modules resolves inside exosip2.libs/, the core in exosip2/."""
     site = run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"], env=env).strip()
@@ -134,7 +216,7 @@ def ldd_check(vpy, env):
     for so in modules:
         out = run(["ldd", so], env=env)
         for line in out.splitlines():
-            if "libosip" in line or "exosip2core" in line:
+            if any(n in line for n in ("libosip", "exosip2core", "libssl", "libcrypto")):
                 target = os.path.realpath(line.split("=>")[-1].split("(")[0].strip())
                 wanted = pkg if "exosip2core" in line else libs
                 if not target.startswith(wanted + os.sep):
@@ -155,15 +237,21 @@ def one(key, python, src, work, out, jobs, cflags=""):
     house = os.path.join(work, "house-" + tag)
     run([sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", house, wheel], env=env)
     (repaired,) = glob.glob(os.path.join(house, "*.whl"))
-    run([sys.executable, os.path.join(HERE, "add_osip_licence.py"), repaired], env=env)
+    run([sys.executable, os.path.join(HERE, "add_licences.py"), repaired], env=env)
     tpy = venv(python, os.path.join(work, "test-" + tag), TEST_REQUIRES, env)
     run([tpy, "-m", "pip", "install", "-q", "--no-deps", "--no-index", repaired], env=env)
     where = run([tpy, "-c", "import exosip2; print(exosip2.__file__)"], env=env, cwd=work).strip()
     if not where.startswith(os.path.join(work, "test-" + tag) + os.sep):
         raise RuntimeError("exosip2 imported from %s, not from the test venv" % where)
     grafted = ldd_check(tpy, env)
-    report = run([tpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(ROOT, "tests", "test_wheels.py"),
-                  "-k", "Installed"], env=env, cwd=work).strip().splitlines()[-1]
+    site = os.path.realpath(run([tpy, "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"],
+                                env=env).strip())
+    libs = os.path.join(site, "exosip2.libs")
+    probe, binds = hidden([tpy, "-c", PROBE] + ["%s=%s" % kv for kv in sorted(binds_of(libs).items())], libs)
+    run(probe, env=env, cwd=work)
+    subset, _ = hidden([tpy, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        os.path.join(ROOT, "tests", "test_wheels.py"), "-k", "Installed"], libs)
+    report = run(subset, env=env, cwd=work).strip().splitlines()[-1] + ", %d system files hidden" % len(binds)
     os.makedirs(out, exist_ok=True)
     final = os.path.join(out, os.path.basename(repaired))
     shutil.copy2(repaired, final)
