@@ -103,6 +103,31 @@ def osip_headers_found():
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
+
+OPENSSL_INCLUDE = os.environ.get("EXOSIP2_OPENSSL_INCLUDE", "").strip()
+if OPENSSL_INCLUDE:
+    SSL_CFLAGS = ["-I" + OPENSSL_INCLUDE] + [f for f in SSL_CFLAGS if not f.startswith("-I")]
+MISSING_OPENSSL = ("exosip2: the OpenSSL 3 headers (openssl/ssl.h, version 3.0 or newer) were not found: install "
+                   "libssl-dev (Debian/Ubuntu; openssl-devel on Fedora/RHEL, openssl-dev on Alpine) or set "
+                   "EXOSIP2_OPENSSL_INCLUDE to the directory that holds them")
+
+
+def openssl_headers_found():
+    """True when OpenSSL 3's headers can be included (core/src/tls.c needs 3.0 or newer): from
+    EXOSIP2_OPENSSL_INCLUDE alone when it is set, otherwise as the C compiler finds them."""
+    if OPENSSL_INCLUDE and not os.path.isfile(os.path.join(OPENSSL_INCLUDE, "openssl", "ssl.h")):
+        return False
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    source = ("#include <openssl/ssl.h>\n#if OPENSSL_VERSION_NUMBER < 0x30000000L\n"
+              "#error OpenSSL older than 3.0\n#endif\n")
+    try:
+        proc = subprocess.run(cc + SSL_CFLAGS + ["-E", "-x", "c", "-o", os.devnull, "-"], input=source,
+                              text=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
 OSIP_VERSION = pkg_version("libosip2", "unknown")
 
 WARN_FLAGS = ["-Wall", "-Wextra"]
@@ -166,6 +191,8 @@ class BuildExt(build_ext):
     def run(self):
         if not osip_headers_found():
             sys.exit(MISSING_OSIP)
+        if not SYSTEM and not openssl_headers_found():
+            sys.exit(MISSING_OPENSSL)
         if not SYSTEM:
             out_dir = self.package_dir()
             self.build_core(out_dir)

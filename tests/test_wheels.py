@@ -289,8 +289,21 @@ def test_make_wheels_for_the_oldest_and_newest_interpreter(tmp_path):
             assert not any(n.endswith((".pyx", ".c")) for n in names)
 
 
-def test_source_build_without_osip_headers_fails_with_one_clear_line(tmp_path):
-    sdist_dir, empty = tmp_path / "sdist", tmp_path / "no-osip-headers"
+MISSING_HEADERS = {
+    "EXOSIP2_OSIP_INCLUDE": ("oSIP2 headers",
+                             "exosip2: the GNU oSIP2 headers (osip2/osip.h) were not found: install libosip2-dev "
+                             "(Debian/Ubuntu; libosip2-devel on Fedora/RHEL, libosip2-dev on Alpine) or set "
+                             "EXOSIP2_OSIP_INCLUDE to the directory that holds them"),
+    "EXOSIP2_OPENSSL_INCLUDE": ("OpenSSL 3 headers",
+                                "exosip2: the OpenSSL 3 headers (openssl/ssl.h, version 3.0 or newer) were not "
+                                "found: install libssl-dev (Debian/Ubuntu; openssl-devel on Fedora/RHEL, "
+                                "openssl-dev on Alpine) or set EXOSIP2_OPENSSL_INCLUDE to the directory that "
+                                "holds them"),
+}
+
+
+def test_source_build_without_osip_or_openssl_headers_fails_with_one_clear_line(tmp_path):
+    sdist_dir, empty = tmp_path / "sdist", tmp_path / "no-headers"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("EXOSIP2_COUNT_LIVE", "PYTHONPATH")}
     tree = tmp_path / "tree"   # a copy: the source tree gets no egg-info from this test
@@ -299,14 +312,14 @@ def test_source_build_without_osip_headers_fails_with_one_clear_line(tmp_path):
     subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(sdist_dir),
                     str(tree)], check=True, capture_output=True, timeout=300, env=env)
     (sdist,) = glob.glob(str(sdist_dir / "*.tar.gz"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-                           str(tmp_path / "out"), sdist], capture_output=True, text=True, timeout=300,
-                          env=dict(env, EXOSIP2_OSIP_INCLUDE=str(empty)), cwd=str(tmp_path))
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    lines = [line.strip() for line in output.splitlines() if "oSIP2 headers" in line]
-    assert lines == ["exosip2: the GNU oSIP2 headers (osip2/osip.h) were not found: install libosip2-dev "
-                     "(Debian/Ubuntu; libosip2-devel on Fedora/RHEL, libosip2-dev on Alpine) or set "
-                     "EXOSIP2_OSIP_INCLUDE to the directory that holds them"], output[-3000:]
-    assert "fatal error" not in output and " -c exosip2/" not in output
-    assert not os.path.exists(tmp_path / "out") or not os.listdir(tmp_path / "out")
+    for variable, (marker, expected) in MISSING_HEADERS.items():
+        out = tmp_path / ("out-" + variable)
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                               str(out), sdist], capture_output=True, text=True, timeout=300,
+                              env=dict(env, **{variable: str(empty)}), cwd=str(tmp_path))
+        output = proc.stdout + proc.stderr
+        assert proc.returncode != 0, variable
+        lines = [line.strip() for line in output.splitlines() if marker in line]
+        assert lines == [expected], output[-3000:]
+        assert "fatal error" not in output and " -c exosip2/" not in output
+        assert not os.path.exists(out) or not os.listdir(out)
