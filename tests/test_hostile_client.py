@@ -322,6 +322,8 @@ def test_c_uas_answers_hostile_request_uri_users(transport, program_factory, c_e
 
 # ctx->limits.max_automatic_retries by default (EXOSIP_CORE_OPT_MAX_AUTOMATIC_RETRIES)
 MAX_RETRIES = 5
+# a REGISTER is re-sent at most three times, as by eXosip2 5.3 (core/src/register.c)
+REGISTER_RETRIES = min(MAX_RETRIES, 3)
 
 
 def _backoff_s(k):
@@ -403,26 +405,27 @@ def _expires(text):
 # Each hostile mode: (script, the status of the final failure, the most REGISTERs it may get).
 REGISTRAR_MODES = {
     "423_growing": (lambda n, text: ("423 Interval Too Brief", ["Min-Expires: %d" % (_expires(text) + 60)]),
-                    423, 1 + MAX_RETRIES),
+                    423, 1 + REGISTER_RETRIES),
     "423_huge": (lambda n, text: ("423 Interval Too Brief", ["Min-Expires: 4000000000"]), 423, 1),
     "423_above_ceiling": (lambda n, text: ("423 Interval Too Brief", ["Min-Expires: 86401"]), 423, 1),
     "401_fresh_nonce": (lambda n, text: ("401 Unauthorized",
                                          ['WWW-Authenticate: Digest realm="r", nonce="fresh%d"' % n]), 401, 2),
     "401_stale": (lambda n, text: ("401 Unauthorized",
                                    ['WWW-Authenticate: Digest realm="r", nonce="s%d", stale=true' % n]),
-                  401, 1 + MAX_RETRIES),
+                  401, 1 + REGISTER_RETRIES),
     "407_forever": (lambda n, text: ("407 Proxy Authentication Required",
                                      ['Proxy-Authenticate: Digest realm="p", nonce="p%d", qop="auth"' % n]),
                     407, 2),
     "302_loop": (lambda n, text: ("302 Moved Temporarily", ["Contact: <sip:127.0.0.1:%d;n=%d>" % (9, n)]),
                  302, 1),
-    # the kinds of retry taking turns: they spend one budget, not one each
+    # the kinds of retry taking turns: they spend one budget, not one each (so the answer that
+    # ends it is the one to the last request allowed: 401, 423, 407, then 401 again)
     "mixed": (lambda n, text: [("401 Unauthorized", ['WWW-Authenticate: Digest realm="r", nonce="m%d", stale=true'
                                                      % n]),
                                ("423 Interval Too Brief", ["Min-Expires: %d" % (_expires(text) + 60)]),
                                ("407 Proxy Authentication Required",
                                 ['Proxy-Authenticate: Digest realm="p", nonce="q%d", stale=true' % n])][(n - 1) % 3],
-              407, 1 + MAX_RETRIES),
+              (401, 423, 407)[REGISTER_RETRIES % 3], 1 + REGISTER_RETRIES),
 }
 
 

@@ -33,7 +33,7 @@
  * large from its large bins, and every such request first merges all the small chunks freed since
  * the previous one (malloc_consolidate): under load that was the largest single cost of a call. So
  * oSIP2's allocator hooks are pointed at functions that serve blocks of exactly that size from one
- * reserved region, kept on a free list (last freed, first reused: its pages are warm), and pass
+ * reserved region, kept on a free stack (last freed, first reused: its pages are warm), and pass
  * every other size to malloc/realloc/free unchanged. When the region is full, malloc takes over.
  * The hooks are installed once per process, only if nobody installed others before, and never
  * under a sanitizer or valgrind (they must see every block to check it).
@@ -42,6 +42,8 @@
 #define TX_POOL_BLOCKS 4096
 /* free blocks kept committed when the pool is trimmed: the ones reused first (the top of the stack) */
 #define TX_POOL_WARM 64
+/* after a peak too small for malloc_trim, the pool still gives back its surplus past this many blocks */
+#define TX_POOL_RELEASE_AT 128
 
 /*
  * Blocks sit a whole number of pages apart, so a free block's pages can be handed back to the
@@ -55,9 +57,10 @@ static struct {
   size_t stride;           /* TX_BLOCK_SIZE rounded up to whole pages */
   uint32_t handed;         /* blocks [0, handed) were handed out at least once */
   uint32_t nfree;          /* entries of free_idx in use; the top is free_idx[nfree - 1] */
+  uint32_t nreleased;      /* free blocks whose pages were given back */
   uint32_t *free_idx;      /* TX_POOL_BLOCKS entries */
   unsigned char *released; /* per block: its pages were given back since it was last freed */
-} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, NULL, NULL };
+} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 0, NULL, NULL };
 
 static int in_tx_pool(const void *p)
 {
@@ -72,7 +75,10 @@ static void *pool_malloc(size_t size)
   pthread_mutex_lock(&tx_pool.lock);
   if (tx_pool.nfree > 0) {
     uint32_t i = tx_pool.free_idx[--tx_pool.nfree];
-    tx_pool.released[i] = 0;
+    if (tx_pool.released[i]) {
+      tx_pool.released[i] = 0;
+      tx_pool.nreleased--;
+    }
     p = tx_pool.base + (size_t) i * tx_pool.stride;
   } else if (tx_pool.handed < TX_POOL_BLOCKS) {
     p = tx_pool.base + (size_t) tx_pool.handed++ * tx_pool.stride;
@@ -92,6 +98,19 @@ static void pool_free(void *p)
   pthread_mutex_unlock(&tx_pool.lock);
 }
 
+/* free blocks above the warm ones whose pages are still committed */
+static uint32_t tx_pool_surplus(void)
+{
+  uint32_t n = 0;
+  if (tx_pool.base == NULL)
+    return 0;
+  pthread_mutex_lock(&tx_pool.lock);
+  if (tx_pool.nfree > TX_POOL_WARM + tx_pool.nreleased)
+    n = tx_pool.nfree - TX_POOL_WARM - tx_pool.nreleased;
+  pthread_mutex_unlock(&tx_pool.lock);
+  return n;
+}
+
 /*
  * Called with the allocator trim after a burst (trim_after_shrink): the pages of every free block
  * but the TX_POOL_WARM reused next go back to the system, so the pool, like malloc's arenas,
@@ -108,6 +127,7 @@ static void tx_pool_release_surplus(void)
     if (!tx_pool.released[i]) {
       (void) madvise(tx_pool.base + (size_t) i * tx_pool.stride, tx_pool.stride, MADV_DONTNEED);
       tx_pool.released[i] = 1;
+      tx_pool.nreleased++;
     }
   }
   pthread_mutex_unlock(&tx_pool.lock);
@@ -842,6 +862,11 @@ static void trim_after_shrink(struct eXosip_t *ctx)
     tx_pool_release_surplus();
     ctx->trim_peak = held;
     ctx->trim_armed = held > EX_TRIM_FLOOR / 4;
+  } else if (held < ctx->trim_peak / 4 && tx_pool_surplus() > TX_POOL_RELEASE_AT) {
+    /* a smaller peak leaves malloc's arenas alone, but the pool's free blocks are 16 KB each:
+     * a few hundred of them are worth handing back at once */
+    tx_pool_release_surplus();
+    ctx->trim_peak = held;
   }
 }
 
