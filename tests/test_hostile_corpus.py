@@ -278,3 +278,13 @@ def test_cli_parse_reads_the_torture_set_and_the_crashing_inputs():
         if r.returncode not in (0, 2) or b"Traceback" in r.stderr + r.stdout or r.returncode < 0:
             bad.append((os.path.relpath(path, ROOT), r.returncode, r.stderr[-500:]))
     assert not bad, bad
+
+
+def test_cli_parse_names_a_malformed_rtpmap_instead_of_dying():
+    """RFC 4475's INVITEs carry ``a=rtpmap:31 LPC`` (no clock rate): SdpMedia.rtpmap raises its
+    documented ValueError, which ended ``python -m exosip2 parse`` with a traceback."""
+    r = subprocess.run([sys.executable, "-m", "exosip2", "parse", os.path.join(RFC4475, "wsinv.sip")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "    rtpmap 31: malformed: '31 LPC'\n" in r.stdout, r.stdout
+    assert "    rtpmap 0: PCMU/8000\n" in r.stdout, r.stdout
