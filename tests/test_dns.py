@@ -20,6 +20,7 @@ from exosip2.options import Option, option_type
 from exosip2.request import Message, Options
 from peers.dnsmasq import Dnsmasq
 from peers.proc import free_port
+from udppeer import UdpPeer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -371,37 +372,23 @@ def _hostile_answers(query):
     ]
 
 
-class FakeDns:
+class FakeDns(UdpPeer):
     """A UDP DNS responder that answers each query with the next hostile answer of a list (case)."""
 
+    bufsize = 4096
+
     def __init__(self, case):
+        super().__init__()
         self.case = case
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.running = True
+        self.server = "127.0.0.1:%d" % self.port
         self.answered = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _serve(self):
-        while self.running:
-            try:
-                query, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if len(query) < 17:
-                continue
-            self.sock.sendto(_hostile_answers(query)[self.case], peer)
-            self.answered += 1
-
-    def close(self):
-        self.running = False
-        self.thread.join(2)
-        self.sock.close()
+    def handle(self, query, peer):
+        if len(query) < 17:
+            return
+        self.reply(_hostile_answers(query)[self.case], peer)
+        self.answered += 1
 
 
 @pytest.mark.parametrize("case", range(12))

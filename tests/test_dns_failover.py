@@ -21,6 +21,7 @@ from exosip2.options import Option
 from exosip2.request import Message
 from test_dns import Client, dnsmasq_factory  # noqa: F401  (a fixture)
 from tlscerts import CA
+from udppeer import UdpPeer
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -417,43 +418,26 @@ def test_tls_without_naptr_takes_sips_srv_and_fails_over(dnsmasq_factory, made, 
     assert c.sent() == [("127.0.0.1", dead), ("127.0.0.1", server.port)]  # never the plain TCP one
 
 
-class Raw503:
+class Raw503(UdpPeer):
     """A UDP socket that answers every request 503 (with *retry_after* when given), counting them."""
 
     def __init__(self, retry_after=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.retry_after = retry_after
         self.got = []
-        self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _serve(self):
-        while self.running:
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
-            self.got.append(head[0].split(b" ")[0].decode())
-            if head[0].startswith(b"ACK"):
-                continue
-            keep = [h if not h.lower().startswith(b"to:") else h + b";tag=r503" for h in head[1:]
-                    if h.split(b":")[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
-            if self.retry_after is not None:
-                keep.append(b"Retry-After: " + self.retry_after.encode())
-            self.sock.sendto(b"SIP/2.0 503 Service Unavailable\r\n" + b"\r\n".join(keep)
-                             + b"\r\nContent-Length: 0\r\n\r\n", peer)
-
-    def close(self):
-        self.running = False
-        self.thread.join(2)
-        self.sock.close()
+    def handle(self, data, peer):
+        head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+        self.got.append(head[0].split(b" ")[0].decode())
+        if head[0].startswith(b"ACK"):
+            return
+        keep = [h if not h.lower().startswith(b"to:") else h + b";tag=r503" for h in head[1:]
+                if h.split(b":")[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+        if self.retry_after is not None:
+            keep.append(b"Retry-After: " + self.retry_after.encode())
+        self.reply(b"SIP/2.0 503 Service Unavailable\r\n" + b"\r\n".join(keep)
+                   + b"\r\nContent-Length: 0\r\n\r\n", peer)
 
 
 @pytest.mark.parametrize("retry_after", [None, "30", "120 (maintenance);duration=60"])

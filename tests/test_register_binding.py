@@ -6,7 +6,6 @@ with 200 (or not at all), so nothing but the binding and core/ is exercised.
 """
 
 import gc
-import socket
 import threading
 
 import pytest
@@ -17,54 +16,38 @@ from exosip2.error import OsipError, OsipNotFound, OsipSyntaxError, OsipWrongSta
 from exosip2.event import EventType
 from exosip2.message import OsipMessage
 from exosip2.options import Option
+from udppeer import UdpPeer
 
 pytestmark = pytest.mark.timeout(30)
 
 
-class _Registrar:
+class _Registrar(UdpPeer):
     """A UDP socket answering each REGISTER with 200 OK (echoing Contact and Expires).
 
     ``requests`` keeps (Expires, CSeq number) of each REGISTER received.
     """
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.requests = []
-        self.running = True
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.start()
 
-    def _serve(self):
-        while self.running:
-            try:
-                data, peer = self.sock.recvfrom(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            msg = OsipMessage.parse(data)
-            self.requests.append((msg.expires, msg.cseq.number))
-            lines = ["SIP/2.0 200 OK"]
-            for name in ("Via", "From", "To", "Call-ID", "CSeq", "Contact", "Expires"):
-                for value in msg.get_headers(name):
-                    if name == "To" and ";tag=" not in value:
-                        value += ";tag=reg1"
-                    lines.append("%s: %s" % (name, value))
-            lines.append("Content-Length: 0")
-            del msg   # no parsed message outlives its datagram (the test counts live wrappers)
-            self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), peer)
+    def handle(self, data, peer):
+        msg = OsipMessage.parse(data)
+        self.requests.append((msg.expires, msg.cseq.number))
+        lines = ["SIP/2.0 200 OK"]
+        for name in ("Via", "From", "To", "Call-ID", "CSeq", "Contact", "Expires"):
+            for value in msg.get_headers(name):
+                if name == "To" and ";tag=" not in value:
+                    value += ";tag=reg1"
+                lines.append("%s: %s" % (name, value))
+        lines.append("Content-Length: 0")
+        del msg   # no parsed message outlives its datagram (the test counts live wrappers)
+        self.reply(("\r\n".join(lines) + "\r\n\r\n").encode(), peer)
 
     @property
     def uri(self):
         return "sip:127.0.0.1:%d" % self.port
-
-    def close(self):
-        self.running = False
-        self.thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture

@@ -34,13 +34,7 @@ static struct {
   int cid, did, forbidden, stray, removed_rid, info_407, infos_at_bob, info_ok;
 } st;
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                                  \
-      exit(1);                                                                                             \
-    }                                                                                                      \
-  } while (0)
+#include "check.h"
 
 static long long now_ms(void)
 {

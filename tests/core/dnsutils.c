@@ -20,13 +20,7 @@
 #include <eXosip2/eXosip.h>
 #include <eXosip2/eX_core.h>
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                                  \
-      exit(1);                                                                                             \
-    }                                                                                                      \
-  } while (0)
+#include "check.h"
 
 int main(int argc, char **argv)
 {

@@ -24,13 +24,7 @@
 
 #include <eXosip2/eXosip.h>
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                                  \
-      exit(1);                                                                                             \
-    }                                                                                                      \
-  } while (0)
+#include "check.h"
 
 static int send_and_wait(struct eXosip_t *ctx, int port, const char *who)
 {

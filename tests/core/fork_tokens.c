@@ -21,13 +21,7 @@
 
 #include <eXosip2/eXosip.h>
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                                  \
-      exit(1);                                                                                             \
-    }                                                                                                      \
-  } while (0)
+#include "check.h"
 
 static void tokens_of(osip_message_t *m, const char *prefix, char *out, size_t size)
 {

@@ -25,13 +25,8 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
-      failures++;                                                                                          \
-    }                                                                                                      \
-  } while (0)
+#define CHECK_COUNTS_FAILURES
+#include "check.h"
 
 static const char *SDP = "v=0\r\no=u 1 1 IN IP4 127.0.0.1\r\ns=u\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                          "m=audio 40000 RTP/AVP 0\r\n";

@@ -21,13 +21,7 @@
 
 #include <eXosip2/eXosip.h>
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);                                  \
-      exit(1);                                                                                             \
-    }                                                                                                      \
-  } while (0)
+#include "check.h"
 
 static struct eXosip_t *alice, *bob;
 static struct {

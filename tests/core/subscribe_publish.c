@@ -18,13 +18,8 @@ static int failures;
 /* both contexts: each wait runs the automatic actions of both, as an event loop per context would */
 static struct eXosip_t *ctxs[2];
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
-      failures++;                                                                                          \
-    }                                                                                                      \
-  } while (0)
+#define CHECK_COUNTS_FAILURES
+#include "check.h"
 
 /* The next event of ctx of type want within ms, running the automatic actions meanwhile. */
 static eXosip_event_t *expect(struct eXosip_t *ctx, eXosip_event_type_t want, int ms, const char *what)

@@ -16,13 +16,8 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                                        \
-  do {                                                                                                     \
-    if (!(cond)) {                                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                             \
-      failures++;                                                                                          \
-    }                                                                                                      \
-  } while (0)
+#define CHECK_COUNTS_FAILURES
+#include "check.h"
 
 static eXosip_event_t *next_event(struct eXosip_t *ctx)
 {
