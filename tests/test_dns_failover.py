@@ -2,7 +2,9 @@
 """RFC 3263 4.3 failover on the wire, against dnsmasq: a server that stays silent is left after
 the per-target bound (10*T1 = 5 s, docs/limits.rst), well before the transaction's 32 s, for
 INVITE and non-INVITE over UDP and TCP; a 503 to an INVITE moves on (the 503 acknowledged); a
-CANCEL follows its INVITE to the target it is at; sips: goes through NAPTR SIPS+D2T / _sips._tcp,
+CANCEL follows its INVITE to the target it is at; each target gets a new Via branch (a new
+transaction on the wire) while the program keeps its ids, and late answers of a target left
+change nothing; sips: goes through NAPTR SIPS+D2T / _sips._tcp,
 and the server's certificate is checked against the URI's domain (RFC 5922), not the SRV target."""
 
 import logging
