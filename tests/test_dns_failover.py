@@ -2,7 +2,9 @@
 """RFC 3263 4.3 failover on the wire, against dnsmasq: a server that stays silent is left after
 the per-target bound (10*T1 = 5 s, docs/limits.rst), well before the transaction's 32 s, for
 INVITE and non-INVITE over UDP and TCP; a 503 to an INVITE moves on (the 503 acknowledged); a
-CANCEL follows its INVITE to the target it is at; sips: goes through NAPTR SIPS+D2T / _sips._tcp,
+CANCEL follows its INVITE to the target it is at; each target gets a new Via branch (a new
+transaction on the wire) while the program keeps its ids, and late answers of a target left
+change nothing; sips: goes through NAPTR SIPS+D2T / _sips._tcp,
 and the server's certificate is checked against the URI's domain (RFC 5922), not the SRV target."""
 
 import logging
@@ -456,3 +458,195 @@ def test_a_503_with_retry_after_puts_its_target_last(dnsmasq_factory, made, retr
         assert len(live.arrived) == i + 1
     # with Retry-After the busy one is asked once (then tried last); without, every request asks it
     assert busy.got.count("MESSAGE") == (2 if retry_after is None else 1), busy.got
+
+
+# --- a new transaction (a new Via branch) per target -------------------------------------------------
+
+def branch_of(data):
+    """The branch of the top Via of the SIP message *data* (bytes)."""
+    m = re.search(rb"^(?:via|v)\s*:[^\r\n]*?;\s*branch=([^;,\s]+)", data, re.I | re.M)
+    assert m, data[:300]
+    return m.group(1).decode()
+
+
+class RawFirst:
+    """The first target, driven by the test: a UDP socket, or a TCP listener whose one connection
+    is read here; it reads requests and answers what the test tells it to."""
+
+    def __init__(self, proto):
+        self.proto = proto
+        kind = socket.SOCK_DGRAM if proto == socket.IPPROTO_UDP else socket.SOCK_STREAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        if kind == socket.SOCK_STREAM:
+            self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.conn = None
+        self.peer = None
+        self.pending = b""
+
+    def _read(self, deadline):
+        """One message (bytes) or None at *deadline*."""
+        while time.monotonic() < deadline:
+            if self.proto == socket.IPPROTO_UDP:
+                try:
+                    data, self.peer = self.sock.recvfrom(65535)
+                    return data
+                except socket.timeout:
+                    continue
+            if self.conn is None:
+                try:
+                    self.conn, _ = self.sock.accept()
+                    self.conn.settimeout(0.2)
+                except socket.timeout:
+                    continue
+            head, sep, rest = self.pending.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"^(?:content-length|l)\s*:\s*(\d+)", head, re.I | re.M)
+                n = int(m.group(1)) if m else 0
+                if len(rest) >= n:
+                    self.pending = rest[n:]
+                    return head + sep + rest[:n]
+            try:
+                got = self.conn.recv(65535)
+            except socket.timeout:
+                continue
+            assert got, "the client closed its connection"
+            self.pending += got
+        return None
+
+    def expect(self, method, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self._read(deadline)
+            assert data is not None, "no %s at the first target within %s s" % (method, timeout)
+            if data.startswith(method.encode() + b" "):
+                return data
+
+    def answer(self, req, status, tag):
+        head = req.split(b"\r\n\r\n")[0].split(b"\r\n")
+        keep = [h + b";tag=" + tag.encode() if h.lower().startswith(b"to:") else h for h in head[1:]
+                if h.split(b":")[0].strip().lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+        out = b"SIP/2.0 " + status.encode() + b"\r\n" + b"\r\n".join(keep) + b"\r\nContent-Length: 0\r\n\r\n"
+        if self.proto == socket.IPPROTO_UDP:
+            self.sock.sendto(out, self.peer)
+        else:
+            self.conn.sendall(out)
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+        self.sock.close()
+
+
+class BranchLive(Live):
+    """A Live (ringing only) that also keeps the top Via branch of each request it got."""
+
+    def __init__(self, proto):
+        self.branches = []
+        super().__init__(proto, invite_status=0)
+
+    def _on_event(self, ctx, ev):
+        if ev.type in (T.call_invite, T.call_cancelled, T.message_new) and ev.request is not None:
+            self.branches.append((ev.request.method, branch_of(("Via: " + ev.request.vias[0]).encode())))
+        super()._on_event(ctx, ev)
+
+
+def sent_msgs(c, method, port):
+    """What the client sent to 127.0.0.1:*port* whose first line starts with *method* (bytes each)."""
+    c.ctx.trace_drain()
+    return [t.data for t in list(c.traces) if t.direction == "sent" and t.remote == ("127.0.0.1", port)
+            and t.first_line.startswith(method + " ")]
+
+
+@pytest.mark.parametrize("proto", [socket.IPPROTO_UDP, socket.IPPROTO_TCP], ids=["udp", "tcp"])
+@pytest.mark.parametrize("first", ["silent", "503"])
+def test_failover_is_a_new_transaction_with_a_new_branch(dnsmasq_factory, made, proto, first):  # noqa: F811
+    """RFC 3263 4.3: the request sent to the next target is the same request with a new Via branch
+    (a new transaction on the wire); the program keeps its cid and tid. Late answers of the first
+    target (its branch) change nothing; the CANCEL and the ACK of the final answer carry the branch
+    of the INVITE as the second target got it (RFC 3261 9.1, 17.1.1.3)."""
+    raw, live = RawFirst(proto), BranchLive(proto)
+    made(raw)
+    made(live)
+    name = "%s%s.branch.test" % (first, "u" if proto == socket.IPPROTO_UDP else "t")
+    d = two_targets(dnsmasq_factory, name, raw.port, live.port, proto)
+    c = Client(d.server, proto)
+    made(c)
+    cid = send(c, "INVITE", "sip:bob@" + name)
+    inv1 = raw.expect("INVITE")
+    b1 = branch_of(inv1)
+    if first == "503":
+        raw.answer(inv1, "503 Service Unavailable", "first")
+        ack = raw.expect("ACK", timeout=3)
+        assert branch_of(ack) == b1 and b"tag=first" in ack  # the 503's ACK: its INVITE's branch
+    ringing = c.wait((T.call_ringing,), timeout=BOUND + 8)
+    assert ringing.cid == cid
+    tid = ringing.tid
+    # the second target got the same INVITE with another branch, and only that one
+    assert [m for m, _ in live.branches] == ["INVITE"]
+    b2 = live.branches[0][1]
+    assert b2 != b1 and b2.startswith("z9hG4bK") and len(b2) >= len(b1), (b1, b2)
+    assert {branch_of(m) for m in sent_msgs(c, "INVITE", live.port)} == {b2}
+    assert {branch_of(m) for m in sent_msgs(c, "INVITE", raw.port)} == {b1}
+    before = len(c.events)
+    # late answers of the first target, with its branch: nothing changes
+    raw.answer(inv1, "180 Ringing", "late")
+    raw.answer(inv1, "486 Busy Here", "late")
+    raw.answer(inv1, "200 OK", "late")  # a 2xx outside any transaction, before the call has its answer
+    if first == "503":
+        raw.answer(inv1, "503 Service Unavailable", "first")  # as if our ACK were lost
+        again = raw.expect("ACK", timeout=3)
+        assert branch_of(again) == b1 and b"tag=first" in again
+    time.sleep(1.0)
+    assert len(c.events) == before, [(e.type, e.response and e.response.status_code) for e in c.events[before:]]
+    assert sent_msgs(c, "INVITE", live.port) and len(sent_msgs(c, "CANCEL", raw.port)) == 0
+    # the call goes on with the second target: its CANCEL and the ACK of the 487 carry b2
+    c.ctx.call_terminate(cid, ringing.did)
+    live.wait_for(T.call_cancelled)
+    ev = c.wait((T.call_requestfailure, T.call_noanswer, T.call_serverfailure), timeout=10)
+    assert ev.cid == cid and ev.tid == tid and ev.response.status_code == 487, ev
+    assert [branch_of(m) for m in sent_msgs(c, "CANCEL", live.port)] == [b2]
+    deadline = time.monotonic() + 3
+    while not sent_msgs(c, "ACK", live.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {branch_of(m) for m in sent_msgs(c, "ACK", live.port)} == {b2}
+    assert sent_msgs(c, "CANCEL", raw.port) == []
+    assert all(e.cid == cid for e in c.events if e.cid)
+    assert not [e for e in c.events if e.response is not None and ex_tag(e.response) in ("late", "first")]
+
+
+def ex_tag(resp):
+    to = resp.get_header("to") or ""
+    m = re.search(r";\s*tag=([^;\s>]+)", to)
+    return m.group(1) if m else None
+
+
+@pytest.mark.parametrize("first", ["silent", "503"])
+def test_failover_of_a_message_is_a_new_transaction(dnsmasq_factory, made, first):  # noqa: F811
+    """The same for a non-INVITE over UDP: a new branch at the second target, the program's tid
+    kept; a late 200 of the first target (its branch) is not taken as the answer."""
+    raw, live = RawFirst(socket.IPPROTO_UDP), BranchLive(socket.IPPROTO_UDP)
+    made(raw)
+    made(live)
+    d = two_targets(dnsmasq_factory, first + "m.branch.test", raw.port, live.port, socket.IPPROTO_UDP)
+    c = Client(d.server)
+    made(c)
+    tid = send(c, "MESSAGE", "sip:bob@%sm.branch.test" % first)
+    req1 = raw.expect("MESSAGE")
+    b1 = branch_of(req1)
+    if first == "503":
+        raw.answer(req1, "503 Service Unavailable", "first")
+    deadline = time.monotonic() + BOUND + 8
+    while not live.branches and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [m for m, _ in live.branches] == ["MESSAGE"]
+    assert live.branches[0][1] != b1
+    ev = c.wait((T.message_answered, T.message_requestfailure, T.message_serverfailure), timeout=5)
+    assert ev.type == T.message_answered and ev.tid == tid
+    n = len(c.events)
+    raw.answer(req1, "200 OK", "late")
+    raw.answer(req1, "500 Late", "late")
+    time.sleep(0.7)
+    assert len(c.events) == n

@@ -384,6 +384,8 @@ void ex_handle_response(struct eXosip_t *ctx, osip_event_t *evt)
   osip_message_t *resp = evt->sip;
   char *key = ex_client_key(resp);
   struct ex_tx *w = key != NULL ? ex_hmap_get_str(&ctx->tx_by_key, key) : NULL;
+  if (w != NULL && ex_dns_stale(ctx, w, key, resp))
+    w = NULL; /* an answer to the branch of a target failover has left (dns.c): not w's */
   free(key);
   if (w != NULL && w->kind == NICT)
     ex_netopt_learn(ctx, resp); /* hook (netopts.c): EXOSIP_OPT_AUTO_MASQUERADE_CONTACT */

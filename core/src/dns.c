@@ -741,8 +741,9 @@ static int is_address(const char *host)
 /* ---- the send path (osip_glue.c cb_send) and failover ---- */
 
 /*
- * Failover (RFC 3263 4.3, RFC 3261 8.1.3.1): a request keeps its transaction and Via branch and is
- * sent again to the next target when the one in use
+ * Failover (RFC 3263 4.3, RFC 3261 8.1.3.1): the request is sent again to the next target, as a new
+ * request identical to the previous one but for a new Via branch (so a new transaction on the
+ * wire), when the one in use
  *  - refuses it at the transport (ICMP error, refused TCP connection: transport.c),
  *  - answers 503 (ex_dns_on_503; an INVITE's 503 is acknowledged first, as its transaction would;
  *    with Retry-After, that target is put last for the requests located until then),
@@ -758,7 +759,16 @@ static int is_address(const char *host)
  *    The last target keeps whatever is left of 64*T1. Each new target restarts the
  *    retransmission interval at T1 (Timer A/E), as a fresh transaction would.
  * Any answer (a provisional one included) ends the search: the server is alive.
- * A CANCEL (RFC 3261 9.1) goes to the target its INVITE is at, never through the list again.
+ * The program keeps its tid and cid: core/'s transaction (and oSIP2's under it) carries on, with
+ * the new branch in its request, its top Via and its key in ctx->tx_by_key (rebranch). The keys
+ * of the earlier branches stay in the index, pointing at the same transaction, so that their late
+ * answers are recognised as such (ex_dns_stale) and never taken for the current target's: a 503
+ * repeated by a server left is acknowledged again, anything else of theirs is dropped, except a
+ * 2xx to an INVITE, which goes where 2xx outside a transaction go (fork.c: acknowledged and ended
+ * with BYE once the call has its answer). ICMP errors about an earlier branch move nothing.
+ * A CANCEL (RFC 3261 9.1) carries the branch of its INVITE as sent to the current target (it is
+ * built from the transaction's request) and goes to that target, never through the list again;
+ * so does oSIP2's ACK of a non-2xx final answer (RFC 3261 17.1.1.3).
  * A request over TLS keeps the domain of its URI as the name its server's certificate must carry
  * (RFC 5922 4), not the SRV target's name.
  */
@@ -770,6 +780,8 @@ struct ex_dns_route {
   uint64_t due;             /* us: when the target in use counts as silent; 0 none */
   int secure;
   char host[256];           /* the URI's domain: TLS host check and SNI */
+  int nold;                 /* index keys of the branches of the targets left (rebranch) */
+  char *old_keys[EX_DNS_MAX_TARGETS];
   int acked;                /* an INVITE's 503 acknowledged: its To tag, and that ACK */
   char ack_tag[128];
   struct ex_dest ack_dest;
@@ -877,6 +889,22 @@ static int dest_of_target(const struct ex_dns_target *t, struct ex_dest *dest)
   return OSIP_UNKNOWN_HOST;
 }
 
+/* Free w's route, and take the keys of its earlier branches out of the index. */
+void ex_dns_tx_free(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_dns_route *r = route_of(w);
+  int i;
+  if (r == NULL)
+    return;
+  for (i = 0; i < r->nold; i++) {
+    if (ctx->tx_by_key.buckets != NULL && ex_hmap_get_str(&ctx->tx_by_key, r->old_keys[i]) == w)
+      ex_hmap_del_str(&ctx->tx_by_key, r->old_keys[i]);
+    free(r->old_keys[i]);
+  }
+  free(r);
+  w->dns = NULL;
+}
+
 /* w's targets: those of res this request can use, the transport of its Via (the program chose it
  * with eXosip_listen_addr), as RFC 3263 4.1 lets a client drop what it does not support. */
 static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int secure, const char *domain,
@@ -884,7 +912,7 @@ static int set_targets(struct eXosip_t *ctx, struct ex_tx *w, int proto, int sec
 {
   struct ex_dns_route *r;
   int i;
-  free(w->dns);
+  ex_dns_tx_free(ctx, w);
   r = calloc(1, sizeof(*r));
   w->dns = r != NULL ? &r->res : NULL;
   if (w->dns == NULL)
@@ -1076,6 +1104,75 @@ void ex_dns_poll(struct eXosip_t *ctx)
   }
 }
 
+static int set_branch(osip_via_t *via, const char *value)
+{
+  osip_generic_param_t *b = NULL;
+  char *copy = osip_strdup(value);
+  if (copy == NULL)
+    return OSIP_NOMEM;
+  osip_via_param_get_byname(via, "branch", &b);
+  if (b != NULL) {
+    osip_free(b->gvalue);
+    b->gvalue = copy;
+  } else if (osip_via_set_branch(via, copy) != 0) {
+    osip_free(copy);
+    return OSIP_NOMEM;
+  }
+  return OSIP_SUCCESS;
+}
+
+/* RFC 3263 4.3: w's request gets a new Via branch (from the context's CSPRNG tokens) before it
+ * goes to another target; w is indexed under the new key, and its old key stays, pointing at w,
+ * so that the late answers of the target left are known for what they are (ex_dns_stale). On
+ * failure nothing has changed (the request then goes with the branch it had). */
+static int rebranch(struct eXosip_t *ctx, struct ex_tx *w)
+{
+  struct ex_dns_route *r = route_of(w);
+  osip_message_t *req = w->tr->orig_request;
+  osip_via_t *via = osip_list_get(&req->vias, 0);
+  char token[24], value[40], *key = NULL;
+  size_t n;
+  if (via == NULL || req->cseq == NULL || req->cseq->method == NULL || r->nold >= EX_DNS_MAX_TARGETS)
+    return OSIP_SYNTAXERROR;
+  ex_random_token(ctx, token, sizeof(token));
+  snprintf(value, sizeof(value), "z9hG4bK%s", token);
+  n = strlen(value) + strlen(req->cseq->method) + 4;
+  key = malloc(n);
+  if (key == NULL)
+    return OSIP_NOMEM;
+  snprintf(key, n, "C|%s|%s", value, req->cseq->method); /* as ex_client_key builds it */
+  if (ex_hmap_get_str(&ctx->tx_by_key, key) != NULL || ex_hmap_put_str(&ctx->tx_by_key, key, w) != OSIP_SUCCESS) {
+    free(key);
+    return OSIP_NOMEM;
+  }
+  if (set_branch(via, value) != OSIP_SUCCESS) {
+    ex_hmap_del_str(&ctx->tx_by_key, key);
+    free(key);
+    return OSIP_NOMEM;
+  }
+  if (w->tr->topvia != NULL)
+    set_branch(w->tr->topvia, value); /* oSIP2's copy of the top Via */
+  osip_message_force_update(req);
+  r->old_keys[r->nold++] = w->key;
+  w->key = key;
+  return OSIP_SUCCESS;
+}
+
+int ex_dns_stale(struct eXosip_t *ctx, struct ex_tx *w, const char *key, const osip_message_t *resp)
+{
+  struct ex_dns_route *r;
+  const char *tag;
+  if (w == NULL || key == NULL || w->key == NULL || strcmp(w->key, key) == 0)
+    return 0;
+  r = route_of(w);
+  if (r == NULL || resp == NULL || resp->status_code != 503 || !r->acked || r->ack_len == 0)
+    return 1;
+  tag = ex_to_tag(resp);
+  if (strcmp(tag != NULL ? tag : "", r->ack_tag) == 0) /* the 503 of the server left again: our ACK was lost */
+    ex_send_raw(ctx, &r->ack_dest, r->ack, r->ack_len);
+  return 1;
+}
+
 int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w)
 {
   struct ex_dest dest;
@@ -1085,6 +1182,7 @@ int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w)
     w->dns_index++;
     if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS)
       continue;
+    rebranch(ctx, w);
     if (ex_send_message(ctx, w->tr->orig_request, &dest) == OSIP_SUCCESS) {
       restart_retransmissions(w);
       target_started(ctx, w);
@@ -1130,6 +1228,7 @@ static int cancel_dest(struct eXosip_t *ctx, struct ex_tx *w, const osip_message
   if (r == NULL)
     return OSIP_NOMEM;
   *r = *route_of(inv);
+  r->nold = 0; /* the INVITE's earlier keys are its own */
   r->ack_tag[0] = '\0';
   r->acked = 0;
   r->ack_len = 0;

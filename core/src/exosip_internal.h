@@ -453,6 +453,12 @@ int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w);
 /* A 503 to w (RFC 3263 4.3): 1 when it was taken (an INVITE's is acknowledged) and the request sent
  * to the next target, or when it repeats one already taken; 0 when it is w's answer. */
 int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *resp);
+/* resp (or an ICMP error) found w under key: 1 when key is that of a branch w had at a target
+ * it has left (RFC 3263 4.3, a new branch per target), its answer then taken care of (a repeated
+ * 503 acknowledged again) and not w's; 0 when it is w's current branch. */
+int ex_dns_stale(struct eXosip_t *ctx, struct ex_tx *w, const char *key, const osip_message_t *resp);
+/* Free w->dns, taking w's earlier keys out of ctx->tx_by_key. */
+void ex_dns_tx_free(struct eXosip_t *ctx, struct ex_tx *w);
 /* (osip_glue.c timers) when w's target in use counts as silent, 0 none; at that time,
  * ex_dns_silent moves w to its next target (1) or leaves it to its own timeout (0). */
 uint64_t ex_dns_deadline(const struct ex_tx *w);

@@ -658,7 +658,7 @@ static void tx_destroy(struct eXosip_t *ctx, struct ex_tx *w)
     osip_transaction_free2(w->tr);
   }
   free(w->retired);
-  free(w->dns);
+  ex_dns_tx_free(ctx, w);
   free(w->key);
   free(w);
 }
@@ -985,7 +985,7 @@ static void free_one(void *val, void *arg)
     osip_transaction_free2(w->tr);
   }
   free(w->retired);
-  free(w->dns);
+  ex_dns_tx_free(w->ctx, w);
   free(w->key);
   free(w);
 }

@@ -265,8 +265,8 @@ void ex_transport_failed(struct eXosip_t *ctx, const char *buf, size_t len)
     return;
   snprintf(key, sizeof(key), "C|%s|%s", branch, method);
   w = ex_hmap_get_str(&ctx->tx_by_key, key);
-  if (w == NULL || w->tr == NULL || w->executing || w->killed)
-    return;
+  if (w == NULL || ex_dns_stale(ctx, w, key, NULL) || w->tr == NULL || w->executing || w->killed)
+    return; /* (an error about a branch of a target failover has left: that target is behind us) */
   if (!((w->kind == ICT && w->tr->state == ICT_CALLING)
         || (w->kind == NICT && (w->tr->state == NICT_TRYING || w->tr->state == NICT_PROCEEDING))))
     return;

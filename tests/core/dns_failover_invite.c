@@ -6,6 +6,10 @@
  *  - the second answers 503: it must get the ACK of its 503, and the INVITE goes to the third;
  *  - the third rings (180); the program cancels, and the CANCEL must come to the third, which
  *    answers it 200 and the INVITE 487, and the program sees the call end.
+ * Each target gets the INVITE with a branch of its own (RFC 3263 4.3); the ACK of the 503, the CANCEL
+ * and the ACK of the 487 carry the branch of the INVITE they belong to; late answers with the branches
+ * of the targets left raise no event (a repeated 503 gets its ACK again); the program's cid and tid
+ * stay the same throughout.
  *
  * dns_failover_invite SERVER NAME PORT1 PORT2 PORT3
  *
@@ -91,6 +95,30 @@ static void answer(int fd, const struct got *g, const char *status, const char *
   CHECK(sendto(fd, out, o, 0, (const struct sockaddr *) &g->from, g->flen) == (ssize_t) o);
 }
 
+/* The branch of the top Via of the message in buf, into out (empty when none). */
+static void branch_of(const char *buf, char *out, size_t size)
+{
+  const char *via = strstr(buf, "\r\nVia:"), *b;
+  size_t n = 0;
+  out[0] = '\0';
+  if (via == NULL || (b = strstr(via, "branch=")) == NULL || b > strstr(via + 2, "\r\n"))
+    return;
+  for (b += 7; *b != '\0' && *b != ';' && *b != '\r' && *b != ',' && *b != ' ' && n + 1 < size; b++)
+    out[n++] = *b;
+  out[n] = '\0';
+}
+
+/* No event at all within ms (the late answers of the targets left change nothing). */
+static int no_event(struct eXosip_t *ctx, int ms)
+{
+  eXosip_event_t *ev = eXosip_event_wait(ctx, 0, ms);
+  if (ev == NULL)
+    return 1;
+  fprintf(stderr, "unexpected event %d (tid %d cid %d)\n", ev->type, ev->tid, ev->cid);
+  eXosip_event_free(ev);
+  return 0;
+}
+
 static eXosip_event_t *wait_event(struct eXosip_t *ctx, eXosip_event_type_t type, int seconds)
 {
   double end = now_s() + seconds;
@@ -110,11 +138,11 @@ int main(int argc, char **argv)
   struct eXosip_t *ctx;
   osip_message_t *inv = NULL;
   eXosip_event_t *ev;
-  struct got *g = calloc(1, sizeof(*g));
-  char to[300];
-  int fd1, fd2, fd3, cid;
+  struct got *g = calloc(1, sizeof(*g)), *inv1 = calloc(1, sizeof(*g)), *inv2 = calloc(1, sizeof(*g));
+  char to[300], b1[128], b2[128], b3[128], b[128];
+  int fd1, fd2, fd3, cid, tid;
   double t0, took;
-  CHECK(argc == 6 && g != NULL);
+  CHECK(argc == 6 && g != NULL && inv1 != NULL && inv2 != NULL);
   fd1 = udp_on(atoi(argv[3]));
   fd2 = udp_on(atoi(argv[4]));
   fd3 = udp_on(atoi(argv[5]));
@@ -132,30 +160,62 @@ int main(int argc, char **argv)
   CHECK(cid > 0);
 
   /* the silent one gets it (and its retransmissions); the second within the bound */
-  CHECK(recv_method(fd1, "INVITE", 5000, g));
+  CHECK(recv_method(fd1, "INVITE", 5000, inv1));
   t0 = now_s();
-  CHECK(recv_method(fd2, "INVITE", 9000, g));
+  CHECK(recv_method(fd2, "INVITE", 9000, inv2));
   took = now_s() - t0;
   CHECK(took > 4.5 && took < 7.5);
-  answer(fd2, g, "503 Service Unavailable", "busy2");
+  /* RFC 3263 4.3: a new request, the same but for a new Via branch */
+  branch_of(inv1->buf, b1, sizeof(b1));
+  branch_of(inv2->buf, b2, sizeof(b2));
+  CHECK(strncmp(b1, "z9hG4bK", 7) == 0 && strncmp(b2, "z9hG4bK", 7) == 0 && strcmp(b1, b2) != 0);
+  answer(fd2, inv2, "503 Service Unavailable", "busy2");
   CHECK(recv_method(fd2, "ACK", 3000, g));
   CHECK(strstr(g->buf, "tag=busy2") != NULL);
+  branch_of(g->buf, b, sizeof(b));
+  CHECK(strcmp(b, b2) == 0); /* the ACK of the 503: its INVITE's branch */
 
   /* the third rings; a CANCEL comes to it, not to the others */
   CHECK(recv_method(fd3, "INVITE", 3000, g));
   {
-    struct got inv3 = *g;
-    answer(fd3, &inv3, "180 Ringing", "ring3");
+    struct got *inv3 = calloc(1, sizeof(*inv3));
+    int did;
+    CHECK(inv3 != NULL);
+    *inv3 = *g;
+    branch_of(inv3->buf, b3, sizeof(b3));
+    CHECK(strncmp(b3, "z9hG4bK", 7) == 0 && strcmp(b3, b1) != 0 && strcmp(b3, b2) != 0);
+    answer(fd3, inv3, "180 Ringing", "ring3");
     ev = wait_event(ctx, EXOSIP_CALL_RINGING, 5);
-    CHECK(ev != NULL);
-    eXosip_lock(ctx);
-    CHECK(eXosip_call_terminate(ctx, ev->cid, ev->did) == 0);
-    eXosip_unlock(ctx);
+    CHECK(ev != NULL && ev->cid == cid && ev->tid > 0);
+    tid = ev->tid;
+    did = ev->did;
     eXosip_event_free(ev);
+    /* late answers with the branches of the targets left: ignored, the 503 acknowledged again */
+    answer(fd1, inv1, "180 Ringing", "late1");
+    answer(fd1, inv1, "486 Busy Here", "late1");
+    answer(fd2, inv2, "183 Session Progress", "late2");
+    answer(fd2, inv2, "503 Service Unavailable", "busy2");
+    CHECK(recv_method(fd2, "ACK", 3000, g));
+    branch_of(g->buf, b, sizeof(b));
+    CHECK(strcmp(b, b2) == 0 && strstr(g->buf, "tag=busy2") != NULL);
+    answer(fd2, inv2, "480 Late", "late2");
+    CHECK(no_event(ctx, 600));
+    eXosip_lock(ctx);
+    CHECK(eXosip_call_terminate(ctx, cid, did) == 0);
+    eXosip_unlock(ctx);
     CHECK(recv_method(fd3, "CANCEL", 3000, g));
+    branch_of(g->buf, b, sizeof(b));
+    CHECK(strcmp(b, b3) == 0); /* RFC 3261 9.1: the branch of the INVITE it cancels, as sent there */
     answer(fd3, g, "200 OK", "ring3");
-    answer(fd3, &inv3, "487 Request Terminated", "ring3");
+    answer(fd3, inv3, "487 Request Terminated", "ring3");
     CHECK(recv_method(fd3, "ACK", 3000, g));
+    branch_of(g->buf, b, sizeof(b));
+    CHECK(strcmp(b, b3) == 0); /* RFC 3261 17.1.1.3 */
+    ev = wait_event(ctx, EXOSIP_CALL_REQUESTFAILURE, 5);
+    CHECK(ev != NULL && ev->cid == cid && ev->tid == tid && ev->response != NULL
+          && ev->response->status_code == 487);
+    eXosip_event_free(ev);
+    free(inv3);
   }
   /* nothing for the first two: no CANCEL went there */
   CHECK(!recv_method(fd1, "CANCEL", 300, g) && !recv_method(fd2, "CANCEL", 300, g));
@@ -166,6 +226,8 @@ int main(int argc, char **argv)
   close(fd2);
   close(fd3);
   free(g);
+  free(inv1);
+  free(inv2);
   printf("second target after %.2f s\nall checks passed\n", took);
   return 0;
 }
