@@ -268,6 +268,59 @@ def test_a_cancel_goes_where_its_invite_went_after_failover(dnsmasq_factory, mad
     assert ("127.0.0.1", silent.port) in c.sent("INVITE")
 
 
+class TryingThen503OnCancel(UdpPeer):
+    """A raw server that answers an INVITE 100, and a CANCEL 200 followed by 503 to the INVITE
+    (a server refusing in the moment the CANCEL crosses it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.got = []
+        self.invite_head = None
+        self.start()
+
+    @staticmethod
+    def _answer(status, head, tag=None):
+        keep = [h + (b";tag=" + tag if tag and h.lower().startswith(b"to:") else b"") for h in head[1:]
+                if h.split(b":")[0].lower() in (b"via", b"from", b"to", b"call-id", b"cseq")]
+        return b"SIP/2.0 " + status + b"\r\n" + b"\r\n".join(keep) + b"\r\nContent-Length: 0\r\n\r\n"
+
+    def handle(self, data, peer):
+        head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+        method = head[0].split(b" ")[0].decode()
+        self.got.append(method)
+        if method == "INVITE":
+            self.invite_head = head
+            self.reply(self._answer(b"100 Trying", head), peer)
+        elif method == "CANCEL" and self.invite_head is not None:
+            self.reply(self._answer(b"200 OK", head, b"c1"), peer)
+            self.reply(self._answer(b"503 Service Unavailable", self.invite_head, b"c1"), peer)
+
+
+def test_a_503_after_the_cancel_is_final_not_a_failover(dnsmasq_factory, made):  # noqa: F811
+    """The program cancelled: a 503 that crosses the CANCEL ends the call attempt; the INVITE is
+    not sent to the next target (which would start a call nobody cancels)."""
+    first, live = TryingThen503OnCancel(), Live(invite_status=0)
+    made(first)
+    made(live)
+    d = two_targets(dnsmasq_factory, "gone.test", first.port, live.port, socket.IPPROTO_UDP)
+    c = Client(d.server)
+    made(c)
+    cid = send(c, "INVITE", "sip:bob@gone.test")
+    deadline = time.monotonic() + 5
+    while "INVITE" not in first.got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "INVITE" in first.got, first.got
+    time.sleep(0.2)  # the 100 is in: the CANCEL goes at once
+    c.ctx.call_terminate(cid, 0)
+    ev = c.wait((T.call_requestfailure, T.call_serverfailure, T.call_globalfailure, T.call_noanswer,
+                 T.call_cancelled, T.call_released), timeout=10)
+    assert ev is not None
+    time.sleep(1.0)  # room for a failover that must not happen
+    assert "CANCEL" in first.got and "ACK" in first.got, first.got
+    assert [m for _, m in live.arrived] == [], live.arrived
+    assert ("127.0.0.1", live.port) not in c.sent("INVITE"), c.sent("INVITE")
+
+
 # --- TLS through RFC 3263 -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -1176,8 +1176,8 @@ int ex_dns_stale(struct eXosip_t *ctx, struct ex_tx *w, const char *key, const o
 int ex_dns_failover(struct eXosip_t *ctx, struct ex_tx *w)
 {
   struct ex_dest dest;
-  if (w == NULL || w->dns == NULL || w->tr == NULL || w->tr->orig_request == NULL)
-    return 0;
+  if (w == NULL || w->dns == NULL || w->tr == NULL || w->tr->orig_request == NULL || w->cancelled)
+    return 0; /* a cancelled INVITE ends where it is: a new target would start a call nobody cancels */
   while (w->dns_index + 1 < w->dns->count) {
     w->dns_index++;
     if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS)
@@ -1336,8 +1336,8 @@ int ex_dns_on_503(struct eXosip_t *ctx, struct ex_tx *w, const osip_message_t *r
         ex_send_raw(ctx, &r->ack_dest, r->ack, r->ack_len);
       return 1;
     }
-    if (w->dns_index + 1 >= w->dns->count || w->tr->orig_request == NULL)
-      return 0; /* the last target: the 503 is the answer */
+    if (w->dns_index + 1 >= w->dns->count || w->tr->orig_request == NULL || w->cancelled)
+      return 0; /* the last target, or a cancelled INVITE: the 503 is the answer */
     if (current_dest(w, ex_proto_of_message(w->tr->orig_request), &dest) != OSIP_SUCCESS
         || ack_of_503(w->tr->orig_request, resp, &buf, &len) != OSIP_SUCCESS)
       return 0;

@@ -142,6 +142,7 @@ struct ex_tx {
   struct sockaddr_storage src;
   socklen_t srclen;
   int is_cancel_of_call; /* a request of the core itself (a CANCEL, a keep-alive OPTIONS): no events */
+  int cancelled;         /* an INVITE client transaction the program cancelled: never failed over */
   /* A completed non-INVITE server transaction over UDP is retired: its oSIP2 transaction
    * (about 20 KB, most of it an embedded SRV record) is freed and only the final answer is
    * kept, to answer retransmissions until Timer J. tr is NULL then. */

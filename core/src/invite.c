@@ -86,6 +86,8 @@ int ex_invite_cancel(struct eXosip_t *ctx, struct ex_call *call, const char *hna
   struct ex_tx *ict = ex_tx_by_tid(ctx, call->inv_tid);
   if (ict == NULL || ict->kind != ICT || ict->tr->orig_request == NULL)
     return OSIP_NOTFOUND;
+  /* the program ends the attempt: no other RFC 3263 target gets this INVITE (ex_dns_failover) */
+  ict->cancelled = 1;
   if (ict->tr->state == ICT_CALLING) {
     /* nothing provisional yet: the CANCEL waits for it (RFC 3261 9.1) */
     call->cancel_pending = 1;
