@@ -339,6 +339,11 @@ def bad_files(tmp_path_factory, pki):
                        ("truncated", open(pki["server"][0], "rb").read()[:200])):
         (d / name).write_bytes(data)
         out[name] = str(d / name)
+    # a key under a cipher that OpenSSL 3 keeps in its legacy provider (PBE-MD5-DES), which core/ does not load
+    out["legacy"] = str(d / "legacy.key")
+    subprocess.run(["openssl", "pkcs8", "-topk8", "-in", pki["server"][1], "-out", out["legacy"], "-v1", "PBE-MD5-DES",
+                    "-passout", "pass:s3cret", "-provider", "legacy", "-provider", "default"],
+                   check=True, capture_output=True, timeout=30)
     return out
 
 
@@ -377,6 +382,8 @@ CORE_CHECK_CASES = [
     ("empty_pin", dict(pinned_public_key="bad.empty"), r"pinned_public_key \S+empty is empty"),
     ("huge_key", dict(cert="server.cert", key="bad.huge"), r"key \S+huge is not PEM"),
     ("huge_root_ca", dict(root_ca="bad.huge"), r"root_ca \S+huge holds no PEM certificate"),
+    ("legacy_cipher_key", dict(cert="server.cert", key="bad.legacy", key_password="s3cret"),
+     r"cannot read the key \S+legacy\.key: it uses an algorithm OpenSSL \S+ does not provide"),
 ]
 
 
@@ -438,7 +445,8 @@ def _tls_check_args(pki, bad_files):
             "cert=%s,key=%s" % (bad_files["junk"], s[1]), "cert=%s,key=%s" % (s[0], bad_files["huge"]),
             "cert=%s,key=%s" % (s[0], bad_files["dir"]), "cert=%s" % s[0], "skey=%s" % s[1],
             "scert=%s,skey=%s" % (s[0], c[1]), "pin=%s" % bad_files["junk"], "pin=%s" % bad_files["empty"],
-            "pin=%s" % bad_files["dir"], "cert=%s,key=%s" % (s[0], s[0])]
+            "pin=%s" % bad_files["dir"], "cert=%s,key=%s" % (s[0], s[0]),
+            "cert=%s,key=%s,pw=s3cret" % (s[0], bad_files["legacy"])]
 
 
 @pytest.mark.core_only
@@ -451,7 +459,8 @@ def test_core_tls_check_from_c(tls_check_exe, pki, bad_files):
     assert lines[1] == "empty rc=0", lines
     rcs = [int(line.split("rc=")[1].split()[0]) for line in lines[2:]]
     # TLS_OK, then TLS_ERR_MISSING_AUTH_PART (-5), TLS_ERR_NO_PW (-3), TLS_ERR_NO_ROOT_CA (-4), OSIP_BADPARAMETER
-    assert rcs == [0, -5, -3, -3, 0, -4, -4, -2, -5, -5, -5, -5, -5, -5, -5, -5, -5, -5], lines
+    assert rcs == [0, -5, -3, -3, 0, -4, -4, -2, -5, -5, -5, -5, -5, -5, -5, -5, -5, -5, -5], lines
+    assert "does not provide" in lines[20], lines
     assert "comes without its key" in lines[13] and "server key" in lines[14] and "without its certificate" in lines[14]
     assert "is a directory" in lines[12] and "is a directory" in lines[18], lines
 

@@ -106,18 +106,21 @@ __attribute__((format(printf, 3, 4))) static void say(char *why, size_t whylen, 
 }
 
 /* What OpenSSL's error queue says about a file it failed to read. */
-enum why_failed { FAILED_OTHER, FAILED_PASSWORD, FAILED_MISMATCH, FAILED_SYSTEM };
+enum why_failed { FAILED_OTHER, FAILED_PASSWORD, FAILED_MISMATCH, FAILED_SYSTEM, FAILED_UNSUPPORTED };
 
 /* Empties the error queue; *kind tells a wrong or missing password (the key could not be
- * decrypted), a key that does not match the certificate, a system error (the returned text is the
- * system's) from anything else (OpenSSL's own words for the last error). */
+ * decrypted), a key that does not match the certificate, an algorithm (a cipher, a key type) this
+ * OpenSSL does not provide, a system error (the returned text is the system's) from anything else
+ * (OpenSSL's own words for the deepest error: the first not from libssl). */
 static const char *openssl_reason(enum why_failed *kind)
 {
-  unsigned long e, sys = 0, last = 0;
+  unsigned long e, sys = 0, first = 0, last = 0;
   *kind = FAILED_OTHER;
   while ((e = ERR_get_error()) != 0) {
     int lib = ERR_GET_LIB(e), reason = ERR_GET_REASON(e);
     last = e;
+    if (first == 0 && lib != ERR_LIB_SSL)
+      first = e;
     if (ERR_SYSTEM_ERROR(e) || lib == ERR_LIB_SYS)
       sys = e;
     else if ((lib == ERR_LIB_PEM && (reason == PEM_R_BAD_DECRYPT || reason == PEM_R_BAD_PASSWORD_READ
@@ -128,7 +131,14 @@ static const char *openssl_reason(enum why_failed *kind)
     else if (lib == ERR_LIB_X509 && (reason == X509_R_KEY_VALUES_MISMATCH || reason == X509_R_KEY_TYPE_MISMATCH)
              && *kind != FAILED_PASSWORD)
       *kind = FAILED_MISMATCH;
+    else if (lib == ERR_LIB_EVP && *kind == FAILED_OTHER
+             && (reason == ERR_R_UNSUPPORTED || reason == EVP_R_UNSUPPORTED_ALGORITHM
+                 || reason == EVP_R_UNSUPPORTED_CIPHER || reason == EVP_R_UNSUPPORTED_PRIVATE_KEY_ALGORITHM
+                 || reason == EVP_R_UNSUPPORTED_KEY_DERIVATION_FUNCTION || reason == EVP_R_UNKNOWN_CIPHER))
+      *kind = FAILED_UNSUPPORTED;
   }
+  if (first != 0)
+    last = first;
   if (sys != 0 && *kind == FAILED_OTHER) {
     *kind = FAILED_SYSTEM;
     return strerror(ERR_GET_REASON(sys));
@@ -216,6 +226,9 @@ static int load_credentials(SSL_CTX *sc, const eXosip_tls_credentials_t *cr, con
     words = openssl_reason(&kind);
     if (why != NULL && kind == FAILED_SYSTEM)
       say(why, whylen, "%s %s: %s", what, cr->cert, words);
+    else if (kind == FAILED_UNSUPPORTED)
+      say(why, whylen, "%s %s uses an algorithm OpenSSL %s does not provide", what, cr->cert,
+          OpenSSL_version(OPENSSL_VERSION_STRING));
     else if (why != NULL)
       say_content(why, whylen, what, cr->cert, "CERTIFICATE", words);
     return -1;
@@ -239,6 +252,9 @@ static int load_credentials(SSL_CTX *sc, const eXosip_tls_credentials_t *cr, con
     say(why, whylen, "the %s %s does not match the %scertificate %s", what, cr->priv_key, side, cr->cert);
   else if (kind == FAILED_SYSTEM)
     say(why, whylen, "%s %s: %s", what, cr->priv_key, words);
+  else if (kind == FAILED_UNSUPPORTED)
+    say(why, whylen, "cannot read the %s %s: it uses an algorithm OpenSSL %s does not provide "
+                     "(a legacy cipher or key type?)", what, cr->priv_key, OpenSSL_version(OPENSSL_VERSION_STRING));
   else if (why != NULL)
     say_content(why, whylen, what, cr->priv_key, "PRIVATE KEY", words);
   return -1;
