@@ -53,7 +53,8 @@ from exosip2.includes.eX_capture cimport eXosip_core_capture_queued, eXosip_core
 from exosip2.includes.eX_dns cimport eXosip_dns_cache
 from exosip2.event cimport Event
 from exosip2.includes.eX_core cimport (
-    EXOSIP2_HAVE_CORE_SEND_REQUEST_TID, eXosip_core_call_send_request_tid, eXosip_core_retried_tid,
+    EXOSIP2_HAVE_CORE_SEND_REQUEST_TID, EXOSIP2_HAVE_CORE_TLS_CHECK, eXosip_core_call_send_request_tid,
+    eXosip_core_retried_tid, eXosip_core_tls_check,
 )
 from exosip2.includes.eX_call cimport (
     eXosip_call_build_answer, eXosip_call_send_ack, eXosip_call_send_answer, eXosip_call_send_initial_invite,
@@ -730,7 +731,10 @@ cdef class Context:
         ``EXOSIP_OPT_SET_TLS_VERIFY_CERTIFICATE``, filling an ``eXosip_tls_ctx_t``).
 
         Files are checked here, so a mistake is reported now rather than as a failed handshake
-        later. Requests go over TLS to ``sips:`` URIs and to ``;transport=tls`` ones; answers go
+        later: with the bundled core the check builds the client and server OpenSSL contexts that
+        core/ will use, with the OpenSSL core/ is linked with (Python's ``ssl`` module is not
+        needed); with an installed libeXosip2 (``EXOSIP2_SYSTEM=1``) Python's ``ssl`` module does
+        the check. Requests go over TLS to ``sips:`` URIs and to ``;transport=tls`` ones; answers go
         back on the connection the request came on.
 
         :param root_ca: a PEM file, or a folder of hashed certificates (``c_rehash``), trusted
@@ -752,12 +756,14 @@ cdef class Context:
         :param pinned_public_key: a file with the DER public key the server we connect to must
             have (``openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER``).
         :raises FileNotFoundError: a file or folder given does not exist.
-        :raises ValueError: a certificate without its key (or the reverse), a key that does not
-            match its certificate, a wrong or missing password, a file that is not PEM, or a
-            cipher list OpenSSL does not know.
+        :raises ValueError: a certificate without its key (or the reverse), a directory given for a
+            file, an empty file, a key that does not match its certificate, a wrong or missing
+            password, a file that is not PEM, a root_ca without a certificate, a cipher list
+            OpenSSL does not know, or (bundled core) a pinned public key that is not one DER key.
+            The message names the file and what is wrong.
         """
-        import ssl
         cdef eXosip_tls_ctx_t tc
+        cdef char why[2560]  # room for the two paths a reason may name
         cdef int cverify = 1 if verify else 0
         cdef int rc, rc2
         cdef eXosip_t *p
@@ -767,8 +773,10 @@ cdef class Context:
             if value is None:
                 return None
             v = os.path.abspath(os.fsdecode(value))
-            if not (os.path.isfile(v) or (folder_ok and os.path.isdir(v))):
+            if not os.path.exists(v):
                 raise FileNotFoundError(2, "set_tls: %s not found" % what, v)
+            if os.path.isdir(v) and not folder_ok:
+                raise ValueError("set_tls: %s %s is a directory, not a file" % (what, v))
             b = os.fsencode(v)
             if len(b) >= 1024 or b"\0" in b:
                 raise ValueError("set_tls: the path of %s is too long (1023 bytes at most)" % what)
@@ -782,47 +790,15 @@ cdef class Context:
                 raise ValueError("set_tls: %s must be under 1024 bytes, without NUL" % what)
             return b
 
-        def pair(c, k, pw, what):
-            if (c is None) != (k is None):
-                raise ValueError("set_tls: %s needs both a certificate and its key" % what)
-            if c is None:
-                return
-            check_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            try:
-                check_ctx.load_cert_chain(os.fsdecode(c), os.fsdecode(k), (lambda: pw) if pw else (lambda: b""))
-            except ssl.SSLError as exc:
-                text = str(exc)
-                if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
-                    raise ValueError("set_tls: the key %s does not match the certificate %s"
-                                     % (os.fsdecode(k), os.fsdecode(c))) from None
-                if "bad decrypt" in text.lower() or "BAD_DECRYPT" in text or "PEM lib" in text:
-                    raise ValueError("set_tls: cannot read the key %s: wrong or missing password"
-                                     % os.fsdecode(k)) from None
-                raise ValueError("set_tls: cannot load %s / %s: %s"
-                                 % (os.fsdecode(c), os.fsdecode(k), text)) from None
-
         ca = path(root_ca, "root_ca", True)
         ccert, ckey = path(cert, "cert"), path(key, "key")
         scert, skey = path(server_cert, "server_cert"), path(server_key, "server_key")
         pin = path(pinned_public_key, "pinned_public_key")
         cpw, spw = secret(key_password, "key_password"), secret(server_key_password, "server_key_password")
-        pair(ccert, ckey, cpw, "cert")
-        pair(scert, skey, spw, "server_cert")
-        if ca is not None:
-            check_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            try:
-                if os.path.isdir(ca):
-                    check_ctx.load_verify_locations(capath=os.fsdecode(ca))
-                else:
-                    check_ctx.load_verify_locations(cafile=os.fsdecode(ca))
-            except ssl.SSLError as exc:
-                raise ValueError("set_tls: root_ca %s holds no PEM certificate: %s" % (os.fsdecode(ca), exc)) from None
+        for c, k, what in ((ccert, ckey, "cert"), (scert, skey, "server_cert")):
+            if (c is None) != (k is None):
+                raise ValueError("set_tls: %s needs both a certificate and its key" % what)
         ciphers = secret(cipher_list, "cipher_list")
-        if ciphers:
-            try:
-                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(ciphers.decode("ascii"))
-            except (ssl.SSLError, UnicodeDecodeError):
-                raise ValueError("set_tls: OpenSSL knows no cipher in %r" % (cipher_list,)) from None
         if isinstance(tls_flags, bool) or not isinstance(tls_flags, int) or not 0 <= tls_flags < 2 ** 63:
             raise ValueError("set_tls: tls_flags must be a non-negative int, not %r" % (tls_flags,))
         _put(tc.root_ca_cert, ca)
@@ -834,7 +810,58 @@ cdef class Context:
         _put(tc.server.priv_key, skey)
         _put(tc.server.priv_key_pw, spw)
         _put(tc.cipher_list, ciphers)
+
+        def _ssl_check_tls(ca, ccert, ckey, cpw, scert, skey, spw, ciphers, cipher_list):
+            """set_tls's checks with an installed libeXosip2, which has no core/ check: Python's ssl module."""
+            import ssl
+
+            def pair(c, k, pw):
+                if c is None:
+                    return
+                check_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                try:
+                    check_ctx.load_cert_chain(os.fsdecode(c), os.fsdecode(k), (lambda: pw) if pw else (lambda: b""))
+                except ssl.SSLError as exc:
+                    text = str(exc)
+                    if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
+                        raise ValueError("set_tls: the key %s does not match the certificate %s"
+                                         % (os.fsdecode(k), os.fsdecode(c))) from None
+                    if "bad decrypt" in text.lower() or "BAD_DECRYPT" in text or "PEM lib" in text:
+                        raise ValueError("set_tls: cannot read the key %s: wrong or missing password"
+                                         % os.fsdecode(k)) from None
+                    raise ValueError("set_tls: cannot load %s / %s: %s"
+                                     % (os.fsdecode(c), os.fsdecode(k), text)) from None
+
+            pair(ccert, ckey, cpw)
+            pair(scert, skey, spw)
+            if ca is not None:
+                check_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                try:
+                    if os.path.isdir(ca):
+                        check_ctx.load_verify_locations(capath=os.fsdecode(ca))
+                    else:
+                        check_ctx.load_verify_locations(cafile=os.fsdecode(ca))
+                except ssl.SSLError as exc:
+                    raise ValueError("set_tls: root_ca %s holds no PEM certificate: %s" % (os.fsdecode(ca), exc)) from None
+            if ciphers:
+                try:
+                    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(ciphers.decode("ascii"))
+                except (ssl.SSLError, UnicodeDecodeError):
+                    raise ValueError("set_tls: OpenSSL knows no cipher in %r" % (cipher_list,)) from None
+
         tc.tls_flags = tls_flags
+        if EXOSIP2_HAVE_CORE_TLS_CHECK:
+            with nogil:
+                rc = eXosip_core_tls_check(&tc, why, sizeof(why))
+            if rc != 0:
+                memset(&tc, 0, sizeof(tc))
+                raise ValueError("set_tls: " + why.decode("utf-8", "surrogateescape"))
+        else:
+            try:
+                _ssl_check_tls(ca, ccert, ckey, cpw, scert, skey, spw, ciphers, cipher_list)
+            except BaseException:
+                memset(&tc, 0, sizeof(tc))
+                raise
         p = self._enter()
         with nogil:
             rc = eXosip_set_option(p, EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO, &tc)

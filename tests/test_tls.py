@@ -14,6 +14,7 @@ import select
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -327,6 +328,231 @@ def test_set_tls_errors_are_clear(pki, tmp_path, no_leaks):
         # the right password opens the key; a folder of certificates is a valid root_ca
         ctx.set_tls(cert=pki["locked"][0], key=pki["locked"][1], key_password="s3cret", root_ca=pki["dir"])
         assert ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0, secure=True) > 0
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, pki):
+    """Files set_tls must refuse: empty, not PEM, 8 MiB of random bytes, the wrong PEM block."""
+    d = tmp_path_factory.mktemp("bad_tls_files")
+    out = {"dir": str(d)}
+    for name, data in (("empty", b""), ("junk", b"not a certificate\n"), ("huge", os.urandom(8 << 20)),
+                       ("truncated", open(pki["server"][0], "rb").read()[:200])):
+        (d / name).write_bytes(data)
+        out[name] = str(d / name)
+    # a key under a cipher that OpenSSL 3 keeps in its legacy provider (PBE-MD5-DES), which core/ does not load
+    out["legacy"] = str(d / "legacy.key")
+    subprocess.run(["openssl", "pkcs8", "-topk8", "-in", pki["server"][1], "-out", out["legacy"], "-v1", "PBE-MD5-DES",
+                    "-passout", "pass:s3cret", "-provider", "legacy", "-provider", "default"],
+                   check=True, capture_output=True, timeout=30)
+    return out
+
+
+def _core_reason(ctx, **kw):
+    with pytest.raises(ValueError) as info:
+        ctx.set_tls(**kw)
+    return str(info.value)
+
+
+# (set_tls arguments, what the reason must say), with names resolved from pki and bad_files
+CORE_CHECK_CASES = [
+    ("mismatch", dict(cert="server.cert", key="client.key"),
+     r"the key \S+client\.key does not match the certificate \S+server\.pem"),
+    ("server_mismatch", dict(server_cert="server.cert", server_key="client.key"),
+     r"the server key \S+client\.key does not match the server certificate \S+server\.pem"),
+    ("wrong_password", dict(cert="locked.cert", key="locked.key", key_password="wrong"),
+     r"cannot read the key \S+locked\.enc\.key: wrong or missing password"),
+    ("missing_password", dict(cert="locked.cert", key="locked.key"),
+     r"cannot read the key \S+locked\.enc\.key: wrong or missing password"),
+    ("cert_not_pem", dict(cert="bad.junk", key="server.key"), r"certificate \S+junk is not PEM"),
+    ("key_not_pem", dict(cert="server.cert", key="bad.junk"), r"key \S+junk is not PEM"),
+    ("cert_is_a_key", dict(cert="server.key", key="server.key"),
+     r"certificate \S+server\.key holds no CERTIFICATE \(its PEM blocks: PRIVATE KEY\)"),
+    ("key_is_a_cert", dict(cert="server.cert", key="server.cert"),
+     r"key \S+server\.pem holds no PRIVATE KEY \(its PEM blocks: CERTIFICATE\)"),
+    ("cert_truncated", dict(cert="bad.truncated", key="server.key"), r"certificate \S+truncated is not PEM"),
+    ("root_ca_not_pem", dict(root_ca="bad.junk"), r"root_ca \S+junk holds no PEM certificate"),
+    ("root_ca_is_a_key", dict(root_ca="server.key"), r"root_ca \S+server\.key holds no PEM certificate"),
+    ("cipher", dict(cipher_list="NO-SUCH-CIPHER"), r'OpenSSL knows no cipher in the cipher_list "NO-SUCH-CIPHER"'),
+    ("pin_not_der", dict(pinned_public_key="bad.junk"), r"pinned_public_key \S+junk is not one DER public key"),
+    ("pin_is_pem", dict(pinned_public_key="server.cert"), r"pinned_public_key \S+server\.pem is not one DER"),
+    ("pin_too_big", dict(pinned_public_key="bad.huge"), r"pinned_public_key \S+huge is unreadable or over"),
+    ("empty_cert", dict(cert="bad.empty", key="server.key"), r"certificate \S+empty is empty"),
+    ("empty_key", dict(cert="server.cert", key="bad.empty"), r"key \S+empty is empty"),
+    ("empty_root_ca", dict(root_ca="bad.empty"), r"root_ca \S+empty is empty"),
+    ("empty_pin", dict(pinned_public_key="bad.empty"), r"pinned_public_key \S+empty is empty"),
+    ("huge_key", dict(cert="server.cert", key="bad.huge"), r"key \S+huge is not PEM"),
+    ("huge_root_ca", dict(root_ca="bad.huge"), r"root_ca \S+huge holds no PEM certificate"),
+    ("legacy_cipher_key", dict(cert="server.cert", key="bad.legacy", key_password="s3cret"),
+     r"cannot read the key \S+legacy\.key: it uses an algorithm OpenSSL \S+ does not provide"),
+]
+
+
+def _resolve(kw, pki, bad_files):
+    out = {}
+    for k, v in kw.items():
+        if isinstance(v, str) and v.startswith("bad."):
+            v = bad_files[v[4:]]
+        elif isinstance(v, str) and v.split(".")[-1] in ("cert", "key") and v.split(".")[0] in pki:
+            name, part = v.split(".")
+            v = pki[name][0 if part == "cert" else 1]
+        out[k] = v
+    return out
+
+
+@pytest.mark.core_only
+@pytest.mark.parametrize("case,kw,reason", CORE_CHECK_CASES, ids=[c[0] for c in CORE_CHECK_CASES])
+def test_set_tls_core_check_names_the_file_and_the_fault(pki, bad_files, no_leaks, case, kw, reason):
+    import re
+    with Context() as ctx:
+        text = _core_reason(ctx, **_resolve(kw, pki, bad_files))
+        assert text.startswith("set_tls: ") and "\n" not in text, text
+        assert re.search(reason, text), text
+        # the refusal installed nothing: a good set-up is taken afterwards and serves
+        ctx.set_tls(cert=pki["server"][0], key=pki["server"][1])
+        assert ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0, secure=True) > 0
+
+
+def test_set_tls_hostile_paths(pki, bad_files, no_leaks):
+    with Context() as ctx:
+        # a directory where a file belongs: named as such (a folder is only right for root_ca)
+        with pytest.raises(ValueError, match=r"key \S+ is a directory, not a file"):
+            ctx.set_tls(cert=pki["server"][0], key=bad_files["dir"])
+        with pytest.raises(ValueError, match=r"cert \S+ is a directory, not a file"):
+            ctx.set_tls(cert=bad_files["dir"], key=pki["server"][1])
+        with pytest.raises(ValueError, match="pinned_public_key"):
+            ctx.set_tls(pinned_public_key=bad_files["dir"])
+        with pytest.raises(ValueError, match="NUL"):
+            ctx.set_tls(cipher_list="HIGH\0LOW")
+        with pytest.raises(ValueError, match="cipher"):
+            ctx.set_tls(cipher_list="x" * 1000)
+        with pytest.raises(ValueError):
+            ctx.set_tls(cert=bad_files["huge"], key=bad_files["huge"])
+        ctx.set_tls(root_ca=bad_files["dir"])  # a folder without hashed certificates trusts nothing more
+
+
+@pytest.fixture(scope="module")
+def tls_check_exe(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "tls_check")
+
+
+def _tls_check_args(pki, bad_files):
+    s, c, lk = pki["server"], pki["client"], pki["locked"][1]
+    return ["cert=%s,key=%s" % (s[0], s[1]), "cert=%s,key=%s" % (s[0], c[1]),
+            "cert=%s,key=%s,pw=wrong" % (pki["locked"][0], lk), "cert=%s,key=%s" % (pki["locked"][0], lk),
+            "cert=%s,key=%s,pw=s3cret,ca=%s,pin=%s" % (pki["locked"][0], lk, pki["ca"], pki["pin"]),
+            "ca=%s" % bad_files["junk"], "ca=%s" % bad_files["huge"], "ciphers=NOPE",
+            "cert=%s,key=%s" % (bad_files["junk"], s[1]), "cert=%s,key=%s" % (s[0], bad_files["huge"]),
+            "cert=%s,key=%s" % (s[0], bad_files["dir"]), "cert=%s" % s[0], "skey=%s" % s[1],
+            "scert=%s,skey=%s" % (s[0], c[1]), "pin=%s" % bad_files["junk"], "pin=%s" % bad_files["empty"],
+            "pin=%s" % bad_files["dir"], "cert=%s,key=%s" % (s[0], s[0]),
+            "cert=%s,key=%s,pw=s3cret" % (s[0], bad_files["legacy"])]
+
+
+@pytest.mark.core_only
+def test_core_tls_check_from_c(tls_check_exe, pki, bad_files):
+    res = subprocess.run([tls_check_exe] + _tls_check_args(pki, bad_files), capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "null rc=-2 why=no TLS parameters given", lines  # OSIP_BADPARAMETER
+    assert lines[1] == "empty rc=0", lines
+    rcs = [int(line.split("rc=")[1].split()[0]) for line in lines[2:]]
+    # TLS_OK, then TLS_ERR_MISSING_AUTH_PART (-5), TLS_ERR_NO_PW (-3), TLS_ERR_NO_ROOT_CA (-4), OSIP_BADPARAMETER
+    assert rcs == [0, -5, -3, -3, 0, -4, -4, -2, -5, -5, -5, -5, -5, -5, -5, -5, -5, -5, -5], lines
+    assert "does not provide" in lines[20], lines
+    assert "comes without its key" in lines[13] and "server key" in lines[14] and "without its certificate" in lines[14]
+    assert "is a directory" in lines[12] and "is a directory" in lines[18], lines
+
+
+@pytest.mark.core_only
+def test_core_tls_check_under_valgrind(tls_check_exe, pki, bad_files):
+    from test_core_register import VALGRIND, _valgrind
+    res = subprocess.run([_valgrind()] + VALGRIND + ["--errors-for-leak-kinds=definite,indirect",
+                                                     "--show-leak-kinds=definite,indirect", tls_check_exe]
+                         + _tls_check_args(pki, bad_files), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "definitely lost" not in res.stderr and "indirectly lost" not in res.stderr, res.stderr
+
+
+NO_SSL_SCRIPT = r"""
+import sys
+sys.modules["ssl"] = None
+sys.modules["_ssl"] = None
+import queue, socket, time
+from exosip2 import call
+from exosip2.context import Context
+from exosip2.event import EventType as T
+try:
+    import ssl
+except ImportError:
+    pass
+else:
+    raise SystemExit("ssl is importable")
+ca, server, server_key, client, client_key = sys.argv[1:6]
+
+
+class UA:
+    def __init__(self, name, **tls):
+        self.events = queue.Queue()
+        self.ctx = Context(lambda ctx, ev: self.events.put(ev))
+        self.ctx.set_tls(root_ca=ca, verify=True, **tls)
+        self.port = self.ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0, secure=True)
+        self.uri = "sips:%s@127.0.0.1:%d" % (name, self.port)
+        self.ctx.start(event_executor="inline")
+
+    def expect(self, *types):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                ev = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if ev.type in types:
+                return ev
+        raise SystemExit("no %s" % (types,))
+
+
+bob = UA("bob", cert=server, key=server_key)
+alice = UA("alice", cert=client, key=client_key)
+try:
+    try:
+        alice.ctx.set_tls(cert=server, key=client_key)
+    except ValueError as exc:
+        assert "does not match" in str(exc), exc
+    else:
+        raise SystemExit("a mismatched key was taken")
+    alice.ctx.set_tls(cert=client, key=client_key, root_ca=ca, verify=True)
+    inv = call.InitInvite(alice.ctx, bob.uri, alice.uri, subject="no ssl module")
+    cid = inv.send()
+    ev = bob.expect(T.call_invite)
+    assert b"Via: SIP/2.0/TLS" in ev.request.to_bytes()
+    call.Answer(bob.ctx, ev.tid, 200).send()
+    ans = alice.expect(T.call_answered)
+    call.Ack(alice.ctx, ans.did).send()
+    bob.expect(T.call_ack)
+    alice.ctx.call_terminate(cid, ans.did)
+    bob.expect(T.call_closed)
+    assert "ssl" not in sys.modules or sys.modules["ssl"] is None
+    print("call over TLS without the ssl module")
+finally:
+    alice.ctx.close()
+    bob.ctx.close()
+"""
+
+
+@pytest.mark.core_only
+def test_set_tls_and_a_call_over_tls_without_the_ssl_module(pki, tmp_path):
+    script = tmp_path / "no_ssl.py"
+    script.write_text(NO_SSL_SCRIPT)
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, str(script), pki["ca"], pki["server"][0], pki["server"][1],
+                          pki["client"][0], pki["client"][1]], capture_output=True, text=True, timeout=60,
+                         env=env, cwd=str(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "call over TLS without the ssl module" in res.stdout, res.stdout + res.stderr
 
 
 def test_tls_options_are_those_of_eXosip2():

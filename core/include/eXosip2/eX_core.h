@@ -198,6 +198,18 @@ unsigned long eXosip_core_capture_dropped(struct eXosip_t *excontext);
  * (socket, bind, listen), or 0 when it did not fail in a system call. */
 int eXosip_core_listen_errno(struct eXosip_t *excontext);
 
+/* Checks a TLS set-up the way EXOSIP_OPT_SET_TLS_CERTIFICATES_INFO loads it, without installing
+ * it: builds and frees the client and the server SSL_CTX that the option would build (with the
+ * OpenSSL core/ is linked with), and reads the pinned public key. Returns OSIP_SUCCESS (TLS_OK), or
+ * a negative code with a one-line reason naming the file and what is wrong in why (whylen bytes,
+ * may be NULL): TLS_ERR_MISSING_AUTH_PART for a certificate without its key (or the reverse), a
+ * file that is missing, empty, a directory or not PEM (or holds the wrong PEM block), a key that
+ * does not match its certificate or uses an algorithm this OpenSSL does not provide, or a pinned
+ * public key that is unreadable or not one DER public key; TLS_ERR_NO_PW for a wrong
+ * or missing password; TLS_ERR_NO_ROOT_CA for a root_ca_cert holding no certificate;
+ * OSIP_BADPARAMETER for a cipher_list OpenSSL does not know or a NULL params. */
+int eXosip_core_tls_check(const eXosip_tls_ctx_t *params, char *why, size_t whylen);
+
 #ifdef __cplusplus
 }
 #endif
