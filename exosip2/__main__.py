@@ -72,7 +72,12 @@ def _print_sdp(sdp, out):
     for i, m in enumerate(sdp.media):
         print("  media %d: %s %s %s %s" % (i, m.type, m.port, m.protocol, " ".join(m.formats)), file=out)
         for fmt in m.formats:
-            rtpmap = m.rtpmap(fmt)
+            try:
+                rtpmap = m.rtpmap(fmt)
+            except ValueError:  # an a=rtpmap line without encoding/clock rate (RFC 4475's "31 LPC")
+                raw = [v for v in m.attribute_values("rtpmap") if v and v.split(" ", 1)[0] == fmt]
+                print("    rtpmap %s: malformed: %r" % (fmt, raw[0] if raw else None), file=out)
+                continue
             if rtpmap is not None:
                 print("    rtpmap %s: %s" % (fmt, "/".join(str(x) for x in rtpmap if x is not None)), file=out)
         for field, value in m.attributes:

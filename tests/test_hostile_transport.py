@@ -162,6 +162,47 @@ def test_half_closed_client_still_gets_its_answers(uas_asan, program_factory):  
     stop_clean(uas)
 
 
+def test_a_connection_the_peer_closed_is_closed_once_its_answers_are_out(uas_asan, program_factory):  # noqa: F811
+    """After the peer's EOF a connection is kept only while a request it carried waits for its
+    final answer: once that is written we close our side too (it lingered for 64*T1 in
+    CLOSE-WAIT, and each one held a slot of MAX_TCP_CONNECTIONS_PER_SOURCE)."""
+    uas = start_uas(program_factory, uas_asan, "tcp")
+    with socket.create_connection(("127.0.0.1", uas.port), timeout=WAIT) as s:
+        lport = s.getsockname()[1]
+        # the BYE is answered by the core at once, the OPTIONS by the program, after our EOF
+        s.sendall(request(b"BYE", uas.port, lport, "TCP", n=1)
+                  + request(b"OPTIONS", uas.port, lport, "TCP", n=2, to_tag=False))
+        s.shutdown(socket.SHUT_WR)
+        assert sorted(tcp_answers(s, 2)) == [200, 481]
+        assert closed_by_peer(s, 3.0), "the half-closed connection was kept after its answers"
+    with socket.create_connection(("127.0.0.1", uas.port), timeout=WAIT) as s:
+        lport = s.getsockname()[1]
+        s.sendall(request(b"OPTIONS", uas.port, lport, "TCP", n=3, to_tag=False))
+        assert tcp_answers(s, 1) == [200]
+        s.shutdown(socket.SHUT_WR)
+        assert closed_by_peer(s, 3.0), "an answered connection was kept after the peer's EOF"
+    stop_clean(uas)
+
+
+def test_short_connections_beyond_the_per_source_limit_are_all_served(uas_asan, program_factory):  # noqa: F811
+    """A client that opens a connection per request and closes it after the answer (a health
+    check, a scanner, RFC 4475 replayed) is served every time, far beyond the 64 connections per
+    source address: a connection the peer closed no longer holds a slot for 64*T1."""
+    uas = start_uas(program_factory, uas_asan, "tcp")
+    answered = []
+    for n in range(200):
+        with socket.create_connection(("127.0.0.1", uas.port), timeout=WAIT) as s:
+            lport = s.getsockname()[1]
+            method = b"OPTIONS" if n % 2 else b"BYE"
+            s.sendall(request(method, uas.port, lport, "TCP", n=n, to_tag=method == b"BYE"))
+            answered.append(tcp_answers(s, 1, timeout=WAIT))
+            if n % 3 == 0:  # a reset now and then: nothing is pending, nothing may break
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    assert answered == [[200] if n % 2 else [481] for n in range(200)], \
+        [(n, a) for n, a in enumerate(answered) if a not in ([200], [481])][:5]
+    stop_clean(uas)
+
+
 @pytest.mark.parametrize("value", [b"", b" ", b"\t", b"+5", b"- 5", b"99999999999999999999999"])
 def test_content_length_without_digits_is_read_within_its_line(uas_asan, program_factory, value):  # noqa: F811
     """A Content-Length with no digits on its line (the network fuzzer's find): the value was read

@@ -116,6 +116,7 @@ struct ex_conn {
   int completed;        /* messages received in full: connections that never finished one go first */
   int peer_eof;         /* the peer shut its sending side: no more reads, answers still go out */
   uint64_t eof_at;      /* us when it did */
+  int awaiting;         /* requests received on it whose final answer has not been sent on it */
   int closing;          /* closed: out of every index, freed at the next safe point */
   struct ex_conn *dead_next;
   void *ssl;            /* OpenSSL SSL * of a TLS connection (tls.c), NULL over plain TCP */

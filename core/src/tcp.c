@@ -387,6 +387,33 @@ static long conn_send(struct ex_conn *c, const char *buf, size_t len)
   }
 }
 
+/* 1 when a request starts at p (an answer to it is owed: not a response, not an ACK). */
+static int owes_answer(const char *p, size_t len)
+{
+  if (len >= 4 && memcmp(p, "SIP/", 4) == 0)
+    return 0;
+  return !(len >= 4 && memcmp(p, "ACK ", 4) == 0);
+}
+
+/* 1 when buf is a final response (status 200..699). */
+static int is_final_answer(const char *buf, size_t len)
+{
+  return len > 8 && memcmp(buf, "SIP/2.0 ", 8) == 0 && buf[8] >= '2' && buf[8] <= '6';
+}
+
+/*
+ * After the peer's EOF nothing more can arrive on a connection: it is kept only while a request
+ * it carried waits for its final answer and while our output drains, then closed (it stayed in
+ * CLOSE-WAIT for 64*T1 otherwise, holding a slot of the per-source limit). Returns 1 when closed.
+ */
+static int close_if_done(struct eXosip_t *ctx, struct ex_conn *c)
+{
+  if (c->closing || !c->peer_eof || c->awaiting > 0 || c->outlen > 0)
+    return 0;
+  conn_close(ctx, c);
+  return 1;
+}
+
 static int flush_out(struct eXosip_t *ctx, struct ex_conn *c)
 {
   size_t sent = 0;
@@ -410,6 +437,7 @@ static int flush_out(struct eXosip_t *ctx, struct ex_conn *c)
     c->outcap = 0;
   }
   conn_watch(ctx, c);
+  close_if_done(ctx, c);
   return 0;
 }
 
@@ -510,6 +538,8 @@ int ex_tcp_send(struct eXosip_t *ctx, const struct ex_dest *dest, const char *bu
     c = connect_to(ctx, dest);
   if (c == NULL)
     return OSIP_NO_NETWORK;
+  if (c->awaiting > 0 && is_final_answer(buf, len))
+    c->awaiting--;
   if (queue_out(ctx, c, buf, len) != 0) {
     conn_close(ctx, c);
     ctx->conns_closed++;
@@ -611,7 +641,16 @@ static int consume(struct eXosip_t *ctx, struct ex_conn *c)
       c->hlen = c->blen = c->scanned = 0;
       c->msg_started = 0;
       c->completed++;
-      ex_incoming(ctx, p, mlen, IPPROTO_TCP, (struct sockaddr *) &c->peer, c->peerlen, c->id);
+      if (owes_answer(p, mlen)) {
+        /* counted until its final answer is sent on c; one dropped unanswered owes nothing */
+        unsigned long dropped = ctx->dropped;
+        int owed = ++c->awaiting;
+        ex_incoming(ctx, p, mlen, IPPROTO_TCP, (struct sockaddr *) &c->peer, c->peerlen, c->id);
+        if (ctx->dropped != dropped && c->awaiting == owed)
+          c->awaiting--;
+      } else {
+        ex_incoming(ctx, p, mlen, IPPROTO_TCP, (struct sockaddr *) &c->peer, c->peerlen, c->id);
+      }
       off += mlen;
     }
     if (c->closing)
@@ -634,7 +673,8 @@ static int consume(struct eXosip_t *ctx, struct ex_conn *c)
   return 0;
 }
 
-/* The peer shut its sending side: what it sent is handled; keep the connection for answers. */
+/* The peer shut its sending side: what it sent is handled; the connection is kept while answers
+ * are owed (close_if_done). */
 static void peer_finished(struct eXosip_t *ctx, struct ex_conn *c)
 {
   c->peer_eof = 1;
@@ -643,6 +683,7 @@ static void peer_finished(struct eXosip_t *ctx, struct ex_conn *c)
   c->hlen = c->blen = c->scanned = 0;
   c->msg_started = 0;
   conn_watch(ctx, c);
+  close_if_done(ctx, c);
 }
 
 /* The connection never came up (refused, unreachable): every request waiting in it fails now. */
