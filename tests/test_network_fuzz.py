@@ -24,6 +24,10 @@ are printed; every check is evaluated and all failures are reported together.
 """
 
 import os
+import re
+import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -87,6 +91,20 @@ def start_target(kind, transport, uas_asan, program_factory):  # noqa: F811
     uas.start(timeout=30)
     assert uas.transport == transport, uas.describe()
     return uas
+
+
+def held_state(uas, timeout=5.0):
+    """What examples/c/uas holds now: SIGUSR1 makes it print one ``uas: stats`` line (its own counts
+    and the stack's live transactions and calls); returns that line as a dict of ints."""
+    before = uas.stdout.count("uas: stats ")
+    os.kill(uas.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [l for l in uas.stdout.splitlines() if l.startswith("uas: stats ")]
+        if len(lines) > before:
+            return {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", lines[-1])}
+        time.sleep(0.05)
+    raise AssertionError("no stats line %.0f s after SIGUSR1\n%s" % (timeout, uas.describe()))
 
 
 def sanitizer_report(text):
@@ -163,3 +181,41 @@ def test_uas_survives_mutated_sip(kind, transport, c_uas_build, program_factory,
         failures.append("the Python UAS printed a traceback")
     print("netfuzz figures: %r" % figures)
     assert not failures, "%s\nfigures: %r\n%s" % ("\n".join(failures), figures, uas.describe())
+
+
+@pytest.mark.parametrize("close", ["reset", "half-close"])
+def test_invite_on_a_closed_tcp_connection_leaves_no_call(close, program_factory):  # noqa: F811
+    """An INVITE whose TCP connection is gone before the 100 Trying (or the answer) can be sent: its
+    transaction ends without any final answer, and nothing can reach the caller any more. The call
+    must go with it. It used to stay for the life of the process (no dialog was confirmed, so no
+    timer applied), 4 KiB each, until MAX_CALLS was full and every new INVITE got 503: this was
+    what the TCP fuzzer left behind, not calls it had confirmed (it never acknowledges a 2xx)."""
+    uas = program_factory(os.path.join(ROOT, "examples", "c", "uas"), ["-a", "127.0.0.1", "-p", "0", "-t", "tcp", "-q"],
+                          name="uas-c-closed-" + close)
+    uas.start(timeout=30)
+    count = 40
+    for i in range(count):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2.0)
+            sock.bind((netfuzz.HOST, 0))
+            mut = netfuzz.Mutator(uas.port, sock.getsockname()[1], "tcp", seed=i)
+            sock.connect((netfuzz.HOST, uas.port))
+            sock.sendall(mut.fill(netfuzz.make_corpus.REQUESTS["invite"]))
+            if close == "half-close":
+                sock.shutdown(socket.SHUT_WR)
+                time.sleep(0.02)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # every INVITE reached the program; the ones it answered 200 end with the 64*T1 2xx timer
+    deadline = time.monotonic() + 10
+    while held_state(uas)["calls"] < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    state = held_state(uas)
+    assert state["calls"] == count, (state, uas.describe())
+    deadline = time.monotonic() + 2 * 32 + 6
+    while (state["live_calls"] or state["live_transactions"]) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        state = held_state(uas)
+    assert state["live_calls"] == 0 and state["live_transactions"] == 0, (state, uas.describe())
+    assert state["acked"] == 0, state
+    assert netfuzz.options_answered(uas.port, "tcp").startswith("SIP/2.0 200"), uas.describe()
+    assert uas.stop(check=False) == 0, uas.describe()
