@@ -277,3 +277,57 @@ def test_invite_without_from_tag_leaves_no_call(transport, program_factory):  # 
     assert state["live_calls"] == 0 and state["live_transactions"] == 0, (state, uas.describe())
     assert netfuzz.options_answered(uas.port, transport).startswith("SIP/2.0 200"), uas.describe()
     assert uas.stop(check=False) == 0, uas.describe()
+
+
+def _header(msg, name):
+    for line in msg.split(b"\r\n"):
+        if line.lower().startswith(name.lower() + b":"):
+            return line
+    raise AssertionError("no %r in %r" % (name, msg[:400]))
+
+
+def test_confirmed_call_is_held_until_idle_timeout(program_factory):  # noqa: F811
+    """The other side of the count above: ACKs with a wrong To tag, no To tag, another Call-ID or
+    another CSeq confirm nothing; the ACK that carries our To tag confirms the call (``acked`` 1), which is then kept with no transaction until CALL_IDLE_TIMEOUT (``uas -i 2``)
+    ends it with a BYE; answered 200, the BYE releases the call."""
+    uas = program_factory(os.path.join(ROOT, "examples", "c", "uas"),
+                          ["-a", "127.0.0.1", "-p", "0", "-t", "udp", "-q", "-i", "2"], name="uas-c-idle")
+    uas.start(timeout=30)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5.0)
+        sock.bind((netfuzz.HOST, 0))
+        mut = netfuzz.Mutator(uas.port, sock.getsockname()[1], "udp", seed=3)
+        invite = mut.fill(netfuzz.make_corpus.REQUESTS["invite"])
+        sock.sendto(invite, (netfuzz.HOST, uas.port))
+        ok = b""
+        while not ok.startswith(b"SIP/2.0 200"):
+            ok = sock.recv(65536)
+        assert b";tag=" in _header(ok, b"To")
+        ack = b"\r\n".join([
+            invite.split(b"\r\n")[0].replace(b"INVITE", b"ACK", 1),
+            _header(invite, b"Via").replace(b";branch=z9hG4bK", b";branch=z9hG4bKack", 1),
+            b"Max-Forwards: 70", _header(ok, b"From"), _header(ok, b"To"), _header(ok, b"Call-ID"),
+            _header(ok, b"CSeq").replace(b"INVITE", b"ACK"), b"Content-Length: 0", b"", b""])
+        to_tag = _header(ok, b"To").split(b";tag=")[1].split(b";")[0]
+        for wrong in (ack.replace(b";tag=" + to_tag, b";tag=x" + to_tag), ack.replace(b";tag=" + to_tag, b""),
+                      ack.replace(b"Call-ID: ", b"Call-ID: x"), ack.replace(b"CSeq: 1 ACK", b"CSeq: 2 ACK")):
+            sock.sendto(wrong, (netfuzz.HOST, uas.port))  # none of these is the ACK of our 2xx
+        time.sleep(0.3)
+        assert held_state(uas)["acked"] == 0
+        sock.sendto(ack, (netfuzz.HOST, uas.port))
+        time.sleep(0.5)
+        state = held_state(uas)
+        assert (state["acked"], state["live_calls"], state["live_transactions"]) == (1, 1, 0), state
+        bye = b""
+        while not bye.startswith(b"BYE "):  # about 2 s after the ACK
+            bye = sock.recv(65536)
+        answer = b"\r\n".join([b"SIP/2.0 200 OK", _header(bye, b"Via"), _header(bye, b"From"), _header(bye, b"To"),
+                               _header(bye, b"Call-ID"), _header(bye, b"CSeq"), b"Content-Length: 0", b"", b""])
+        sock.sendto(answer, (netfuzz.HOST, uas.port))
+        deadline = time.monotonic() + 5
+        state = held_state(uas)
+        while state["live_calls"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            state = held_state(uas)
+    assert (state["closed"], state["live_calls"]) == (1, 0), (state, uas.describe())
+    assert uas.stop(check=False) == 0, uas.describe()
