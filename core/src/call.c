@@ -253,6 +253,19 @@ static void cancel_request(struct eXosip_t *ctx, struct ex_tx *w)
   }
 }
 
+/* The INVITE transaction of a call is gone and nothing else would ever end the call: no final
+ * answer was sent (over TCP the 100 Trying or a 1xx found the connection gone, so no answer can
+ * reach the caller any more), or the INVITE made no dialog (a From without tag), so there is
+ * nothing to acknowledge, refresh or end. Called when the transaction is reaped, after whatever
+ * was running on it has returned. */
+void ex_call_ist_gone(struct eXosip_t *ctx, const struct ex_tx *w)
+{
+  struct ex_call *call = w->kind == IST && w->cid > 0 ? ex_call_by_cid(ctx, w->cid) : NULL;
+  if (call != NULL && call->incoming && !call->released && call->inv_tid == w->tid
+      && (!call->final_sent || call->dialogs == NULL))
+    ex_call_release(ctx, call, 1);
+}
+
 static void ack_for_2xx(struct eXosip_t *ctx, osip_event_t *evt)
 {
   osip_message_t *ack = evt->sip;

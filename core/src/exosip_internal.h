@@ -625,6 +625,7 @@ void ex_dialog_idle_arm(struct eXosip_t *ctx, struct ex_dialog *dlg);
 int ex_call_new(struct eXosip_t *ctx, struct ex_call **out);
 struct ex_call *ex_call_by_cid(struct eXosip_t *ctx, int cid);
 void ex_call_release(struct eXosip_t *ctx, struct ex_call *call, int emit);
+void ex_call_ist_gone(struct eXosip_t *ctx, const struct ex_tx *w);
 void ex_call_free_all(struct eXosip_t *ctx);
 int ex_send_bye(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, const char *reason);
 /* The same with any one extra header (name NULL or value empty: none). */

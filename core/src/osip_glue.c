@@ -879,6 +879,7 @@ void ex_tx_reap(struct eXosip_t *ctx)
     w->reap_next = NULL;
     w->reap_queued = 0;
     if (w->killed) {
+      ex_call_ist_gone(ctx, w); /* hook (call.c): an INVITE that was never answered takes its call */
       tx_destroy(ctx, w);
     } else if (w->tr != NULL && w->kind == NIST && w->tr->state == NIST_COMPLETED
                && ex_proto_of_message(w->tr->last_response ? w->tr->last_response : w->tr->orig_request)

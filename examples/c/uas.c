@@ -3,9 +3,13 @@
  * uas — a user agent server on the eXosip2 5.3 API: answers every call.
  *
  * uas [-a ADDR] [-p PORT] [-t udp|tcp] [-s STATUS] [-r] [-D ANSWER_DELAY_MS] [-b BYE_AFTER_MS]
- *     [-n EXIT_AFTER_CALLS] [-q]
+ *     [-n EXIT_AFTER_CALLS] [-i CALL_IDLE_TIMEOUT_S] [-q]
  *
- * Uses only the public eXosip2 API, so it builds unchanged against a real libeXosip2.
+ * SIGUSR1 prints one line of counts to stdout ("uas: stats ...": calls, answered, acked, closed,
+ * and the stack's live transactions and calls) and the program goes on.
+ *
+ * Uses only the public eXosip2 API, so it builds unchanged against a real libeXosip2; -i (core/'s
+ * EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT) is refused when eX_core.h is not there.
  */
 #include <errno.h>
 #include <signal.h>
@@ -18,6 +22,11 @@
 #include <sys/socket.h>
 
 #include <eXosip2/eXosip.h>
+#if defined(__has_include)
+#if __has_include(<eXosip2/eX_core.h>)
+#include <eXosip2/eX_core.h>
+#endif
+#endif
 
 struct pending {
   long long due_ms;
@@ -25,18 +34,36 @@ struct pending {
   int cid, did; /* hang up this call, when tid is 0 */
 };
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, stats_requested;
 static struct pending *pend;
 static size_t npend, cappend;
 static const char *local_addr = "127.0.0.1";
 static int answer_status = 200;
 static int quiet;
-static long calls, answered, closed_calls;
+static long calls, answered, acked, closed_calls;
 
 static void on_signal(int sig)
 {
   (void) sig;
   stop_requested = 1;
+}
+
+static void on_usr1(int sig)
+{
+  (void) sig;
+  stats_requested = 1;
+}
+
+static void print_stats(struct eXosip_t *ctx)
+{
+  struct eXosip_stats st;
+  memset(&st, 0, sizeof(st));
+  eXosip_lock(ctx);
+  eXosip_set_option(ctx, EXOSIP_OPT_GET_STATISTICS, &st);
+  eXosip_unlock(ctx);
+  printf("uas: stats calls=%ld answered=%ld acked=%ld closed=%ld live_transactions=%d live_calls=%d\n", calls,
+         answered, acked, closed_calls, st.allocated_transactions, st.allocated_calls);
+  fflush(stdout);
 }
 
 static long long now_ms(void)
@@ -113,7 +140,7 @@ static void run_pending(struct eXosip_t *ctx)
 static void usage(void)
 {
   fprintf(stderr, "usage: uas [-a ADDR] [-p PORT] [-t udp|tcp] [-s STATUS] [-r] [-D ANSWER_DELAY_MS]\n"
-                  "           [-b BYE_AFTER_MS] [-n EXIT_AFTER_CALLS] [-q]\n");
+                  "           [-b BYE_AFTER_MS] [-n EXIT_AFTER_CALLS] [-i CALL_IDLE_TIMEOUT_S] [-q]\n");
 }
 
 int main(int argc, char **argv)
@@ -122,8 +149,9 @@ int main(int argc, char **argv)
   struct sigaction sa;
   int port = 5060, proto = IPPROTO_UDP, ringing = 0, opt, family;
   long answer_delay = 0, bye_after = 0, exit_after = 0;
+  int idle_timeout = -1; /* -1: the stack's default */
 
-  while ((opt = getopt(argc, argv, "a:p:t:s:rD:b:n:qh")) != -1) {
+  while ((opt = getopt(argc, argv, "a:p:t:s:rD:b:n:i:qh")) != -1) {
     switch (opt) {
     case 'a': local_addr = optarg; break;
     case 'p': port = atoi(optarg); break;
@@ -140,13 +168,14 @@ int main(int argc, char **argv)
     case 'D': answer_delay = atol(optarg); break;
     case 'b': bye_after = atol(optarg); break;
     case 'n': exit_after = atol(optarg); break;
+    case 'i': idle_timeout = atoi(optarg); break;
     case 'q': quiet = 1; break;
     default:
       usage();
       return 2;
     }
   }
-  if (answer_status < 200 || answer_status > 699 || port < 0 || port > 65535) {
+  if (answer_status < 200 || answer_status > 699 || port < 0 || port > 65535 || idle_timeout < -1) {
     usage();
     return 2;
   }
@@ -155,6 +184,8 @@ int main(int argc, char **argv)
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
 
   ctx = eXosip_malloc();
   if (ctx == NULL || eXosip_init(ctx) != 0) {
@@ -162,6 +193,21 @@ int main(int argc, char **argv)
     return 1;
   }
   eXosip_set_user_agent(ctx, "uas-example");
+  if (idle_timeout >= 0) {
+#ifdef EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT
+    if (eXosip_set_option(ctx, EXOSIP_CORE_OPT_CALL_IDLE_TIMEOUT, &idle_timeout) != 0) {
+      fprintf(stderr, "uas: call idle timeout %d refused\n", idle_timeout);
+      eXosip_quit(ctx);
+      osip_free(ctx);
+      return 2;
+    }
+#else
+    fprintf(stderr, "uas: -i needs core/'s eX_core.h\n");
+    eXosip_quit(ctx);
+    osip_free(ctx);
+    return 2;
+#endif
+  }
   family = strchr(local_addr, ':') != NULL ? AF_INET6 : AF_INET;
   if (port == 0)
     port = eXosip_find_free_port(ctx, 0, proto);
@@ -177,6 +223,10 @@ int main(int argc, char **argv)
   while (!stop_requested && !(exit_after > 0 && closed_calls >= exit_after)) {
     eXosip_event_t *ev = eXosip_event_wait(ctx, 0, npend > 0 ? 5 : 50);
     run_pending(ctx);
+    if (stats_requested) {
+      stats_requested = 0;
+      print_stats(ctx);
+    }
     if (ev == NULL)
       continue;
     if (!quiet)
@@ -202,6 +252,7 @@ int main(int argc, char **argv)
       eXosip_unlock(ctx);
       break;
     case EXOSIP_CALL_ACK:
+      acked++;
       if (bye_after > 0)
         schedule(now_ms() + bye_after, 0, ev->cid, ev->did);
       break;
