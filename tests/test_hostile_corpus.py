@@ -131,16 +131,27 @@ class Cli:
 
     def __init__(self, transport):
         self.transport = transport
-        self.port = free_port(transport)
-        self.proc = subprocess.Popen([sys.executable, "-m", "exosip2", "answer", "--port", str(self.port),
-                                      "--transport", transport], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
         self.out = self.err = ""
+        self._spawn()
 
-    def wait_listening(self, timeout=20.0):
+    def _spawn(self):
+        self.port = free_port(self.transport)
+        self.proc = subprocess.Popen([sys.executable, "-m", "exosip2", "answer", "--port", str(self.port),
+                                      "--transport", self.transport], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+
+    def wait_listening(self, timeout=20.0, tries=5):
+        """True once it answers OPTIONS. The free port may be taken by another test's process
+        between free_port() and the CLI's bind (xdist): then it is started again on another one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                out, err = (x.decode(errors="replace") for x in self.proc.communicate(timeout=10))
+                if "EADDRINUSE" in err and tries > 1:
+                    tries -= 1
+                    self._spawn()
+                    continue
+                self.out, self.err = out, err
                 return False
             if netfuzz.options_answered(self.port, self.transport, timeout=1.0) is not None:
                 return True
