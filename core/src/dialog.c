@@ -8,27 +8,13 @@
 
 static char *dialog_key(const char *callid, const char *local_tag, const char *remote_tag)
 {
-  size_t lc, ll, lr;
-  char *key;
   if (callid == NULL)
     return NULL;
-  if (local_tag == NULL)
-    local_tag = "";
-  if (remote_tag == NULL)
-    remote_tag = "";
-  /* built for every in-dialog request: copied, not formatted */
-  lc = strlen(callid);
-  ll = strlen(local_tag);
-  lr = strlen(remote_tag);
-  key = malloc(lc + ll + lr + 3);
-  if (key != NULL) {
-    memcpy(key, callid, lc);
-    key[lc] = '|';
-    memcpy(key + lc + 1, local_tag, ll);
-    key[lc + 1 + ll] = '|';
-    memcpy(key + lc + 2 + ll, remote_tag, lr + 1);
+  {
+    const char *parts[] = { callid, "|", local_tag != NULL ? local_tag : "", "|",
+                            remote_tag != NULL ? remote_tag : "", NULL };
+    return ex_join_parts(parts); /* built for every in-dialog request: copied, not formatted */
   }
-  return key;
 }
 
 int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, struct ex_dialog **out)

@@ -556,6 +556,8 @@ void ex_tx_replay(struct eXosip_t *ctx, struct ex_tx *w);
 void ex_tx_reap(struct eXosip_t *ctx);
 void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
+/* the NULL-terminated *parts* joined in a fresh malloc'd string (NULL when out of memory) */
+char *ex_join_parts(const char *const *parts);
 /* May a new server transaction for a request from src be created? 0 yes (after evicting retired
  * transactions when a limit is reached), or 503 when the limits are full of live ones. The bound
  * on queued events is checked by the caller (call.c), which knows what the request ends. */

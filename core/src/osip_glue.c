@@ -292,7 +292,7 @@ int ex_osip_setup(struct eXosip_t *ctx)
 
 /* The strings of the NULL-terminated *parts*, end to end, in a fresh malloc'd string: hash keys are
  * built for every message, and this is a few memcpy where snprintf parsed its format each time. */
-static char *join_parts(const char *const *parts)
+char *ex_join_parts(const char *const *parts)
 {
   size_t n = 1, at = 0, i;
   char *out;
@@ -333,7 +333,7 @@ char *ex_server_key(const osip_message_t *req, const char *method_override)
     method = "INVITE";
   if (branch != NULL && strncmp(branch, "z9hG4bK", 7) == 0) {
     const char *parts[] = { "S|", branch, "|", host, ":", port, "|", method, NULL };
-    return join_parts(parts);
+    return ex_join_parts(parts);
   }
   {
     /* pre-RFC 3261 peers: Call-ID, From tag, CSeq number and top Via stand in for the branch */
@@ -345,7 +345,7 @@ char *ex_server_key(const osip_message_t *req, const char *method_override)
       ftag = "";
     {
       const char *parts[] = { "S2|", callid, "|", ftag, "|", cseq, "|", host, ":", port, "|", method, NULL };
-      return join_parts(parts);
+      return ex_join_parts(parts);
     }
   }
 }
@@ -360,7 +360,7 @@ char *ex_client_key(const osip_message_t *msg)
     return NULL;
   {
     const char *parts[] = { "C|", branch, "|", method, NULL };
-    return join_parts(parts);
+    return ex_join_parts(parts);
   }
 }
 
@@ -603,7 +603,7 @@ static char *merge_key_of(const osip_message_t *req)
     return NULL;
   {
     const char *parts[] = { "M|", callid, "|", ftag, "|", req->cseq->number, "|", req->cseq->method, NULL };
-    return join_parts(parts);
+    return ex_join_parts(parts);
   }
 }
 
