@@ -569,21 +569,11 @@ def test_binding_call_against_a_hostile_peer_is_bounded(mode, scripted):
         ctx.close()
 
 
-def test_binding_message_against_challenges_and_redirections_taking_turns_is_bounded(scripted):
-    """Out of dialog too: a MESSAGE refused by stale challenges and redirections in turn is sent
-    again within one budget, backing off, and the last refusal is the failure reported."""
-    from exosip2 import request
+
+def _alice_recording():
+    """A context with alice's credentials, running inline, recording (event type, status) of
+    every event: (ctx, events, cond), cond notified at each event. The caller closes ctx."""
     from exosip2.context import Context
-    from exosip2.event import EventType
-
-    def script(n, text):
-        if n % 2:
-            return "407 Proxy Authentication Required", [
-                'Proxy-Authenticate: Digest realm="p", nonce="t%d", stale=true' % n]
-        port = re.search(r"^MESSAGE sip:[^@]*@127\.0\.0\.1:(\d+)", text).group(1)
-        return "302 Moved Temporarily", ["Contact: <sip:bob%d@127.0.0.1:%s>" % (n, port)]
-
-    peer = scripted("MESSAGE", script)
     events = []
     cond = threading.Condition()
 
@@ -597,6 +587,28 @@ def test_binding_message_against_challenges_and_redirections_taking_turns_is_bou
         ctx.listen_on_address("127.0.0.1", port=0)
         ctx.add_authentication_info("alice", "alice", "pw", None)
         ctx.start(event_executor="inline")
+    except BaseException:
+        ctx.close()
+        raise
+    return ctx, events, cond
+
+
+def test_binding_message_against_challenges_and_redirections_taking_turns_is_bounded(scripted):
+    """Out of dialog too: a MESSAGE refused by stale challenges and redirections in turn is sent
+    again within one budget, backing off, and the last refusal is the failure reported."""
+    from exosip2 import request
+    from exosip2.event import EventType
+
+    def script(n, text):
+        if n % 2:
+            return "407 Proxy Authentication Required", [
+                'Proxy-Authenticate: Digest realm="p", nonce="t%d", stale=true' % n]
+        port = re.search(r"^MESSAGE sip:[^@]*@127\.0\.0\.1:(\d+)", text).group(1)
+        return "302 Moved Temporarily", ["Contact: <sip:bob%d@127.0.0.1:%s>" % (n, port)]
+
+    peer = scripted("MESSAGE", script)
+    ctx, events, cond = _alice_recording()
+    try:
         msg = request.Message(ctx, "sip:bob@127.0.0.1:%d" % peer.port, "sip:alice@127.0.0.1")
         msg.send()
         assert peer.quiet_for(3.0, bound=30), len(peer.requests)
@@ -743,26 +755,14 @@ def test_a_challenge_offering_only_unknown_qops_is_not_answered(qop, scripted, r
 def test_auth_int_hashes_the_body_of_a_message(scripted):
     """A MESSAGE with a body, challenged by a proxy with qop=auth-int only: HA2 covers the body."""
     from exosip2 import request
-    from exosip2.context import Context
     from exosip2.event import EventType
 
     verdicts = []
     peer = scripted("MESSAGE", _checking_script(
         "Proxy-Authenticate", 'Digest realm="proxy", nonce="m1", qop="auth-int"', "pw", verdicts,
         method="MESSAGE", status=407))
-    events = []
-    cond = threading.Condition()
-
-    def on_event(ctx, ev):
-        with cond:
-            events.append((ev.type, ev.response.status_code if ev.response is not None else None))
-            cond.notify_all()
-
-    ctx = Context(event_callback=on_event)
+    ctx, events, cond = _alice_recording()
     try:
-        ctx.listen_on_address("127.0.0.1", port=0)
-        ctx.add_authentication_info("alice", "alice", "pw", None)
-        ctx.start(event_executor="inline")
         msg = request.Message(ctx, "sip:bob@127.0.0.1:%d" % peer.port, "sip:alice@127.0.0.1")
         msg.set_body("hello, \"bob\"\r\nline two", "text/plain")
         msg.send()
