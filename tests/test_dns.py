@@ -74,7 +74,7 @@ class Client:
         self.ctx = Context(self._on_event)
         self.ctx.set_option(Option.DNS_SERVER, dns_server)
         self.ctx.set_option(Option.DNS_TIMEOUT_MS, 1000)
-        self.port = self.ctx.listen_on_address("127.0.0.1", proto, port=0)
+        self.port = self._listen(proto)
         self.traces = []
         self.handler = logging.Handler(logging.DEBUG)
         self.handler.emit = lambda record: self.traces.append(record.sip_trace)
@@ -84,6 +84,9 @@ class Client:
         self.logger.addHandler(self.handler)
         self.ctx.trace(True)
         self.ctx.start(event_executor="inline")
+
+    def _listen(self, proto):
+        return self.ctx.listen_on_address("127.0.0.1", proto, port=0)
 
     def _on_event(self, ctx, event):
         with self.cond:

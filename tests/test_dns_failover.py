@@ -7,11 +7,9 @@ transaction on the wire) while the program keeps its ids, and late answers of a 
 change nothing; sips: goes through NAPTR SIPS+D2T / _sips._tcp,
 and the server's certificate is checked against the URI's domain (RFC 5922), not the SRV target."""
 
-import logging
 import queue
 import re
 import socket
-import threading
 import time
 
 import pytest
@@ -19,7 +17,6 @@ import pytest
 from exosip2 import call
 from exosip2.context import Context
 from exosip2.event import EventType as T
-from exosip2.options import Option
 from exosip2.request import Message
 from test_dns import Client, dnsmasq_factory  # noqa: F401  (a fixture)
 from tlscerts import CA
@@ -341,46 +338,22 @@ def tls_records(port):
                 hosts=[("srv1.secure.test", "127.0.0.1")])
 
 
-class TlsClient:
+class TlsClient(Client):
     """A context that listens for TLS, verifies servers against the test root, and asks dnsmasq."""
 
     def __init__(self, dns_server, pki):
-        self.events = []
-        self.cond = threading.Condition()
-        self.ctx = Context(self._on_event)
-        self.ctx.set_option(Option.DNS_SERVER, dns_server)
-        self.ctx.set_option(Option.DNS_TIMEOUT_MS, 1000)
-        self.ctx.set_tls(cert=pki["client"][0], key=pki["client"][1], root_ca=pki["ca"], verify=True)
-        self.ctx.listen_on_address("127.0.0.1", socket.IPPROTO_TCP, port=0, secure=True)
-        self.traces = []
-        self.handler = logging.Handler(logging.DEBUG)
-        self.handler.emit = lambda record: self.traces.append(record.sip_trace)
-        self.logger = logging.getLogger("exosip2.sip")
-        self.old_level = self.logger.level
-        self.logger.setLevel(logging.DEBUG)
-        self.logger.addHandler(self.handler)
-        self.ctx.trace(True)
-        self.ctx.start(event_executor="inline")
+        self.pki = pki
+        super().__init__(dns_server, socket.IPPROTO_TCP)
+
+    def _listen(self, proto):
+        self.ctx.set_tls(cert=self.pki["client"][0], key=self.pki["client"][1], root_ca=self.pki["ca"],
+                         verify=True)
+        return self.ctx.listen_on_address("127.0.0.1", proto, port=0, secure=True)
 
     def sent(self):
+        """(ip, port) of every request sent (over TLS they leave from ephemeral local ports)."""
         self.ctx.trace_drain()
         return [t.remote for t in list(self.traces) if t.direction == "sent"]
-
-    def _on_event(self, ctx, ev):
-        with self.cond:
-            self.events.append(ev)
-            self.cond.notify_all()
-
-    def wait(self, types, timeout=10):
-        with self.cond:
-            assert self.cond.wait_for(lambda: any(e.type in types for e in self.events), timeout), self.events
-            return [e for e in self.events if e.type in types][0]
-
-    def close(self):
-        self.ctx.trace(False)
-        self.ctx.close()
-        self.logger.removeHandler(self.handler)
-        self.logger.setLevel(self.old_level)
 
 
 @pytest.mark.parametrize("uri", ["sips:bob@secure.test", "sip:bob@secure.test;transport=tls"])
@@ -392,7 +365,7 @@ def test_tls_follows_naptr_sips_and_checks_the_uri_domain(dnsmasq_factory, made,
     c = TlsClient(d.server, pki)
     made(c)
     c.ctx.message_send_request(Message(c.ctx, uri, "sips:alice@127.0.0.1"))
-    ev = c.wait((T.message_answered, T.message_requestfailure, T.message_serverfailure))
+    ev = c.wait((T.message_answered, T.message_requestfailure, T.message_serverfailure), timeout=10)
     assert ev.type == T.message_answered, ev
     assert [m for _, m in server.arrived] == ["MESSAGE"]
     # NAPTR for the domain, then the _sips._tcp SRV it named, then the target's address
