@@ -22,6 +22,7 @@ input of the corpus and must end with 0 or its documented 2, never a traceback.
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -119,39 +120,42 @@ def sink():
     s.close()
 
 
-def free_port(transport):
-    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Cli:
     """``python -m exosip2 answer`` on 127.0.0.1 as a process of this test (stopped with SIGINT)."""
 
     def __init__(self, transport):
         self.transport = transport
         self.out = self.err = ""
-        self._spawn()
-
-    def _spawn(self):
-        self.port = free_port(self.transport)
-        self.proc = subprocess.Popen([sys.executable, "-m", "exosip2", "answer", "--port", str(self.port),
-                                      "--transport", self.transport], cwd=ROOT, stdout=subprocess.PIPE,
+        self.port = None
+        # --port 0: the CLI takes a free port itself and says which, so no other process can take
+        # it between a probe here and the CLI's bind (that race failed this test under xdist)
+        self.proc = subprocess.Popen([sys.executable, "-m", "exosip2", "answer", "--port", "0",
+                                      "--transport", transport], cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
 
-    def wait_listening(self, timeout=20.0, tries=5):
-        """True once it answers OPTIONS. The free port may be taken by another test's process
-        between free_port() and the CLI's bind (xdist): then it is started again on another one."""
+    def _announced_port(self, deadline):
+        """The port of the CLI's "answering on TRANSPORT ADDRESS:PORT" line (None if it never came)."""
+        seen = b""
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if not ready:
+                continue
+            line = self.proc.stdout.readline()
+            seen += line
+            m = re.search(rb"^answering on \S+ [0-9.]+:(\d+)$", line.strip())
+            if m:
+                return int(m.group(1))
+        self.out = seen.decode(errors="replace")
+        return None
+
+    def wait_listening(self, timeout=20.0):
+        """True once it has said its port and answers OPTIONS on it."""
         deadline = time.monotonic() + timeout
+        self.port = self._announced_port(deadline)
+        if self.port is None:
+            return False
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out, err = (x.decode(errors="replace") for x in self.proc.communicate(timeout=10))
-                if "EADDRINUSE" in err and tries > 1:
-                    tries -= 1
-                    self._spawn()
-                    continue
-                self.out, self.err = out, err
                 return False
             if netfuzz.options_answered(self.port, self.transport, timeout=1.0) is not None:
                 return True
