@@ -22,6 +22,19 @@
  *
  * Exit status: 0 when the last registration attempt succeeded (and the unregistration too),
  * 1 on a final failure, 2 on a usage error. Uses only the public eXosip2 API.
+ *
+ * Load mode, for benchmarks: -n COUNT sends COUNT registrations instead, each a binding of its own
+ * (its own registration id and Call-ID, for the same address of record), started at -R RATE per
+ * second (default 100). Each is dropped locally with eXosip_register_remove once answered (no
+ * un-REGISTER). A 401/407 is answered when credentials were given, else it is a failure; a 423 is
+ * retried by eXosip_automatic_action. -x bounds the whole run (default 60 s); a registration still
+ * unanswered then is a failure. Once bound it prints "register: listening on PROTO ADDR:PORT" and
+ * waits -s START_DELAY_MS (default 0) before the first REGISTER, so that a benchmark can read the
+ * program's CPU time after its start-up; at the end it prints
+ *
+ *   register: registrations=N ok=N failed=N elapsed_ms=MS
+ *
+ * (MS from the first REGISTER to the last answer) and exits 0 only if every registration succeeded.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -62,7 +75,7 @@ static void usage(void)
 {
   fprintf(stderr, "usage: register [-a ADDR] [-p PORT] [-t udp|tcp] [-e EXPIRES] [-m MIN_EXPIRES] [-u USER]\n"
                   "                [-w PASSWORD | -H HA1] [-r REALM] [-f FROM] [-x EXIT_AFTER_SECONDS]\n"
-                  "                sip:user@HOST:PORT\n");
+                  "                [-n COUNT [-R RATE] [-s START_DELAY_MS]] sip:user@HOST:PORT\n");
 }
 
 /* The expires granted to our binding: the Contact's expires parameter, else the Expires header. */
@@ -111,19 +124,83 @@ static int handle_event(eXosip_event_t *je, int rid, int expires, int *last_ok)
   return -1;
 }
 
+/* Load mode (-n): COUNT registrations started at RATE per second, each dropped once answered.
+ * Returns the exit status. */
+static int load(struct eXosip_t *ctx, const char *from, const char *proxy, int expires, long count, double rate,
+                long timeout_s, int have_credentials)
+{
+  long sent = 0, ok = 0, failed = 0;
+  long long start = now_ms(), next = start, deadline = start + timeout_s * 1000LL, last_answer = start;
+  long long last_action = start;
+
+  while (!stop_requested && ok + failed < count) {
+    long long now = now_ms();
+    eXosip_event_t *je;
+    int wait_ms = 10;
+    if (now >= deadline)
+      break;
+    while (sent < count && now >= next) {
+      osip_message_t *reg = NULL;
+      int rid, rc;
+      eXosip_lock(ctx);
+      rid = eXosip_register_build_initial_register(ctx, from, proxy, NULL, expires, &reg);
+      rc = rid > 0 ? eXosip_register_send_register(ctx, rid, reg) : rid;
+      if (rc != 0 && rid > 0)
+        eXosip_register_remove(ctx, rid);
+      eXosip_unlock(ctx);
+      if (rc != 0)
+        failed++;
+      sent++;
+      next = start + (long long) ((double) sent * 1000.0 / rate);
+    }
+    if (sent < count && next - now < wait_ms)
+      wait_ms = next > now ? (int) (next - now) : 0;
+    je = eXosip_event_wait(ctx, 0, wait_ms);
+    if (je != NULL) {
+      int status = je->response != NULL ? je->response->status_code : 0;
+      int final = 0;
+      if (je->type == EXOSIP_REGISTRATION_SUCCESS) {
+        ok++;
+        final = 1;
+      } else if (je->type == EXOSIP_REGISTRATION_FAILURE) {
+        /* a challenge with credentials, or a 423, is asked again by eXosip_automatic_action */
+        final = !(status == 423 || ((status == 401 || status == 407) && have_credentials));
+        failed += final;
+      }
+      if (final && je->rid > 0) {
+        last_answer = now_ms();
+        eXosip_lock(ctx);
+        eXosip_register_remove(ctx, je->rid);
+        eXosip_unlock(ctx);
+      }
+      eXosip_event_free(je);
+    }
+    if (now_ms() - last_action >= 100) {
+      last_action = now_ms();
+      eXosip_lock(ctx);
+      eXosip_automatic_action(ctx);
+      eXosip_unlock(ctx);
+    }
+  }
+  failed = count - ok; /* unanswered ones and the ones never sent count as failed */
+  printf("register: registrations=%ld ok=%ld failed=%ld elapsed_ms=%lld\n", sent, ok, failed, last_answer - start);
+  return ok == count ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
   struct eXosip_t *ctx;
   struct sigaction sa;
   const char *addr = "127.0.0.1", *aor, *user = NULL, *password = NULL, *realm = NULL, *from = NULL, *ha1 = NULL;
   int port = 0, proto = IPPROTO_UDP, opt, family, expires = 3600, min_expires = 0, rid, rc, last_ok = 0, done = 0;
-  long exit_after = 0;
+  long exit_after = 0, count = 0, start_delay = 0;
+  double rate = 100.0;
   long long deadline = 0, challenged_at = 0;
   int challenged_status = 0;
   char proxy[512], user_buf[128];
   osip_message_t *reg = NULL;
 
-  while ((opt = getopt(argc, argv, "a:p:t:e:m:u:w:H:r:f:x:h")) != -1) {
+  while ((opt = getopt(argc, argv, "a:p:t:e:m:u:w:H:r:f:x:n:R:s:h")) != -1) {
     switch (opt) {
     case 'a': addr = optarg; break;
     case 'p': port = atoi(optarg); break;
@@ -143,10 +220,13 @@ int main(int argc, char **argv)
     case 'r': realm = optarg; break;
     case 'f': from = optarg; break;
     case 'x': exit_after = atol(optarg); break;
+    case 'n': count = atol(optarg); break;
+    case 'R': rate = atof(optarg); break;
+    case 's': start_delay = atol(optarg); break;
     default: usage(); return 2;
     }
   }
-  if (optind != argc - 1 || expires <= 0) {
+  if (optind != argc - 1 || expires <= 0 || count < 0 || rate <= 0 || start_delay < 0) {
     usage();
     return 2;
   }
@@ -184,7 +264,9 @@ int main(int argc, char **argv)
     return 1;
   }
   family = strchr(addr, ':') != NULL ? AF_INET6 : AF_INET;
-  if (eXosip_listen_addr(ctx, proto, addr, port, family, 0) != 0) {
+  if (count > 0 && port == 0)
+    port = eXosip_find_free_port(ctx, 0, proto); /* load mode says which port it took */
+  if (port < 0 || eXosip_listen_addr(ctx, proto, addr, port, family, 0) != 0) {
     fprintf(stderr, "register: cannot listen on %s:%d\n", addr, port);
     eXosip_quit(ctx);
     osip_free(ctx);
@@ -210,6 +292,19 @@ int main(int argc, char **argv)
     eXosip_quit(ctx);
     osip_free(ctx);
     return 1;
+  }
+
+  if (count > 0) {
+    printf("register: listening on %s %s:%d\n", proto == IPPROTO_TCP ? "tcp" : "udp", addr, port);
+    if (start_delay > 0) {
+      struct timespec pause = {start_delay / 1000, (start_delay % 1000) * 1000000L};
+      nanosleep(&pause, NULL);
+    }
+    rc = load(ctx, from, proxy, expires, count, rate, exit_after > 0 ? exit_after : 60,
+              password != NULL || ha1 != NULL);
+    eXosip_quit(ctx);
+    osip_free(ctx);
+    return rc;
   }
 
   eXosip_lock(ctx);

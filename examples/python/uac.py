@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """uac — a user agent client on exosip2: places calls at a given rate (the twin of examples/c/uac.c).
 
-uac.py [-a ADDR] [-p PORT] [-t udp|tcp] [-n CALLS] [-r RATE] [-l LIMIT] [-d HOLD_MS] [-T TIMEOUT_S] URI
+uac.py [-a ADDR] [-p PORT] [-t udp|tcp] [-n CALLS] [-r RATE] [-l LIMIT] [-d HOLD_MS] [-T TIMEOUT_S]
+       [-s START_DELAY_MS] URI
 
-Each call: INVITE (with SDP), ACK of the 200, BYE after HOLD_MS (0: at once). Prints
+Each call: INVITE (with SDP), ACK of the 200, BYE after HOLD_MS (0: at once). Once bound it prints
+``uac: listening on PROTO ADDR:PORT`` and waits START_DELAY_MS (default 0) before the first call (a
+benchmark reads the CPU time spent on start-up then). At the end it prints
 ``uac: calls=N ok=N failed=N`` and exits 0 when every call ended cleanly, 1 otherwise. Events are
 read by hand with Context.event_wait in the main thread.
 """
@@ -37,10 +40,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("-l", dest="limit", type=int, default=100)
     p.add_argument("-d", dest="hold", type=int, default=0)
     p.add_argument("-T", dest="timeout", type=float, default=60.0)
+    p.add_argument("-s", dest="start_delay", type=int, default=0)
     p.add_argument("uri")
     opts = p.parse_args(argv)
-    if opts.calls < 1 or opts.rate <= 0 or opts.limit < 1:
-        p.error("calls, rate and limit must be positive")
+    if opts.calls < 1 or opts.rate <= 0 or opts.limit < 1 or opts.start_delay < 0:
+        p.error("calls, rate and limit must be positive, the start delay not negative")
     return opts
 
 
@@ -65,6 +69,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         from_url = "sip:uac@%s:%d" % (host, port)
         sdp = ("v=0\r\no=uac 1 1 IN IP4 %s\r\ns=uac\r\nc=IN IP4 %s\r\nt=0 0\r\n"
                "m=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % (opts.address, opts.address))
+        print("uac: listening on %s %s:%d" % (opts.transport, opts.address, port), flush=True)
+        if opts.start_delay and not stop:
+            time.sleep(opts.start_delay / 1000.0)
         states: Dict[int, List[float]] = {}   # cid -> [state, did, bye_at]
         placed = ok = failed = finished = 0
         start = time.monotonic()
