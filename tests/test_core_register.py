@@ -643,3 +643,74 @@ def test_in_dialog_request_carries_credentials_on_the_first_try(code):
     finally:
         ctx.close()
         server.close()
+
+
+# -- load mode (-n COUNT -R RATE): what benchmarks/cpu_per_call.py --role register drives -------------------
+LOAD_LINE = r"^register: registrations=(\d+) ok=(\d+) failed=(\d+) elapsed_ms=(\d+)$"
+
+
+def load_result(prog):
+    """(registrations, ok, failed, elapsed_ms) of a load-mode run's final line."""
+    line = prog.wait_line(LOAD_LINE, timeout=1)[-1][1]
+    return tuple(int(v) for v in re.match(LOAD_LINE, line).groups())
+
+
+def test_load_mode_registers_every_binding_through_digest_auth(kamailio, run_register):  # noqa: F811
+    prog = run_register(kamailio.aor("alice"), "-n", "20", "-R", "50", "-w", "alicepw", "-x", "20")
+    assert prog.wait(timeout=30) == 0, prog.describe()
+    prog.wait_line(r"^register: listening on udp 127\.0\.0\.1:\d+$", timeout=1)
+    sent, ok, failed, elapsed = load_result(prog)
+    assert (sent, ok, failed) == (20, 20, 0), prog.describe()
+    # 20 started at 50/s: about 0.4 s, plus the challenge round trips (answered within 100 ms each)
+    assert 300 <= elapsed <= 3000, elapsed
+    seen = registers(kamailio)
+    # each binding its own Call-ID: challenged once (CSeq 1), then accepted with credentials (CSeq 2)
+    assert len(seen) == 40, seen
+    by_call = {}
+    for r in seen:
+        by_call.setdefault(r.call_id, []).append(int(r.cseq))
+    assert len(by_call) == 20 and all(c == [1, 2] for c in by_call.values()), by_call
+    assert kamailio.auth_results("alice") == ["1"] * 20
+
+
+def test_load_mode_counts_a_wrong_password_as_failures(kamailio, run_register):  # noqa: F811
+    prog = run_register(kamailio.aor("alice"), "-n", "5", "-R", "50", "-w", "not-the-password", "-x", "20")
+    assert prog.wait(timeout=30) == 1, prog.describe()
+    assert load_result(prog)[:3] == (5, 0, 5), prog.describe()
+    assert kamailio.auth_results("alice") == ["-2"] * 5
+
+
+def test_load_mode_mixed_answers_are_each_counted_once(scripted_registrar, run_register):
+    # every third REGISTER refused with 503, the others accepted; a 401 without credentials to give is
+    # a failure at once, not a wait for the deadline
+    def script(n, text):
+        if n % 3 == 0:
+            return "503 Service Unavailable", []
+        if n % 4 == 0:
+            return "401 Unauthorized", ['WWW-Authenticate: Digest realm="scripted", nonce="n%d"' % n]
+        return "200 OK", []
+
+    reg = scripted_registrar(script)
+    prog = run_register("sip:alice@127.0.0.1:%d" % reg.port, "-n", "12", "-R", "100", "-x", "20")
+    t0 = time.monotonic()
+    assert prog.wait(timeout=30) == 1, prog.describe()
+    assert time.monotonic() - t0 < 10, prog.describe()
+    refused = [n for n in range(1, 13) if n % 3 == 0 or n % 4 == 0]  # 3 4 6 8 9 12
+    assert load_result(prog)[:3] == (12, 12 - len(refused), len(refused)), prog.describe()
+    time.sleep(0.3)
+    assert len(reg.requests) == 12, [t for t, _ in reg.requests]
+    assert len({reg.header(i, "call-id") for i in range(12)}) == 12
+
+
+def test_load_mode_unanswered_registrations_fail_at_the_deadline(run_register):
+    prog = run_register("sip:alice@127.0.0.1:9", "-n", "3", "-R", "10", "-x", "1")
+    assert prog.wait(timeout=15) == 1, prog.describe()
+    assert load_result(prog)[:3] == (3, 0, 3), prog.describe()
+
+
+@pytest.mark.parametrize("bad", [["-n", "-1"], ["-n", "2", "-R", "0"], ["-n", "2", "-R", "-5"],
+                                 ["-n", "2", "-s", "-1"]])
+def test_load_mode_refuses_bad_numbers(bad, run_register):
+    prog = run_register("sip:alice@127.0.0.1:9", *bad)
+    assert prog.wait(timeout=10) == 2, prog.describe()
+    assert not prog.matching(re.compile("listening")), prog.describe()
