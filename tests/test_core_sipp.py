@@ -8,7 +8,10 @@
 * uas under valgrind memcheck and as an AddressSanitizer build, through 200 calls each.
 """
 
+import os
 import re
+import sys
+import time
 
 import pytest
 
@@ -19,6 +22,7 @@ from peers.sipp_fixtures import (c_examples, program_factory, scenario, sipp_fac
 pytestmark = pytest.mark.peers
 
 CALLS = 200
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def start_uas(program_factory, path, transport, args=(), ready_timeout=10, **options):  # noqa: F811
@@ -122,3 +126,43 @@ def test_uas_address_sanitizer(uas_asan, program_factory, sipp_factory):  # noqa
     assert "Sanitizer" not in uas.stderr, uas.describe()
     assert rc == 0, uas.describe()
     assert_stats(uas, {"calls": CALLS, "answered": CALLS, "closed": CALLS})
+
+
+def uac_program(lang, c_examples, program_factory, args):  # noqa: F811
+    """examples/c/uac or examples/python/uac.py with *args*, not started."""
+    if lang == "c":
+        return program_factory(c_examples["uac"], args)
+    uac = program_factory(os.path.join(ROOT, "examples", "python", "uac.py"), args, wrapper=[sys.executable],
+                          name="uac-py", env={"PYTHONPATH": ROOT})
+    uac.prefix = "uac"
+    return uac
+
+
+@pytest.mark.parametrize("lang", ["c", "python"])
+def test_uac_says_where_it_listens_and_waits_before_its_first_call(lang, c_examples, program_factory,  # noqa: F811
+                                                                   sipp_factory):  # noqa: F811
+    # what benchmarks/cpu_per_call.py --role uac relies on: the listening line comes first, then
+    # -s START_DELAY_MS of quiet (its start-up CPU is read then), then the calls from that port
+    server = sipp_factory("uas", transport="udp", calls=3, timeout_s=60, trace_messages=True).start()
+    args = ["-a", "127.0.0.1", "-p", "0", "-n", "3", "-r", "100", "-d", "0", "-s", "800", "-T", "20",
+            "sip:service@127.0.0.1:%d" % server.port]
+    uac = uac_program(lang, c_examples, program_factory, args)
+    uac.start(timeout=15)
+    listening = time.monotonic()
+    assert uac.transport == "udp" and uac.port > 0, uac.describe()
+    assert uac.wait(timeout=30) == 0, uac.describe()
+    assert time.monotonic() - listening >= 0.75, uac.describe()  # three calls alone take a few ms
+    assert_stats(uac, {"calls": 3, "ok": 3, "failed": 0})
+    result = server.wait(timeout=30)
+    invites = [m for _, d, m in result.messages if d == "received" and m.startswith("INVITE ")]
+    assert len(invites) == 3, result.describe()
+    assert all(re.search(r"(?im)^via: SIP/2\.0/UDP 127\.0\.0\.1:%d[;\s]" % uac.port, m) for m in invites), invites
+
+
+@pytest.mark.parametrize("lang", ["c", "python"])
+def test_uac_refuses_a_negative_start_delay(lang, c_examples, program_factory):  # noqa: F811
+    args = ["-s", "-1", "sip:service@127.0.0.1:9"]
+    uac = uac_program(lang, c_examples, program_factory, args)
+    uac.start(wait_listening=False)
+    assert uac.wait(timeout=15) == 2, uac.describe()
+    assert "listening" not in uac.stdout, uac.describe()
