@@ -54,9 +54,10 @@ examples: build
 bench: examples
 	$(PYTHON) benchmarks/cps.py
 
-# CPU per call of every UAS, side by side (benchmarks/cpu_per_call.py; 30 s runs at 500 and 2 000 cps).
+# CPU per call of every UAS, side by side (benchmarks/cpu_per_call.py; 30 s runs at 500 and 2 000 cps),
+# then of every UAC and of every registration client at the same rates.
 bench-cpu: examples
-	$(PYTHON) benchmarks/cpu_per_call.py
+	$(PYTHON) benchmarks/cpu_per_call.py --role uas,uac,register
 
 # --- the README contract ----------------------------------------------------
 run: deps-run
