@@ -168,13 +168,15 @@ class SippServer:
     def stop(self, count):
         """Stop it and say what its side saw: a dict, with ``why_unclean``."""
         r = self.sipp.stop()
+        # the per-message counters hold the retransmissions SIPp sent (its Retransmissions statistic)
+        # and the ones it received (a request of the client sent again)
         seen = {"server_rc": r.returncode, "server_created": r.created, "server_successful": r.successful,
-                "server_failed": r.failed, "server_retransmissions": r.retransmissions,
-                "server_retrans_counted": counter_total(r, "Retrans"),
+                "server_failed": r.failed, "server_retransmissions_sent": r.retransmissions,
+                "server_retransmissions": counter_total(r, "Retrans"),
                 "server_unexpected": counter_total(r, "Unexp"), "server_timeouts": counter_total(r, "Timeout")}
-        reasons = ["server %s" % k[7:].replace("_", " ") + " %s" % seen[k]
-                   for k in ("server_failed", "server_retransmissions", "server_retrans_counted",
-                             "server_unexpected", "server_timeouts") if seen[k]]
+        reasons = ["%s %s" % (k.replace("_", " "), seen[k])
+                   for k in ("server_failed", "server_retransmissions", "server_unexpected", "server_timeouts")
+                   if seen[k]]
         if r.returncode not in (0, None):
             reasons.append("server rc %s" % r.returncode)
         if r.created != count:

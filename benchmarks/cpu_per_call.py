@@ -171,7 +171,7 @@ def run_client(role, target, rate, args, workdir):
         seen = server.stop(count)
     out = handle.outcome()
     reasons = out.pop("why_unclean") + seen.pop("why_unclean")
-    retrans = (out["client_retransmissions"] or 0) + seen["server_retransmissions"] + seen["server_retrans_counted"]
+    retrans = (out["client_retransmissions"] or 0) + seen["server_retransmissions"]
     run.update(out)
     run.update(seen)
     run.update({"retransmissions": retrans, "wall_s": round(wall, 2), "peak_rss_kib": peak,
