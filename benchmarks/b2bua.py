@@ -35,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from results_io import write_report  # noqa: E402
+from results_io import sipp_elapsed_s, write_report  # noqa: E402
 from peers.sipp import PeerError, Program, Sipp, rss_kib  # noqa: E402
 
 B2BUA = os.path.join(ROOT, "examples", "python", "b2bua.py")
@@ -99,7 +99,7 @@ def run_step(mode, rate, calls, args, workdir, sample_rss=False):
     created_at = None
     for sample in result.samples:
         if int(sample.get("TotalCallCreated", 0) or 0) >= calls:
-            created_at = _elapsed_s(sample)
+            created_at = sipp_elapsed_s(sample)
             break
     reasons = []
     if result.returncode != 0:
@@ -141,14 +141,6 @@ def run_step(mode, rate, calls, args, workdir, sample_rss=False):
                          "calls_in_last_third": calls - (2 * calls) // 3,
                          "rss_flat_last_third": growth < 2048 or growth < 0.02 * last[0]})
     return step
-
-
-def _elapsed_s(sample):
-    try:
-        parts = [int(p) for p in sample.get("ElapsedTime(C)", "").split(":")]
-        return parts[0] * 3600 + parts[1] * 60 + parts[2] + (parts[3] / 1e6 if len(parts) > 3 else 0.0)
-    except (ValueError, IndexError):
-        return None
 
 
 def safe_step(mode, rate, calls, args, workdir, sample_rss=False):

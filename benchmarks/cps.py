@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from results_io import sipp_unclean, write_report  # noqa: E402
+from results_io import sipp_elapsed_s, sipp_unclean, write_report  # noqa: E402
 from peers.sipp import PeerError, Program, Sipp, rss_kib  # noqa: E402
 
 DEFAULT_LADDER = [100, 250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500]
@@ -170,7 +170,7 @@ def run_step(target, rate, args, workdir):
     created_at = None
     for sample in result.samples:
         if int(sample.get("TotalCallCreated", 0) or 0) >= calls:
-            created_at = _elapsed_s(sample)
+            created_at = sipp_elapsed_s(sample)
             break
     kept_rate = created_at is not None and created_at <= args.duration * 1.05 + 1.0
     reasons = sipp_unclean(result, calls)
@@ -197,15 +197,6 @@ def run_step(target, rate, args, workdir):
     if reasons and target_err.strip():
         step["target_stderr_tail"] = target_err
     return step
-
-
-def _elapsed_s(sample):
-    """ElapsedTime(C) of a -trace_stat row ('HH:MM:SS', sometimes with ':uuuuuu') in seconds."""
-    try:
-        parts = [int(p) for p in sample.get("ElapsedTime(C)", "").split(":")]
-        return parts[0] * 3600 + parts[1] * 60 + parts[2] + (parts[3] / 1e6 if len(parts) > 3 else 0.0)
-    except (ValueError, IndexError):
-        return None
 
 
 def rss_summary(samples):

@@ -12,8 +12,8 @@ as the anchors. ``start(port, count, rate, args, workdir)`` returns a handle wit
 import os
 import sys
 
-import cps  # noqa: F401  (puts tests/ on sys.path)
-from results_io import sipp_unclean
+import cps  # (puts tests/ on sys.path too)
+from results_io import sipp_elapsed_s, sipp_unclean
 from peers.sipp import Program, Sipp
 
 ROOT = cps.ROOT
@@ -114,7 +114,7 @@ class _SippClientHandle:
         r = self.result
         return {"successful": r.successful, "failed": r.failed, "client_retransmissions": r.retransmissions,
                 "failure_reasons": r.failure_reasons(), "client_rc": r.returncode,
-                "load_s": cps._elapsed_s(r.stats) if r.stats else None,
+                "load_s": sipp_elapsed_s(r.stats) if r.stats else None,
                 "why_unclean": sipp_unclean(r, self.count)}
 
 

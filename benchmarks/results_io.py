@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What every benchmark here shares: why a SIPp run is not clean, and writing a report as JSON."""
+"""What every benchmark here shares: why a SIPp run is not clean, how long it ran, and writing a
+report as JSON."""
 
 import json
 import os
@@ -17,6 +18,15 @@ def sipp_unclean(result, calls):
     if result.successful != calls:
         reasons.append("%d/%d successful" % (result.successful, calls))
     return reasons
+
+
+def sipp_elapsed_s(sample):
+    """ElapsedTime(C) of a -trace_stat row ('HH:MM:SS', sometimes with ':uuuuuu') in seconds, or None."""
+    try:
+        parts = [int(p) for p in sample.get("ElapsedTime(C)", "").split(":")]
+        return parts[0] * 3600 + parts[1] * 60 + parts[2] + (parts[3] / 1e6 if len(parts) > 3 else 0.0)
+    except (ValueError, IndexError):
+        return None
 
 
 def write_report(report, path):
