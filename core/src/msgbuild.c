@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exosip_internal.h"
+#include "arena.h"
 
 static const char *tag_of(osip_list_t *params)
 {
@@ -281,8 +282,22 @@ cleanup:
   return rc;
 }
 
+static int build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
+                          int with_contact, osip_message_t **out);
+
+/* An answer lives as long as its transaction: its blocks come from a scope of its own (arena.c). */
 int ex_build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
                       int with_contact, osip_message_t **out)
+{
+  int rc;
+  ex_arena_begin();
+  rc = build_response(ctx, req, status, to_tag, with_contact, out);
+  ex_arena_end();
+  return rc;
+}
+
+static int build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
+                          int with_contact, osip_message_t **out)
 {
   osip_message_t *m = NULL;
   const char *reason;

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Message arenas.
+ *
+ * oSIP2 builds a message out of many small blocks: a parsed INVITE is about seventy mallocs (every
+ * header, URI, parameter and string its own block), and a copy of it as many again. Under load one
+ * call cost about a thousand mallocs and as many frees, 40 % of the instructions of the call. Those
+ * blocks live and die together (with the transaction, the event, the serialisation that made them),
+ * so core allocates them from chunks: while one message is parsed, copied, built or serialised (a
+ * scope, ex_arena_begin/ex_arena_end), each small block is cut from the thread's open chunk by a
+ * bump pointer and counted. A block is freed (osip_free, any thread) by decrementing its chunk's
+ * count; the chunk goes back to the free stack when its scope has ended and its last block is freed.
+ *
+ * The count. While a chunk is open, only its owner thread allocates from it and counts the blocks
+ * it hands out in `allocs`, without atomics; the shared count `live` starts at a bias larger than
+ * any number of blocks, and every free (any thread) subtracts one atomically. When the scope ends,
+ * the owner adds allocs - bias: `live` is then the number of blocks still allocated, and whoever
+ * brings it to zero (the closing owner or the last free) gives the chunk back. No free can reach
+ * zero before the close: it would take more frees than blocks.
+ *
+ * Chunks are CHUNK bytes, aligned to CHUNK, in one reserved region: a pointer's chunk is its address
+ * rounded down, and a pointer is an arena block exactly when it lies in the region (so a block from
+ * malloc is never mistaken for one). Each block carries its size in the 8 bytes before it, for
+ * realloc. The region is address space only (MAP_NORESERVE); a chunk's page is committed when it is
+ * first used, and free chunks past ARENA_WARM give their pages back when the allocator is trimmed.
+ *
+ * Lifetimes: a scope starts a fresh chunk (the previous scope's chunk is closed at its end), so what
+ * one message keeps alive is its own chunks; nothing long-lived (dialogs, registrations) is built in
+ * a scope. When the region is full, or a block is too large, malloc serves it.
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "arena.h"
+
+#define CHUNK 4096u
+#define CHUNK_HEADER 16u      /* the count, and padding to keep blocks 8-aligned after their header */
+#define BLOCK_HEADER 8u       /* the block's size */
+#define REGION_CHUNKS 262144u /* 1 GiB of address space */
+#define ARENA_WARM 256u       /* free chunks kept committed when the arenas are trimmed (1 MiB) */
+#define LIVE_BIAS ((int64_t) 1 << 40)
+
+struct chunk_head {
+  int64_t live;
+  uint64_t pad;
+};
+
+static struct {
+  pthread_mutex_t lock;
+  char *base, *end;        /* the chunks */
+  uint32_t handed;         /* chunks [0, handed) were handed out at least once */
+  uint32_t nfree;          /* entries of free_idx in use */
+  uint32_t nreleased;      /* free chunks whose pages were given back */
+  uint32_t *free_idx;      /* REGION_CHUNKS entries */
+  unsigned char *released; /* per chunk: its page was given back since it was last freed */
+  int release_ok;          /* the system page is CHUNK bytes: a chunk's page can be given back alone */
+} ar = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, NULL, NULL, 0 };
+
+/* the open scope of this thread */
+static __thread struct {
+  char *chunk; /* open chunk, or NULL */
+  char *next;  /* first free byte of it */
+  uint32_t allocs;
+  uint32_t depth;
+} tl;
+
+int ex_arena_install(void)
+{
+  long page = sysconf(_SC_PAGESIZE);
+  size_t chunks_len = (size_t) CHUNK * REGION_CHUNKS;
+  size_t len = chunks_len + REGION_CHUNKS * (sizeof(uint32_t) + 1);
+  char *region;
+  if (ar.base != NULL)
+    return 0;
+  if (page > 0 && (size_t) page > CHUNK && (size_t) page % CHUNK == 0) {
+    /* chunks must start on a CHUNK boundary: over-reserve by one page and align */
+    len += (size_t) page;
+  }
+  region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (region == MAP_FAILED)
+    return -1;
+  region = (char *) (((uintptr_t) region + CHUNK - 1) & ~(uintptr_t) (CHUNK - 1));
+  ar.base = region;
+  ar.end = region + chunks_len;
+  ar.free_idx = (uint32_t *) (void *) ar.end;
+  ar.released = (unsigned char *) (ar.free_idx + REGION_CHUNKS);
+  ar.release_ok = page == (long) CHUNK;
+  return 0;
+}
+
+int ex_arena_on(void)
+{
+  return ar.base != NULL;
+}
+
+int ex_arena_owns(const void *p)
+{
+  return (const char *) p >= ar.base && (const char *) p < ar.end;
+}
+
+static char *chunk_get(void)
+{
+  char *c = NULL;
+  pthread_mutex_lock(&ar.lock);
+  if (ar.nfree > 0) {
+    uint32_t i = ar.free_idx[--ar.nfree];
+    if (ar.released[i]) {
+      ar.released[i] = 0;
+      ar.nreleased--;
+    }
+    c = ar.base + (size_t) i * CHUNK;
+  } else if (ar.handed < REGION_CHUNKS) {
+    c = ar.base + (size_t) ar.handed++ * CHUNK;
+  }
+  pthread_mutex_unlock(&ar.lock);
+  return c;
+}
+
+static void chunk_put(char *c)
+{
+  pthread_mutex_lock(&ar.lock);
+  ar.free_idx[ar.nfree++] = (uint32_t) ((size_t) (c - ar.base) / CHUNK);
+  pthread_mutex_unlock(&ar.lock);
+}
+
+/* the thread's open chunk is closed: from now on only frees touch it */
+static void chunk_close(void)
+{
+  char *c = tl.chunk;
+  struct chunk_head *h;
+  int64_t delta;
+  if (c == NULL)
+    return;
+  h = (struct chunk_head *) (void *) c;
+  delta = (int64_t) tl.allocs - LIVE_BIAS;
+  tl.chunk = NULL;
+  tl.next = NULL;
+  tl.allocs = 0;
+  if (__atomic_add_fetch(&h->live, delta, __ATOMIC_ACQ_REL) == 0)
+    chunk_put(c);
+}
+
+static int chunk_open(void)
+{
+  char *c = chunk_get();
+  struct chunk_head *h;
+  if (c == NULL)
+    return -1;
+  h = (struct chunk_head *) (void *) c;
+  __atomic_store_n(&h->live, LIVE_BIAS, __ATOMIC_RELAXED);
+  tl.chunk = c;
+  tl.next = c + CHUNK_HEADER;
+  tl.allocs = 0;
+  return 0;
+}
+
+void ex_arena_begin(void)
+{
+  tl.depth++;
+}
+
+void ex_arena_end(void)
+{
+  if (tl.depth > 0 && --tl.depth == 0)
+    chunk_close();
+}
+
+void *ex_arena_alloc(size_t size)
+{
+  size_t need;
+  char *b;
+  if (tl.depth == 0 || size > EX_ARENA_MAX_BLOCK || ar.base == NULL)
+    return NULL;
+  need = (BLOCK_HEADER + size + 7u) & ~(size_t) 7u;
+  if (tl.chunk == NULL || (size_t) (tl.chunk + CHUNK - tl.next) < need) {
+    chunk_close();
+    if (chunk_open() != 0)
+      return NULL;
+  }
+  b = tl.next;
+  tl.next += need;
+  tl.allocs++;
+  *(uint64_t *) (void *) b = (uint64_t) size;
+  return b + BLOCK_HEADER;
+}
+
+size_t ex_arena_block_size(const void *p)
+{
+  return (size_t) *(const uint64_t *) (const void *) ((const char *) p - BLOCK_HEADER);
+}
+
+void ex_arena_free(void *p)
+{
+  char *c = ar.base + (((size_t) ((char *) p - ar.base)) & ~(size_t) (CHUNK - 1));
+  struct chunk_head *h = (struct chunk_head *) (void *) c;
+  if (__atomic_sub_fetch(&h->live, 1, __ATOMIC_ACQ_REL) == 0)
+    chunk_put(c);
+}
+
+uint32_t ex_arena_surplus(void)
+{
+  uint32_t n = 0;
+  if (ar.base == NULL || !ar.release_ok)
+    return 0;
+  pthread_mutex_lock(&ar.lock);
+  if (ar.nfree > ARENA_WARM + ar.nreleased)
+    n = ar.nfree - ARENA_WARM - ar.nreleased;
+  pthread_mutex_unlock(&ar.lock);
+  return n;
+}
+
+/* The chunks deepest in the free stack are reused last: their pages go back; the top ARENA_WARM stay. */
+void ex_arena_release_surplus(void)
+{
+  uint32_t k;
+  if (ar.base == NULL || !ar.release_ok)
+    return;
+  pthread_mutex_lock(&ar.lock);
+  for (k = 0; k + ARENA_WARM < ar.nfree; k++) {
+    uint32_t i = ar.free_idx[k];
+    if (!ar.released[i]) {
+      (void) madvise(ar.base + (size_t) i * CHUNK, CHUNK, MADV_DONTNEED);
+      ar.released[i] = 1;
+      ar.nreleased++;
+    }
+  }
+  pthread_mutex_unlock(&ar.lock);
+}
+
+void ex_arena_get_stats(struct ex_arena_stats *st)
+{
+  memset(st, 0, sizeof(*st));
+  if (ar.base == NULL)
+    return;
+  pthread_mutex_lock(&ar.lock);
+  st->chunks_touched = ar.handed;
+  st->chunks_free = ar.nfree;
+  st->chunks_released = ar.nreleased;
+  st->chunks_used = ar.handed - ar.nfree;
+  pthread_mutex_unlock(&ar.lock);
+}
