@@ -36,9 +36,9 @@
 
 #include "arena.h"
 
-#define CHUNK 4096u
+#define CHUNK EX_ARENA_CHUNK
 #define CHUNK_HEADER 16u      /* the count, and padding to keep blocks 8-aligned after their header */
-#define BLOCK_HEADER 8u       /* the block's size */
+#define BLOCK_HEADER EX_ARENA_BLOCK_HEADER /* the block's size */
 #define REGION_CHUNKS 262144u /* 1 GiB of address space */
 #define ARENA_WARM 256u       /* free chunks kept committed when the arenas are trimmed (1 MiB) */
 #define LIVE_BIAS ((int64_t) 1 << 40)
@@ -48,24 +48,19 @@ struct chunk_head {
   uint64_t pad;
 };
 
+char *ex_arena_lo, *ex_arena_hi;
+__thread struct ex_arena_tl ex_arena_tl __attribute__((tls_model("initial-exec")));
+#define tl ex_arena_tl
+
 static struct {
   pthread_mutex_t lock;
-  char *base, *end;        /* the chunks */
   uint32_t handed;         /* chunks [0, handed) were handed out at least once */
   uint32_t nfree;          /* entries of free_idx in use */
   uint32_t nreleased;      /* free chunks whose pages were given back */
   uint32_t *free_idx;      /* REGION_CHUNKS entries */
   unsigned char *released; /* per chunk: its page was given back since it was last freed */
   int release_ok;          /* the system page is CHUNK bytes: a chunk's page can be given back alone */
-} ar = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, NULL, NULL, 0 };
-
-/* the open scope of this thread */
-static __thread struct {
-  char *chunk; /* open chunk, or NULL */
-  char *next;  /* first free byte of it */
-  uint32_t allocs;
-  uint32_t depth;
-} tl;
+} ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, NULL, NULL, 0 };
 
 int ex_arena_install(void)
 {
@@ -73,7 +68,7 @@ int ex_arena_install(void)
   size_t chunks_len = (size_t) CHUNK * REGION_CHUNKS;
   size_t len = chunks_len + REGION_CHUNKS * (sizeof(uint32_t) + 1);
   char *region;
-  if (ar.base != NULL)
+  if (ex_arena_lo != NULL)
     return 0;
   if (page > 0 && (size_t) page > CHUNK && (size_t) page % CHUNK == 0) {
     /* chunks must start on a CHUNK boundary: over-reserve by one page and align */
@@ -83,9 +78,9 @@ int ex_arena_install(void)
   if (region == MAP_FAILED)
     return -1;
   region = (char *) (((uintptr_t) region + CHUNK - 1) & ~(uintptr_t) (CHUNK - 1));
-  ar.base = region;
-  ar.end = region + chunks_len;
-  ar.free_idx = (uint32_t *) (void *) ar.end;
+  ex_arena_lo = region;
+  ex_arena_hi = region + chunks_len;
+  ar.free_idx = (uint32_t *) (void *) ex_arena_hi;
   ar.released = (unsigned char *) (ar.free_idx + REGION_CHUNKS);
   ar.release_ok = page == (long) CHUNK;
   return 0;
@@ -93,12 +88,7 @@ int ex_arena_install(void)
 
 int ex_arena_on(void)
 {
-  return ar.base != NULL;
-}
-
-int ex_arena_owns(const void *p)
-{
-  return (const char *) p >= ar.base && (const char *) p < ar.end;
+  return ex_arena_lo != NULL;
 }
 
 static char *chunk_get(void)
@@ -111,18 +101,18 @@ static char *chunk_get(void)
       ar.released[i] = 0;
       ar.nreleased--;
     }
-    c = ar.base + (size_t) i * CHUNK;
+    c = ex_arena_lo + (size_t) i * CHUNK;
   } else if (ar.handed < REGION_CHUNKS) {
-    c = ar.base + (size_t) ar.handed++ * CHUNK;
+    c = ex_arena_lo + (size_t) ar.handed++ * CHUNK;
   }
   pthread_mutex_unlock(&ar.lock);
   return c;
 }
 
-static void chunk_put(char *c)
+void ex_arena_chunk_put(char *c)
 {
   pthread_mutex_lock(&ar.lock);
-  ar.free_idx[ar.nfree++] = (uint32_t) ((size_t) (c - ar.base) / CHUNK);
+  ar.free_idx[ar.nfree++] = (uint32_t) ((size_t) (c - ex_arena_lo) / CHUNK);
   pthread_mutex_unlock(&ar.lock);
 }
 
@@ -140,7 +130,23 @@ static void chunk_close(void)
   tl.next = NULL;
   tl.allocs = 0;
   if (__atomic_add_fetch(&h->live, delta, __ATOMIC_ACQ_REL) == 0)
-    chunk_put(c);
+    ex_arena_chunk_put(c);
+}
+
+static int chunk_open(void);
+
+/* the open chunk cannot hold `need` more bytes (or there is none): a fresh one */
+void *ex_arena_alloc_slow(size_t need)
+{
+  char *b;
+  if (ex_arena_lo == NULL || need > CHUNK - CHUNK_HEADER)
+    return NULL;
+  chunk_close();
+  if (chunk_open() != 0)
+    return NULL;
+  b = tl.next;
+  tl.next = b + need;
+  return b;
 }
 
 static int chunk_open(void)
@@ -168,42 +174,15 @@ void ex_arena_end(void)
     chunk_close();
 }
 
-void *ex_arena_alloc(size_t size)
-{
-  size_t need;
-  char *b;
-  if (tl.depth == 0 || size > EX_ARENA_MAX_BLOCK || ar.base == NULL)
-    return NULL;
-  need = (BLOCK_HEADER + size + 7u) & ~(size_t) 7u;
-  if (tl.chunk == NULL || (size_t) (tl.chunk + CHUNK - tl.next) < need) {
-    chunk_close();
-    if (chunk_open() != 0)
-      return NULL;
-  }
-  b = tl.next;
-  tl.next += need;
-  tl.allocs++;
-  *(uint64_t *) (void *) b = (uint64_t) size;
-  return b + BLOCK_HEADER;
-}
-
 size_t ex_arena_block_size(const void *p)
 {
   return (size_t) *(const uint64_t *) (const void *) ((const char *) p - BLOCK_HEADER);
 }
 
-void ex_arena_free(void *p)
-{
-  char *c = ar.base + (((size_t) ((char *) p - ar.base)) & ~(size_t) (CHUNK - 1));
-  struct chunk_head *h = (struct chunk_head *) (void *) c;
-  if (__atomic_sub_fetch(&h->live, 1, __ATOMIC_ACQ_REL) == 0)
-    chunk_put(c);
-}
-
 uint32_t ex_arena_surplus(void)
 {
   uint32_t n = 0;
-  if (ar.base == NULL || !ar.release_ok)
+  if (ex_arena_lo == NULL || !ar.release_ok)
     return 0;
   pthread_mutex_lock(&ar.lock);
   if (ar.nfree > ARENA_WARM + ar.nreleased)
@@ -216,13 +195,13 @@ uint32_t ex_arena_surplus(void)
 void ex_arena_release_surplus(void)
 {
   uint32_t k;
-  if (ar.base == NULL || !ar.release_ok)
+  if (ex_arena_lo == NULL || !ar.release_ok)
     return;
   pthread_mutex_lock(&ar.lock);
   for (k = 0; k + ARENA_WARM < ar.nfree; k++) {
     uint32_t i = ar.free_idx[k];
     if (!ar.released[i]) {
-      (void) madvise(ar.base + (size_t) i * CHUNK, CHUNK, MADV_DONTNEED);
+      (void) madvise(ex_arena_lo + (size_t) i * CHUNK, CHUNK, MADV_DONTNEED);
       ar.released[i] = 1;
       ar.nreleased++;
     }
@@ -233,7 +212,7 @@ void ex_arena_release_surplus(void)
 void ex_arena_get_stats(struct ex_arena_stats *st)
 {
   memset(st, 0, sizeof(*st));
-  if (ar.base == NULL)
+  if (ex_arena_lo == NULL)
     return;
   pthread_mutex_lock(&ar.lock);
   st->chunks_touched = ar.handed;
