@@ -50,3 +50,18 @@ def test_arena_unit(tmp_path, variant):
 
 def test_arena_unit_static_musl(tmp_path):
     build_and_run(tmp_path, musl_gcc(), ["-O2", "-static"], "arena_musl")
+
+
+@pytest.fixture(scope="module")
+def allocator_hooks(tmp_path_factory):
+    from test_core_register import _compile
+    return _compile(tmp_path_factory, "allocator_hooks")
+
+
+@pytest.mark.parametrize("mode,expected", [("core", "hooks: core"), ("optout", "hooks: malloc")])
+def test_allocator_hooks_are_core_s_unless_the_program_set_its_own(allocator_hooks, mode, expected):
+    """docs/capi.rst: eXosip_init points oSIP2's hooks at core's pool and arenas, unless the program set
+    malloc/realloc/free first (then it keeps them). Not under valgrind or a sanitizer: plain build."""
+    res = subprocess.run([allocator_hooks, mode], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, (res.returncode, res.stdout, res.stderr)
+    assert res.stdout.strip() == expected
