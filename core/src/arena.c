@@ -42,6 +42,8 @@
 #define REGION_CHUNKS 262144u /* 1 GiB of address space */
 #define ARENA_WARM 256u       /* free chunks kept committed when the arenas are trimmed (1 MiB) */
 #define LIVE_BIAS ((int64_t) 1 << 40)
+#define BIG_STRIDE 8192u      /* EX_ARENA_BIG_SIZE rounded up to whole pages */
+#define BIG_BLOCKS 256u       /* 2 MiB of address space: a few are ever in use at once */
 
 struct chunk_head {
   int64_t live;
@@ -49,6 +51,7 @@ struct chunk_head {
 };
 
 char *ex_arena_lo, *ex_arena_hi;
+char *ex_arena_big_lo, *ex_arena_big_hi;
 __thread struct ex_arena_tl ex_arena_tl __attribute__((tls_model("initial-exec")));
 #define tl ex_arena_tl
 
@@ -60,13 +63,17 @@ static struct {
   uint32_t *free_idx;      /* REGION_CHUNKS entries */
   unsigned char *released; /* per chunk: its page was given back since it was last freed */
   int release_ok;          /* the system page is CHUNK bytes: a chunk's page can be given back alone */
-} ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, NULL, NULL, 0 };
+  uint32_t big_handed;     /* big blocks [0, big_handed) were handed out at least once */
+  uint32_t big_nfree;
+  uint32_t big_free[BIG_BLOCKS];
+} ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, NULL, NULL, 0, 0, 0, { 0 } };
 
 int ex_arena_install(void)
 {
   long page = sysconf(_SC_PAGESIZE);
   size_t chunks_len = (size_t) CHUNK * REGION_CHUNKS;
-  size_t len = chunks_len + REGION_CHUNKS * (sizeof(uint32_t) + 1);
+  size_t big_len = (size_t) BIG_STRIDE * BIG_BLOCKS;
+  size_t len = chunks_len + REGION_CHUNKS * (sizeof(uint32_t) + 1) + CHUNK + big_len;
   char *region;
   if (ex_arena_lo != NULL)
     return 0;
@@ -83,6 +90,9 @@ int ex_arena_install(void)
   ar.free_idx = (uint32_t *) (void *) ex_arena_hi;
   ar.released = (unsigned char *) (ar.free_idx + REGION_CHUNKS);
   ar.release_ok = page == (long) CHUNK;
+  /* the big blocks after the index: page-aligned (the index ends on a CHUNK boundary: 5 bytes a chunk) */
+  ex_arena_big_lo = (char *) (((uintptr_t) (ar.released + REGION_CHUNKS) + CHUNK - 1) & ~(uintptr_t) (CHUNK - 1));
+  ex_arena_big_hi = ex_arena_big_lo + big_len;
   return 0;
 }
 
@@ -161,6 +171,27 @@ static int chunk_open(void)
   tl.next = c + CHUNK_HEADER;
   tl.allocs = 0;
   return 0;
+}
+
+void *ex_arena_big_alloc(void)
+{
+  char *b = NULL;
+  if (ex_arena_big_lo == NULL)
+    return NULL;
+  pthread_mutex_lock(&ar.lock);
+  if (ar.big_nfree > 0)
+    b = ex_arena_big_lo + (size_t) ar.big_free[--ar.big_nfree] * BIG_STRIDE;
+  else if (ar.big_handed < BIG_BLOCKS)
+    b = ex_arena_big_lo + (size_t) ar.big_handed++ * BIG_STRIDE;
+  pthread_mutex_unlock(&ar.lock);
+  return b;
+}
+
+void ex_arena_big_free(void *p)
+{
+  pthread_mutex_lock(&ar.lock);
+  ar.big_free[ar.big_nfree++] = (uint32_t) ((size_t) ((char *) p - ex_arena_big_lo) / BIG_STRIDE);
+  pthread_mutex_unlock(&ar.lock);
 }
 
 void ex_arena_begin(void)

@@ -85,6 +85,25 @@ static inline void ex_arena_free(void *p)
 /* the size asked for when p was allocated */
 size_t ex_arena_block_size(const void *p);
 
+/*
+ * The serialiser's buffer. osip_message_to_str starts every message in a buffer of
+ * SIP_MESSAGE_MAX_LENGTH bytes (8000) and frees it as soon as core has sent it; from malloc, such a
+ * request is a large-bin one that first merges every small chunk freed since the previous one. Inside
+ * a scope, requests of exactly that size come from a stack of 8 KB blocks instead.
+ */
+#define EX_ARENA_BIG_SIZE 8000u
+extern char *ex_arena_big_lo, *ex_arena_big_hi;
+void *ex_arena_big_alloc(void);
+void ex_arena_big_free(void *p);
+static inline int ex_arena_big_owns(const void *p)
+{
+  return (const char *) p >= ex_arena_big_lo && (const char *) p < ex_arena_big_hi;
+}
+static inline int ex_arena_in_scope(void)
+{
+  return ex_arena_tl.depth > 0;
+}
+
 /* Free chunks past the ones kept warm give their pages back to the system. */
 void ex_arena_release_surplus(void);
 /* free chunks whose pages are still committed, past the warm ones */

@@ -74,6 +74,8 @@ static void *pool_malloc(size_t size)
   if (size != TX_BLOCK_SIZE) {
     if (size <= EX_ARENA_MAX_BLOCK && (p = ex_arena_alloc(size)) != NULL)
       return p; /* inside a message scope (arena.c) */
+    if (size == EX_ARENA_BIG_SIZE && ex_arena_in_scope() && (p = ex_arena_big_alloc()) != NULL)
+      return p; /* the serialiser's first buffer */
     return malloc(size);
   }
   pthread_mutex_lock(&tx_pool.lock);
@@ -95,6 +97,10 @@ static void pool_free(void *p)
 {
   if (ex_arena_owns(p)) {
     ex_arena_free(p);
+    return;
+  }
+  if (ex_arena_big_owns(p)) {
+    ex_arena_big_free(p);
     return;
   }
   if (!in_tx_pool(p)) {
@@ -151,6 +157,14 @@ static void *pool_realloc(void *p, size_t size)
       return NULL;
     memcpy(q, p, size < old ? size : old);
     ex_arena_free(p);
+    return q;
+  }
+  if (p != NULL && ex_arena_big_owns(p)) {
+    q = malloc(size); /* the serialiser outgrew its first buffer */
+    if (q == NULL)
+      return NULL;
+    memcpy(q, p, size < EX_ARENA_BIG_SIZE ? size : EX_ARENA_BIG_SIZE);
+    ex_arena_big_free(p);
     return q;
   }
   if (p == NULL || !in_tx_pool(p))

@@ -216,9 +216,32 @@ static void release(void)
   CHECK(used() == 0);
 }
 
+/* the serialiser's 8 KB blocks: page-aligned, writable to the last byte, a bounded stack, reused */
+static void big_blocks(void)
+{
+  static char *b[300];
+  int i, n = 0;
+  for (i = 0; i < 300; i++) {
+    b[i] = ex_arena_big_alloc();
+    if (b[i] == NULL)
+      break;
+    CHECK(ex_arena_big_owns(b[i]) && !ex_arena_owns(b[i]));
+    CHECK(((uintptr_t) b[i] & 4095u) == 0);
+    memset(b[i], 0x5a, EX_ARENA_BIG_SIZE);
+    n++;
+  }
+  CHECK(n == 256); /* then NULL: the caller takes malloc */
+  CHECK(ex_arena_big_alloc() == NULL);
+  for (i = 0; i < n; i++)
+    ex_arena_big_free(b[i]);
+  CHECK(ex_arena_big_alloc() == b[n - 1]); /* last freed, first reused */
+  ex_arena_big_free(b[n - 1]);
+}
+
 int main(void)
 {
   CHECK(!ex_arena_on());
+  CHECK(ex_arena_big_alloc() == NULL);
   ex_arena_begin();
   CHECK(ex_arena_alloc(8) == NULL); /* not installed: malloc serves everything */
   ex_arena_end();
@@ -231,6 +254,7 @@ int main(void)
   boundaries();
   cross_thread();
   release();
+  big_blocks();
   printf("arena: ok\n");
   return 0;
 }
