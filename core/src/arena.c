@@ -68,6 +68,29 @@ static struct {
   uint32_t big_free[BIG_BLOCKS];
 } ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, NULL, NULL, 0, 0, 0, { 0 } };
 
+static uint32_t nspare; /* chunks kept as spares by threads (atomic) */
+static pthread_key_t exit_key;
+static int exit_key_ok;
+
+static void push_free(char *c)
+{
+  pthread_mutex_lock(&ar.lock);
+  ar.free_idx[ar.nfree++] = (uint32_t) ((size_t) (c - ex_arena_lo) / CHUNK);
+  pthread_mutex_unlock(&ar.lock);
+}
+
+/* a thread that ends hands its spare to the shared stack */
+static void thread_exit(void *unused)
+{
+  (void) unused;
+  if (tl.spare != NULL) {
+    char *c = tl.spare;
+    tl.spare = NULL;
+    __atomic_sub_fetch(&nspare, 1, __ATOMIC_RELAXED);
+    push_free(c);
+  }
+}
+
 int ex_arena_install(void)
 {
   long page = sysconf(_SC_PAGESIZE);
@@ -90,6 +113,7 @@ int ex_arena_install(void)
   ar.free_idx = (uint32_t *) (void *) ex_arena_hi;
   ar.released = (unsigned char *) (ar.free_idx + REGION_CHUNKS);
   ar.release_ok = page == (long) CHUNK;
+  exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
   /* the big blocks after the index: page-aligned (the index ends on a CHUNK boundary: 5 bytes a chunk) */
   ex_arena_big_lo = (char *) (((uintptr_t) (ar.released + REGION_CHUNKS) + CHUNK - 1) & ~(uintptr_t) (CHUNK - 1));
   ex_arena_big_hi = ex_arena_big_lo + big_len;
@@ -103,7 +127,12 @@ int ex_arena_on(void)
 
 static char *chunk_get(void)
 {
-  char *c = NULL;
+  char *c = tl.spare;
+  if (c != NULL) {
+    tl.spare = NULL;
+    __atomic_sub_fetch(&nspare, 1, __ATOMIC_RELAXED);
+    return c;
+  }
   pthread_mutex_lock(&ar.lock);
   if (ar.nfree > 0) {
     uint32_t i = ar.free_idx[--ar.nfree];
@@ -121,9 +150,19 @@ static char *chunk_get(void)
 
 void ex_arena_chunk_put(char *c)
 {
-  pthread_mutex_lock(&ar.lock);
-  ar.free_idx[ar.nfree++] = (uint32_t) ((size_t) (c - ex_arena_lo) / CHUNK);
-  pthread_mutex_unlock(&ar.lock);
+  if (tl.spare == NULL && exit_key_ok) { /* most chunks are freed by the thread that opens the next one */
+    if (!tl.exit_hook) {
+      if (pthread_setspecific(exit_key, (void *) 1) != 0) {
+        push_free(c);
+        return;
+      }
+      tl.exit_hook = 1;
+    }
+    tl.spare = c;
+    __atomic_add_fetch(&nspare, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  push_free(c);
 }
 
 /* the thread's open chunk is closed: from now on only frees touch it */
@@ -247,8 +286,9 @@ void ex_arena_get_stats(struct ex_arena_stats *st)
     return;
   pthread_mutex_lock(&ar.lock);
   st->chunks_touched = ar.handed;
+  st->chunks_spare = __atomic_load_n(&nspare, __ATOMIC_RELAXED);
   st->chunks_free = ar.nfree;
   st->chunks_released = ar.nreleased;
-  st->chunks_used = ar.handed - ar.nfree;
+  st->chunks_used = ar.handed - ar.nfree - st->chunks_spare;
   pthread_mutex_unlock(&ar.lock);
 }

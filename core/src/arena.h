@@ -34,6 +34,8 @@ struct ex_arena_tl {
   char *next;  /* first free byte of it */
   uint32_t allocs;
   uint32_t depth;
+  char *spare; /* a free chunk kept by this thread for its next scope, off the shared stack */
+  int exit_hook; /* the thread's exit hands its spare back */
 };
 extern __thread struct ex_arena_tl ex_arena_tl __attribute__((tls_model("initial-exec")));
 /* the region of the chunks: [ex_arena_lo, ex_arena_hi) */
@@ -112,6 +114,7 @@ uint32_t ex_arena_surplus(void);
 struct ex_arena_stats {
   uint32_t chunks_used;     /* chunks holding live blocks (or open) */
   uint32_t chunks_free;     /* on the free stack */
+  uint32_t chunks_spare;    /* kept by threads for their next scope (one each at most) */
   uint32_t chunks_released; /* free chunks whose pages were given back */
   uint32_t chunks_touched;  /* chunks handed out at least once */
 };

@@ -76,6 +76,40 @@ static void placement(void)
   CHECK(used() == 0);
 }
 
+/* the chunk a thread frees last is the one its next scope opens (its spare), and a thread that ends
+ * hands its spare back to the shared stack */
+static void *spare_thread(void *arg)
+{
+  void *p;
+  (void) arg;
+  ex_arena_begin();
+  p = ex_arena_alloc(10);
+  ex_arena_end();
+  ex_arena_free(p); /* this thread's spare now */
+  return p;
+}
+
+static void spares(void)
+{
+  struct ex_arena_stats st;
+  pthread_t t;
+  void *a, *b, *r;
+  ex_arena_begin();
+  a = ex_arena_alloc(10);
+  ex_arena_end();
+  ex_arena_free(a);
+  ex_arena_begin();
+  b = ex_arena_alloc(10);
+  ex_arena_end();
+  CHECK(chunk_of(a) == chunk_of(b)); /* the spare, reused */
+  ex_arena_free(b);
+  CHECK(pthread_create(&t, NULL, spare_thread, NULL) == 0);
+  CHECK(pthread_join(t, &r) == 0);
+  ex_arena_get_stats(&st);
+  CHECK(st.chunks_spare == 1); /* this thread's; the other's went back when it ended */
+  CHECK(st.chunks_used == 0);
+}
+
 /* a chunk stays while its scope is open, even with every block freed; a new scope, a new chunk */
 static void scope_holds_chunk(void)
 {
@@ -190,7 +224,7 @@ static void release(void)
   for (i = 0; i < 4000; i++)
     ex_arena_free(p[i]);
   ex_arena_get_stats(&st);
-  CHECK(st.chunks_used == 0 && st.chunks_free >= 4000);
+  CHECK(st.chunks_used == 0 && st.chunks_free + st.chunks_spare >= 4000 && st.chunks_spare <= 1);
   if (sysconf(_SC_PAGESIZE) == EX_ARENA_CHUNK) {
     CHECK(ex_arena_surplus() == st.chunks_free - 256);
     ex_arena_release_surplus();
@@ -251,6 +285,7 @@ int main(void)
   outside_and_large();
   placement();
   scope_holds_chunk();
+  spares();
   boundaries();
   cross_thread();
   release();
