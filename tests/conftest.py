@@ -30,6 +30,7 @@ _SLOW_FIRST = ("test_network_fuzz.py", "test_wheels.py", "test_wheel.py", "test_
 # Whole files about core/ itself (make test-system runs the suite with -m "not core_only" against an
 # installed libeXosip2); single tests of that kind carry @pytest.mark.core_only where they are.
 CORE_ONLY_FILES = {
+    "test_arena.py": "core/'s message arenas and allocator hooks",
     "test_core_api.py": "a C program built against core/",
     "test_core_contracts.py": "a C program built against core/",
     "test_core_register.py": "C programs built against core/",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exosip_internal.h"
+#include "arena.h"
 
 static char *dialog_key(const char *callid, const char *local_tag, const char *remote_tag)
 {
@@ -115,11 +116,14 @@ void ex_dialog_start_2xx(struct eXosip_t *ctx, struct ex_dialog *dlg, const osip
 {
   char *buf = NULL;
   size_t len = 0;
-  int proto = ex_proto_of_message(resp2xx);
+  int proto = ex_proto_of_message(resp2xx), rc;
   uint64_t now = ex_now_us();
 
   ex_dialog_stop_2xx(ctx, dlg);
-  if (osip_message_to_str((osip_message_t *) resp2xx, &buf, &len) != 0 || buf == NULL)
+  ex_arena_begin(); /* the serialiser's pieces (arena.c) */
+  rc = osip_message_to_str((osip_message_t *) resp2xx, &buf, &len);
+  ex_arena_end();
+  if (rc != 0 || buf == NULL)
     return;
   free(dlg->resp2xx); /* the 2xx of an earlier INVITE of the dialog */
   dlg->resp2xx_len = 0;

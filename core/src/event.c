@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 
 #include "exosip_internal.h"
+#include "arena.h"
 #include "usage.h"
 
 static const char *event_text(eXosip_event_type_t type)
@@ -55,8 +56,10 @@ static osip_message_t *copy_of(const osip_message_t *m)
   osip_message_t *c = NULL;
   if (m == NULL)
     return NULL;
+  ex_arena_begin(); /* the event's copy: its blocks die together when the program frees the event */
   if (osip_message_clone(m, &c) != 0)
-    return NULL;
+    c = NULL;
+  ex_arena_end();
   return c;
 }
 

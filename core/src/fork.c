@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "exosip_internal.h"
+#include "arena.h"
 
 static int cseq_number(const osip_message_t *m)
 {
@@ -97,8 +98,14 @@ int ex_dialog_send_ack(struct eXosip_t *ctx, struct ex_dialog *dlg, osip_message
   char *buf = NULL;
   size_t len = 0;
   int rc = ex_request_dest(ctx, ack, &dest);
-  if (rc == OSIP_SUCCESS && (osip_message_to_str(ack, &buf, &len) != 0 || buf == NULL))
-    rc = OSIP_SYNTAXERROR;
+  if (rc == OSIP_SUCCESS) {
+    int ok;
+    ex_arena_begin(); /* the serialiser's pieces (arena.c) */
+    ok = osip_message_to_str(ack, &buf, &len) == 0 && buf != NULL;
+    ex_arena_end();
+    if (!ok)
+      rc = OSIP_SYNTAXERROR;
+  }
   if (rc == OSIP_SUCCESS) {
     char *copy = malloc(len);
     if (ctx->cbsip != NULL)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exosip_internal.h"
+#include "arena.h"
 
 static const char *tag_of(osip_list_t *params)
 {
@@ -142,8 +143,22 @@ static int wants_contact(const char *method)
 
 static const char *allow_value = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE, PRACK";
 
+static int build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
+                             const char *route, osip_message_t **out);
+
+/* A request lives as long as its transaction: its blocks come from a scope of its own (arena.c). */
 int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
                          const char *route, osip_message_t **out)
+{
+  int rc;
+  ex_arena_begin();
+  rc = build_request_out(ctx, method, to, from, route, out);
+  ex_arena_end();
+  return rc;
+}
+
+static int build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
+                             const char *route, osip_message_t **out)
 {
   osip_message_t *m = NULL;
   osip_uri_t *ruri = NULL;
@@ -211,8 +226,21 @@ static int set_tag_param(osip_list_t *params, const char *tag)
   return osip_generic_param_add(params, osip_strdup("tag"), osip_strdup(tag)) == 0 ? OSIP_SUCCESS : OSIP_NOMEM;
 }
 
+static int build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, const char *method,
+                                   osip_message_t **out);
+
 int ex_build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, const char *method,
                                osip_message_t **out)
+{
+  int rc;
+  ex_arena_begin();
+  rc = build_request_in_dialog(ctx, dlg, method, out);
+  ex_arena_end();
+  return rc;
+}
+
+static int build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, const char *method,
+                                   osip_message_t **out)
 {
   osip_dialog_t *d = dlg->d;
   osip_message_t *m = NULL;
@@ -281,8 +309,22 @@ cleanup:
   return rc;
 }
 
+static int build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
+                          int with_contact, osip_message_t **out);
+
+/* An answer lives as long as its transaction: its blocks come from a scope of its own (arena.c). */
 int ex_build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
                       int with_contact, osip_message_t **out)
+{
+  int rc;
+  ex_arena_begin();
+  rc = build_response(ctx, req, status, to_tag, with_contact, out);
+  ex_arena_end();
+  return rc;
+}
+
+static int build_response(struct eXosip_t *ctx, const osip_message_t *req, int status, const char *to_tag,
+                          int with_contact, osip_message_t **out)
 {
   osip_message_t *m = NULL;
   const char *reason;

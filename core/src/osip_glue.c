@@ -26,6 +26,7 @@
 #endif
 
 #include "exosip_internal.h"
+#include "arena.h"
 
 /*
  * Transaction blocks. oSIP2 allocates every transaction as one block of sizeof(osip_transaction_t)
@@ -70,8 +71,13 @@ static int in_tx_pool(const void *p)
 static void *pool_malloc(size_t size)
 {
   void *p = NULL;
-  if (size != TX_BLOCK_SIZE)
+  if (size != TX_BLOCK_SIZE) {
+    if (size <= EX_ARENA_MAX_BLOCK && (p = ex_arena_alloc(size)) != NULL)
+      return p; /* inside a message scope (arena.c) */
+    if (size == EX_ARENA_BIG_SIZE && ex_arena_in_scope() && (p = ex_arena_big_alloc()) != NULL)
+      return p; /* the serialiser's first buffer */
     return malloc(size);
+  }
   pthread_mutex_lock(&tx_pool.lock);
   if (tx_pool.nfree > 0) {
     uint32_t i = tx_pool.free_idx[--tx_pool.nfree];
@@ -89,6 +95,14 @@ static void *pool_malloc(size_t size)
 
 static void pool_free(void *p)
 {
+  if (ex_arena_owns(p)) {
+    ex_arena_free(p);
+    return;
+  }
+  if (ex_arena_big_owns(p)) {
+    ex_arena_big_free(p);
+    return;
+  }
   if (!in_tx_pool(p)) {
     free(p);
     return;
@@ -136,6 +150,23 @@ static void tx_pool_release_surplus(void)
 static void *pool_realloc(void *p, size_t size)
 {
   void *q;
+  if (p != NULL && ex_arena_owns(p)) {
+    size_t old = ex_arena_block_size(p);
+    q = pool_malloc(size);
+    if (q == NULL)
+      return NULL;
+    memcpy(q, p, size < old ? size : old);
+    ex_arena_free(p);
+    return q;
+  }
+  if (p != NULL && ex_arena_big_owns(p)) {
+    q = malloc(size); /* the serialiser outgrew its first buffer */
+    if (q == NULL)
+      return NULL;
+    memcpy(q, p, size < EX_ARENA_BIG_SIZE ? size : EX_ARENA_BIG_SIZE);
+    ex_arena_big_free(p);
+    return q;
+  }
   if (p == NULL || !in_tx_pool(p))
     return realloc(p, size);
   q = malloc(size); /* never asked of oSIP2's transactions; correct all the same */
@@ -185,6 +216,7 @@ static void tx_pool_install(void)
   tx_pool.stride = stride;
   tx_pool.free_idx = (uint32_t *) (void *) tx_pool.end;
   tx_pool.released = (unsigned char *) (tx_pool.free_idx + TX_POOL_BLOCKS);
+  (void) ex_arena_install(); /* when it cannot reserve its region, every small block is malloc's */
   osip_set_allocators(pool_malloc, pool_realloc, pool_free);
 }
 
@@ -384,7 +416,9 @@ int ex_tx_new(struct eXosip_t *ctx, osip_fsm_type_t kind, osip_message_t *reques
     rc = OSIP_WRONG_STATE; /* a transaction with this key exists */
     goto cleanup;
   }
+  ex_arena_begin(); /* the transaction's copies of the request's headers live as long as it does */
   rc = osip_transaction_init(&tr, kind, ctx->osip, request);
+  ex_arena_end();
   if (rc != 0 || tr == NULL) {
     rc = rc != 0 ? rc : OSIP_NOMEM;
     tr = NULL;
@@ -734,7 +768,7 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
   osip_message_t *resp = tr->last_response;
   char *buf = NULL, *host = NULL;
   size_t len = 0;
-  int port = 5060;
+  int port = 5060, rc;
   uint64_t due;
 
   if (resp == NULL || tr->nist_context == NULL || tr->nist_context->timer_j_start.tv_sec == -1)
@@ -747,7 +781,10 @@ static void tx_retire(struct eXosip_t *ctx, struct ex_tx *w)
     memset(&w->retired_dest, 0, sizeof(w->retired_dest));
   }
   osip_free(host);
-  if (osip_message_to_str(resp, &buf, &len) != 0 || buf == NULL)
+  ex_arena_begin();
+  rc = osip_message_to_str(resp, &buf, &len);
+  ex_arena_end();
+  if (rc != 0 || buf == NULL)
     return;
   w->retired = malloc(len);
   if (w->retired == NULL) {
@@ -850,6 +887,8 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
  */
 #define EX_TRIM_MIN_PEAK 4096
 #define EX_TRIM_FLOOR 64
+/* free message chunks (4 KB each) past the warm ones worth handing back after a small peak */
+#define ARENA_RELEASE_AT 1024
 static void trim_after_shrink(struct eXosip_t *ctx)
 {
   size_t held = ctx->tx_by_tid.count + ctx->calls_by_cid.count;
@@ -860,12 +899,15 @@ static void trim_after_shrink(struct eXosip_t *ctx)
   if ((ctx->trim_peak >= EX_TRIM_MIN_PEAK || ctx->trim_armed) && held < ctx->trim_peak / 4) {
     malloc_trim(0);
     tx_pool_release_surplus();
+    ex_arena_release_surplus();
     ctx->trim_peak = held;
     ctx->trim_armed = held > EX_TRIM_FLOOR / 4;
-  } else if (held < ctx->trim_peak / 4 && tx_pool_surplus() > TX_POOL_RELEASE_AT) {
+  } else if (held < ctx->trim_peak / 4
+             && (tx_pool_surplus() > TX_POOL_RELEASE_AT || ex_arena_surplus() > ARENA_RELEASE_AT)) {
     /* a smaller peak leaves malloc's arenas alone, but the pool's free blocks are 16 KB each:
-     * a few hundred of them are worth handing back at once */
+     * a few hundred of them are worth handing back at once, and so are a few MB of message chunks */
     tx_pool_release_surplus();
+    ex_arena_release_surplus();
     ctx->trim_peak = held;
   }
 }

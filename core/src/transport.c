@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "exosip_internal.h"
+#include "arena.h"
 
 int ex_proto_of_message(const osip_message_t *msg)
 {
@@ -300,7 +301,10 @@ int ex_send_message(struct eXosip_t *ctx, osip_message_t *msg, const struct ex_d
   char *buf = NULL;
   size_t len = 0;
   int rc;
-  if (osip_message_to_str(msg, &buf, &len) != 0 || buf == NULL)
+  ex_arena_begin(); /* the serialiser's pieces, freed before it returns */
+  rc = osip_message_to_str(msg, &buf, &len);
+  ex_arena_end();
+  if (rc != 0 || buf == NULL)
     return OSIP_SYNTAXERROR;
   if (ctx->cbsip != NULL)
     ctx->cbsip(msg, 0);
@@ -392,7 +396,9 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
     ctx->dropped++;
     return;
   }
+  ex_arena_begin(); /* the message lives as long as its transaction: its blocks, a chunk of its own */
   evt = osip_parse(buf, len);
+  ex_arena_end();
   if (evt == NULL || evt->sip == NULL) {
     ctx->dropped++;
     if (evt != NULL)
