@@ -65,3 +65,19 @@ def test_allocator_hooks_are_core_s_unless_the_program_set_its_own(allocator_hoo
     res = subprocess.run([allocator_hooks, mode], capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, (res.returncode, res.stdout, res.stderr)
     assert res.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+def test_arena_loads_with_dlopen(tmp_path, libc):
+    """The binding loads core with dlopen: arena.c's thread-local state must be accepted by the loader
+    (musl refuses initial-exec TLS in a dlopened library, so there it uses the general model)."""
+    cc = "cc" if libc == "glibc" else musl_gcc()
+    lib, exe = str(tmp_path / "libarena.so"), str(tmp_path / "arena_dlopen")
+    for cmd in ([cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-pthread",
+                 "-I" + SRC, "-o", lib, os.path.join(SRC, "arena.c")],
+                [cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", exe,
+                 os.path.join(ROOT, "tests", "core", "arena_dlopen.c"), "-ldl"]):
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        assert res.returncode == 0, res.stderr
+    run = subprocess.run([exe, lib], capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout.strip()) == (0, "dlopen: ok"), (run.returncode, run.stdout, run.stderr)

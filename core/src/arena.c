@@ -52,7 +52,7 @@ struct chunk_head {
 
 char *ex_arena_lo, *ex_arena_hi;
 char *ex_arena_big_lo, *ex_arena_big_hi;
-__thread struct ex_arena_tl ex_arena_tl __attribute__((tls_model("initial-exec")));
+__thread struct ex_arena_tl ex_arena_tl EX_ARENA_TLS_MODEL;
 #define tl ex_arena_tl
 
 static struct {

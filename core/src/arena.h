@@ -26,9 +26,15 @@ int ex_arena_on(void);
 void ex_arena_begin(void);
 void ex_arena_end(void);
 
-/* The open scope of this thread. Initial-exec TLS: one instruction to reach it on every oSIP2
- * allocation, where the general model is a call (this library is loaded by dlopen, and the 24 bytes
- * fit the static TLS surplus the dynamic linker keeps for such libraries). */
+/* The open scope of this thread. On glibc, initial-exec TLS: one instruction to reach it on every
+ * oSIP2 allocation, where the general model is a call (this library is loaded by dlopen, and its few
+ * bytes fit the static TLS surplus glibc's dynamic linker keeps for such libraries). musl refuses
+ * initial-exec TLS in a library loaded by dlopen: there it is the general model. */
+#if defined(__GLIBC__)
+#define EX_ARENA_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define EX_ARENA_TLS_MODEL
+#endif
 struct ex_arena_tl {
   char *chunk; /* open chunk, or NULL */
   char *next;  /* first free byte of it */
@@ -37,7 +43,7 @@ struct ex_arena_tl {
   char *spare; /* a free chunk kept by this thread for its next scope, off the shared stack */
   int exit_hook; /* the thread's exit hands its spare back */
 };
-extern __thread struct ex_arena_tl ex_arena_tl __attribute__((tls_model("initial-exec")));
+extern __thread struct ex_arena_tl ex_arena_tl EX_ARENA_TLS_MODEL;
 /* the region of the chunks: [ex_arena_lo, ex_arena_hi) */
 extern char *ex_arena_lo, *ex_arena_hi;
 
