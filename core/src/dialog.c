@@ -18,9 +18,19 @@ static char *dialog_key(const char *callid, const char *local_tag, const char *r
   }
 }
 
+/* freed dialogs kept per context for the next ones (64: 130 KB at most) */
+#define EX_DIALOG_CACHE 64
+
 int ex_dialog_new(struct eXosip_t *ctx, struct ex_call *call, osip_dialog_t *d, struct ex_dialog **out)
 {
-  struct ex_dialog *dlg = calloc(1, sizeof(*dlg));
+  struct ex_dialog *dlg = ctx->dialog_cache;
+  if (dlg != NULL) {
+    ctx->dialog_cache = dlg->next;
+    ctx->dialog_cache_n--;
+    memset(dlg, 0, sizeof(*dlg));
+  } else {
+    dlg = calloc(1, sizeof(*dlg));
+  }
   *out = NULL;
   if (dlg == NULL)
     return OSIP_NOMEM;
@@ -86,7 +96,23 @@ void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg)
   free(dlg->local_sdp);
   free(dlg->prev_local_sdp);
   free(dlg->remote_sdp);
-  free(dlg);
+  if (ctx->dialog_cache_n < EX_DIALOG_CACHE) {
+    dlg->next = ctx->dialog_cache;
+    ctx->dialog_cache = dlg;
+    ctx->dialog_cache_n++;
+  } else {
+    free(dlg);
+  }
+}
+
+void ex_dialog_cache_free(struct eXosip_t *ctx)
+{
+  while (ctx->dialog_cache != NULL) {
+    struct ex_dialog *d = ctx->dialog_cache;
+    ctx->dialog_cache = d->next;
+    free(d);
+  }
+  ctx->dialog_cache_n = 0;
 }
 
 void ex_dest_of_answer(struct eXosip_t *ctx, const osip_message_t *resp, const struct ex_tx *ist,

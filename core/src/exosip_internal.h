@@ -374,6 +374,10 @@ struct eXosip_t {
   struct ex_hmap tx_by_key, tx_by_tid;
   struct ex_hmap calls_by_cid, calls_by_srvkey;
   struct ex_hmap dialogs_by_did, dialogs_by_key;
+  /* freed dialogs kept for the next ones (dialog.c): a dialog is about 2 KB, a size malloc serves
+   * from its large bins only after merging every small chunk freed since the previous one */
+  struct ex_dialog *dialog_cache;
+  int dialog_cache_n;
   struct ex_hmap dialogs_by_invtid; /* INVITE transaction id -> dialog, for eXosip_call_build_ack */
   struct ex_hmap calls_by_uackey;   /* Call-ID|From tag of our INVITEs -> call (fork.c) */
   struct ex_hmap dialogs_by_srvtid; /* INVITE server transaction answered 2xx -> dialog (SDP by tid) */
@@ -615,6 +619,7 @@ struct ex_dialog *ex_dialog_by_did(struct eXosip_t *ctx, int did);
 struct ex_dialog *ex_dialog_lookup(struct eXosip_t *ctx, const char *callid, const char *local_tag,
                                    const char *remote_tag);
 void ex_dialog_free(struct eXosip_t *ctx, struct ex_dialog *dlg);
+void ex_dialog_cache_free(struct eXosip_t *ctx);
 /* Where an answer to server transaction ist goes (its Via over UDP, its connection over TCP). */
 void ex_dest_of_answer(struct eXosip_t *ctx, const osip_message_t *resp, const struct ex_tx *ist,
                        struct ex_dest *dest);

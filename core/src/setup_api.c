@@ -427,6 +427,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_usage_free_all(ctx); /* registrations, subscriptions, publications (usage.c) */
     ex_retry_free_all(ctx);
     ex_auth_free_all(ctx);
+    ex_dialog_cache_free(ctx); /* after everything that frees dialogs */
     ex_ctx_unlock(ctx);
     ex_event_queue_destroy(ctx);
     ex_capture_free(ctx);
