@@ -444,6 +444,31 @@ def test_parse_refuses_non_sip_and_accepts_quoted_separators():
         OsipMessage.parse(b"HELLO\r\n" + b"X-A: 1\r\n" * 300, check_limits=False)
 
 
+def test_the_limits_scan_ends_quotes_escapes_and_lines_where_the_line_ends():
+    """A quoted string, or a backslash escape inside one, never runs past the end of its line
+    (CRLF, a bare LF or a bare CR): the separators of the next line count for that line's header;
+    a header line without a line break at the end of the buffer is counted too."""
+    head = (b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n"
+            b"To: <sip:a@y>\r\nCall-ID: 1@x\r\nCSeq: 1 OPTIONS\r\n")
+    params = b";p" * 70  # over the default of 64
+    for opener in (b'From: "open', b'From: "escape at the end\\', b'From: "a\\"b'):
+        for eol in (b"\r\n", b"\n", b"\r"):
+            with pytest.raises(OsipSyntaxError, match="header X-B has more than 64 parameters"):
+                OsipMessage.parse(head + opener + eol + b"X-B: v" + params + b"\r\n\r\n")
+    # the same separators inside a closed quoted string, escapes included, are not counted
+    msg = OsipMessage.parse(head + b'From: "a\\"' + params + b'\\\\" <sip:b@x>;tag=1\r\nContent-Length: 0\r\n\r\n')
+    assert msg.call_id == "1@x"
+    # the last header line of a buffer that stops without a line break
+    with pytest.raises(OsipSyntaxError, match="header X-B has more than 64 parameters"):
+        OsipMessage.parse(head + b"X-B: v" + params)
+    with pytest.raises(OsipSyntaxError, match="header X-C has more than 64 comma-separated values"):
+        OsipMessage.parse(head + b"X-C: " + b"a," * 70)
+    # a NUL in a header line, also after a bare CR ends the line before it
+    for data in (head + b"X-D: a\x00b\r\n\r\n", head + b"X-D: a\rX-E: \x00\r\n\r\n"):
+        with pytest.raises(OsipSyntaxError, match="NUL byte"):
+            OsipMessage.parse(data)
+
+
 # --- multipart bodies whose part repeats Content-Type (oSIP2 leaks the first one) -----------------
 
 def multipart_invite(port, lport, n, parts, ctype=b"Content-Type: multipart/mixed;boundary=unique"):
