@@ -368,6 +368,10 @@ struct eXosip_t {
   int evcount;
   int ev_fd;      /* eventfd: readable while events wait */
   int ev_signaled;
+  int ev_fd_wanted; /* eXosip_event_geteventsocket was called: only then is ev_fd written and read */
+  int ev_waiters;   /* threads asleep (or about to be) in eXosip_event_wait/get; under evlock */
+  int ev_defer;     /* the I/O thread is working through what it read: signal the waiters once, at its end */
+  int ev_deferred;  /* events emitted with ev_defer set that a waiter has not been told of (context lock) */
   int wakeups;
 
   /* indices */
@@ -589,6 +593,7 @@ int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_
                       struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
                       const osip_message_t *response, const osip_message_t *ack);
 void ex_event_queue_destroy(struct eXosip_t *ctx);
+void ex_event_flush(struct eXosip_t *ctx, int n);
 
 /* msgbuild.c */
 int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,
