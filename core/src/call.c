@@ -280,7 +280,8 @@ static void ack_for_2xx(struct eXosip_t *ctx, osip_event_t *evt)
       free(dlg->remote_sdp);
       dlg->remote_sdp = sdp;
     }
-    ex_event_emit(ctx, EXOSIP_CALL_ACK, dlg->call, dlg, dlg->inv_tid, NULL, NULL, ack);
+    evt->sip = NULL; /* handed to the event, not copied: nothing here reads it again */
+    ex_event_emit_ack(ctx, dlg->call, dlg, dlg->inv_tid, ack);
   }
   osip_event_free(evt);
 }

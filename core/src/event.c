@@ -78,33 +78,44 @@ int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call
 
 static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                 int rid, const struct ex_event_sub *sub, int tid, const osip_message_t *request,
-                const osip_message_t *response, const osip_message_t *ack);
+                const osip_message_t *response, const osip_message_t *ack, osip_message_t *owned_ack);
 
 /* The same, for events that name a registration (rid > 0). */
 int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
                       struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
                       const osip_message_t *response, const osip_message_t *ack)
 {
-  return emit(ctx, type, call, dlg, rid, NULL, tid, request, response, ack);
+  return emit(ctx, type, call, dlg, rid, NULL, tid, request, response, ack, NULL);
+}
+
+/* EXOSIP_CALL_ACK with the received ACK itself instead of a copy: the caller is done with it, and the
+ * event (or, when none could be made, this function) frees it. */
+int ex_event_emit_ack(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, int tid,
+                      osip_message_t *ack)
+{
+  return emit(ctx, EXOSIP_CALL_ACK, call, dlg, 0, NULL, tid, NULL, NULL, NULL, ack);
 }
 
 /* The same, for events of subscriptions: did, sid or nid, and the Subscription-State. */
 int ex_event_emit_sub(struct eXosip_t *ctx, eXosip_event_type_t type, const struct ex_event_sub *sub, int tid,
                       const osip_message_t *request, const osip_message_t *response)
 {
-  return emit(ctx, type, NULL, NULL, 0, sub, tid, request, response, NULL);
+  return emit(ctx, type, NULL, NULL, 0, sub, tid, request, response, NULL, NULL);
 }
 
 static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                 int rid, const struct ex_event_sub *sub, int tid, const osip_message_t *request,
-                const osip_message_t *response, const osip_message_t *ack)
+                const osip_message_t *response, const osip_message_t *ack, osip_message_t *owned_ack)
 {
   struct ex_event *e = calloc(1, sizeof(*e));
   eXosip_event_t *je;
   int was_empty, wake;
 
-  if (e == NULL)
+  if (e == NULL) {
+    if (owned_ack != NULL)
+      osip_message_free(owned_ack);
     return OSIP_NOMEM;
+  }
   je = &e->ev;
   je->type = type;
   je->tid = tid;
@@ -117,7 +128,7 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
     je->did = dlg->did;
   je->request = copy_of(request);
   je->response = copy_of(response);
-  je->ack = copy_of(ack);
+  je->ack = owned_ack != NULL ? owned_ack : copy_of(ack);
   {
     /* copied (cut to fit), not formatted: this runs for every event */
     const char *text = response != NULL && response->reason_phrase != NULL ? response->reason_phrase

@@ -589,6 +589,8 @@ char *ex_client_key(const osip_message_t *msg);
 int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                   int tid, const osip_message_t *request, const osip_message_t *response,
                   const osip_message_t *ack);
+int ex_event_emit_ack(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, int tid,
+                      osip_message_t *ack);
 int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
                       struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
                       const osip_message_t *response, const osip_message_t *ack);
