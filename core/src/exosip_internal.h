@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -562,6 +563,39 @@ void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 /* the NULL-terminated *parts* joined in a fresh malloc'd string (NULL when out of memory) */
 char *ex_join_parts(const char *const *parts);
+
+/* Text built by appending, as snprintf would write it: s[0..n) goes to buf at `at`, cut to fit
+ * (buf always ends with NUL when size > 0); the result is the length the whole text needs, so
+ * a result >= size says it was cut. For the strings built per message, without a format parse. */
+static inline size_t ex_put(char *buf, size_t size, size_t at, const char *s, size_t n)
+{
+  if (at < size) {
+    size_t room = size - 1 - at, k = n < room ? n : room;
+    memcpy(buf + at, s, k);
+    buf[at + k] = '\0';
+  }
+  return at + n;
+}
+
+static inline size_t ex_puts(char *buf, size_t size, size_t at, const char *s)
+{
+  return ex_put(buf, size, at, s, strlen(s));
+}
+
+/* A decimal int, as "%d" writes it. */
+static inline size_t ex_put_int(char *buf, size_t size, size_t at, int v)
+{
+  char d[12];
+  size_t i = sizeof(d);
+  unsigned int u = v < 0 ? 0u - (unsigned int) v : (unsigned int) v;
+  do {
+    d[--i] = (char) ('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0)
+    d[--i] = '-';
+  return ex_put(buf, size, at, d + i, sizeof(d) - i);
+}
 /* May a new server transaction for a request from src be created? 0 yes (after evicting retired
  * transactions when a limit is reached), or 503 when the limits are full of live ones. The bound
  * on queued events is checked by the caller (call.c), which knows what the request ends. */

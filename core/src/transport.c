@@ -93,13 +93,15 @@ int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto,
     return OSIP_BADPARAMETER;
   if (port <= 0 || port > 65535)
     port = 5060;
-  snprintf(out->host, sizeof(out->host), "%s", host); /* for TLS: the name the certificate must carry */
+  /* for TLS: out->host is the name the certificate must carry; copied, not formatted (this runs
+   * for every message sent) */
   n = strlen(host);
   if (host[0] == '[' && n > 2 && host[n - 1] == ']') { /* bracketed IPv6 reference */
-    snprintf(buf, sizeof(buf), "%.*s", (int) (n - 2), host + 1);
-    snprintf(out->host, sizeof(out->host), "%s", buf);
+    ex_put(buf, sizeof(buf), 0, host + 1, n - 2);
+    ex_puts(out->host, sizeof(out->host), 0, buf);
   } else {
-    snprintf(buf, sizeof(buf), "%s", host);
+    ex_put(out->host, sizeof(out->host), 0, host, n);
+    ex_put(buf, sizeof(buf), 0, host, n);
   }
   {
     struct sockaddr_in *sin = (struct sockaddr_in *) &out->sa;
