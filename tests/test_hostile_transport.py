@@ -401,6 +401,36 @@ def test_hostile_datagrams_are_dropped_and_options_right_after_is_answered(uas_a
     assert stop_clean(uas) >= len(cases)
 
 
+def test_a_datagram_shorter_than_its_content_length_is_dropped(uas_asan, program_factory):  # noqa: F811
+    """RFC 3261 18.3, measured from the first blank line (CRLF CRLF): a body that is short by one
+    byte is never served, an exact one (also after a folded header line) is answered."""
+    uas = start_uas(program_factory, uas_asan, "udp")
+    sock = udp_client()
+    lport = sock.getsockname()[1]
+
+    def with_body(n, body, declared, extra=b""):
+        return request(b"OPTIONS", uas.port, lport, n=n, to_tag=False, extra=extra).replace(
+            b"Content-Length: 0\r\n\r\n", b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+            % (declared, body), 1)
+
+    try:
+        cases = [
+            (3000, with_body(3000, b"hello", 6), False),
+            (3001, with_body(3001, b"hello", 5), True),
+            (3002, with_body(3002, b"x" * 40, 40, extra=b"Subject: a\r\n b\r\n"), True),
+        ]
+        for n, data, answered in cases:
+            sock.sendto(data, ("127.0.0.1", uas.port))
+            answer = udp_answer(sock, b"z9hG4bK-ht%d" % n, timeout=WAIT if answered else 0.5)
+            if answered:
+                assert answer is not None and status_of(answer) == 200, n
+            else:  # dropped here, or refused 400 when oSIP2 already refuses to parse it
+                assert answer is None or status_of(answer) == 400, n
+    finally:
+        sock.close()
+    assert stop_clean(uas) >= 1  # the short one
+
+
 def test_over_tcp_a_message_over_the_limits_is_dropped_and_the_stream_goes_on(uas_asan, program_factory):  # noqa: F811
     uas = start_uas(program_factory, uas_asan, "tcp")
     with socket.create_connection(("127.0.0.1", uas.port), timeout=WAIT) as s:
@@ -442,6 +472,31 @@ def test_parse_refuses_non_sip_and_accepts_quoted_separators():
     assert len(OsipMessage.parse(many, check_limits=False).get_headers("X-A")) == 300
     with pytest.raises(OsipSyntaxError, match="not a SIP"):
         OsipMessage.parse(b"HELLO\r\n" + b"X-A: 1\r\n" * 300, check_limits=False)
+
+
+def test_the_limits_scan_ends_quotes_escapes_and_lines_where_the_line_ends():
+    """A quoted string, or a backslash escape inside one, never runs past the end of its line
+    (CRLF, a bare LF or a bare CR): the separators of the next line count for that line's header;
+    a header line without a line break at the end of the buffer is counted too."""
+    head = (b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4;branch=z9hG4bK1\r\n"
+            b"To: <sip:a@y>\r\nCall-ID: 1@x\r\nCSeq: 1 OPTIONS\r\n")
+    params = b";p" * 70  # over the default of 64
+    for opener in (b'From: "open', b'From: "escape at the end\\', b'From: "a\\"b'):
+        for eol in (b"\r\n", b"\n", b"\r"):
+            with pytest.raises(OsipSyntaxError, match="header X-B has more than 64 parameters"):
+                OsipMessage.parse(head + opener + eol + b"X-B: v" + params + b"\r\n\r\n")
+    # the same separators inside a closed quoted string, escapes included, are not counted
+    msg = OsipMessage.parse(head + b'From: "a\\"' + params + b'\\\\" <sip:b@x>;tag=1\r\nContent-Length: 0\r\n\r\n')
+    assert msg.call_id == "1@x"
+    # the last header line of a buffer that stops without a line break
+    with pytest.raises(OsipSyntaxError, match="header X-B has more than 64 parameters"):
+        OsipMessage.parse(head + b"X-B: v" + params)
+    with pytest.raises(OsipSyntaxError, match="header X-C has more than 64 comma-separated values"):
+        OsipMessage.parse(head + b"X-C: " + b"a," * 70)
+    # a NUL in a header line, also after a bare CR ends the line before it
+    for data in (head + b"X-D: a\x00b\r\n\r\n", head + b"X-D: a\rX-E: \x00\r\n\r\n"):
+        with pytest.raises(OsipSyntaxError, match="NUL byte"):
+            OsipMessage.parse(data)
 
 
 # --- multipart bodies whose part repeats Content-Type (oSIP2 leaks the first one) -----------------

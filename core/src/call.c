@@ -97,7 +97,7 @@ static void new_call(struct eXosip_t *ctx, struct ex_tx *w)
   n = strlen(cid) + (ftag ? strlen(ftag) : 0) + 2;
   srv = malloc(n);
   if (srv != NULL) {
-    snprintf(srv, n, "%s|%s", cid, ftag ? ftag : "");
+    ex_puts(srv, n, ex_put(srv, n, ex_puts(srv, n, 0, cid), "|", 1), ftag ? ftag : "");
     call->srv_key = srv;
     ex_hmap_put_str(&ctx->calls_by_srvkey, srv, call);
   }
@@ -280,7 +280,8 @@ static void ack_for_2xx(struct eXosip_t *ctx, osip_event_t *evt)
       free(dlg->remote_sdp);
       dlg->remote_sdp = sdp;
     }
-    ex_event_emit(ctx, EXOSIP_CALL_ACK, dlg->call, dlg, dlg->inv_tid, NULL, NULL, ack);
+    evt->sip = NULL; /* handed to the event, not copied: nothing here reads it again */
+    ex_event_emit_ack(ctx, dlg->call, dlg, dlg->inv_tid, ack);
   }
   osip_event_free(evt);
 }
@@ -292,7 +293,10 @@ static int late_invite(struct eXosip_t *ctx, const osip_message_t *req)
   char key[1024], cid[512];
   struct ex_call *call;
   struct ex_dialog *dlg;
-  snprintf(key, sizeof(key), "%s|%s", ex_callid(req, cid, sizeof(cid)), ftag ? ftag : "");
+  {
+    size_t at = ex_puts(key, sizeof(key), 0, ex_callid(req, cid, sizeof(cid)));
+    ex_puts(key, sizeof(key), ex_put(key, sizeof(key), at, "|", 1), ftag ? ftag : "");
+  }
   call = ex_hmap_get_str(&ctx->calls_by_srvkey, key);
   if (call == NULL)
     return 0;

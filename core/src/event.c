@@ -63,6 +63,14 @@ static osip_message_t *copy_of(const osip_message_t *m)
   return c;
 }
 
+/* Make the eventfd readable; evlock held. */
+static void signal_fd_locked(struct eXosip_t *ctx)
+{
+  uint64_t one = 1;
+  if (ctx->ev_fd >= 0 && write(ctx->ev_fd, &one, sizeof(one)) == (ssize_t) sizeof(one))
+    ctx->ev_signaled = 1;
+}
+
 /* Called with the context lock held. */
 int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                   int tid, const osip_message_t *request, const osip_message_t *response,
@@ -73,33 +81,44 @@ int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call
 
 static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                 int rid, const struct ex_event_sub *sub, int tid, const osip_message_t *request,
-                const osip_message_t *response, const osip_message_t *ack);
+                const osip_message_t *response, const osip_message_t *ack, osip_message_t *owned_ack);
 
 /* The same, for events that name a registration (rid > 0). */
 int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
                       struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
                       const osip_message_t *response, const osip_message_t *ack)
 {
-  return emit(ctx, type, call, dlg, rid, NULL, tid, request, response, ack);
+  return emit(ctx, type, call, dlg, rid, NULL, tid, request, response, ack, NULL);
+}
+
+/* EXOSIP_CALL_ACK with the received ACK itself instead of a copy: the caller is done with it, and the
+ * event (or, when none could be made, this function) frees it. */
+int ex_event_emit_ack(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, int tid,
+                      osip_message_t *ack)
+{
+  return emit(ctx, EXOSIP_CALL_ACK, call, dlg, 0, NULL, tid, NULL, NULL, NULL, ack);
 }
 
 /* The same, for events of subscriptions: did, sid or nid, and the Subscription-State. */
 int ex_event_emit_sub(struct eXosip_t *ctx, eXosip_event_type_t type, const struct ex_event_sub *sub, int tid,
                       const osip_message_t *request, const osip_message_t *response)
 {
-  return emit(ctx, type, NULL, NULL, 0, sub, tid, request, response, NULL);
+  return emit(ctx, type, NULL, NULL, 0, sub, tid, request, response, NULL, NULL);
 }
 
 static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                 int rid, const struct ex_event_sub *sub, int tid, const osip_message_t *request,
-                const osip_message_t *response, const osip_message_t *ack)
+                const osip_message_t *response, const osip_message_t *ack, osip_message_t *owned_ack)
 {
   struct ex_event *e = calloc(1, sizeof(*e));
   eXosip_event_t *je;
-  int was_empty;
+  int was_empty, wake;
 
-  if (e == NULL)
+  if (e == NULL) {
+    if (owned_ack != NULL)
+      osip_message_free(owned_ack);
     return OSIP_NOMEM;
+  }
   je = &e->ev;
   je->type = type;
   je->tid = tid;
@@ -112,7 +131,7 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
     je->did = dlg->did;
   je->request = copy_of(request);
   je->response = copy_of(response);
-  je->ack = copy_of(ack);
+  je->ack = owned_ack != NULL ? owned_ack : copy_of(ack);
   {
     /* copied (cut to fit), not formatted: this runs for every event */
     const char *text = response != NULL && response->reason_phrase != NULL ? response->reason_phrase
@@ -137,17 +156,35 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
     ctx->evhead = e;
   ctx->evtail = e;
   ctx->evcount++;
-  if (was_empty && !ctx->ev_signaled && ctx->ev_fd >= 0) {
-    uint64_t one = 1;
-    if (write(ctx->ev_fd, &one, sizeof(one)) == (ssize_t) sizeof(one))
-      ctx->ev_signaled = 1;
-  }
+  /* the eventfd costs a write here and a read when the queue drains: only for a program that
+   * watches it (eXosip_event_geteventsocket catches up on what is queued when it is first asked) */
+  if (was_empty && ctx->ev_fd_wanted && !ctx->ev_signaled)
+    signal_fd_locked(ctx);
+  wake = ctx->ev_waiters > 0;
   pthread_mutex_unlock(&ctx->evlock);
+  if (!wake)
+    return OSIP_SUCCESS; /* nobody asleep: the next wait finds the event in the queue */
+  if (ctx->ev_defer) {
+    /* the I/O thread signals once when it has worked through what it read and let the context
+     * lock go (ex_event_flush): a waiter woken now would first wait for that lock anyway */
+    ctx->ev_deferred++;
+    return OSIP_SUCCESS;
+  }
   /* after the unlock: a waiter woken while evlock is still held would only block again at once
    * on that mutex (a second futex wait, and a second wake-up from the unlock). A waiter cannot
    * miss this event: it looks at the queue under evlock before it sleeps. */
   pthread_cond_signal(&ctx->evcond);
   return OSIP_SUCCESS;
+}
+
+/* The I/O thread, after it let the context lock go: wake the waiters told of nothing yet. n is
+ * ev_deferred, read (and cleared) while the lock was still held. */
+void ex_event_flush(struct eXosip_t *ctx, int n)
+{
+  if (n == 1)
+    pthread_cond_signal(&ctx->evcond);
+  else if (n > 1)
+    pthread_cond_broadcast(&ctx->evcond); /* several events: as many waiters as there are may take them */
 }
 
 /* Take the head of the queue; evlock held. */
@@ -196,12 +233,15 @@ static eXosip_event_t *wait_for(struct eXosip_t *ctx, const struct timespec *dea
     je = pop_locked(ctx);
     if (je != NULL || ctx->stopping || ctx->wakeups != wakeups)
       break;
+    ctx->ev_waiters++;
     if (deadline == NULL) {
       pthread_cond_wait(&ctx->evcond, &ctx->evlock);
     } else if (pthread_cond_timedwait(&ctx->evcond, &ctx->evlock, deadline) == ETIMEDOUT) {
+      ctx->ev_waiters--;
       je = pop_locked(ctx);
       break;
     }
+    ctx->ev_waiters--;
   }
   pthread_mutex_unlock(&ctx->evlock);
   return je;
@@ -232,6 +272,13 @@ EXOSIP_API int eXosip_event_geteventsocket(struct eXosip_t *excontext)
 {
   if (excontext == NULL || !excontext->initialized)
     return OSIP_BADPARAMETER;
+  pthread_mutex_lock(&excontext->evlock);
+  if (!excontext->ev_fd_wanted) {
+    excontext->ev_fd_wanted = 1;
+    if (excontext->evhead != NULL && !excontext->ev_signaled)
+      signal_fd_locked(excontext); /* what was queued before anyone watched */
+  }
+  pthread_mutex_unlock(&excontext->evlock);
   return excontext->ev_fd;
 }
 

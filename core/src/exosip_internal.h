@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -368,6 +369,10 @@ struct eXosip_t {
   int evcount;
   int ev_fd;      /* eventfd: readable while events wait */
   int ev_signaled;
+  int ev_fd_wanted; /* eXosip_event_geteventsocket was called: only then is ev_fd written and read */
+  int ev_waiters;   /* threads asleep (or about to be) in eXosip_event_wait/get; under evlock */
+  int ev_defer;     /* the I/O thread is working through what it read: signal the waiters once, at its end */
+  int ev_deferred;  /* events emitted with ev_defer set that a waiter has not been told of (context lock) */
   int wakeups;
 
   /* indices */
@@ -562,6 +567,39 @@ void ex_tx_free_all(struct eXosip_t *ctx);
 char *ex_server_key(const osip_message_t *req, const char *method_override);
 /* the NULL-terminated *parts* joined in a fresh malloc'd string (NULL when out of memory) */
 char *ex_join_parts(const char *const *parts);
+
+/* Text built by appending, as snprintf would write it: s[0..n) goes to buf at `at`, cut to fit
+ * (buf always ends with NUL when size > 0); the result is the length the whole text needs, so
+ * a result >= size says it was cut. For the strings built per message, without a format parse. */
+static inline size_t ex_put(char *buf, size_t size, size_t at, const char *s, size_t n)
+{
+  if (at < size) {
+    size_t room = size - 1 - at, k = n < room ? n : room;
+    memcpy(buf + at, s, k);
+    buf[at + k] = '\0';
+  }
+  return at + n;
+}
+
+static inline size_t ex_puts(char *buf, size_t size, size_t at, const char *s)
+{
+  return ex_put(buf, size, at, s, strlen(s));
+}
+
+/* A decimal int, as "%d" writes it. */
+static inline size_t ex_put_int(char *buf, size_t size, size_t at, int v)
+{
+  char d[12];
+  size_t i = sizeof(d);
+  unsigned int u = v < 0 ? 0u - (unsigned int) v : (unsigned int) v;
+  do {
+    d[--i] = (char) ('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (v < 0)
+    d[--i] = '-';
+  return ex_put(buf, size, at, d + i, sizeof(d) - i);
+}
 /* May a new server transaction for a request from src be created? 0 yes (after evicting retired
  * transactions when a limit is reached), or 503 when the limits are full of live ones. The bound
  * on queued events is checked by the caller (call.c), which knows what the request ends. */
@@ -589,10 +627,13 @@ char *ex_client_key(const osip_message_t *msg);
 int ex_event_emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call, struct ex_dialog *dlg,
                   int tid, const osip_message_t *request, const osip_message_t *response,
                   const osip_message_t *ack);
+int ex_event_emit_ack(struct eXosip_t *ctx, struct ex_call *call, struct ex_dialog *dlg, int tid,
+                      osip_message_t *ack);
 int ex_event_emit_rid(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *call,
                       struct ex_dialog *dlg, int rid, int tid, const osip_message_t *request,
                       const osip_message_t *response, const osip_message_t *ack);
 void ex_event_queue_destroy(struct eXosip_t *ctx);
+void ex_event_flush(struct eXosip_t *ctx, int n);
 
 /* msgbuild.c */
 int ex_build_request_out(struct eXosip_t *ctx, const char *method, const char *to, const char *from,

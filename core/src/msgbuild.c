@@ -31,10 +31,12 @@ const char *ex_callid(const osip_message_t *msg, char *buf, size_t size)
     buf[0] = '\0';
     return buf;
   }
-  if (c->host != NULL)
-    snprintf(buf, size, "%s@%s", c->number, c->host);
-  else
-    snprintf(buf, size, "%s", c->number);
+  /* built for almost every message: copied, not formatted */
+  {
+    size_t at = ex_puts(buf, size, 0, c->number);
+    if (c->host != NULL)
+      ex_puts(buf, size, ex_put(buf, size, at, "@", 1), c->host);
+  }
   return buf;
 }
 
@@ -69,9 +71,19 @@ int ex_add_via(struct eXosip_t *ctx, osip_message_t *msg, int proto)
   int port;
   ex_local_contact(ctx, proto, &host, &port);
   ex_random_token(ctx, branch, sizeof(branch));
-  snprintf(via, sizeof(via), "SIP/2.0/%s %s%s%s:%d%s;branch=z9hG4bK%s", proto_name(proto),
-           host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
-           ctx->use_rport ? ";rport" : "", branch);
+  { /* SIP/2.0/PROTO host:port[;rport];branch=z9hG4bK..., appended (one per request we send) */
+    int brackets = host_needs_brackets(host);
+    size_t at = ex_put(via, sizeof(via), 0, "SIP/2.0/", 8);
+    at = ex_puts(via, sizeof(via), at, proto_name(proto));
+    at = ex_put(via, sizeof(via), at, brackets ? " [" : " ", brackets ? 2 : 1);
+    at = ex_puts(via, sizeof(via), at, host);
+    at = ex_put(via, sizeof(via), at, brackets ? "]:" : ":", brackets ? 2 : 1);
+    at = ex_put_int(via, sizeof(via), at, port);
+    if (ctx->use_rport)
+      at = ex_put(via, sizeof(via), at, ";rport", 6);
+    at = ex_put(via, sizeof(via), at, ";branch=z9hG4bK", 15);
+    ex_puts(via, sizeof(via), at, branch);
+  }
   return osip_message_set_via(msg, via) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
 }
 
@@ -114,18 +126,48 @@ int ex_set_contact(struct eXosip_t *ctx, osip_message_t *msg, const char *user, 
   int port, has_user;
   ex_local_contact(ctx, proto, &host, &port);
   has_user = user != NULL && user[0] != '\0' && escape_user(user, esc, sizeof(esc)) > 0;
-  if (snprintf(contact, sizeof(contact), "%s%s%s<sip:%s%s%s%s%s:%d%s%s%s%s>%s%s%s", name ? "\"" : "",
-               name ? name : "",
-               name ? "\" " : "", has_user ? esc : "", has_user ? "@" : "",
-               host_needs_brackets(host) ? "[" : "", host, host_needs_brackets(host) ? "]" : "", port,
-               proto == EX_PROTO_TLS ? ";transport=tls" : proto == IPPROTO_TCP ? ";transport=tcp" : "",
-               ctx->outbound && !MSG_IS_REGISTER(msg) ? ";ob" : "", /* EXOSIP_OPT_ENABLE_OUTBOUND */
-               ctx->contact_extra != NULL && !MSG_IS_REGISTER(msg) ? ";" : "",
-               ctx->contact_extra != NULL && !MSG_IS_REGISTER(msg) ? ctx->contact_extra : "",
-               ctx->sip_instance ? ";+sip.instance=\"" : "", ctx->sip_instance ? ctx->sip_instance : "",
-               ctx->sip_instance ? "\"" : "")
-      >= (int) sizeof(contact))
-    return OSIP_SYNTAXERROR;
+  /* ["name" ]<sip:[user@]host:port[;transport=..][;ob][;extra]>[;+sip.instance="..."], appended
+   * piece by piece (one for every dialog answered or started: no format to parse) */
+  {
+    const size_t size = sizeof(contact);
+    int brackets = host_needs_brackets(host), not_register = !MSG_IS_REGISTER(msg);
+    size_t at = 0;
+    if (name != NULL) {
+      at = ex_put(contact, size, at, "\"", 1);
+      at = ex_puts(contact, size, at, name);
+      at = ex_put(contact, size, at, "\" ", 2);
+    }
+    at = ex_put(contact, size, at, "<sip:", 5);
+    if (has_user) {
+      at = ex_puts(contact, size, at, esc);
+      at = ex_put(contact, size, at, "@", 1);
+    }
+    if (brackets)
+      at = ex_put(contact, size, at, "[", 1);
+    at = ex_puts(contact, size, at, host);
+    if (brackets)
+      at = ex_put(contact, size, at, "]", 1);
+    at = ex_put(contact, size, at, ":", 1);
+    at = ex_put_int(contact, size, at, port);
+    if (proto == EX_PROTO_TLS)
+      at = ex_puts(contact, size, at, ";transport=tls");
+    else if (proto == IPPROTO_TCP)
+      at = ex_puts(contact, size, at, ";transport=tcp");
+    if (ctx->outbound && not_register) /* EXOSIP_OPT_ENABLE_OUTBOUND */
+      at = ex_put(contact, size, at, ";ob", 3);
+    if (ctx->contact_extra != NULL && not_register) {
+      at = ex_put(contact, size, at, ";", 1);
+      at = ex_puts(contact, size, at, ctx->contact_extra);
+    }
+    at = ex_put(contact, size, at, ">", 1);
+    if (ctx->sip_instance) {
+      at = ex_puts(contact, size, at, ";+sip.instance=\"");
+      at = ex_puts(contact, size, at, ctx->sip_instance);
+      at = ex_put(contact, size, at, "\"", 1);
+    }
+    if (at >= size)
+      return OSIP_SYNTAXERROR;
+  }
   return osip_message_set_contact(msg, contact) == 0 ? OSIP_SUCCESS : OSIP_SYNTAXERROR;
 }
 
@@ -195,9 +237,9 @@ static int build_request_out(struct eXosip_t *ctx, const char *method, const cha
   }
   ex_local_contact(ctx, proto, &host, &port);
   ex_random_token(ctx, callid, 24);
-  snprintf(callid + strlen(callid), sizeof(callid) - strlen(callid), "@%s", host);
+  ex_puts(callid, sizeof(callid), ex_put(callid, sizeof(callid), strlen(callid), "@", 1), host);
   osip_message_set_call_id(m, callid);
-  snprintf(cseq, sizeof(cseq), "20 %s", method);
+  ex_puts(cseq, sizeof(cseq), ex_put(cseq, sizeof(cseq), 0, "20 ", 3), method);
   osip_message_set_cseq(m, cseq);
   osip_message_set_max_forwards(m, "70");
   rc = ex_add_via(ctx, m, proto);
@@ -274,10 +316,11 @@ static int build_request_in_dialog(struct eXosip_t *ctx, struct ex_dialog *dlg, 
     goto cleanup;
   osip_message_set_call_id(m, d->call_id);
   if (strcmp(method, "ACK") == 0) {
-    snprintf(cseq, sizeof(cseq), "%d ACK", dlg->inv_cseq);
+    ex_put(cseq, sizeof(cseq), ex_put_int(cseq, sizeof(cseq), 0, dlg->inv_cseq), " ACK", 4);
   } else {
     d->local_cseq++;
-    snprintf(cseq, sizeof(cseq), "%d %s", d->local_cseq, method);
+    ex_puts(cseq, sizeof(cseq), ex_put(cseq, sizeof(cseq), ex_put_int(cseq, sizeof(cseq), 0, d->local_cseq), " ", 1),
+            method);
   }
   osip_message_set_cseq(m, cseq);
   osip_message_set_max_forwards(m, "70");

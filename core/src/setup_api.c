@@ -329,7 +329,7 @@ static void *io_thread(void *arg)
   struct epoll_event evs[64];
 
   while (!ctx->stopping) {
-    int timeout_ms = 1000, n, i;
+    int timeout_ms = 1000, n, i, deferred;
     struct ex_timer *top;
 
     ex_ctx_lock(ctx);
@@ -348,6 +348,7 @@ static void *io_thread(void *arg)
 
     ex_ctx_lock(ctx);
     ctx->sleep_until = 0;
+    ctx->ev_defer = 1; /* the waiters are woken once, below, not per event */
     for (i = 0; i < n && !ctx->stopping; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_WAKE) {
@@ -369,7 +370,11 @@ static void *io_thread(void *arg)
     }
     run_timers(ctx);
     ex_dns_poll(ctx); /* requests whose server location ended (dns.c) */
+    ctx->ev_defer = 0;
+    deferred = ctx->ev_deferred;
+    ctx->ev_deferred = 0;
     ex_ctx_unlock(ctx);
+    ex_event_flush(ctx, deferred);
   }
   return NULL;
 }

@@ -243,6 +243,17 @@ static int multipart_boundary(const char *v, size_t vlen, const char **bnd, size
   return 1;
 }
 
+/* The bytes the scan of a header line stops at; all others are skipped by one table look-up each.
+ * Outside a quoted string: NUL, quote, angle brackets, ';', ',' and the line breaks; inside one:
+ * the backslash, the closing quote and the line breaks (a line ends at its first CR or LF, as in
+ * line_end, and a quoted string does not run past it). */
+static const unsigned char stop_plain[256] = {
+  ['\0'] = 1, ['"'] = 1, ['<'] = 1, ['>'] = 1, [';'] = 1, [','] = 1, ['\r'] = 1, ['\n'] = 1,
+};
+static const unsigned char stop_quoted[256] = {
+  ['\\'] = 1, ['"'] = 1, ['\r'] = 1, ['\n'] = 1,
+};
+
 int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, char *why, size_t whylen)
 {
   size_t i = 0, eol, next;
@@ -251,12 +262,14 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
   size_t namelen = 0;
   const char *ctype = NULL, *bnd = NULL; /* the first multipart Content-Type value, its boundary */
   size_t bndlen = 0;
+  const unsigned char *u = (const unsigned char *) buf;
 
   if (why != NULL && whylen > 0)
     why[0] = '\0';
   while (i < len && (buf[i] == '\r' || buf[i] == '\n'))
     i++;
   buf += i;
+  u += i;
   len -= i;
   eol = line_end(buf, 0, len, &next);
   if (memchr(buf, '\0', eol) != NULL)
@@ -267,12 +280,15 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
   else if (start_rc != EX_CHECK_OK)
     return start_rc;
 
+  /* One pass over the header lines: each byte is looked at once, and the end of the line is found
+   * by the same scan that counts its parameters and values. */
   for (i = next; i < len; i = next) {
-    int quoted = 0, angle = 0;
-    size_t j;
-    eol = line_end(buf, i, len, &next);
-    if (eol == i)
+    int quoted = 0, angle = 0, named = 0;
+    size_t j = i;
+    if (buf[i] == '\r' || buf[i] == '\n') {
+      line_end(buf, i, len, &next);
       break; /* the empty line: the body follows */
+    }
     if (buf[i] == ' ' || buf[i] == '\t') {
       if (name == NULL)
         return fail(why, whylen, "a folded line follows the start line");
@@ -286,58 +302,77 @@ int ex_sip_precheck(const char *buf, size_t len, const struct ex_limits *lim, ch
       }
       name = buf + i;
       namelen = 0;
-      while (i + namelen < eol && buf[i + namelen] != ':' && buf[i + namelen] != ' ' && namelen < 64)
+      while (i + namelen < len && namelen < 64) {
+        char ch = buf[i + namelen];
+        if (ch == ':' || ch == ' ' || ch == '\r' || ch == '\n')
+          break;
         namelen++;
+      }
       params = 0;
       values = 1;
-      if (ctype == NULL) { /* the first Content-Type line that names a multipart type, and its boundary */
-        size_t vlen;
-        const char *v = content_type_value(buf, i, eol, &vlen);
-        if (v != NULL && multipart_boundary(v, vlen, &bnd, &bndlen))
-          ctype = v;
+      named = 1;
+    }
+    for (;;) {
+      if (!quoted) {
+        while (j < len && !stop_plain[u[j]])
+          j++;
+        if (j >= len || buf[j] == '\r' || buf[j] == '\n')
+          break;
+        switch (buf[j]) {
+        case '\0':
+          return fail(why, whylen, "a header line holds a NUL byte");
+        case '"':
+          quoted = 1;
+          break;
+        case '<':
+          angle = 1;
+          break;
+        case '>':
+          angle = 0;
+          break;
+        case ';':
+          if (++params > lim->max_params) {
+            if (why != NULL && whylen > 0)
+              snprintf(why, whylen, "header %.*s has more than %d parameters (EXOSIP_CORE_OPT_MAX_PARAMS)",
+                       (int) namelen, name, lim->max_params);
+            return EX_CHECK_PARAMS;
+          }
+          break;
+        default: /* ',' */
+          if (!angle && ++values > lim->max_header_values) {
+            if (why != NULL && whylen > 0)
+              snprintf(why, whylen,
+                       "header %.*s has more than %d comma-separated values (EXOSIP_CORE_OPT_MAX_HEADER_VALUES)",
+                       (int) namelen, name, lim->max_header_values);
+            return EX_CHECK_VALUES;
+          }
+          break;
+        }
+        j++;
+      } else {
+        while (j < len && !stop_quoted[u[j]])
+          j++;
+        if (j >= len || buf[j] == '\r' || buf[j] == '\n')
+          break;
+        if (buf[j] == '\\') /* an escape takes the next byte, unless that ends the line */
+          j += j + 1 < len && buf[j + 1] != '\r' && buf[j + 1] != '\n' ? 2 : 1;
+        else {
+          quoted = 0;
+          j++;
+        }
       }
     }
-    for (j = i; j < eol; j++) {
-      char ch = buf[j];
-      if (quoted) {
-        if (ch == '\\' && j + 1 < eol)
-          j++;
-        else if (ch == '"')
-          quoted = 0;
-        continue;
-      }
-      switch (ch) {
-      case '\0':
-        return fail(why, whylen, "a header line holds a NUL byte");
-      case '"':
-        quoted = 1;
-        break;
-      case '<':
-        angle = 1;
-        break;
-      case '>':
-        angle = 0;
-        break;
-      case ';':
-        if (++params > lim->max_params) {
-          if (why != NULL && whylen > 0)
-            snprintf(why, whylen, "header %.*s has more than %d parameters (EXOSIP_CORE_OPT_MAX_PARAMS)",
-                     (int) namelen, name, lim->max_params);
-          return EX_CHECK_PARAMS;
-        }
-        break;
-      case ',':
-        if (!angle && ++values > lim->max_header_values) {
-          if (why != NULL && whylen > 0)
-            snprintf(why, whylen,
-                     "header %.*s has more than %d comma-separated values (EXOSIP_CORE_OPT_MAX_HEADER_VALUES)",
-                     (int) namelen, name, lim->max_header_values);
-          return EX_CHECK_VALUES;
-        }
-        break;
-      default:
-        break;
-      }
+    eol = j;
+    if (eol < len && buf[eol] == '\r' && eol + 1 < len && buf[eol + 1] == '\n')
+      next = eol + 2;
+    else
+      next = eol < len ? eol + 1 : len;
+    /* the first Content-Type line that names a multipart type, and its boundary */
+    if (named && ctype == NULL && (buf[i] == 'c' || buf[i] == 'C')) {
+      size_t vlen;
+      const char *v = content_type_value(buf, i, eol, &vlen);
+      if (v != NULL && multipart_boundary(v, vlen, &bnd, &bndlen))
+        ctype = v;
     }
   }
   /* the body is oSIP2's to read, except for the header lines of multipart parts */

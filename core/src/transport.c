@@ -94,13 +94,15 @@ int ex_dest_resolve(struct eXosip_t *ctx, const char *host, int port, int proto,
     return OSIP_BADPARAMETER;
   if (port <= 0 || port > 65535)
     port = 5060;
-  snprintf(out->host, sizeof(out->host), "%s", host); /* for TLS: the name the certificate must carry */
+  /* for TLS: out->host is the name the certificate must carry; copied, not formatted (this runs
+   * for every message sent) */
   n = strlen(host);
   if (host[0] == '[' && n > 2 && host[n - 1] == ']') { /* bracketed IPv6 reference */
-    snprintf(buf, sizeof(buf), "%.*s", (int) (n - 2), host + 1);
-    snprintf(out->host, sizeof(out->host), "%s", buf);
+    ex_put(buf, sizeof(buf), 0, host + 1, n - 2);
+    ex_puts(out->host, sizeof(out->host), 0, buf);
   } else {
-    snprintf(buf, sizeof(buf), "%s", host);
+    ex_put(out->host, sizeof(out->host), 0, host, n);
+    ex_put(buf, sizeof(buf), 0, host, n);
   }
   {
     struct sockaddr_in *sin = (struct sockaddr_in *) &out->sa;
@@ -357,6 +359,22 @@ void ex_dest_of_source(struct ex_dest *dest, int proto, const struct sockaddr *s
   dest->conn_id = conn_id;
 }
 
+/* The first CRLF CRLF in buf[0..len), as memmem would find it, by going from CR to CR: the
+ * header lines of a message hold a few dozen, so this looks at far fewer bytes. */
+static const char *blank_line(const char *buf, size_t len)
+{
+  const char *p = buf, *end = buf + len;
+  while (end - p >= 4) {
+    p = memchr(p, '\r', (size_t) (end - p) - 3);
+    if (p == NULL)
+      return NULL;
+    if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n')
+      return p;
+    p++;
+  }
+  return NULL;
+}
+
 void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, const struct sockaddr *src,
                  socklen_t srclen, long conn_id)
 {
@@ -409,7 +427,7 @@ void ex_incoming(struct eXosip_t *ctx, const char *buf, size_t len, int proto, c
   sip = evt->sip;
   if (proto == IPPROTO_UDP && sip->content_length != NULL && sip->content_length->value != NULL) {
     /* RFC 3261 18.3: a datagram shorter than its Content-Length is discarded */
-    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    const char *end = blank_line(buf, len);
     long declared = strtol(sip->content_length->value, NULL, 10);
     if (end == NULL || declared < 0 || (size_t) declared > len - (size_t) (end + 4 - buf)) {
       ctx->dropped++;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -128,6 +129,17 @@ int main(int argc, char **argv)
     struct pollfd pfd = {eXosip_event_geteventsocket(a), POLLIN, 0};
     CHECK(poll(&pfd, 1, 0) == 0); /* drained */
   }
+  {
+    /* b asks for its descriptor only now, after its answer has (most likely) been queued: the
+     * descriptor is written only for programs that asked, and catches up on what is queued */
+    struct pollfd pfd;
+    usleep(200000);
+    pfd.fd = eXosip_event_geteventsocket(b);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    CHECK(pfd.fd >= 0);
+    CHECK(poll(&pfd, 1, 5000) == 1);
+  }
   ev = expect(b, EXOSIP_MESSAGE_ANSWERED, "OPTIONS answered at b");
   if (ev != NULL) {
     CHECK(ev->tid == tid && ev->response != NULL && ev->response->status_code == 200);
@@ -156,6 +168,8 @@ int main(int argc, char **argv)
   }
   ev = expect(b, EXOSIP_MESSAGE_REQUESTFAILURE, "MESSAGE refused at b");
   if (ev != NULL) {
+    struct pollfd pfd = {eXosip_event_geteventsocket(b), POLLIN, 0};
+    CHECK(poll(&pfd, 1, 0) == 0); /* b's queue is empty again, and so its descriptor */
     CHECK(ev->tid == tid && ev->response != NULL && ev->response->status_code == 486);
     eXosip_event_free(ev);
   }
