@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 
+from cpython.pythread cimport PyThread_type_lock
+
 from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.eXosip cimport eXosip_event_t
 from exosip2.event cimport Event
@@ -98,6 +100,12 @@ cdef class Context:
                                str caller) except NULL
 
 
+cdef class _Parking:
+    # Held until the runner that waits on it is woken.
+    cdef PyThread_type_lock _lock
+    cdef bint wait(self, double seconds)
+
+
 cdef class _KeyedSerial:
     # The default dispatch: a thread pool that runs the events of one call (registration,
     # subscription) one after another. _queues maps a key to the (callback, event) pairs waiting
@@ -123,7 +131,11 @@ cdef class _KeyedSerial:
     cdef int _busy
     cdef int _max
     cdef bint _closed
-    cdef int _more(self, object context) except -1
+    # Locks of runners dispatch() took off _sleepers, released by _flush (the loop thread's own).
+    cdef PyThread_type_lock _posts[32]
+    cdef int _nposts
+    cdef int _more(self, object context, bint defer) except -1
+    cdef void _flush(self) noexcept nogil
     cdef int dispatch(self, object context, object callback, Event event) except -1
 
 

@@ -43,7 +43,10 @@ contexts still open at interpreter exit are closed quietly. After
 """
 
 cimport cython
-from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.pythread cimport (
+    PY_LOCK_ACQUIRED, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+    PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
+)
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy, memset
 
@@ -1268,6 +1271,9 @@ cdef class Context:
         cdef eXosip_t *p
         cdef eXosip_event_t *ev
         cdef int n
+        # the default executor: the runners its dispatch() woke are released as this thread waits
+        cdef _KeyedSerial serial = executor if type(executor) is _KeyedSerial else None
+        cdef bint keyed = serial is not None
         try:
             while self._running:
                 p = self._ptr
@@ -1275,6 +1281,8 @@ cdef class Context:
                     break
                 self._busy += 1
                 with nogil:
+                    if keyed:
+                        serial._flush()
                     ev = eXosip_event_wait(p, s, ms)
                 self._busy -= 1
                 # tracing (exosip2.trace): messages the core captured are logged from this thread
@@ -1298,10 +1306,14 @@ cdef class Context:
                     if p == NULL:
                         break
                     if self._events_since_auto >= _AUTO_EVERY:
+                        if keyed:
+                            serial._flush()   # _auto() may wait for the context lock
                         self._auto()
                     if not self._running or n >= _LOOP_BATCH:
                         break
                     if eXosip_core_capture_queued(p) > 0:
+                        if keyed:
+                            serial._flush()
                         _drain_trace(self)
                     if not exosip2_events_queued(eXosip_event_geteventsocket(p)):
                         break
@@ -1311,6 +1323,8 @@ cdef class Context:
         except BaseException:
             _log.exception("the event loop of %r failed", self)
         finally:
+            if keyed:
+                serial._flush()
             self._running = False
             # No more events for the executor: shut it down without waiting (stop() and close(),
             # when they join this thread, wait for the callbacks still running).
@@ -2482,8 +2496,38 @@ cdef int _SERIAL_BATCH = 16
 cdef double _LINGER = 0.05
 cdef int _RUNNER_UNITS = 1024
 
+# Room for the wake-ups the loop thread defers (_KeyedSerial._posts): the pool's largest size.
+DEF _MAX_POSTS = 32
+
 # The key of an event without cid, rid, sid or nid in the ready queue of _KeyedSerial.
 cdef long long _NO_KEY = -1
+
+cdef extern from "pythread.h" nogil:
+    int _lock_timed "PyThread_acquire_lock_timed"(PyThread_type_lock lock, long long microseconds,
+                                                  int intr_flag)
+
+
+@cython.final
+cdef class _Parking:
+    """Where one runner of _KeyedSerial waits to be woken: a lock held until someone wakes it
+    (released without the GIL, so the loop thread can wake a runner from inside its nogil wait)."""
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    cdef bint wait(self, double seconds):
+        cdef int r
+        cdef long long us = <long long>(seconds * 1e6)
+        with nogil:
+            r = _lock_timed(self._lock, us, 0)
+        return r == PY_LOCK_ACQUIRED
 
 
 cdef class _KeyedSerial:
@@ -2506,7 +2550,7 @@ cdef class _KeyedSerial:
         _pools_made += 1
         self._prefix = "exosip2-event-%d" % _pools_made
         # ThreadPoolExecutor's own default size, spelled out so the runners know it
-        self._max = min(32, (os.cpu_count() or 1) + 4)
+        self._max = min(_MAX_POSTS, (os.cpu_count() or 1) + 4)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self._max,
                                                            thread_name_prefix=self._prefix)
         self._submit = self._pool.submit
@@ -2529,8 +2573,15 @@ cdef class _KeyedSerial:
             # waiting runners end now (after the units still queued)
             while self._sleeping > 0:
                 self._sleeping -= 1
-                (<object>self._sleepers.pop()).release()
+                PyThread_release_lock((<_Parking>self._sleepers.pop())._lock)
         self._pool.shutdown(wait=wait)
+
+    cdef void _flush(self) noexcept nogil:
+        # The loop thread, before it waits (or may block): wake the runners dispatch() chose.
+        cdef int i
+        for i in range(self._nposts):
+            PyThread_release_lock(self._posts[i])
+        self._nposts = 0
 
     def in_worker(self):
         """True in one of the pool's threads."""
@@ -2551,14 +2602,22 @@ cdef class _KeyedSerial:
                 self._waiting -= 1
         return True
 
-    cdef int _more(self, object context) except -1:
+    cdef int _more(self, object context, bint defer) except -1:
         # _mutex held: one more runner for the ready queue: wake a waiting one, else start one
         # (unless the pool is full, or shut down: then the runners that exist take it in turn).
+        # With defer (the loop thread), the wake-up waits for _flush: woken at once, the runner
+        # would only preempt the loop thread and then wait for the GIL it still holds.
+        cdef _Parking parked
         if self._sleeping > 0:
             # the runner that waited last: its thread is the warmest, and the others, left
             # waiting, give their threads back once a quiet spell outlasts their wait
             self._sleeping -= 1
-            (<object>self._sleepers.pop()).release()
+            parked = self._sleepers.pop()
+            if defer and self._nposts < _MAX_POSTS:
+                self._posts[self._nposts] = parked._lock
+                self._nposts += 1
+            else:
+                PyThread_release_lock(parked._lock)
         elif self._runners < self._max and not self._closed:
             self._runners += 1
             try:
@@ -2593,7 +2652,7 @@ cdef class _KeyedSerial:
                 return 0
             # a new unit: it needs a runner unless one is free (between two units) to take it
             if self._runners - self._busy - self._sleeping <= len(self._ready):
-                self._more(context)
+                self._more(context, True)
             if key == _NO_KEY:
                 self._loose += 1
             else:
@@ -2608,9 +2667,8 @@ cdef class _KeyedSerial:
         cdef long long key
         mutex = self._mutex
         ready = self._ready
+        cdef _Parking me = _Parking()
         sleepers = self._sleepers
-        me = threading.Lock()   # held while this runner is not being woken
-        me.acquire()
         dropped = None
         unit = None
         while True:
@@ -2621,7 +2679,7 @@ cdef class _KeyedSerial:
                     if not ready:
                         return
                     try:
-                        self._more(context)
+                        self._more(context, False)
                         return
                     except RuntimeError:
                         # shut down (the interpreter exits): what waits has no taker any more
@@ -2653,17 +2711,21 @@ cdef class _KeyedSerial:
                     self._busy += 1
                     if ready and self._runners - self._busy - self._sleeping <= 0:
                         try:
-                            self._more(context)
+                            self._more(context, False)
                         except RuntimeError:
                             pass   # the pool is shut down: this runner takes the rest in turn
             if unit is None:
-                if not me.acquire(True, _LINGER):
+                if not me.wait(_LINGER):
                     with mutex:
-                        if not me.acquire(False):   # else woken just as the wait ended
+                        if me in sleepers:
                             sleepers.remove(me)
                             self._sleeping -= 1
                             self._runners -= 1
                             return
+                    # taken off the list just as the wait ended: the wake-up is on its way (the
+                    # loop thread releases it before its next wait, shutdown() at once)
+                    while not me.wait(1.0) and not self._closed:
+                        pass
                 continue
             units += 1
             key, item = unit
