@@ -2723,8 +2723,9 @@ cdef class _KeyedSerial:
                             self._runners -= 1
                             return
                     # taken off the list just as the wait ended: the wake-up is on its way (the
-                    # loop thread releases it before its next wait, shutdown() at once)
-                    while not me.wait(1.0) and not self._closed:
+                    # loop thread releases it before its next wait and as it ends, shutdown() at
+                    # once); wait for it, since the lock must outlive that release
+                    while not me.wait(1.0):
                         pass
                 continue
             units += 1
