@@ -165,9 +165,6 @@ cdef int _AUTO_EVERY = 64
 # asyncio: at most this many events are taken from the core's queue at a time.
 cdef int _ABATCH = 64
 
-# The event loop thread: at most this many events are taken per wake-up (then the wait runs again,
-# so stop() and the automatic actions are never held off by a flood).
-cdef int _LOOP_BATCH = 64
 
 cdef extern from *:
     """
@@ -1270,7 +1267,6 @@ cdef class Context:
         """The body of the event loop thread."""
         cdef eXosip_t *p
         cdef eXosip_event_t *ev
-        cdef int n
         # the default executor: the runners its dispatch() woke are released as this thread waits
         cdef _KeyedSerial serial = executor if type(executor) is _KeyedSerial else None
         cdef bint keyed = serial is not None
@@ -1293,33 +1289,15 @@ cdef class Context:
                         self._auto()
                         self._idle_trim(False)
                     continue
-                # One wake-up takes every event already queued (at most _LOOP_BATCH), in order,
-                # without giving the GIL back between them: the queue is only looked at (its
-                # event socket polled, then a wait of 0), so this thread never blocks while it
-                # holds the GIL.
-                n = 0
-                while True:
-                    self._dispatch(self._wrap(ev), executor)
-                    self._events_since_auto += 1
-                    n += 1
-                    p = self._ptr
-                    if p == NULL:
-                        break
-                    if self._events_since_auto >= _AUTO_EVERY:
-                        if keyed:
-                            serial._flush()   # _auto() may wait for the context lock
-                        self._auto()
-                    if not self._running or n >= _LOOP_BATCH:
-                        break
-                    if eXosip_core_capture_queued(p) > 0:
-                        if keyed:
-                            serial._flush()
-                        _drain_trace(self)
-                    if not exosip2_events_queued(eXosip_event_geteventsocket(p)):
-                        break
-                    ev = eXosip_event_wait(p, 0, 0)
-                    if ev == NULL:
-                        break
+                # One event per wait: the wait pops a queued event at once, without a system
+                # call, where looking at the event socket first (to take several per wake-up)
+                # would cost a poll() per event.
+                self._dispatch(self._wrap(ev), executor)
+                self._events_since_auto += 1
+                if self._events_since_auto >= _AUTO_EVERY and self._ptr != NULL:
+                    if keyed:
+                        serial._flush()   # _auto() may wait for the context lock
+                    self._auto()
         except BaseException:
             _log.exception("the event loop of %r failed", self)
         finally:
