@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The event path under load: the loop thread takes every queued event per wake-up, the default
-executor hands them to waiting runners, asyncio takes batches; none of them loses an event or
-reorders the events of a call. A real SIPp UAC (``-sn uac -d 0``) calls a Context on 127.0.0.1;
+"""The event path under load and bursts: the loop thread (inline), the default executor (runners
+that wait for the next event, woken as the loop thread goes back to its wait) and asyncio (batches
+that stop at an empty queue) lose no event and never reorder the events of a call. A real SIPp UAC (``-sn uac -d 0``) calls a Context on 127.0.0.1;
 bursts are forced by a callback that holds its thread while SIPp keeps sending."""
 
 import asyncio
@@ -96,7 +96,7 @@ def pool_threads(rec_threads):
 
 
 @pytest.mark.parametrize("executor", ["inline", None], ids=["inline", "default-executor"])
-def test_loop_drains_bursts_without_losing_or_reordering_events(executor, no_leaks):
+def test_loop_takes_bursts_without_losing_or_reordering_events(executor, no_leaks):
     calls = 400
     rec = Recorder(calls, hold_s=0.3)
     ctx = Context(rec)
