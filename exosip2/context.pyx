@@ -2475,7 +2475,8 @@ cdef double _LINGER = 0.05
 cdef int _RUNNER_UNITS = 1024
 
 # Room for the wake-ups the loop thread defers (_KeyedSerial._posts): the pool's largest size.
-DEF _MAX_POSTS = 32
+cdef enum:
+    _MAX_POSTS = 32
 
 # The key of an event without cid, rid, sid or nid in the ready queue of _KeyedSerial.
 cdef long long _NO_KEY = -1
