@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 
+from cpython.pythread cimport PyThread_type_lock
+
 from exosip2.includes.eX_setup cimport eXosip_t
 from exosip2.includes.eXosip cimport eXosip_event_t
 from exosip2.event cimport Event
@@ -98,10 +100,16 @@ cdef class Context:
                                str caller) except NULL
 
 
+cdef class _Parking:
+    # Held until the runner that waits on it is woken.
+    cdef PyThread_type_lock _lock
+    cdef bint wait(self, double seconds)
+
+
 cdef class _KeyedSerial:
     # The default dispatch: a thread pool that runs the events of one call (registration,
     # subscription) one after another. _queues maps a key to the (callback, event) pairs waiting
-    # behind the one that runs; a key is present exactly while a task of it is submitted or runs.
+    # behind the one that runs; a key is present exactly while its unit is queued or runs.
     cdef object _pool
     cdef object _submit
     cdef dict _queues
@@ -112,6 +120,22 @@ cdef class _KeyedSerial:
     cdef object _idle
     cdef int _loose
     cdef int _waiting
+    # The units waiting for a runner ((key, item), key _NO_KEY for an event without one); the
+    # waiting runners, last to wait at the end (each waits on its own held Lock, released to wake
+    # it); runners alive, waiting for work, inside a unit; the pool's size; shut down (no new
+    # event is accepted, waiting runners end).
+    cdef object _ready
+    cdef list _sleepers
+    cdef int _runners
+    cdef int _sleeping
+    cdef int _busy
+    cdef int _max
+    cdef bint _closed
+    # Locks of runners dispatch() took off _sleepers, released by _flush (the loop thread's own).
+    cdef PyThread_type_lock _posts[32]
+    cdef int _nposts
+    cdef int _more(self, object context, bint defer) except -1
+    cdef void _flush(self) noexcept nogil
     cdef int dispatch(self, object context, object callback, Event event) except -1
 
 

@@ -43,7 +43,10 @@ contexts still open at interpreter exit are closed quietly. After
 """
 
 cimport cython
-from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.pythread cimport (
+    PY_LOCK_ACQUIRED, WAIT_LOCK, PyThread_acquire_lock, PyThread_allocate_lock, PyThread_free_lock,
+    PyThread_get_thread_ident, PyThread_release_lock, PyThread_type_lock,
+)
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy, memset
 
@@ -161,6 +164,33 @@ cdef int _AUTO_EVERY = 64
 
 # asyncio: at most this many events are taken from the core's queue at a time.
 cdef int _ABATCH = 64
+
+
+cdef extern from *:
+    """
+    #include <poll.h>
+    /* Whether the event queue may hold an event, read from its event socket without waiting:
+       core/ keeps that socket readable exactly while events are queued, so an empty queue costs
+       one poll() here instead of an eXosip_event_wait(ctx, 0, 0), which sleeps on the queue's
+       condition variable until its deadline (already past) and costs ~20 us when nothing is
+       queued. An installed libeXosip2 makes no such promise: there the answer is always yes. */
+    static int exosip2_events_queued(int fd)
+    {
+    #if EXOSIP2_SYSTEM_LIBRARY
+        (void) fd;
+        return 1;
+    #else
+        struct pollfd pfd;
+        if (fd < 0)
+            return 1;
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        return poll(&pfd, 1, 0) != 0;
+    #endif
+    }
+    """
+    bint exosip2_events_queued(int fd) nogil
 
 # Heap trimming after a burst (Context._idle_trim): how many events make a burst.
 cdef unsigned long long _TRIM_AFTER = 1000
@@ -1237,6 +1267,9 @@ cdef class Context:
         """The body of the event loop thread."""
         cdef eXosip_t *p
         cdef eXosip_event_t *ev
+        # the default executor: the runners its dispatch() woke are released as this thread waits
+        cdef _KeyedSerial serial = executor if type(executor) is _KeyedSerial else None
+        cdef bint keyed = serial is not None
         try:
             while self._running:
                 p = self._ptr
@@ -1244,6 +1277,8 @@ cdef class Context:
                     break
                 self._busy += 1
                 with nogil:
+                    if keyed:
+                        serial._flush()
                     ev = eXosip_event_wait(p, s, ms)
                 self._busy -= 1
                 # tracing (exosip2.trace): messages the core captured are logged from this thread
@@ -1254,13 +1289,20 @@ cdef class Context:
                         self._auto()
                         self._idle_trim(False)
                     continue
+                # One event per wait: the wait pops a queued event at once, without a system
+                # call, where looking at the event socket first (to take several per wake-up)
+                # would cost a poll() per event.
                 self._dispatch(self._wrap(ev), executor)
                 self._events_since_auto += 1
                 if self._events_since_auto >= _AUTO_EVERY and self._ptr != NULL:
+                    if keyed:
+                        serial._flush()   # _auto() may wait for the context lock
                     self._auto()
         except BaseException:
             _log.exception("the event loop of %r failed", self)
         finally:
+            if keyed:
+                serial._flush()
             self._running = False
             # No more events for the executor: shut it down without waiting (stop() and close(),
             # when they join this thread, wait for the callbacks still running).
@@ -1429,6 +1471,8 @@ cdef class Context:
         if p == NULL:
             return 0
         while n < _ABATCH:
+            if not exosip2_events_queued(eXosip_event_geteventsocket(p)):
+                break
             ev = eXosip_event_wait(p, 0, 0)
             if ev == NULL:
                 break
@@ -2418,36 +2462,105 @@ def _run_then_forget(callback, context, event):
 # Pools made by _KeyedSerial (their threads are named exosip2-event-N_M).
 cdef int _pools_made = 0
 
-# How many events of one key a pool thread handles in a row before it queues the rest behind the
-# tasks of other keys (a flood of in-dialog requests on one call cannot hold a thread for ever).
+# How many events of one key a runner handles in a row before it puts the key back at the end of
+# the ready queue, behind the other keys (a flood of in-dialog requests on one call cannot hold a
+# thread for ever).
 cdef int _SERIAL_BATCH = 16
+
+# A runner of the default executor that finds nothing to do waits this long (seconds) for the next
+# event before it gives its pool thread back; and it hands over to a fresh pool task after this
+# many units of work, so that a pool that is being shut down (at interpreter exit too) sees its
+# threads come back in bounded time even while events keep coming.
+cdef double _LINGER = 0.05
+cdef int _RUNNER_UNITS = 1024
+
+# Room for the wake-ups the loop thread defers (_KeyedSerial._posts): the pool's largest size.
+cdef enum:
+    _MAX_POSTS = 32
+
+# The key of an event without cid, rid, sid or nid in the ready queue of _KeyedSerial.
+cdef long long _NO_KEY = -1
+
+cdef extern from "pythread.h" nogil:
+    int _lock_timed "PyThread_acquire_lock_timed"(PyThread_type_lock lock, long long microseconds,
+                                                  int intr_flag)
 
 
 @cython.final
+cdef class _Parking:
+    """Where one runner of _KeyedSerial waits to be woken: a lock held until someone wakes it
+    (released without the GIL, so the loop thread can wake a runner from inside its nogil wait)."""
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(self._lock, WAIT_LOCK)
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    cdef bint wait(self, double seconds):
+        cdef int r
+        cdef long long us = <long long>(seconds * 1e6)
+        with nogil:
+            r = _lock_timed(self._lock, us, 0)
+        return r == PY_LOCK_ACQUIRED
+
+
 cdef class _KeyedSerial:
     """The default executor of :meth:`Context.start`: a thread pool that keeps each call's order.
 
-    An event is keyed by its cid, else its rid, else its sid, else its nid. Per key there is at
-    most one task in the pool; the events that come meanwhile wait in a FIFO of that key, which
-    the task works through before it ends, and the key is forgotten as soon as nothing waits.
-    Events without a key go to the pool directly. Only the loop thread calls dispatch().
+    An event is keyed by its cid, else its rid, else its sid, else its nid. Work waits in one
+    ready queue, as units: a key (its events run one after another, in order) or one event without
+    a key. Pool tasks ("runners") take units from that queue; a runner that finds it empty waits a
+    little (_LINGER) for the next event instead of ending, so a stream of events costs one
+    wake-up of a waiting runner per burst, not a pool task (future, work item, pool thread
+    wake-up) per event. Different keys still run in parallel: a runner that takes a unit while
+    others wait and no other runner is free wakes (or starts) one more, up to the pool's size.
+    Per key there is at most one unit, queued or running; the events that come meanwhile wait in
+    a FIFO of that key, and the key is forgotten as soon as nothing waits. Only the loop thread
+    calls dispatch().
     """
 
     def __init__(self):
         global _pools_made
         _pools_made += 1
         self._prefix = "exosip2-event-%d" % _pools_made
-        self._pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix=self._prefix)
+        # ThreadPoolExecutor's own default size, spelled out so the runners know it
+        self._max = min(_MAX_POSTS, (os.cpu_count() or 1) + 4)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self._max,
+                                                           thread_name_prefix=self._prefix)
         self._submit = self._pool.submit
         self._queues = {}
         self._mutex = threading.Lock()
         self._idle = threading.Condition(self._mutex)
         self._loose = 0
         self._waiting = 0
+        self._ready = collections.deque()
+        self._sleepers = []
+        self._runners = 0
+        self._sleeping = 0
+        self._busy = 0
+        self._closed = False
 
     def shutdown(self, wait=True):
         """Shut the pool down (the events already accepted still run)."""
+        with self._mutex:
+            self._closed = True
+            # waiting runners end now (after the units still queued)
+            while self._sleeping > 0:
+                self._sleeping -= 1
+                PyThread_release_lock((<_Parking>self._sleepers.pop())._lock)
         self._pool.shutdown(wait=wait)
+
+    cdef void _flush(self) noexcept nogil:
+        # The loop thread, before it waits (or may block): wake the runners dispatch() chose.
+        cdef int i
+        for i in range(self._nposts):
+            PyThread_release_lock(self._posts[i])
+        self._nposts = 0
 
     def in_worker(self):
         """True in one of the pool's threads."""
@@ -2468,15 +2581,30 @@ cdef class _KeyedSerial:
                 self._waiting -= 1
         return True
 
-    def _one(self, callback, context, event):
-        """A pool task for an event without a key."""
-        try:
-            _run_callback(callback, context, event)
-        finally:
-            with self._mutex:
-                self._loose -= 1
-                if self._waiting and not self._loose and not self._queues:
-                    self._idle.notify_all()
+    cdef int _more(self, object context, bint defer) except -1:
+        # _mutex held: one more runner for the ready queue: wake a waiting one, else start one
+        # (unless the pool is full, or shut down: then the runners that exist take it in turn).
+        # With defer (the loop thread), the wake-up waits for _flush: woken at once, the runner
+        # would only preempt the loop thread and then wait for the GIL it still holds.
+        cdef _Parking parked
+        if self._sleeping > 0:
+            # the runner that waited last: its thread is the warmest, and the others, left
+            # waiting, give their threads back once a quiet spell outlasts their wait
+            self._sleeping -= 1
+            parked = self._sleepers.pop()
+            if defer and self._nposts < _MAX_POSTS:
+                self._posts[self._nposts] = parked._lock
+                self._nposts += 1
+            else:
+                PyThread_release_lock(parked._lock)
+        elif self._runners < self._max and not self._closed:
+            self._runners += 1
+            try:
+                self._submit(self._run, context)
+            except BaseException:
+                self._runners -= 1
+                raise
+        return 0
 
     cdef int dispatch(self, object context, object callback, Event event) except -1:
         cdef eXosip_event_t *ev = event._ptr
@@ -2490,58 +2618,142 @@ cdef class _KeyedSerial:
         elif ev.nid > 0:
             key = <long long>ev.nid * 4 + 3
         else:
-            with self._mutex:
-                self._loose += 1
-            try:
-                self._submit(self._one, callback, context, event)
-            except BaseException:
-                with self._mutex:
-                    self._loose -= 1
-                raise
-            return 0
+            key = _NO_KEY
         item = (callback, event)
         with self._mutex:
-            if key in self._queues:
+            if self._closed:
+                raise RuntimeError("the executor is shut down")
+            if key != _NO_KEY and key in self._queues:
                 waiting = self._queues[key]
                 if waiting is None:
                     waiting = self._queues[key] = collections.deque()
                 waiting.append(item)
                 return 0
-            self._queues[key] = None
-        try:
-            self._submit(self._drain, key, item, context)
-        except BaseException:
-            with self._mutex:
-                del self._queues[key]
-            raise
+            # a new unit: it needs a runner unless one is free (between two units) to take it
+            if self._runners - self._busy - self._sleeping <= len(self._ready):
+                self._more(context, True)
+            if key == _NO_KEY:
+                self._loose += 1
+            else:
+                self._queues[key] = None
+            self._ready.append((key, item))
         return 0
 
-    def _drain(self, key, item, context):
-        """A pool task: handle *item*, then what waits behind it for the same key."""
-        cdef int n = 0
+    def _run(self, context):
+        """A pool task: take units from the ready queue until it stays empty for _LINGER seconds."""
+        cdef int units = 0
+        cdef int n
+        cdef long long key
+        mutex = self._mutex
+        ready = self._ready
+        cdef _Parking me = _Parking()
+        sleepers = self._sleepers
+        dropped = None
+        unit = None
         while True:
-            callback, event = item
-            try:
-                callback(context, event)
-            except BaseException:
-                _log.exception("event callback failed on %r", event)
-            (<Context>context)._forget_call(event)
-            item = event = callback = None
-            with self._mutex:
-                waiting = self._queues[key]
-                if not waiting:
-                    del self._queues[key]
-                    if self._waiting and not self._queues and not self._loose:
-                        self._idle.notify_all()
-                    return
-                item = waiting.popleft()
-            n += 1
-            if n >= _SERIAL_BATCH:
+            with mutex:
+                if units >= _RUNNER_UNITS:
+                    # hand over to a fresh task, so the pool gets its thread back in bounded time
+                    self._runners -= 1
+                    if not ready:
+                        return
+                    try:
+                        self._more(context, False)
+                        return
+                    except RuntimeError:
+                        # shut down (the interpreter exits): what waits has no taker any more
+                        self._closed = True
+                        dropped = []
+                        for key, item in ready:
+                            dropped.append(item)
+                            if key == _NO_KEY:
+                                self._loose -= 1
+                            else:
+                                waiting = self._queues.pop(key)
+                                if waiting:
+                                    dropped.extend(waiting)
+                        ready.clear()
+                        waiting = None
+                        if self._waiting and not self._queues and not self._loose:
+                            self._idle.notify_all()
+                if dropped is not None:
+                    break
+                if not ready:
+                    if self._closed:
+                        self._runners -= 1
+                        return
+                    sleepers.append(me)
+                    self._sleeping += 1
+                    unit = None
+                else:
+                    unit = ready.popleft()
+                    self._busy += 1
+                    if ready and self._runners - self._busy - self._sleeping <= 0:
+                        try:
+                            self._more(context, False)
+                        except RuntimeError:
+                            pass   # the pool is shut down: this runner takes the rest in turn
+            if unit is None:
+                if not me.wait(_LINGER):
+                    with mutex:
+                        if me in sleepers:
+                            sleepers.remove(me)
+                            self._sleeping -= 1
+                            self._runners -= 1
+                            return
+                    # taken off the list just as the wait ended: the wake-up is on its way (the
+                    # loop thread releases it before its next wait and as it ends, shutdown() at
+                    # once); wait for it, since the lock must outlive that release
+                    while not me.wait(1.0):
+                        pass
+                continue
+            units += 1
+            key, item = unit
+            unit = None
+            if key == _NO_KEY:
+                callback, event = item
+                item = None
                 try:
-                    self._submit(self._drain, key, item, context)
-                    return
-                except RuntimeError:
-                    n = 0   # the pool is shut down: finish this key's events here
+                    callback(context, event)
+                except BaseException:
+                    _log.exception("event callback failed on %r", event)
+                (<Context>context)._forget_call(event)
+                callback = event = None
+                with mutex:
+                    self._busy -= 1
+                    self._loose -= 1
+                    if self._waiting and not self._loose and not self._queues:
+                        self._idle.notify_all()
+                continue
+            n = 0
+            while True:
+                callback, event = item
+                try:
+                    callback(context, event)
+                except BaseException:
+                    _log.exception("event callback failed on %r", event)
+                (<Context>context)._forget_call(event)
+                item = event = callback = None
+                n += 1
+                with mutex:
+                    waiting = self._queues[key]
+                    if not waiting:
+                        del self._queues[key]
+                        self._busy -= 1
+                        if self._waiting and not self._queues and not self._loose:
+                            self._idle.notify_all()
+                        break
+                    item = waiting.popleft()
+                    if n >= _SERIAL_BATCH and ready:
+                        # other units wait: this key goes behind them
+                        ready.append((key, item))
+                        item = None
+                        self._busy -= 1
+                        break
+                waiting = None
+        for item in dropped:
+            _log.debug("event %r dropped: the executor is shut down", item[1])
+            (<Context>context)._forget_call(item[1])
 
 
 @cython.final
