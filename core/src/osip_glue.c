@@ -897,8 +897,10 @@ void ex_tx_execute(struct eXosip_t *ctx, struct ex_tx *w, osip_event_t *evt)
  */
 #define EX_TRIM_MIN_PEAK 4096
 #define EX_TRIM_FLOOR 64
+/* a peak of state held worth one trim when the context goes idle after it */
+#define EX_TRIM_IDLE_PEAK 512
 /* free message chunks (4 KB each) past the warm ones worth handing back after a small peak */
-#define ARENA_RELEASE_AT 1024
+#define ARENA_RELEASE_AT 256
 static void trim_after_shrink(struct eXosip_t *ctx)
 {
   size_t held = ctx->tx_by_tid.count + ctx->calls_by_cid.count;
@@ -912,6 +914,13 @@ static void trim_after_shrink(struct eXosip_t *ctx)
     ex_arena_release_surplus();
     ctx->trim_peak = held;
     ctx->trim_armed = held > EX_TRIM_FLOOR / 4;
+  } else if (ctx->trim_peak >= EX_TRIM_IDLE_PEAK && held <= EX_TRIM_FLOOR) {
+    /* a smaller peak, and now next to nothing held: one trim as the context goes idle, so what a
+     * burst of a few thousand calls left in malloc's arenas goes back too */
+    malloc_trim(0);
+    tx_pool_release_surplus();
+    ex_arena_release_surplus();
+    ctx->trim_peak = held;
   } else if (held < ctx->trim_peak / 4
              && (tx_pool_surplus() > TX_POOL_RELEASE_AT || ex_arena_surplus() > ARENA_RELEASE_AT)) {
     /* a smaller peak leaves malloc's arenas alone, but the pool's free blocks are 16 KB each:
