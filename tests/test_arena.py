@@ -33,7 +33,8 @@ VARIANTS = {
 def build_and_run(tmp_path, cc, flags, name):
     exe = str(tmp_path / name)
     res = subprocess.run([cc, "-std=gnu11", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"] + flags
-                         + ["-I" + SRC, "-I" + os.path.dirname(UNIT), "-o", exe, UNIT, os.path.join(SRC, "arena.c")],
+                         + ["-I" + SRC, "-I" + os.path.dirname(UNIT), "-o", exe, UNIT, os.path.join(SRC, "arena.c"),
+                            os.path.join(SRC, "blockstack.c")],
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=1", ASAN_OPTIONS="detect_leaks=1")
@@ -74,7 +75,7 @@ def test_arena_loads_with_dlopen(tmp_path, libc):
     cc = "cc" if libc == "glibc" else musl_gcc()
     lib, exe = str(tmp_path / "libarena.so"), str(tmp_path / "arena_dlopen")
     for cmd in ([cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-pthread",
-                 "-I" + SRC, "-o", lib, os.path.join(SRC, "arena.c")],
+                 "-I" + SRC, "-o", lib, os.path.join(SRC, "arena.c"), os.path.join(SRC, "blockstack.c")],
                 [cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", exe,
                  os.path.join(ROOT, "tests", "core", "arena_dlopen.c"), "-ldl"]):
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)

@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 
 #include "arena.h"
+#include "blockstack.h"
 
 #define CHUNK EX_ARENA_CHUNK
 #define CHUNK_HEADER 16u      /* the count, and padding to keep blocks 8-aligned after their header */
@@ -55,18 +56,10 @@ char *ex_arena_big_lo, *ex_arena_big_hi;
 __thread struct ex_arena_tl ex_arena_tl EX_ARENA_TLS_MODEL;
 #define tl ex_arena_tl
 
-static struct {
-  pthread_mutex_t lock;
-  uint32_t handed;         /* chunks [0, handed) were handed out at least once */
-  uint32_t nfree;          /* entries of free_idx in use */
-  uint32_t nreleased;      /* free chunks whose pages were given back */
-  uint32_t *free_idx;      /* REGION_CHUNKS entries */
-  unsigned char *released; /* per chunk: its page was given back since it was last freed */
-  int release_ok;          /* the system page is CHUNK bytes: a chunk's page can be given back alone */
-  uint32_t big_handed;     /* big blocks [0, big_handed) were handed out at least once */
-  uint32_t big_nfree;
-  uint32_t big_free[BIG_BLOCKS];
-} ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, NULL, NULL, 0, 0, 0, { 0 } };
+static struct ex_blockstack chunks = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL };
+/* the serialiser's big blocks: a handful in use at once, never given back (2 MiB at most) */
+static struct ex_blockstack bigs = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL };
+static uint32_t big_index[BIG_BLOCKS + (BIG_BLOCKS + 3) / 4]; /* ex_bs_index_bytes(BIG_BLOCKS) */
 
 static uint32_t nspare; /* chunks kept as spares by threads (atomic) */
 static pthread_key_t exit_key;
@@ -74,9 +67,7 @@ static int exit_key_ok;
 
 static void push_free(char *c)
 {
-  pthread_mutex_lock(&ar.lock);
-  ar.free_idx[ar.nfree++] = (uint32_t) ((size_t) (c - ex_arena_lo) / CHUNK);
-  pthread_mutex_unlock(&ar.lock);
+  ex_bs_put(&chunks, c);
 }
 
 /* a thread that ends hands its spare to the shared stack */
@@ -96,8 +87,8 @@ int ex_arena_install(void)
   long page = sysconf(_SC_PAGESIZE);
   size_t chunks_len = (size_t) CHUNK * REGION_CHUNKS;
   size_t big_len = (size_t) BIG_STRIDE * BIG_BLOCKS;
-  size_t len = chunks_len + REGION_CHUNKS * (sizeof(uint32_t) + 1) + CHUNK + big_len;
-  char *region;
+  size_t len = chunks_len + ex_bs_index_bytes(REGION_CHUNKS) + CHUNK + big_len;
+  char *region, *big;
   if (ex_arena_lo != NULL)
     return 0;
   if (page > 0 && (size_t) page > CHUNK && (size_t) page % CHUNK == 0) {
@@ -108,15 +99,16 @@ int ex_arena_install(void)
   if (region == MAP_FAILED)
     return -1;
   region = (char *) (((uintptr_t) region + CHUNK - 1) & ~(uintptr_t) (CHUNK - 1));
+  ex_bs_init(&chunks, region, CHUNK, REGION_CHUNKS, ARENA_WARM, page == (long) CHUNK, region + chunks_len);
+  exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+  /* the big blocks after the index, page-aligned */
+  big = (char *) (((uintptr_t) (region + chunks_len + ex_bs_index_bytes(REGION_CHUNKS)) + CHUNK - 1)
+                  & ~(uintptr_t) (CHUNK - 1));
+  ex_bs_init(&bigs, big, BIG_STRIDE, BIG_BLOCKS, BIG_BLOCKS, 0, big_index);
+  ex_arena_big_lo = big;
+  ex_arena_big_hi = big + big_len;
   ex_arena_lo = region;
   ex_arena_hi = region + chunks_len;
-  ar.free_idx = (uint32_t *) (void *) ex_arena_hi;
-  ar.released = (unsigned char *) (ar.free_idx + REGION_CHUNKS);
-  ar.release_ok = page == (long) CHUNK;
-  exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
-  /* the big blocks after the index: page-aligned (the index ends on a CHUNK boundary: 5 bytes a chunk) */
-  ex_arena_big_lo = (char *) (((uintptr_t) (ar.released + REGION_CHUNKS) + CHUNK - 1) & ~(uintptr_t) (CHUNK - 1));
-  ex_arena_big_hi = ex_arena_big_lo + big_len;
   return 0;
 }
 
@@ -133,19 +125,7 @@ static char *chunk_get(void)
     __atomic_sub_fetch(&nspare, 1, __ATOMIC_RELAXED);
     return c;
   }
-  pthread_mutex_lock(&ar.lock);
-  if (ar.nfree > 0) {
-    uint32_t i = ar.free_idx[--ar.nfree];
-    if (ar.released[i]) {
-      ar.released[i] = 0;
-      ar.nreleased--;
-    }
-    c = ex_arena_lo + (size_t) i * CHUNK;
-  } else if (ar.handed < REGION_CHUNKS) {
-    c = ex_arena_lo + (size_t) ar.handed++ * CHUNK;
-  }
-  pthread_mutex_unlock(&ar.lock);
-  return c;
+  return ex_bs_get(&chunks);
 }
 
 void ex_arena_chunk_put(char *c)
@@ -214,23 +194,12 @@ static int chunk_open(void)
 
 void *ex_arena_big_alloc(void)
 {
-  char *b = NULL;
-  if (ex_arena_big_lo == NULL)
-    return NULL;
-  pthread_mutex_lock(&ar.lock);
-  if (ar.big_nfree > 0)
-    b = ex_arena_big_lo + (size_t) ar.big_free[--ar.big_nfree] * BIG_STRIDE;
-  else if (ar.big_handed < BIG_BLOCKS)
-    b = ex_arena_big_lo + (size_t) ar.big_handed++ * BIG_STRIDE;
-  pthread_mutex_unlock(&ar.lock);
-  return b;
+  return ex_arena_big_lo != NULL ? ex_bs_get(&bigs) : NULL;
 }
 
 void ex_arena_big_free(void *p)
 {
-  pthread_mutex_lock(&ar.lock);
-  ar.big_free[ar.big_nfree++] = (uint32_t) ((size_t) ((char *) p - ex_arena_big_lo) / BIG_STRIDE);
-  pthread_mutex_unlock(&ar.lock);
+  ex_bs_put(&bigs, p);
 }
 
 void ex_arena_begin(void)
@@ -251,32 +220,13 @@ size_t ex_arena_block_size(const void *p)
 
 uint32_t ex_arena_surplus(void)
 {
-  uint32_t n = 0;
-  if (ex_arena_lo == NULL || !ar.release_ok)
-    return 0;
-  pthread_mutex_lock(&ar.lock);
-  if (ar.nfree > ARENA_WARM + ar.nreleased)
-    n = ar.nfree - ARENA_WARM - ar.nreleased;
-  pthread_mutex_unlock(&ar.lock);
-  return n;
+  return ex_bs_surplus(&chunks);
 }
 
 /* The chunks deepest in the free stack are reused last: their pages go back; the top ARENA_WARM stay. */
 void ex_arena_release_surplus(void)
 {
-  uint32_t k;
-  if (ex_arena_lo == NULL || !ar.release_ok)
-    return;
-  pthread_mutex_lock(&ar.lock);
-  for (k = 0; k + ARENA_WARM < ar.nfree; k++) {
-    uint32_t i = ar.free_idx[k];
-    if (!ar.released[i]) {
-      (void) madvise(ex_arena_lo + (size_t) i * CHUNK, CHUNK, MADV_DONTNEED);
-      ar.released[i] = 1;
-      ar.nreleased++;
-    }
-  }
-  pthread_mutex_unlock(&ar.lock);
+  ex_bs_release_surplus(&chunks);
 }
 
 void ex_arena_get_stats(struct ex_arena_stats *st)
@@ -284,11 +234,11 @@ void ex_arena_get_stats(struct ex_arena_stats *st)
   memset(st, 0, sizeof(*st));
   if (ex_arena_lo == NULL)
     return;
-  pthread_mutex_lock(&ar.lock);
-  st->chunks_touched = ar.handed;
+  pthread_mutex_lock(&chunks.lock);
+  st->chunks_touched = chunks.handed;
   st->chunks_spare = __atomic_load_n(&nspare, __ATOMIC_RELAXED);
-  st->chunks_free = ar.nfree;
-  st->chunks_released = ar.nreleased;
-  st->chunks_used = ar.handed - ar.nfree - st->chunks_spare;
-  pthread_mutex_unlock(&ar.lock);
+  st->chunks_free = chunks.nfree;
+  st->chunks_released = chunks.nreleased;
+  st->chunks_used = chunks.handed - chunks.nfree - st->chunks_spare;
+  pthread_mutex_unlock(&chunks.lock);
 }

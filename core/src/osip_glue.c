@@ -27,6 +27,7 @@
 
 #include "exosip_internal.h"
 #include "arena.h"
+#include "blockstack.h"
 
 /*
  * Transaction blocks. oSIP2 allocates every transaction as one block of sizeof(osip_transaction_t)
@@ -48,24 +49,14 @@
 
 /*
  * Blocks sit a whole number of pages apart, so a free block's pages can be handed back to the
- * system (MADV_DONTNEED: the next touch gets zeroed pages, and oSIP2 zeroes a new transaction
- * anyway). The free blocks are a stack of indices kept beside the blocks, not a list threaded
- * through them, so a released block holds nothing the pool still reads.
+ * system (oSIP2 zeroes a new transaction anyway); blockstack.c keeps the free ones.
  */
-static struct {
-  pthread_mutex_t lock;
-  char *base, *end;        /* the blocks */
-  size_t stride;           /* TX_BLOCK_SIZE rounded up to whole pages */
-  uint32_t handed;         /* blocks [0, handed) were handed out at least once */
-  uint32_t nfree;          /* entries of free_idx in use; the top is free_idx[nfree - 1] */
-  uint32_t nreleased;      /* free blocks whose pages were given back */
-  uint32_t *free_idx;      /* TX_POOL_BLOCKS entries */
-  unsigned char *released; /* per block: its pages were given back since it was last freed */
-} tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0, 0, 0, 0, NULL, NULL };
+static struct ex_blockstack tx_pool = { PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL };
+static char *tx_pool_end;
 
 static int in_tx_pool(const void *p)
 {
-  return (const char *) p >= tx_pool.base && (const char *) p < tx_pool.end;
+  return (const char *) p >= tx_pool.base && (const char *) p < tx_pool_end;
 }
 
 static void *pool_malloc(size_t size)
@@ -78,18 +69,7 @@ static void *pool_malloc(size_t size)
       return p; /* the serialiser's first buffer */
     return malloc(size);
   }
-  pthread_mutex_lock(&tx_pool.lock);
-  if (tx_pool.nfree > 0) {
-    uint32_t i = tx_pool.free_idx[--tx_pool.nfree];
-    if (tx_pool.released[i]) {
-      tx_pool.released[i] = 0;
-      tx_pool.nreleased--;
-    }
-    p = tx_pool.base + (size_t) i * tx_pool.stride;
-  } else if (tx_pool.handed < TX_POOL_BLOCKS) {
-    p = tx_pool.base + (size_t) tx_pool.handed++ * tx_pool.stride;
-  }
-  pthread_mutex_unlock(&tx_pool.lock);
+  p = ex_bs_get(&tx_pool);
   return p != NULL ? p : malloc(size);
 }
 
@@ -107,22 +87,13 @@ static void pool_free(void *p)
     free(p);
     return;
   }
-  pthread_mutex_lock(&tx_pool.lock);
-  tx_pool.free_idx[tx_pool.nfree++] = (uint32_t) (((char *) p - tx_pool.base) / tx_pool.stride);
-  pthread_mutex_unlock(&tx_pool.lock);
+  ex_bs_put(&tx_pool, p);
 }
 
 /* free blocks above the warm ones whose pages are still committed */
 static uint32_t tx_pool_surplus(void)
 {
-  uint32_t n = 0;
-  if (tx_pool.base == NULL)
-    return 0;
-  pthread_mutex_lock(&tx_pool.lock);
-  if (tx_pool.nfree > TX_POOL_WARM + tx_pool.nreleased)
-    n = tx_pool.nfree - TX_POOL_WARM - tx_pool.nreleased;
-  pthread_mutex_unlock(&tx_pool.lock);
-  return n;
+  return ex_bs_surplus(&tx_pool);
 }
 
 /*
@@ -132,19 +103,7 @@ static uint32_t tx_pool_surplus(void)
  */
 static void tx_pool_release_surplus(void)
 {
-  uint32_t k;
-  if (tx_pool.base == NULL)
-    return;
-  pthread_mutex_lock(&tx_pool.lock);
-  for (k = 0; k + TX_POOL_WARM < tx_pool.nfree; k++) {
-    uint32_t i = tx_pool.free_idx[k];
-    if (!tx_pool.released[i]) {
-      (void) madvise(tx_pool.base + (size_t) i * tx_pool.stride, tx_pool.stride, MADV_DONTNEED);
-      tx_pool.released[i] = 1;
-      tx_pool.nreleased++;
-    }
-  }
-  pthread_mutex_unlock(&tx_pool.lock);
+  ex_bs_release_surplus(&tx_pool);
 }
 
 static void *pool_realloc(void *p, size_t size)
@@ -206,16 +165,13 @@ static void tx_pool_install(void)
     page = 4096;
   stride = (TX_BLOCK_SIZE + (size_t) page - 1) / (size_t) page * (size_t) page;
   blocks_len = stride * TX_POOL_BLOCKS;
-  len = blocks_len + TX_POOL_BLOCKS * (sizeof(uint32_t) + 1);
+  len = blocks_len + ex_bs_index_bytes(TX_POOL_BLOCKS);
   /* address space only: a page is committed when a block on it is first handed out */
   region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (region == MAP_FAILED)
     return;
-  tx_pool.base = region;
-  tx_pool.end = region + blocks_len;
-  tx_pool.stride = stride;
-  tx_pool.free_idx = (uint32_t *) (void *) tx_pool.end;
-  tx_pool.released = (unsigned char *) (tx_pool.free_idx + TX_POOL_BLOCKS);
+  ex_bs_init(&tx_pool, region, stride, TX_POOL_BLOCKS, TX_POOL_WARM, 1, region + blocks_len);
+  tx_pool_end = region + blocks_len;
   (void) ex_arena_install(); /* when it cannot reserve its region, every small block is malloc's */
   osip_set_allocators(pool_malloc, pool_realloc, pool_free);
 }
