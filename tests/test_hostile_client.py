@@ -465,20 +465,18 @@ def test_register_example_against_a_hostile_registrar_is_bounded(mode, scripted,
         assert asked[:3] == [60, 120, 180], asked
 
 
-@pytest.mark.parametrize("mode", sorted(REGISTRAR_MODES))
-def test_binding_registration_against_a_hostile_registrar_is_bounded(mode, scripted):
-    from exosip2 import register
+def _alice_recording(ident=None):
+    """A context with alice's credentials, running inline, recording every event as (type, status),
+    or (type, ident(event), status) when ident is given: (ctx, events, cond), cond notified at each
+    event. The caller closes ctx."""
     from exosip2.context import Context
-    from exosip2.event import EventType
-
-    script, status, most = REGISTRAR_MODES[mode]
-    reg = scripted("REGISTER", script)
     events = []
     cond = threading.Condition()
 
     def on_event(ctx, ev):
+        status = ev.response.status_code if ev.response is not None else None
         with cond:
-            events.append((ev.type, ev.rid, ev.response.status_code if ev.response is not None else None))
+            events.append((ev.type, status) if ident is None else (ev.type, ident(ev), status))
             cond.notify_all()
 
     ctx = Context(event_callback=on_event)
@@ -486,6 +484,21 @@ def test_binding_registration_against_a_hostile_registrar_is_bounded(mode, scrip
         ctx.listen_on_address("127.0.0.1", port=0)
         ctx.add_authentication_info("alice", "alice", "pw", None)
         ctx.start(event_executor="inline")
+    except BaseException:
+        ctx.close()
+        raise
+    return ctx, events, cond
+
+
+@pytest.mark.parametrize("mode", sorted(REGISTRAR_MODES))
+def test_binding_registration_against_a_hostile_registrar_is_bounded(mode, scripted):
+    from exosip2 import register
+    from exosip2.event import EventType
+
+    script, status, most = REGISTRAR_MODES[mode]
+    reg = scripted("REGISTER", script)
+    ctx, events, cond = _alice_recording(lambda ev: ev.rid)
+    try:
         msg = register.InitialRegister(ctx, "sip:alice@127.0.0.1", "sip:127.0.0.1:%d" % reg.port, expires=60)
         rid = msg.rid
         msg.send()
@@ -534,24 +547,12 @@ PROXY_MODES = {
 @pytest.mark.parametrize("mode", sorted(PROXY_MODES))
 def test_binding_call_against_a_hostile_peer_is_bounded(mode, scripted):
     from exosip2 import call
-    from exosip2.context import Context
     from exosip2.event import EventType
 
     script, status, most = PROXY_MODES[mode]
     peer = scripted("INVITE", script)
-    events = []
-    cond = threading.Condition()
-
-    def on_event(ctx, ev):
-        with cond:
-            events.append((ev.type, ev.cid, ev.response.status_code if ev.response is not None else None))
-            cond.notify_all()
-
-    ctx = Context(event_callback=on_event)
+    ctx, events, cond = _alice_recording(lambda ev: ev.cid)
     try:
-        ctx.listen_on_address("127.0.0.1", port=0)
-        ctx.add_authentication_info("alice", "alice", "pw", None)
-        ctx.start(event_executor="inline")
         inv = call.InitInvite(ctx, "sip:bob@127.0.0.1:%d" % peer.port, "sip:alice@127.0.0.1")
         cid = inv.send()
         assert peer.quiet_for(3.0, bound=30), len(peer.requests)
@@ -567,30 +568,6 @@ def test_binding_call_against_a_hostile_peer_is_bounded(mode, scripted):
         assert len(answers) == count and answers[-1] == status, (answers, count)
     finally:
         ctx.close()
-
-
-
-def _alice_recording():
-    """A context with alice's credentials, running inline, recording (event type, status) of
-    every event: (ctx, events, cond), cond notified at each event. The caller closes ctx."""
-    from exosip2.context import Context
-    events = []
-    cond = threading.Condition()
-
-    def on_event(ctx, ev):
-        with cond:
-            events.append((ev.type, ev.response.status_code if ev.response is not None else None))
-            cond.notify_all()
-
-    ctx = Context(event_callback=on_event)
-    try:
-        ctx.listen_on_address("127.0.0.1", port=0)
-        ctx.add_authentication_info("alice", "alice", "pw", None)
-        ctx.start(event_executor="inline")
-    except BaseException:
-        ctx.close()
-        raise
-    return ctx, events, cond
 
 
 def test_binding_message_against_challenges_and_redirections_taking_turns_is_bounded(scripted):
