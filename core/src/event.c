@@ -161,6 +161,8 @@ static int emit(struct eXosip_t *ctx, eXosip_event_type_t type, struct ex_call *
   if (was_empty && ctx->ev_fd_wanted && !ctx->ev_signaled)
     signal_fd_locked(ctx);
   wake = ctx->ev_waiters > 0;
+  if (ctx->io_leader == EX_LEAD_PROGRAM && !ctx->ev_defer)
+    ex_io_kick(ctx); /* a program thread waits on the sockets for events (wait_for): this is one */
   pthread_mutex_unlock(&ctx->evlock);
   if (!wake)
     return OSIP_SUCCESS; /* nobody asleep: the next wait finds the event in the queue */
@@ -220,6 +222,36 @@ EXOSIP_API void eXosip_event_free(eXosip_event_t *je)
   free((struct ex_event *) je);
 }
 
+/* Milliseconds left until the deadline, rounded up; 0 once it has passed. */
+static int ms_until(const struct timespec *deadline)
+{
+  struct timespec now;
+  long long ns;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  ns = (long long) (deadline->tv_sec - now.tv_sec) * 1000000000LL + (deadline->tv_nsec - now.tv_nsec);
+  if (ns <= 0)
+    return 0;
+  if (ns > 3600LL * 1000000000LL)
+    return 3600 * 1000;
+  return (int) ((ns + 999999LL) / 1000000LL);
+}
+
+/* Run one round of the I/O loop on this thread (see setup_api.c, "Who waits on the sockets").
+ * Called and returns with evlock held. */
+static void lead(struct eXosip_t *ctx, int max_ms)
+{
+  ctx->io_leader = EX_LEAD_PROGRAM;
+  ctx->io_epoch++;
+  pthread_mutex_unlock(&ctx->evlock);
+  ex_io_round(ctx, max_ms);
+  pthread_mutex_lock(&ctx->evlock);
+  ctx->io_leader = 0;
+  if (ctx->stopping)
+    pthread_cond_broadcast(&ctx->io_cond); /* eXosip_quit waits for this round to end */
+  else if (ctx->ev_waiters > 0)
+    pthread_cond_signal(&ctx->evcond); /* another waiter leads while this one hands its event back */
+}
+
 static eXosip_event_t *wait_for(struct eXosip_t *ctx, const struct timespec *deadline)
 {
   eXosip_event_t *je = NULL;
@@ -233,6 +265,19 @@ static eXosip_event_t *wait_for(struct eXosip_t *ctx, const struct timespec *dea
     je = pop_locked(ctx);
     if (je != NULL || ctx->stopping || ctx->wakeups != wakeups)
       break;
+    if (ctx->io_leader == 0 && ctx->thread_started) {
+      int ms = deadline != NULL ? ms_until(deadline) : -1;
+      if (ms == 0)
+        break; /* timed out */
+      lead(ctx, ms);
+      continue;
+    }
+    if (ctx->io_leader == EX_LEAD_IO && !ctx->io_yield_asked) {
+      /* the I/O thread waits on the sockets (the program was away): it hands the lead over
+       * once its round ends, and this makes that now */
+      ctx->io_yield_asked = 1;
+      ex_io_kick(ctx);
+    }
     ctx->ev_waiters++;
     if (deadline == NULL) {
       pthread_cond_wait(&ctx->evcond, &ctx->evlock);
@@ -300,6 +345,8 @@ EXOSIP_API void eXosip_wakeup_event(struct eXosip_t *excontext)
   pthread_mutex_lock(&excontext->evlock);
   excontext->wakeups++;
   pthread_cond_broadcast(&excontext->evcond);
+  if (excontext->io_leader == EX_LEAD_PROGRAM)
+    ex_io_kick(excontext); /* the waiter that is waiting on the sockets */
   pthread_mutex_unlock(&excontext->evlock);
 }
 

@@ -374,6 +374,13 @@ struct eXosip_t {
   int ev_defer;     /* the I/O thread is working through what it read: signal the waiters once, at its end */
   int ev_deferred;  /* events emitted with ev_defer set that a waiter has not been told of (context lock) */
   int wakeups;
+  /* who waits on the sockets (setup_api.c, "leader"): 0 nobody, EX_LEAD_IO the I/O thread,
+   * EX_LEAD_PROGRAM a thread inside eXosip_event_wait/get; under evlock */
+  int io_leader;
+  int io_yield_asked;    /* a waiter kicked the leading I/O thread to hand the lead over */
+  unsigned io_epoch;     /* bumped each time a program thread takes the lead; under evlock */
+  pthread_cond_t io_cond; /* the I/O thread waits here while it does not lead */
+  int io_path;           /* a round of the I/O loop is running (context lock): never block on DNS */
 
   /* indices */
   struct ex_hmap tx_by_key, tx_by_tid;
@@ -425,6 +432,13 @@ struct eXosip_t {
 };
 
 /* context helpers (setup_api.c) */
+#define EX_LEAD_IO 1
+#define EX_LEAD_PROGRAM 2
+/* One round of the I/O loop (setup_api.c): wait on the sockets for at most max_ms (-1: until the
+ * next timer, at most a second), read what came, run the timers due, and wake the event waiters. */
+void ex_io_round(struct eXosip_t *ctx, int max_ms);
+/* Wake the thread that waits on the sockets (the wake eventfd). */
+void ex_io_kick(struct eXosip_t *ctx);
 void ex_ctx_lock(struct eXosip_t *ctx);
 void ex_ctx_unlock(struct eXosip_t *ctx);
 void ex_wake_io(struct eXosip_t *ctx, uint64_t due);

@@ -216,6 +216,7 @@ EXOSIP_API int eXosip_init(struct eXosip_t *excontext)
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&ctx->evcond, &ca);
+  pthread_cond_init(&ctx->io_cond, &ca);
   pthread_condattr_destroy(&ca);
 
   limits_defaults(&ctx->limits);
@@ -292,6 +293,7 @@ cleanup:
   free(ctx->user_agent);
   ctx->user_agent = NULL;
   pthread_cond_destroy(&ctx->evcond);
+  pthread_cond_destroy(&ctx->io_cond);
   pthread_mutex_destroy(&ctx->evlock);
   pthread_mutex_destroy(&ctx->lock);
   return rc;
@@ -323,59 +325,122 @@ static void run_timers(struct eXosip_t *ctx)
   }
 }
 
+void ex_io_kick(struct eXosip_t *ctx)
+{
+  uint64_t one = 1;
+  if (ctx->wake_fd >= 0 && write(ctx->wake_fd, &one, sizeof(one)) < 0) {
+    /* the counter is saturated: the poller is being woken anyway */
+  }
+}
+
+void ex_io_round(struct eXosip_t *ctx, int max_ms)
+{
+  struct epoll_event evs[64];
+  int timeout_ms = 1000, n, i, deferred;
+  struct ex_timer *top;
+
+  ex_ctx_lock(ctx);
+  top = ex_heap_top(&ctx->heap);
+  if (top != NULL) {
+    uint64_t now = ex_now_us();
+    if (top->due <= now)
+      timeout_ms = 0;
+    else if (top->due - now < 1000000ULL)
+      timeout_ms = (int) ((top->due - now + 999) / 1000);
+  }
+  if (max_ms >= 0 && max_ms < timeout_ms)
+    timeout_ms = max_ms;
+  ctx->sleep_until = timeout_ms == 0 ? 0 : ex_now_us() + (uint64_t) timeout_ms * 1000ULL;
+  ex_ctx_unlock(ctx);
+
+  n = epoll_wait(ctx->epfd, evs, 64, timeout_ms);
+
+  ex_ctx_lock(ctx);
+  ctx->sleep_until = 0;
+  ctx->io_path = 1;
+  ctx->ev_defer = 1; /* the waiters are woken once, below, not per event */
+  for (i = 0; i < n && !ctx->stopping; i++) {
+    uint64_t tag = evs[i].data.u64;
+    if (tag == TAG_WAKE) {
+      uint64_t v;
+      if (read(ctx->wake_fd, &v, sizeof(v)) < 0) {
+        /* nothing pending: another wake-up consumed it */
+      }
+    } else if (tag == TAG_UDP) {
+      if (evs[i].events & EPOLLERR) /* ICMP errors of what we sent (udp.c) */
+        ex_udp_read_errors(ctx);
+      ex_udp_read(ctx);
+    } else if (tag == TAG_TCP_LISTEN) {
+      ex_tcp_accept(ctx);
+    } else if (tag == EX_TAG_TLS_LISTEN) {
+      ex_tls_accept(ctx);
+    } else {
+      ex_tcp_event(ctx, (long) tag, evs[i].events);
+    }
+  }
+  run_timers(ctx);
+  ex_dns_poll(ctx); /* requests whose server location ended (dns.c) */
+  ctx->ev_defer = 0;
+  ctx->io_path = 0;
+  deferred = ctx->ev_deferred;
+  ctx->ev_deferred = 0;
+  ex_ctx_unlock(ctx);
+  ex_event_flush(ctx, deferred);
+}
+
+/*
+ * Who waits on the sockets. A program thread that finds no event in eXosip_event_wait/get does not
+ * sleep while the I/O thread reads for it: it takes the lead and runs the I/O loop itself
+ * (event.c), so what it reads becomes its event without a thread switch, as in a single-threaded
+ * server. The I/O thread gives the lead up whenever a program thread waits for events, and takes it
+ * back only when no program thread has led for a whole FOLLOW_MS: while the program is busy outside
+ * eXosip_event_wait, retransmissions, timers and incoming messages are still served, at most
+ * 2 * FOLLOW_MS late. A program that never waits in eXosip_event_wait (one that polls, or watches
+ * eXosip_event_geteventsocket) leaves the I/O thread leading, as before.
+ */
+#define FOLLOW_MS 10
+
+static void follow_deadline(struct timespec *ts)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_nsec += FOLLOW_MS * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
 static void *io_thread(void *arg)
 {
   struct eXosip_t *ctx = arg;
-  struct epoll_event evs[64];
+  unsigned seen;
 
+  pthread_mutex_lock(&ctx->evlock);
+  seen = ctx->io_epoch;
   while (!ctx->stopping) {
-    int timeout_ms = 1000, n, i, deferred;
-    struct ex_timer *top;
-
-    ex_ctx_lock(ctx);
-    top = ex_heap_top(&ctx->heap);
-    if (top != NULL) {
-      uint64_t now = ex_now_us();
-      if (top->due <= now)
-        timeout_ms = 0;
-      else if (top->due - now < 1000000ULL)
-        timeout_ms = (int) ((top->due - now + 999) / 1000);
+    int yield;
+    while (!ctx->stopping && (ctx->io_leader != 0 || ctx->io_epoch != seen)) {
+      struct timespec ts;
+      seen = ctx->io_epoch;
+      follow_deadline(&ts);
+      pthread_cond_timedwait(&ctx->io_cond, &ctx->evlock, &ts);
     }
-    ctx->sleep_until = timeout_ms == 0 ? 0 : ex_now_us() + (uint64_t) timeout_ms * 1000ULL;
-    ex_ctx_unlock(ctx);
-
-    n = epoll_wait(ctx->epfd, evs, 64, timeout_ms);
-
-    ex_ctx_lock(ctx);
-    ctx->sleep_until = 0;
-    ctx->ev_defer = 1; /* the waiters are woken once, below, not per event */
-    for (i = 0; i < n && !ctx->stopping; i++) {
-      uint64_t tag = evs[i].data.u64;
-      if (tag == TAG_WAKE) {
-        uint64_t v;
-        if (read(ctx->wake_fd, &v, sizeof(v)) < 0) {
-          /* nothing pending: another wake-up consumed it */
-        }
-      } else if (tag == TAG_UDP) {
-        if (evs[i].events & EPOLLERR) /* ICMP errors of what we sent (udp.c) */
-          ex_udp_read_errors(ctx);
-        ex_udp_read(ctx);
-      } else if (tag == TAG_TCP_LISTEN) {
-        ex_tcp_accept(ctx);
-      } else if (tag == EX_TAG_TLS_LISTEN) {
-        ex_tls_accept(ctx);
-      } else {
-        ex_tcp_event(ctx, (long) tag, evs[i].events);
-      }
-    }
-    run_timers(ctx);
-    ex_dns_poll(ctx); /* requests whose server location ended (dns.c) */
-    ctx->ev_defer = 0;
-    deferred = ctx->ev_deferred;
-    ctx->ev_deferred = 0;
-    ex_ctx_unlock(ctx);
-    ex_event_flush(ctx, deferred);
+    if (ctx->stopping)
+      break;
+    ctx->io_leader = EX_LEAD_IO;
+    do {
+      pthread_mutex_unlock(&ctx->evlock);
+      ex_io_round(ctx, -1);
+      pthread_mutex_lock(&ctx->evlock);
+      yield = ctx->ev_waiters > 0;
+    } while (!yield && !ctx->stopping);
+    ctx->io_leader = 0;
+    ctx->io_yield_asked = 0;
+    seen = ctx->io_epoch;
+    if (yield)
+      pthread_cond_signal(&ctx->evcond); /* a waiter takes the lead (or the event it was woken for) */
   }
+  pthread_mutex_unlock(&ctx->evlock);
   return NULL;
 }
 
@@ -415,14 +480,24 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
   if (ctx->initialized) {
     ctx->stopping = 1;
     if (ctx->thread_started) {
-      uint64_t one = 1;
-      if (write(ctx->wake_fd, &one, sizeof(one)) < 0) {
-        /* the thread checks `stopping` within a second anyway */
-      }
+      ex_io_kick(ctx); /* whoever waits on the sockets */
+      pthread_mutex_lock(&ctx->evlock);
+      pthread_cond_broadcast(&ctx->io_cond);
+      pthread_mutex_unlock(&ctx->evlock);
       pthread_join(ctx->thread, NULL);
       ctx->thread_started = 0;
     }
     eXosip_wakeup_event(ctx);
+    /* a program thread still running a round of the I/O loop in eXosip_event_wait finishes it
+     * before the context is torn down */
+    pthread_mutex_lock(&ctx->evlock);
+    while (ctx->io_leader != 0) {
+      struct timespec ts;
+      ex_io_kick(ctx);
+      follow_deadline(&ts);
+      pthread_cond_timedwait(&ctx->io_cond, &ctx->evlock, &ts);
+    }
+    pthread_mutex_unlock(&ctx->evlock);
     ex_ctx_lock(ctx);
     ex_heap_destroy(&ctx->heap);
     ex_call_free_all(ctx);
@@ -464,6 +539,7 @@ EXOSIP_API void eXosip_quit(struct eXosip_t *excontext)
     ex_hmap_destroy(&ctx->conns_by_addr);
     random_pool_close(ctx);
     pthread_cond_destroy(&ctx->evcond);
+    pthread_cond_destroy(&ctx->io_cond);
     pthread_mutex_destroy(&ctx->evlock);
     pthread_mutex_destroy(&ctx->lock);
     ctx->initialized = 0;

@@ -145,9 +145,9 @@ void ex_dns_cache_clear(struct eXosip_t *ctx)
 
 /*
  * Host names: a lookup can block for seconds, so it is done only on the threads of the
- * program (eXosip_call_send_initial_invite, ...), never on the I/O thread, where a name
+ * program (eXosip_call_send_initial_invite, ...), never in the I/O loop, where a name
  * that is not in the cache simply fails. Answers, good or bad, are kept for a minute:
- * the retransmissions that follow on the I/O thread find them there.
+ * the retransmissions that follow in the I/O loop find them there.
  */
 static int resolve_name(struct eXosip_t *ctx, const char *name, int port, int proto, struct ex_dest *out)
 {
@@ -155,8 +155,8 @@ static int resolve_name(struct eXosip_t *ctx, const char *name, int port, int pr
   uint64_t now = ex_now_us();
   if (e == NULL || e->expires < now) {
     struct addrinfo hints, *res = NULL;
-    if (ctx->thread_started && pthread_equal(pthread_self(), ctx->thread))
-      return OSIP_UNKNOWN_HOST;
+    if (ctx->io_path || (ctx->thread_started && pthread_equal(pthread_self(), ctx->thread)))
+      return OSIP_UNKNOWN_HOST; /* a round of the I/O loop, on whichever thread runs it */
     if (e == NULL) {
       if (ctx->dns_cache.count >= 1024)
         ex_dns_cache_clear(ctx);

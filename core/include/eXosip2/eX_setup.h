@@ -178,7 +178,9 @@ const char *eXosip_get_version(void);
 /* Observer of every SIP message sent (received = 0) or received (received = 1). */
 typedef void (*CbSipCallback)(osip_message_t *msg, int received);
 
-/* Install (or, with NULL, remove) the message observer. Called from the I/O thread. */
+/* Install (or, with NULL, remove) the message observer. Called with the context lock held: for what is
+ * received, by the thread that runs the I/O loop (the I/O thread, or a thread inside
+ * eXosip_event_wait/eXosip_event_get); for what is sent, by the thread that sends it. */
 int eXosip_set_cbsip_message(struct eXosip_t *excontext, CbSipCallback cbsipCallback);
 
 /* Advertise public_address:port in Via and Contact instead of the local address (NULL resets). */

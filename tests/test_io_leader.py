@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Who waits on the sockets: a program thread inside eXosip_event_wait/get runs core/'s I/O loop
+itself (no thread switch between reading a message and handing its event over), and the I/O thread
+takes the loop back while the program is away from its wait.
+
+tests/core/io_leader.c, against a raw UDP socket on 127.0.0.1, checks each case on its own: a
+program that sleeps after answering an INVITE still has its 200 retransmitted and the ACK and an
+OPTIONS read meanwhile; eXosip_wakeup_event and an event emitted by an API call on another thread
+end a long wait at once; four threads that wait together answer 300 OPTIONS, each once; and
+eXosip_quit while a thread is inside eXosip_event_get returns, as does the wait. The same program
+runs under valgrind (memcheck) for the cases that hand the loop between threads and end a context.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from test_core_api import CORE_LIB_DIR, ROOT, _osip_flags
+
+CASES = ["busy", "wakeup", "wakeup-get", "api", "workers", "quit"]
+
+
+@pytest.fixture(scope="module")
+def io_leader(tmp_path_factory):
+    assert os.path.exists(os.path.join(CORE_LIB_DIR, "libexosip2core.so")), "run `make build` first"
+    exe = str(tmp_path_factory.mktemp("core") / "io_leader")
+    cmd = ["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-pthread",
+           "-I" + os.path.join(ROOT, "core", "include"), os.path.join(ROOT, "tests", "core", "io_leader.c"),
+           "-o", exe, "-L" + CORE_LIB_DIR, "-lexosip2core", "-Wl,-rpath," + CORE_LIB_DIR] + _osip_flags()
+    subprocess.run(cmd, check=True, timeout=120)
+    return exe
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_io_leader(io_leader, case):
+    res = subprocess.run([io_leader, case], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "%s: ok" % case in res.stdout
+    assert "all checks passed" in res.stdout
+
+
+@pytest.mark.parametrize("case", ["workers", "quit", "api"])
+def test_io_leader_under_valgrind(io_leader, case):
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind is part of `make deps`"
+    res = subprocess.run([valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
+                          "--errors-for-leak-kinds=definite", io_leader, case],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
