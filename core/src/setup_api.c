@@ -413,20 +413,25 @@ static void follow_deadline(struct timespec *ts)
 static void *io_thread(void *arg)
 {
   struct eXosip_t *ctx = arg;
-  unsigned seen;
+  int led_before = 0;
 
   pthread_mutex_lock(&ctx->evlock);
-  seen = ctx->io_epoch;
   while (!ctx->stopping) {
     int yield;
-    while (!ctx->stopping && (ctx->io_leader != 0 || ctx->io_epoch != seen)) {
-      struct timespec ts;
-      seen = ctx->io_epoch;
-      follow_deadline(&ts);
-      pthread_cond_timedwait(&ctx->io_cond, &ctx->evlock, &ts);
+    if (led_before || ctx->io_leader != 0) {
+      /* follow: lead again only once no thread has led for a whole FOLLOW_MS (right after this
+       * thread gave the lead up, the waiter it woke may not have taken it yet) */
+      unsigned seen;
+      do {
+        struct timespec ts;
+        seen = ctx->io_epoch;
+        follow_deadline(&ts);
+        pthread_cond_timedwait(&ctx->io_cond, &ctx->evlock, &ts);
+      } while (!ctx->stopping && (ctx->io_leader != 0 || ctx->io_epoch != seen));
+      if (ctx->stopping)
+        break;
     }
-    if (ctx->stopping)
-      break;
+    led_before = 1;
     ctx->io_leader = EX_LEAD_IO;
     do {
       pthread_mutex_unlock(&ctx->evlock);
@@ -436,7 +441,6 @@ static void *io_thread(void *arg)
     } while (!yield && !ctx->stopping);
     ctx->io_leader = 0;
     ctx->io_yield_asked = 0;
-    seen = ctx->io_epoch;
     if (yield)
       pthread_cond_signal(&ctx->evcond); /* a waiter takes the lead (or the event it was woken for) */
   }

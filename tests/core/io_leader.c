@@ -11,9 +11,14 @@
  *   workers  four threads wait for events together and answer 300 OPTIONS: every one is answered
  *            once, and the answers are sent while the others wait;
  *   quit     eXosip_quit while another thread is inside eXosip_event_get returns, and so does the
- *            wait (NULL).
+ *            wait (NULL);
+ *   handback a program thread that spends 300 us on each of 500 OPTIONS (one every 2 ms) between its
+ *            waits: the loop passes between it and the I/O thread without ping-pong (the threads
+ *            of the process switch at most 4 times per OPTIONS; handing the lead back and forth
+ *            at once costs tens).
  * Exit status 0 when every check passes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -410,6 +415,101 @@ static void test_workers(void)
   close(r.fd);
 }
 
+/* voluntary context switches of every thread of this process */
+static long process_switches(void)
+{
+  char path[64], line[256];
+  long total = 0;
+  FILE *f;
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  if (d == NULL)
+    return -1;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof(path), "/proc/self/task/%.20s/status", e->d_name);
+    f = fopen(path, "r");
+    if (f == NULL)
+      continue;
+    while (fgets(line, sizeof(line), f) != NULL)
+      if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0)
+        total += atol(line + 24);
+    fclose(f);
+  }
+  closedir(d);
+  return total;
+}
+
+#define HANDBACK_SENT 500
+
+struct sender {
+  struct raw *r;
+  int oks;
+};
+
+static void *send_options_paced(void *arg)
+{
+  struct sender *s = arg;
+  char id[32], buf[4096];
+  int i;
+  for (i = 0; i < HANDBACK_SENT; i++) {
+    snprintf(id, sizeof(id), "hb%d", i);
+    send_options(s->r, id);
+    while (raw_recv(s->r, buf, sizeof(buf), 0.002) > 0)
+      s->oks += strncmp(buf, "SIP/2.0 200", 11) == 0;
+  }
+  while (s->oks < HANDBACK_SENT && raw_recv(s->r, buf, sizeof(buf), 5.0) > 0)
+    s->oks += strncmp(buf, "SIP/2.0 200", 11) == 0;
+  return NULL;
+}
+
+static void test_handback(void)
+{
+  int port, events = 0;
+  struct eXosip_t *ctx = new_context(&port);
+  struct raw r;
+  struct sender s;
+  pthread_t th;
+  long before, after;
+  double end;
+
+  raw_open(&r, port);
+  s.r = &r;
+  s.oks = 0;
+  before = process_switches();
+  CHECK(pthread_create(&th, NULL, send_options_paced, &s) == 0);
+  end = now_s() + 20;
+  while (events < HANDBACK_SENT && now_s() < end) {
+    eXosip_event_t *ev = eXosip_event_wait(ctx, 0, 50);
+    osip_message_t *ans = NULL;
+    double busy;
+    if (ev == NULL)
+      continue;
+    if (ev->type == EXOSIP_MESSAGE_NEW) {
+      events++;
+      busy = now_s() + 0.0003; /* the program's own work on the event, off the wait */
+      while (now_s() < busy) {
+      }
+      eXosip_lock(ctx);
+      if (eXosip_message_build_answer(ctx, ev->tid, 200, &ans) == 0)
+        eXosip_message_send_answer(ctx, ev->tid, 200, ans);
+      eXosip_unlock(ctx);
+    }
+    eXosip_event_free(ev);
+  }
+  pthread_join(th, NULL);
+  after = process_switches();
+  if (getenv("IO_LEADER_VERBOSE") != NULL || after - before > 4L * HANDBACK_SENT)
+    fprintf(stderr, "handback: %d events, %d answers, %ld voluntary switches\n", events, s.oks, after - before);
+  CHECK(events == HANDBACK_SENT);
+  CHECK(s.oks == HANDBACK_SENT);
+  CHECK(before >= 0 && after - before <= 4L * HANDBACK_SENT);
+  eXosip_quit(ctx);
+  osip_free(ctx);
+  close(r.fd);
+}
+
 static void test_quit(void)
 {
   int port;
@@ -442,6 +542,7 @@ int main(int argc, char **argv)
   RUN("api", test_api_event());
   RUN("workers", test_workers());
   RUN("quit", test_quit());
+  RUN("handback", test_handback());
   if (failures == 0)
     printf("all checks passed\n");
   return failures == 0 ? 0 : 1;
