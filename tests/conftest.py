@@ -32,6 +32,7 @@ _SLOW_FIRST = ("test_network_fuzz.py", "test_wheels.py", "test_wheel.py", "test_
 CORE_ONLY_FILES = {
     "test_arena.py": "core/'s message arenas and allocator hooks",
     "test_core_api.py": "a C program built against core/",
+    "test_hmap.py": "core/'s hash map, built from its source",
     "test_io_leader.py": "a C program built against core/ (its I/O loop on the program's threads)",
     "test_core_contracts.py": "a C program built against core/",
     "test_core_register.py": "C programs built against core/",

@@ -37,9 +37,10 @@
 struct ex_hnode {
   struct ex_hnode *next;
   uint64_t hash;
-  char *skey; /* owned copy; NULL for an integer key */
   long ikey;
   void *val;
+  size_t klen;   /* length of skey; (size_t) -1 for an integer key */
+  char skey[];   /* a string key's copy, in the node's own allocation */
 };
 
 struct ex_hmap {
