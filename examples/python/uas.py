@@ -15,6 +15,7 @@ loop thread, ``executor`` in a thread pool (exosip2ctypes' way), ``asyncio`` wit
 
 import argparse
 import asyncio
+import select
 import signal
 import socket
 import sys
@@ -36,6 +37,10 @@ class Uas:
         self.count_lock = threading.Lock()
         self.done = threading.Event()
         self.signalled: List[int] = []  # signals received (appended by the handler, read by run_threaded)
+        # run_threaded's main thread sleeps on this pair until a signal (signal.set_wakeup_fd) or the
+        # last call (wake()) writes a byte: no polling while calls are served
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_w.setblocking(False)
         self.sdp = ("v=0\r\no=uas 1 1 IN IP4 {0}\r\ns=uas\r\nc=IN IP4 {0}\r\nt=0 0\r\n"
                     "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n").format(opts.address)
         self.schedule: Callable[..., Any] = self._schedule_thread
@@ -103,12 +108,23 @@ class Uas:
                 self.closed += 1
                 if self.opts.exit_after and self.closed >= self.opts.exit_after:
                     self.done.set()
+                    self.wake()
+
+    def wake(self) -> None:
+        try:
+            self.wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass   # a byte is already waiting, or the program is ending
 
     def run_threaded(self, ctx: Context, executor: Optional[str]) -> None:
         ctx.event_callback = self.on_event
         ctx.start(s=0, ms=50, event_executor="inline" if executor == "inline" else None)
-        while not self.signalled and not self.done.wait(0.1):
-            pass
+        while not self.signalled and not self.done.is_set():
+            select.select([self.wake_r], [], [])
+            try:
+                self.wake_r.recv(64)
+            except OSError:
+                pass
         ctx.stop()
 
     async def run_asyncio(self, ctx: Context) -> None:
@@ -164,6 +180,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             # a handler that takes no lock: Event.set() here could wait for ever on the lock of
             # the Event.wait() it interrupted in this same (main) thread
             signal.signal(sig, lambda signum, _frame: uas.signalled.append(signum))
+        signal.set_wakeup_fd(uas.wake_w.fileno())   # the signal's number, written from C, wakes run_threaded
     family = socket.AF_INET6 if ":" in opts.address else socket.AF_INET
     proto = socket.IPPROTO_TCP if opts.transport == "tcp" else socket.IPPROTO_UDP
     with Context() as ctx:
@@ -178,6 +195,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             asyncio.run(uas.run_asyncio(ctx))
         else:
             uas.run_threaded(ctx, "inline" if opts.dispatch == "inline" else None)
+            signal.set_wakeup_fd(-1)
+    uas.wake_r.close()
+    uas.wake_w.close()
     print("uas: calls=%d answered=%d closed=%d" % (uas.calls, uas.answered, uas.closed), flush=True)
     return 0
 
