@@ -22,6 +22,15 @@ def _osip_flags():
     return out.stdout.split()
 
 
+def under_memcheck(argv, timeout=300):
+    """argv run under valgrind's memcheck (definite leaks are errors): the completed process."""
+    valgrind = shutil.which("valgrind")
+    assert valgrind, "valgrind is part of `make deps`"
+    return subprocess.run([valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
+                           "--errors-for-leak-kinds=definite"] + list(argv),
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def two_contexts(tmp_path_factory):
     assert os.path.exists(os.path.join(CORE_LIB_DIR, "libexosip2core.so")), "run `make build` first"
@@ -55,9 +64,5 @@ def test_two_contexts(two_contexts, args):
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_two_contexts_under_valgrind(two_contexts, transport):
-    valgrind = shutil.which("valgrind")
-    assert valgrind, "valgrind is part of `make deps`"
-    res = subprocess.run([valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
-                          "--errors-for-leak-kinds=definite", two_contexts, transport],
-                         capture_output=True, text=True, timeout=300)
+    res = under_memcheck([two_contexts, transport])
     assert res.returncode == 0, res.stderr[-4000:]

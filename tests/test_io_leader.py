@@ -14,26 +14,19 @@ once cost 200). The same program
 runs under valgrind (memcheck) for the cases that hand the loop between threads and end a context.
 """
 
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from test_core_api import CORE_LIB_DIR, ROOT, _osip_flags
+from test_core_api import under_memcheck
+from test_core_register import _compile
 
 CASES = ["busy", "wakeup", "wakeup-get", "api", "workers", "quit", "handback"]
 
 
 @pytest.fixture(scope="module")
 def io_leader(tmp_path_factory):
-    assert os.path.exists(os.path.join(CORE_LIB_DIR, "libexosip2core.so")), "run `make build` first"
-    exe = str(tmp_path_factory.mktemp("core") / "io_leader")
-    cmd = ["cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-pthread",
-           "-I" + os.path.join(ROOT, "core", "include"), os.path.join(ROOT, "tests", "core", "io_leader.c"),
-           "-o", exe, "-L" + CORE_LIB_DIR, "-lexosip2core", "-Wl,-rpath," + CORE_LIB_DIR] + _osip_flags()
-    subprocess.run(cmd, check=True, timeout=120)
-    return exe
+    return _compile(tmp_path_factory, "io_leader")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -46,9 +39,5 @@ def test_io_leader(io_leader, case):
 
 @pytest.mark.parametrize("case", ["workers", "quit", "api"])
 def test_io_leader_under_valgrind(io_leader, case):
-    valgrind = shutil.which("valgrind")
-    assert valgrind, "valgrind is part of `make deps`"
-    res = subprocess.run([valgrind, "-q", "--error-exitcode=3", "--leak-check=full",
-                          "--errors-for-leak-kinds=definite", io_leader, case],
-                         capture_output=True, text=True, timeout=300)
+    res = under_memcheck([io_leader, case])
     assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
