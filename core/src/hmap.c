@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A small chained hash map with string or integer keys: the index of transactions, calls and dialogs. */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "exosip_internal.h"
 #include "osrandom.h"
 
 /*
  * String keys come from the network (Call-IDs, tags, branches): they are hashed with SipHash-1-3
- * under a key drawn at random once per process, so that a peer cannot choose keys that all land in
- * one chain (hash flooding). It reads the key 8 bytes at a time.
+ * under a key drawn at random once per process (by the first ex_hmap_init: every map is initialised
+ * before it hashes), so that a peer cannot choose keys that all land in one chain (hash flooding).
+ * It reads the key 8 bytes at a time.
  */
 static uint64_t sip_k0, sip_k1;
 static pthread_once_t sip_once = PTHREAD_ONCE_INIT;
@@ -60,7 +58,6 @@ static uint64_t hash_bytes(const char *key, size_t len)
   uint64_t v0, v1, v2, v3, m, last = (uint64_t) len << 56;
   size_t i, words = len / 8;
 
-  pthread_once(&sip_once, sip_seed);
   v0 = sip_k0 ^ 0x736f6d6570736575ULL;
   v1 = sip_k1 ^ 0x646f72616e646f6dULL;
   v2 = sip_k0 ^ 0x6c7967656e657261ULL;
@@ -95,6 +92,7 @@ static uint64_t hash_int(long k)
 int ex_hmap_init(struct ex_hmap *m, size_t nbuckets)
 {
   size_t n = 16;
+  pthread_once(&sip_once, sip_seed);
   while (n < nbuckets)
     n <<= 1;
   m->buckets = calloc(n, sizeof(*m->buckets));

@@ -47,12 +47,9 @@ void ex_ctx_unlock(struct eXosip_t *ctx)
 
 void ex_wake_io(struct eXosip_t *ctx, uint64_t due)
 {
-  if (ctx->sleep_until != 0 && due < ctx->sleep_until && ctx->wake_fd >= 0) {
-    uint64_t one = 1;
-    ctx->sleep_until = 0; /* one wake-up is enough until the thread sleeps again */
-    if (write(ctx->wake_fd, &one, sizeof(one)) < 0) {
-      /* the counter is saturated: the thread is being woken anyway */
-    }
+  if (ctx->sleep_until != 0 && due < ctx->sleep_until) {
+    ctx->sleep_until = 0; /* one wake-up is enough until the poller sleeps again */
+    ex_io_kick(ctx);
   }
 }
 

@@ -155,8 +155,9 @@ static int resolve_name(struct eXosip_t *ctx, const char *name, int port, int pr
   uint64_t now = ex_now_us();
   if (e == NULL || e->expires < now) {
     struct addrinfo hints, *res = NULL;
-    if (ctx->io_path || (ctx->thread_started && pthread_equal(pthread_self(), ctx->thread)))
-      return OSIP_UNKNOWN_HOST; /* a round of the I/O loop, on whichever thread runs it */
+    if (ctx->io_path)
+      return OSIP_UNKNOWN_HOST; /* a round of the I/O loop, on whichever thread runs it (the I/O
+                                 * thread runs nothing else) */
     if (e == NULL) {
       if (ctx->dns_cache.count >= 1024)
         ex_dns_cache_clear(ctx);
