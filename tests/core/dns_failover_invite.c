@@ -29,13 +29,7 @@
 #include <eXosip2/eX_core.h>
 
 #include "check.h"
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
+#include "events.h"
 
 static int udp_on(int port)
 {
@@ -117,20 +111,6 @@ static int no_event(struct eXosip_t *ctx, int ms)
   fprintf(stderr, "unexpected event %d (tid %d cid %d)\n", ev->type, ev->tid, ev->cid);
   eXosip_event_free(ev);
   return 0;
-}
-
-static eXosip_event_t *wait_event(struct eXosip_t *ctx, eXosip_event_type_t type, int seconds)
-{
-  double end = now_s() + seconds;
-  while (now_s() < end) {
-    eXosip_event_t *ev = eXosip_event_wait(ctx, 0, 100);
-    if (ev == NULL)
-      continue;
-    if (ev->type == type)
-      return ev;
-    eXosip_event_free(ev);
-  }
-  return NULL;
 }
 
 int main(int argc, char **argv)

@@ -38,13 +38,7 @@ static int failures;
 
 #define CHECK_COUNTS_FAILURES
 #include "check.h"
-
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
+#include "events.h"
 
 struct raw {
   int fd;
@@ -159,21 +153,6 @@ static struct eXosip_t *new_context(int *port)
   return ctx;
 }
 
-/* The next event of ctx of type want within timeout_s (others are freed and skipped). */
-static eXosip_event_t *next_event(struct eXosip_t *ctx, eXosip_event_type_t want, double timeout_s)
-{
-  double end = now_s() + timeout_s;
-  while (now_s() < end) {
-    eXosip_event_t *ev = eXosip_event_wait(ctx, 0, 100);
-    if (ev == NULL)
-      continue;
-    if (ev->type == want)
-      return ev;
-    eXosip_event_free(ev);
-  }
-  return NULL;
-}
-
 static int answer_invite(struct eXosip_t *ctx, int tid, int code)
 {
   osip_message_t *ans = NULL;
@@ -197,7 +176,7 @@ static void test_busy(void)
 
   raw_open(&r, port);
   send_invite(&r, "busy");
-  ev = next_event(ctx, EXOSIP_CALL_INVITE, 5);
+  ev = wait_event(ctx, EXOSIP_CALL_INVITE, 5);
   CHECK(ev != NULL);
   if (ev == NULL)
     return;
@@ -308,7 +287,7 @@ static void test_api_event(void)
 
   raw_open(&r, port);
   send_invite(&r, "api");
-  ev = next_event(ctx, EXOSIP_CALL_INVITE, 5);
+  ev = wait_event(ctx, EXOSIP_CALL_INVITE, 5);
   CHECK(ev != NULL);
   if (ev == NULL)
     return;
