@@ -77,9 +77,14 @@ def cmd_demo(args, out=sys.stdout):
             arrow = ("%s " % text).ljust(width, "-") + ">" if to_bob else "<" + (" %s" % text).rjust(width, "-")
             print("%8.2f ms  %s" % ((when - t0) * 1000.0, arrow), file=out, flush=True)
 
+        # A request's line is dated when its sender sends it and an answer's when alice's event
+        # loop sees it: the order of the ladder is then the order of cause and effect. (Dating a
+        # request when bob's loop sees it races alice's loop, which may already have the answer
+        # bob's stack sent before it handed bob the event: a 100 Trying above its INVITE.)
         invite = call.InitInvite(alice, b_uri, a_uri, subject="exosip2 demo")
         invite.add_body(_sdp("alice", "127.0.0.1", 40000))
         invite.content_type = "application/sdp"
+        line(time.monotonic(), "INVITE (SDP)", True)
         a_cid = invite.send()
         a_did = b_cid = b_did = 0
         info_sent = bye_sent = False
@@ -97,7 +102,6 @@ def cmd_demo(args, out=sys.stdout):
             t = ev.type
             if side == "bob":
                 if t == T.call_invite:
-                    line(when, "INVITE (SDP)", True)
                     b_cid, b_did = ev.cid, ev.did
                     bob.call_send_answer(ev.tid, 180)
                     ok = call.Answer(bob, ev.tid, 200)
@@ -105,19 +109,17 @@ def cmd_demo(args, out=sys.stdout):
                     ok.content_type = "application/sdp"
                     ok.send()
                 elif t == T.call_ack:
-                    line(when, "ACK", True)
                     info = call.Info(alice, a_did)
                     info.add_body("Signal=1\r\nDuration=100\r\n")
                     info.content_type = "application/dtmf-relay"
+                    line(time.monotonic(), "INFO", True)
                     info.send()
                     info_sent = True
                 elif t == T.call_message_new and ev.request.method == "BYE":
                     pass  # answered by the stack itself; call_closed follows and is shown
                 elif t == T.call_message_new:
-                    line(when, ev.request.method, True)
                     call.Answer(bob, ev.tid, 200).send()
                 elif t == T.call_closed:
-                    line(when, "BYE", True)
                     done["bob_closed"] = True
                 elif t != T.call_released:
                     line(when, "(bob: %s)" % ev.textinfo, True)
@@ -128,11 +130,13 @@ def cmd_demo(args, out=sys.stdout):
                 elif t == T.call_answered:
                     line(when, _status(ev) + " (SDP)", False)
                     a_did = ev.did
+                    line(time.monotonic(), "ACK", True)
                     alice.call_send_ack(did=a_did)
                 elif t == T.call_message_answered:
                     method = ev.request.method
                     line(when, "%s (%s)" % (_status(ev), method), False)
                     if method == "INFO" and info_sent and not bye_sent:
+                        line(time.monotonic(), "BYE", True)
                         alice.call_terminate(a_cid, a_did)
                         bye_sent = True
                     elif method == "BYE":
